@@ -1,0 +1,82 @@
+#include "raster/gdal_env.h"
+
+#include <mutex>
+
+#include <cpl_error.h>
+
+#include "common/log.h"
+
+namespace kiln {
+namespace {
+
+thread_local std::string t_last_error;
+
+void CPL_STDCALL route_gdal_message(CPLErr level, CPLErrorNum code, const char* msg) {
+  std::string text = msg ? msg : "";
+  switch (level) {
+    case CE_Fatal:
+    case CE_Failure:
+      t_last_error = text;
+      log::debug("GDAL error " + std::to_string(code) + ": " + text);
+      break;
+    case CE_Warning:
+      log::warn("GDAL: " + text);
+      break;
+    default:
+      log::debug("GDAL: " + text);
+      break;
+  }
+}
+
+}  // namespace
+
+void init_gdal() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    GDALAllRegister();
+    CPLSetErrorHandler(route_gdal_message);
+    // Tiles are produced from in-memory windows; a large block cache would
+    // only hide memory growth (peak RSS must not grow with scene size).
+    if (!CPLGetConfigOption("GDAL_CACHEMAX", nullptr)) GDALSetCacheMax64(256 << 20);
+  });
+}
+
+std::string last_gdal_error() { return t_last_error; }
+void clear_gdal_error() {
+  t_last_error.clear();
+  CPLErrorReset();
+}
+
+Result<DatasetPtr> open_raster(const std::string& uri) {
+  init_gdal();
+  clear_gdal_error();
+  GDALDatasetH h = GDALOpenEx(uri.c_str(), GDAL_OF_RASTER | GDAL_OF_READONLY | GDAL_OF_VERBOSE_ERROR,
+                              nullptr, nullptr, nullptr);
+  if (!h) {
+    std::string why = last_gdal_error();
+    if (why.empty()) why = "not a raster GDAL can read";
+    return input_error("cannot open source '" + uri + "': " + why);
+  }
+  return DatasetPtr(GDALDataset::FromHandle(h));
+}
+
+Result<OGRSpatialReference> parse_crs(const std::string& text) {
+  init_gdal();
+  OGRSpatialReference srs;
+  clear_gdal_error();
+  if (srs.SetFromUserInput(text.c_str()) != OGRERR_NONE) {
+    std::string why = last_gdal_error();
+    return invalid_argument("cannot understand CRS '" + text + "'" +
+                            (why.empty() ? "" : ": " + why));
+  }
+  srs.SetAxisMappingStrategy(OAMS_TRADITIONAL_GIS_ORDER);
+  return srs;
+}
+
+DatasetPtr create_mem_dataset(int width, int height, int bands, GDALDataType type) {
+  init_gdal();
+  GDALDriver* mem = GetGDALDriverManager()->GetDriverByName("MEM");
+  return DatasetPtr(mem->Create("", width, height, bands, type, nullptr));
+}
+
+}  // namespace kiln

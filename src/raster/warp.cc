@@ -1,0 +1,248 @@
+#include "raster/warp.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <vector>
+
+#include <gdal_alg.h>
+#include <gdalwarper.h>
+
+namespace kiln {
+namespace {
+
+// Kernel radius in source pixels at scale 1 (GDAL's GWKGetFilterRadius).
+int kernel_radius(WarpResample r) {
+  switch (r) {
+    case WarpResample::kNearest: return 1;
+    case WarpResample::kBilinear: return 1;
+    case WarpResample::kCubic: return 2;
+    case WarpResample::kLanczos: return 3;
+  }
+  return 3;
+}
+
+// Adds a band to a MEM dataset that points at `data` (no copy).
+void add_mem_band(GDALDataset* ds, GDALDataType type, void* data) {
+  char ptr[64];
+  std::snprintf(ptr, sizeof ptr, "DATAPOINTER=%p", data);
+  char* opts[] = {ptr, nullptr};
+  ds->AddBand(type, opts);
+}
+
+}  // namespace
+
+struct WarpSource::Impl {
+  DatasetPtr ds;                 // the real source
+  TransformerPtr genimg;         // georeferenced layer coords <-> source pixels
+  void* approx = nullptr;        // approximate (region pixel -> source pixel)
+  WarpOptions options;
+  const SourceInfo* info = nullptr;
+  // Current region and window; set per warp() call.
+  std::array<double, 6> region_gt{};
+  double win_x0 = 0, win_y0 = 0, factor = 1;
+  double wrap_px = 0;  // 360 degrees in source pixels, for lon/lat sources
+
+  ~Impl() {
+    if (approx) GDALDestroyApproxTransformer(approx);
+  }
+
+  // Region pixel <-> full-source pixel, exact.
+  static int exact(void* arg, int dst_to_src, int n, double* x, double* y, double* z, int* ok) {
+    auto* self = static_cast<Impl*>(arg);
+    const auto& g = self->region_gt;
+    if (dst_to_src) {
+      for (int i = 0; i < n; ++i) {
+        double px = x[i], py = y[i];
+        x[i] = g[0] + px * g[1] + py * g[2];
+        y[i] = g[3] + px * g[4] + py * g[5];
+      }
+      return GDALGenImgProjTransform(self->genimg.get(), TRUE, n, x, y, z, ok);
+    }
+    int r = GDALGenImgProjTransform(self->genimg.get(), FALSE, n, x, y, z, ok);
+    for (int i = 0; i < n; ++i) {  // region grids are north-up
+      x[i] = (x[i] - g[0]) / g[1];
+      y[i] = (y[i] - g[3]) / g[5];
+    }
+    return r;
+  }
+
+  // What GDAL's warp kernel calls: region pixel <-> window pixel.
+  static int outer(void* arg, int dst_to_src, int n, double* x, double* y, double* z, int* ok) {
+    auto* self = static_cast<Impl*>(arg);
+    if (!dst_to_src) {
+      for (int i = 0; i < n; ++i) {
+        x[i] = x[i] * self->factor + self->win_x0;
+        y[i] = y[i] * self->factor + self->win_y0;
+      }
+    }
+    int r = self->approx ? GDALApproxTransform(self->approx, dst_to_src, n, x, y, z, ok)
+                         : exact(arg, dst_to_src, n, x, y, z, ok);
+    if (dst_to_src) {
+      const double w = self->info->width;
+      for (int i = 0; i < n; ++i) {
+        if (self->wrap_px != 0 && ok[i]) {
+          // A lon/lat source stored as 0..360 or across the antimeridian: the
+          // same place may be 360 degrees away in its own longitudes.
+          if (x[i] < 0 && x[i] + self->wrap_px <= w) x[i] += self->wrap_px;
+          else if (x[i] > w && x[i] - self->wrap_px >= 0) x[i] -= self->wrap_px;
+        }
+        x[i] = (x[i] - self->win_x0) / self->factor;
+        y[i] = (y[i] - self->win_y0) / self->factor;
+      }
+    }
+    return r;
+  }
+};
+
+Result<std::unique_ptr<WarpSource>> WarpSource::open(const SourceInfo& info,
+                                                     const std::string& layer_crs_wkt,
+                                                     const WarpOptions& options) {
+  std::unique_ptr<WarpSource> ws(new WarpSource());
+  ws->info_ = info;
+  ws->impl_ = std::make_unique<Impl>();
+  Impl& im = *ws->impl_;
+  im.options = options;
+  im.info = &ws->info_;
+  KILN_ASSIGN_OR_RETURN(im.ds, open_raster(info.uri));
+
+  // A band-less stand-in carrying the effective georeferencing (overrides
+  // included) lets GDAL build the transformer without touching the file.
+  DatasetPtr proxy = create_mem_dataset(info.width, info.height, 0, GDT_Byte);
+  double gt[6];
+  for (int i = 0; i < 6; ++i) gt[i] = info.geotransform[i];
+  proxy->SetGeoTransform(gt);
+  std::vector<std::string> opt_store;
+  if (!info.crs_wkt.empty() && !layer_crs_wkt.empty()) {
+    opt_store.push_back("SRC_SRS=" + info.crs_wkt);
+    opt_store.push_back("DST_SRS=" + layer_crs_wkt);
+  }
+  std::vector<char*> opts;
+  for (auto& s : opt_store) opts.push_back(s.data());
+  opts.push_back(nullptr);
+  clear_gdal_error();
+  im.genimg.reset(GDALCreateGenImgProjTransformer2(GDALDataset::ToHandle(proxy.get()), nullptr,
+                                                   opts.data()));
+  if (!im.genimg) {
+    return input_error("source '" + info.uri + "': cannot transform its coordinates into the " +
+                       "layer CRS: " + last_gdal_error());
+  }
+  if (options.error_threshold > 0) {
+    im.approx = GDALCreateApproxTransformer(&Impl::exact, &im, options.error_threshold);
+  }
+  if (info.geographic && info.north_up() && info.geotransform[1] > 0) {
+    im.wrap_px = 360.0 / info.geotransform[1];
+  }
+  return ws;
+}
+
+WarpSource::~WarpSource() = default;
+
+Result<bool> WarpSource::warp(const Region& region, CellType type, Raster* out) {
+  Impl& im = *impl_;
+  im.region_gt = region.geotransform;
+  im.win_x0 = 0;
+  im.win_y0 = 0;
+  im.factor = 1;
+
+  // 1. The source window the region needs: sample a grid of region points.
+  constexpr int kSamples = 21;
+  std::vector<double> xs, ys, zs;
+  for (int j = 0; j < kSamples; ++j) {
+    for (int i = 0; i < kSamples; ++i) {
+      xs.push_back(region.width * static_cast<double>(i) / (kSamples - 1));
+      ys.push_back(region.height * static_cast<double>(j) / (kSamples - 1));
+    }
+  }
+  zs.assign(xs.size(), 0);
+  std::vector<int> ok(xs.size(), 0);
+  Impl::exact(&im, TRUE, static_cast<int>(xs.size()), xs.data(), ys.data(), zs.data(), ok.data());
+  double min_x = std::numeric_limits<double>::infinity(), min_y = min_x;
+  double max_x = -min_x, max_y = -min_x;
+  const double W = info_.width, H = info_.height;
+  for (size_t i = 0; i < xs.size(); ++i) {
+    if (!ok[i] || !std::isfinite(xs[i]) || !std::isfinite(ys[i])) continue;
+    double x = xs[i];
+    if (im.wrap_px != 0) {
+      if (x < 0 && x + im.wrap_px <= W) x += im.wrap_px;
+      else if (x > W && x - im.wrap_px >= 0) x -= im.wrap_px;
+    }
+    min_x = std::min(min_x, x);
+    max_x = std::max(max_x, x);
+    min_y = std::min(min_y, ys[i]);
+    max_y = std::max(max_y, ys[i]);
+  }
+  if (!(max_x >= min_x)) return false;
+  // Samples every 1/20 of the region may miss a curved edge by a little:
+  // widen by one sample step, plus the kernel reach at this scale.
+  double scale = std::max((max_x - min_x) / region.width, (max_y - min_y) / region.height);
+  double margin = kernel_radius(im.options.resample) * std::max(1.0, scale) + 2 +
+                  std::max(max_x - min_x, max_y - min_y) / (kSamples - 1);
+  int x0 = static_cast<int>(std::max(0.0, std::floor(min_x - margin)));
+  int y0 = static_cast<int>(std::max(0.0, std::floor(min_y - margin)));
+  int x1 = static_cast<int>(std::min(W, std::ceil(max_x + margin)));
+  int y1 = static_cast<int>(std::min(H, std::ceil(max_y + margin)));
+  if (x1 <= x0 || y1 <= y0) return false;
+
+  // 2. Decode the window once, decimated if it is far larger than needed.
+  int factor = 1;
+  while (static_cast<int64_t>((x1 - x0) / factor) * ((y1 - y0) / factor) >
+             im.options.max_window_pixels &&
+         factor * 2 <= scale) {
+    factor *= 2;
+  }
+  Raster src;
+  GDALRIOResampleAlg dalg =
+      im.options.resample == WarpResample::kNearest ? GRIORA_NearestNeighbour : GRIORA_Average;
+  KILN_RETURN_IF_ERROR(
+      read_window(im.ds.get(), info_, x0, y0, x1 - x0, y1 - y0, factor, dalg, &src));
+  if (!src.any_valid()) return false;
+  im.win_x0 = x0;
+  im.win_y0 = y0;
+  im.factor = static_cast<double>(x1 - x0) / src.width;
+  // Keep x and y factors equal to what read_window produced.
+  double fy = static_cast<double>(y1 - y0) / src.height;
+  if (factor == 1) im.factor = 1;
+  else if (std::abs(fy - im.factor) > 1e-9) im.factor = (im.factor + fy) / 2;
+
+  // 3. Warp with GDAL's kernel between in-memory datasets that borrow our
+  // buffers; validity goes in and comes out as an alpha band.
+  const int nb = src.bands;
+  DatasetPtr sds = create_mem_dataset(src.width, src.height, 0, GDT_Byte);
+  for (int b = 0; b < nb; ++b) add_mem_band(sds.get(), to_gdal(src.type), src.band_data(b));
+  add_mem_band(sds.get(), GDT_Byte, src.mask.data());
+
+  Raster dst(region.width, region.height, nb, type);
+  DatasetPtr dds = create_mem_dataset(region.width, region.height, 0, GDT_Byte);
+  for (int b = 0; b < nb; ++b) add_mem_band(dds.get(), to_gdal(type), dst.band_data(b));
+  add_mem_band(dds.get(), GDT_Byte, dst.mask.data());
+
+  GDALWarpOptions* wo = GDALCreateWarpOptions();
+  wo->hSrcDS = GDALDataset::ToHandle(sds.get());
+  wo->hDstDS = GDALDataset::ToHandle(dds.get());
+  wo->nBandCount = nb;
+  wo->panSrcBands = static_cast<int*>(CPLMalloc(sizeof(int) * nb));
+  wo->panDstBands = static_cast<int*>(CPLMalloc(sizeof(int) * nb));
+  for (int b = 0; b < nb; ++b) wo->panSrcBands[b] = wo->panDstBands[b] = b + 1;
+  wo->nSrcAlphaBand = nb + 1;
+  wo->nDstAlphaBand = nb + 1;
+  wo->eResampleAlg = to_gdal(im.options.resample);
+  wo->pfnTransformer = &Impl::outer;
+  wo->pTransformerArg = &im;
+  wo->dfWarpMemoryLimit = 256.0 * 1024 * 1024;
+  wo->papszWarpOptions = CSLSetNameValue(wo->papszWarpOptions, "INIT_DEST", "0");
+  GDALWarpOperation op;
+  clear_gdal_error();
+  CPLErr err = op.Initialize(wo);
+  if (err == CE_None) err = op.ChunkAndWarpImage(0, 0, region.width, region.height);
+  wo->pfnTransformer = nullptr;  // not ours to destroy
+  GDALDestroyWarpOptions(wo);
+  if (err != CE_None) {
+    return input_error("source '" + info_.uri + "': warping failed: " + last_gdal_error());
+  }
+  *out = std::move(dst);
+  return true;
+}
+
+}  // namespace kiln

@@ -1,0 +1,61 @@
+// Warp: resample one source into a region of the layer's tile grid.
+//
+// A WarpSource belongs to one thread. It keeps its own GDAL handle and its
+// coordinate transformer (PROJ pipelines are costly to build), and for each
+// region: finds the source window the region needs (plus the kernel's
+// margin), decodes it once, and runs GDAL's warp kernel from that in-memory
+// window through an approximate transformer (gdalwarp's -et). Validity
+// travels as an alpha band, so nodata never bleeds into resampled values.
+#pragma once
+
+#include <array>
+#include <memory>
+#include <string>
+
+#include "common/status.h"
+#include "raster/raster.h"
+#include "raster/resample.h"
+#include "raster/source.h"
+
+namespace kiln {
+
+struct WarpOptions {
+  WarpResample resample = WarpResample::kBilinear;
+  double error_threshold = 0.125;  // output pixels; 0 = exact transforms
+  // Source windows above this many pixels are read decimated (like gdalwarp
+  // picking an overview) so memory stays bounded when zooming far out.
+  int64_t max_window_pixels = int64_t{64} << 20;
+};
+
+// The grid region to fill: a north-up raster in the layer CRS.
+struct Region {
+  std::array<double, 6> geotransform{};
+  int width = 0;
+  int height = 0;
+};
+
+class WarpSource {
+ public:
+  // Opens `info.uri` and builds the transformer to `layer_crs_wkt` (empty:
+  // same coordinates, no reprojection). Not thread-safe: one per thread.
+  static Result<std::unique_ptr<WarpSource>> open(const SourceInfo& info,
+                                                  const std::string& layer_crs_wkt,
+                                                  const WarpOptions& options);
+  ~WarpSource();
+
+  // Warps into `out` (resized to the region, bands = info.bands.size(),
+  // type `type`); out->mask marks the pixels the source covers with data.
+  // Returns false (and leaves `out` untouched) when the source does not
+  // reach the region.
+  Result<bool> warp(const Region& region, CellType type, Raster* out);
+
+  const SourceInfo& info() const { return info_; }
+
+ private:
+  WarpSource() = default;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  SourceInfo info_;
+};
+
+}  // namespace kiln
