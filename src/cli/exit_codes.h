@@ -1,0 +1,36 @@
+// The one place where failures become process exit codes (README lists them).
+#pragma once
+
+#include "common/status.h"
+
+namespace kiln::cli {
+
+enum ExitCode {
+  kExitOk = 0,
+  kExitInternal = 1,
+  kExitUsage = 2,     // bad flags or an invalid definition
+  kExitInput = 3,     // a source is missing, unreadable, corrupt or not georeferenced
+  kExitEmpty = 4,     // nothing to ingest
+  kExitCatalog = 5,   // the catalog cannot be written, or a name escapes it
+  kExitNotFound = 6,  // a layer/version asked for does not exist
+  kExitInterrupted = 130,
+};
+
+inline int exit_code_for(const Status& s) {
+  switch (s.code()) {
+    case StatusCode::kOk: return kExitOk;
+    case StatusCode::kInvalidArgument: return kExitUsage;
+    case StatusCode::kInputError: return kExitInput;
+    case StatusCode::kEmpty: return kExitEmpty;
+    case StatusCode::kIOError: return kExitCatalog;
+    case StatusCode::kNotFound: return kExitNotFound;
+    case StatusCode::kCancelled: return kExitInterrupted;
+    case StatusCode::kInternal: return kExitInternal;
+  }
+  return kExitInternal;
+}
+
+// Prints "kiln: error: <message>" on stderr and returns the exit code.
+int report_error(const Status& s);
+
+}  // namespace kiln::cli

@@ -1,0 +1,252 @@
+// `kiln ingest` and `kiln plan`.
+#include <csignal>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "cli/exit_codes.h"
+#include "cli/progress_display.h"
+#include "common/log.h"
+#include "ingest/definition.h"
+#include "ingest/engine.h"
+#include "ingest/plan.h"
+
+namespace kiln::cli {
+namespace {
+
+CancelToken g_cancel;
+
+extern "C" void on_signal(int) { g_cancel.cancel(); }
+
+std::string human_bytes(double b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (b >= 1024 && u < 4) {
+    b /= 1024;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u ? "%.1f %s" : "%.0f %s", b, units[u]);
+  return buf;
+}
+
+Result<std::vector<int>> parse_int_list(const std::string& flag, const std::string& text) {
+  std::vector<int> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    try {
+      size_t used = 0;
+      int v = std::stoi(item, &used);
+      if (used != item.size()) throw std::invalid_argument(item);
+      out.push_back(v);
+    } catch (const std::exception&) {
+      return invalid_argument(flag + ": '" + item + "' is not an integer (expected e.g. 3,2,1)");
+    }
+  }
+  return out;
+}
+
+// Builds Kiln-format JSON from the flags and parses it like a file, so both
+// paths share one validator.
+Result<std::vector<ingest::IngestDefinition>> definitions_from(const IngestFlags& f) {
+  std::vector<ingest::IngestDefinition> defs;
+  if (!f.definition.empty()) {
+    if (!f.sources.empty()) {
+      return invalid_argument("give either --definition or SOURCE arguments, not both");
+    }
+    KILN_ASSIGN_OR_RETURN(defs, ingest::load_definition(f.definition));
+    for (auto& d : defs) {
+      if (!f.catalog.empty()) d.output.catalog = f.catalog;
+      if (!f.env.empty()) d.output.environment = f.env;
+      if (d.output.catalog.empty()) {
+        return invalid_argument("output.catalog: no catalog given (set it or pass --catalog)");
+      }
+    }
+    return defs;
+  }
+  if (f.sources.empty()) {
+    return invalid_argument("nothing to ingest: give --definition DEF.json or SOURCE... "
+                            "--layer NAME --catalog DIR (see kiln ingest --help)");
+  }
+  if (f.layer.empty()) return invalid_argument("--layer is required with SOURCE arguments");
+  if (f.catalog.empty()) return invalid_argument("--catalog is required with SOURCE arguments");
+  nlohmann::json j;
+  j["layer"] = f.layer;
+  std::vector<int> bands;
+  if (!f.bands.empty()) {
+    KILN_ASSIGN_OR_RETURN(bands, parse_int_list("--bands", f.bands));
+  }
+  for (const auto& s : f.sources) {
+    nlohmann::json src = {{"uri", s}};
+    if (!bands.empty()) src["bands"] = bands;
+    if (!f.src_crs.empty()) src["crs"] = f.src_crs;
+    j["sources"].push_back(src);
+  }
+  nlohmann::json& o = j["output"];
+  o["catalog"] = f.catalog;
+  if (!f.env.empty()) o["environment"] = f.env;
+  if (!f.layout.empty()) o["layout"] = f.layout;
+  if (f.tile_size) o["tile_size"] = *f.tile_size;
+  if (f.min_zoom) o["zoom"]["min"] = *f.min_zoom;
+  if (f.max_zoom) o["zoom"]["max"] = *f.max_zoom;
+  if (!f.cell_type.empty()) o["cell_type"] = f.cell_type;
+  if (!f.nodata.empty()) {
+    if (f.nodata == "nan" || f.nodata == "NaN") {
+      o["nodata"] = "nan";
+    } else {
+      try {
+        size_t used = 0;
+        double v = std::stod(f.nodata, &used);
+        if (used != f.nodata.size()) throw std::invalid_argument(f.nodata);
+        o["nodata"] = v;
+      } catch (const std::exception&) {
+        return invalid_argument("--nodata: '" + f.nodata + "' is not a number or nan");
+      }
+    }
+  }
+  if (!f.resample.empty()) o["resample"] = f.resample;
+  if (!f.pyramid_resample.empty()) o["pyramid_resample"] = f.pyramid_resample;
+  if (!f.format.empty()) o["encoding"]["format"] = f.format;
+  if (f.webp_quality) o["encoding"]["webp_quality"] = *f.webp_quality;
+  if (f.webp_lossless) o["encoding"]["webp_lossless"] = true;
+  if (!f.tif_compression.empty()) o["encoding"]["tif_compression"] = f.tif_compression;
+  if (f.error_threshold) o["error_threshold"] = *f.error_threshold;
+  if (!f.curve.empty()) o["partitioning"]["curve"] = f.curve;
+  auto parsed = ingest::parse_definition(j);
+  if (!parsed.is_ok()) return parsed.status().with_context("command-line flags");
+  return parsed;
+}
+
+void print_plan(const ingest::Plan& p) {
+  const auto& o = p.def.output;
+  std::printf("layer %s (environment %s): %s layout, %s, %d px %s tiles, %s x %d band%s\n",
+              p.def.layer.c_str(), o.environment.c_str(), ingest::layout_name(o.layout),
+              p.grid.is_web_mercator() ? "EPSG:3857" : "source CRS", p.grid.tile_size(),
+              tile_extension(o.encoding.format), cell_type_name(p.cell_type), p.bands,
+              p.bands == 1 ? "" : "s");
+  std::printf("%5s %10s  %-31s %s\n", "zoom", "tiles", "key range x / y", "resolution");
+  for (const auto& l : p.levels) {
+    char range[64];
+    std::snprintf(range, sizeof range, "%lld-%lld / %lld-%lld",
+                  static_cast<long long>(l.range.min_x), static_cast<long long>(l.range.max_x),
+                  static_cast<long long>(l.range.min_y), static_cast<long long>(l.range.max_y));
+    std::printf("%5d %10lld  %-31s %.6g\n", l.zoom, static_cast<long long>(l.tiles), range,
+                l.resolution);
+  }
+  uint64_t file_bytes = 0;
+  for (const auto& s : p.sources) file_bytes += s.info.file_size;
+  const int side = 1 << (p.max_zoom - p.region_zoom);
+  std::printf("total %lld tiles (upper bound: empty tiles are skipped) in %zu partition%s of up to "
+              "%dx%d max-zoom tiles (partition zoom %d)\n",
+              static_cast<long long>(p.total_tiles()), p.partitions.size(),
+              p.partitions.size() == 1 ? "" : "s", side, side, p.region_zoom);
+  std::printf("read about %s of decoded pixels from %zu source%s (%s on disk)\n",
+              human_bytes(static_cast<double>(p.read_bytes)).c_str(), p.sources.size(),
+              p.sources.size() == 1 ? "" : "s", human_bytes(static_cast<double>(file_bytes)).c_str());
+}
+
+}  // namespace
+
+void add_ingest_flags(CLI::App* cmd, IngestFlags* f, bool for_plan) {
+  cmd->add_option("SOURCE", f->sources, "Source rasters: paths or GDAL names (/vsicurl/..., /vsis3/...)");
+  cmd->add_option("--definition,-d", f->definition,
+                  "Ingest definition JSON (Kiln's or Raster Foundry's format; docs/definition.md)");
+  cmd->add_option("--layer,-l", f->layer, "Layer name: [A-Za-z0-9._-], starting with a letter or digit");
+  cmd->add_option("--catalog,-c", f->catalog, "Catalog root directory (overrides the definition's)");
+  cmd->add_option("--env", f->env, "Environment inside the catalog (default: default)");
+  cmd->add_option("--layout", f->layout,
+                  "zoomed (EPSG:3857 XYZ pyramid, default) or floating (source CRS and resolution)");
+  cmd->add_option("--tile-size", f->tile_size, "Tile size in pixels: 256 (default) or 512");
+  cmd->add_option("--min-zoom", f->min_zoom, "Lowest zoom level (default 0)");
+  cmd->add_option("--max-zoom", f->max_zoom,
+                  "Highest zoom level (default: from the source resolution, as gdal2tiles picks it)");
+  cmd->add_option("--bands", f->bands, "Source bands in output order, 1-based, e.g. 3,2,1");
+  cmd->add_option("--cell-type", f->cell_type,
+                  "Output cell type: uint8, uint16, int16, uint32, int32, uint64, int64, float32, "
+                  "float64 (default: the source's)");
+  cmd->add_option("--nodata", f->nodata, "Output nodata value or nan (default: the source's)");
+  cmd->add_option("--resample", f->resample,
+                  "Warp resampling: nearest, bilinear (default), cubic, lanczos");
+  cmd->add_option("--pyramid-resample", f->pyramid_resample,
+                  "Pyramid resampling: average (default), mode, min, max, median, nearest");
+  cmd->add_option("--format", f->format, "Tile encoding: png (default), webp, tif");
+  cmd->add_option("--webp-quality", f->webp_quality, "WebP quality 0-100 (default 75)");
+  cmd->add_flag("--webp-lossless", f->webp_lossless, "Lossless WebP");
+  cmd->add_option("--tif-compression", f->tif_compression, "deflate (default) or zstd");
+  cmd->add_option("--src-crs", f->src_crs,
+                  "CRS for sources that lack one (EPSG:n, WKT or PROJ string)");
+  cmd->add_option("--error-threshold", f->error_threshold,
+                  "Max error of the approximate transform, in pixels (default 0.125; 0 = exact)");
+  cmd->add_option("--curve", f->curve, "Partition order: zorder (default) or hilbert");
+  cmd->add_option("--threads,-j", f->threads, "Worker threads (default: one per core)");
+  if (for_plan) {
+    cmd->add_flag("--json", f->json, "Print the plan as JSON");
+  } else {
+    cmd->add_option("--progress", f->progress,
+                    "auto (a bar on a terminal), bar, json (JSON lines on stderr) or none")
+        ->capture_default_str();
+    cmd->add_flag("--quiet,-q", f->quiet, "Print nothing but errors");
+    cmd->add_flag("--json", f->json, "Print the result (the layer metadata) as JSON on stdout");
+  }
+}
+
+int run_plan_command(const IngestFlags& f) {
+  auto defs = definitions_from(f);
+  if (!defs.is_ok()) return report_error(defs.status());
+  nlohmann::json all = nlohmann::json::array();
+  for (const auto& def : *defs) {
+    auto plan = ingest::make_plan(def, {ingest::resolve_threads(f.threads)});
+    if (!plan.is_ok()) return report_error(plan.status());
+    if (f.json) all.push_back(ingest::plan_to_json(*plan));
+    else print_plan(*plan);
+  }
+  if (f.json) std::printf("%s\n", (all.size() == 1 ? all[0] : all).dump(2).c_str());
+  return kExitOk;
+}
+
+int run_ingest_command(const IngestFlags& f) {
+  auto mode = parse_progress_mode(f.progress);
+  if (!mode.is_ok()) return report_error(mode.status());
+  if (f.quiet) log::set_level(log::Level::kWarn);
+  auto defs = definitions_from(f);
+  if (!defs.is_ok()) return report_error(defs.status());
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  for (const auto& def : *defs) {
+    ingest::Progress progress;
+    auto start = std::chrono::steady_clock::now();
+    ProgressDisplay display(progress, f.quiet ? ProgressMode::kNone : *mode);
+    ingest::IngestOptions opts;
+    opts.threads = f.threads;
+    opts.progress = &progress;
+    opts.cancel = &g_cancel;
+    auto result = ingest::run_ingest(def, opts);
+    display.stop();
+    if (!result.is_ok()) return report_error(result.status());
+    double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const auto& s = *result;
+    if (f.json) {
+      std::printf("%s\n", s.metadata.dump(2).c_str());
+    } else if (!f.quiet) {
+      std::string current = s.layer_dir + "/current";
+      std::printf("layer      %s/%s, version %d\n", s.environment.c_str(), s.layer.c_str(), s.version);
+      std::printf("published  %s\n", current.c_str());
+      std::printf("tiles      %lld %s tiles, zoom %d-%d, %s\n", static_cast<long long>(s.tiles),
+                  tile_extension(def.output.encoding.format), s.min_zoom, s.max_zoom,
+                  human_bytes(static_cast<double>(s.bytes)).c_str());
+      std::printf("took       %.2f s (%lld partitions, %d threads)\n", secs,
+                  static_cast<long long>(s.partitions), ingest::resolve_threads(f.threads));
+      std::printf("look       gdalinfo %s/layer.xml   |   XYZ url file://%s/{z}/{x}/{y}.%s\n",
+                  current.c_str(), current.c_str(), tile_extension(def.output.encoding.format));
+    }
+  }
+  return kExitOk;
+}
+
+}  // namespace kiln::cli

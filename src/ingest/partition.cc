@@ -1,0 +1,217 @@
+#include "ingest/partition.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "raster/codec.h"
+#include "raster/pyramid.h"
+#include "raster/raster_blob.h"
+
+namespace kiln::ingest {
+namespace {
+
+// Copies the pixels `scratch` has data for into the mosaic's target bands:
+// later sources are drawn over earlier ones, but only where they have data,
+// so nodata never overwrites data.
+void composite(const Raster& scratch, const std::vector<BandMap>& bands, Raster* mosaic) {
+  const size_t n = scratch.pixels();
+  const size_t cb = cell_bytes(mosaic->type);
+  for (size_t b = 0; b < bands.size(); ++b) {
+    const uint8_t* s = scratch.band_data(static_cast<int>(b));
+    uint8_t* d = mosaic->band_data(bands[b].target);
+    for (size_t i = 0; i < n; ++i) {
+      if (scratch.mask[i]) std::memcpy(d + i * cb, s + i * cb, cb);
+    }
+  }
+  for (size_t i = 0; i < n; ++i)
+    if (scratch.mask[i]) mosaic->mask[i] = 255;
+}
+
+nlohmann::json stats_to_json(const BandStats& s) {
+  return {{"count", s.count},
+          {"sum", s.sum},
+          {"sum_sq", s.sum_sq},
+          {"min", s.count ? s.min : 0},
+          {"max", s.count ? s.max : 0},
+          {"bin_width", s.bin_width},
+          {"bins", s.bins}};
+}
+
+}  // namespace
+
+void LevelResult::add(int64_t x, int64_t y, uint64_t nbytes) {
+  if (tiles == 0) {
+    range.min_x = range.max_x = x;
+    range.min_y = range.max_y = y;
+  } else {
+    range.min_x = std::min(range.min_x, x);
+    range.max_x = std::max(range.max_x, x);
+    range.min_y = std::min(range.min_y, y);
+    range.max_y = std::max(range.max_y, y);
+  }
+  ++tiles;
+  bytes += nbytes;
+}
+
+void LevelResult::merge(const LevelResult& o) {
+  if (o.tiles == 0) return;
+  if (tiles == 0) {
+    *this = o;
+    return;
+  }
+  tiles += o.tiles;
+  bytes += o.bytes;
+  range.min_x = std::min(range.min_x, o.range.min_x);
+  range.max_x = std::max(range.max_x, o.range.max_x);
+  range.min_y = std::min(range.min_y, o.range.min_y);
+  range.max_y = std::max(range.max_y, o.range.max_y);
+}
+
+nlohmann::json to_json(const PartitionResult& r) {
+  nlohmann::json j;
+  j["index"] = r.index;
+  j["has_partial"] = r.has_partial;
+  j["stats"] = nlohmann::json::array();
+  for (const auto& s : r.stats) j["stats"].push_back(stats_to_json(s));
+  j["levels"] = nlohmann::json::array();
+  for (const auto& [z, l] : r.levels) {
+    j["levels"].push_back({{"zoom", z},
+                           {"tiles", l.tiles},
+                           {"bytes", l.bytes},
+                           {"min_x", l.range.min_x},
+                           {"min_y", l.range.min_y},
+                           {"max_x", l.range.max_x},
+                           {"max_y", l.range.max_y}});
+  }
+  return j;
+}
+
+Result<PartitionResult> partition_result_from_json(const nlohmann::json& j) {
+  try {
+    PartitionResult r;
+    r.index = j.at("index").get<int64_t>();
+    r.has_partial = j.at("has_partial").get<bool>();
+    for (const auto& s : j.at("stats")) {
+      BandStats b;
+      b.count = s.at("count").get<uint64_t>();
+      b.sum = s.at("sum").get<double>();
+      b.sum_sq = s.at("sum_sq").get<double>();
+      if (b.count) {
+        b.min = s.at("min").get<double>();
+        b.max = s.at("max").get<double>();
+      }
+      b.bin_width = s.at("bin_width").get<double>();
+      b.bins = s.at("bins").get<std::vector<uint64_t>>();
+      r.stats.push_back(std::move(b));
+    }
+    for (const auto& l : j.at("levels")) {
+      LevelResult lr;
+      lr.tiles = l.at("tiles").get<int64_t>();
+      lr.bytes = l.at("bytes").get<uint64_t>();
+      lr.range = {l.at("zoom").get<int>(), l.at("min_x").get<int64_t>(),
+                  l.at("min_y").get<int64_t>(), l.at("max_x").get<int64_t>(),
+                  l.at("max_y").get<int64_t>()};
+      r.levels[l.at("zoom").get<int>()] = lr;
+    }
+    return r;
+  } catch (const nlohmann::json::exception& e) {
+    return internal_error(std::string("corrupt partition result: ") + e.what());
+  }
+}
+
+Result<WarpSource*> SourceCache::get(int i) {
+  auto it = open_.find(i);
+  if (it != open_.end()) return it->second.get();
+  WarpOptions wo;
+  wo.resample = plan_.def.output.resample;
+  wo.error_threshold = plan_.def.output.error_threshold;
+  KILN_ASSIGN_OR_RETURN(auto ws, WarpSource::open(plan_.sources[i].info, plan_.grid.crs_wkt(), wo));
+  WarpSource* raw = ws.get();
+  open_[i] = std::move(ws);
+  return raw;
+}
+
+std::string partial_path(int64_t x, int64_t y) {
+  return "_partials/" + std::to_string(x) + "-" + std::to_string(y) + ".tile";
+}
+
+Status write_tile(const Plan& plan, const TileKey& key, const Raster& tile,
+                  catalog::LayerWriter* writer, LevelResult* level, Progress* progress) {
+  const OutputDef& out = plan.def.output;
+  EncodeOptions eo = out.encoding;
+  eo.nodata = plan.nodata;
+  TileGeoref georef{plan.grid.geotransform(key.z, key.x, key.y), plan.grid.crs_wkt()};
+  auto bytes = encode_tile(tile, eo, &georef);
+  if (!bytes.is_ok()) {
+    return bytes.status().with_context("tile " + std::to_string(key.z) + "/" +
+                                       std::to_string(key.x) + "/" + std::to_string(key.y));
+  }
+  KILN_RETURN_IF_ERROR(writer->write_tile(key.z, key.x, key.y, tile_extension(eo.format), *bytes));
+  level->add(key.x, key.y, bytes->size());
+  progress->tiles_written.fetch_add(1, std::memory_order_relaxed);
+  progress->bytes_written.fetch_add(bytes->size(), std::memory_order_relaxed);
+  return Status::ok();
+}
+
+Result<PartitionResult> run_partition(const Plan& plan, int64_t index, catalog::LayerWriter* writer,
+                                      SourceCache* sources, Progress* progress,
+                                      const CancelToken& cancel) {
+  const PartitionPlan& pp = plan.partitions.at(index);
+  const int ts = plan.grid.tile_size();
+  const int depth = plan.max_zoom - plan.region_zoom;
+  const int side = plan.region_pixels();
+  const int64_t mx0 = pp.region.x << depth, my0 = pp.region.y << depth;
+
+  PartitionResult result;
+  result.index = index;
+  Region region{plan.grid.geotransform(plan.max_zoom, mx0, my0), side, side};
+  Raster level(side, side, plan.bands, plan.cell_type);
+  for (int si : pp.sources) {
+    if (cancel.cancelled()) return cancelled("ingest cancelled");
+    KILN_ASSIGN_OR_RETURN(WarpSource * ws, sources->get(si));
+    Raster scratch;
+    KILN_ASSIGN_OR_RETURN(bool hit, ws->warp(region, plan.cell_type, &scratch));
+    if (!hit) continue;
+    progress->bytes_read.fetch_add(scratch.pixels() * scratch.bands * cell_bytes(scratch.type),
+                                   std::memory_order_relaxed);
+    composite(scratch, plan.sources[si].bands, &level);
+  }
+  fill_invalid(&level, plan.nodata);
+  result.stats = compute_band_stats(level);
+
+  int64_t processed = 0;
+  for (int z = plan.max_zoom; z >= plan.top_zoom; --z) {
+    const int shift = z - plan.region_zoom;
+    const int64_t x0 = pp.region.x << shift, y0 = pp.region.y << shift;
+    const int across = level.width / ts;
+    LevelResult& lr = result.levels[z];
+    lr.range.z = z;
+    for (int ty = 0; ty < across; ++ty) {
+      for (int tx = 0; tx < across; ++tx) {
+        if (cancel.cancelled()) return cancelled("ingest cancelled");
+        TileKey key{z, x0 + tx, y0 + ty};
+        if (key.x >= plan.grid.matrix_width(z) || key.y >= plan.grid.matrix_height(z)) continue;
+        Raster tile = crop(level, tx * ts, ty * ts, ts, ts);
+        if (!tile.any_valid()) continue;
+        KILN_RETURN_IF_ERROR(write_tile(plan, key, tile, writer, &lr, progress));
+        ++processed;
+        progress->tiles_done.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+    if (z == plan.top_zoom && plan.top_zoom > plan.min_zoom && level.any_valid()) {
+      // top_zoom == region_zoom here: the level is this partition's one top tile.
+      KILN_RETURN_IF_ERROR(
+          writer->write_file(partial_path(pp.region.x, pp.region.y), serialize_raster(level)));
+      result.has_partial = true;
+    }
+    if (z > plan.top_zoom) {
+      level = downsample_2x(level, plan.def.output.pyramid_resample, plan.nodata);
+    }
+  }
+  // Planned tiles that turned out empty are done too.
+  if (pp.tiles > processed) progress->tiles_done.fetch_add(pp.tiles - processed);
+  progress->partitions_done.fetch_add(1);
+  return result;
+}
+
+}  // namespace kiln::ingest
