@@ -33,7 +33,10 @@ Status validate_name(std::string_view what, std::string_view name);
 
 // Writes one new version of a layer into a staging directory, then publishes
 // it. Thread-safe for write_tile/write_file from many threads.
-// If destroyed without commit(), the staging directory is removed.
+// If destroyed without commit(), a private staging directory (fresh id) is
+// removed; a shared one (staging_id given to begin) outlives each writer and
+// ends only by commit() or an explicit abort(), so one worker's exit never
+// deletes the others' tiles.
 class LayerWriter {
  public:
   virtual ~LayerWriter() = default;

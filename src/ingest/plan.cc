@@ -50,7 +50,31 @@ Result<double> web_mercator_pixel_size(const SourceInfo& s) {
     return input_error("source '" + s.uri +
                        "': cannot estimate its resolution in EPSG:3857: " + last_gdal_error());
   }
-  return out_gt[1];
+  if (out_gt[1] * w <= TileGrid::kWebMercatorHalf) return out_gt[1];
+  // Wider than half the world: the scene crosses the antimeridian or holds a
+  // pole, and the suggested extent (hence pixel size) is meaningless. Measure
+  // the pixel's footprint in EPSG:3857 across the scene instead and take the
+  // median, which is what the suggestion gives for ordinary scenes.
+  std::vector<double> sizes;
+  constexpr int kSteps = 9;
+  for (int j = 0; j < kSteps; ++j) {
+    for (int i = 0; i < kSteps; ++i) {
+      double px = (s.width - 1) * (i + 0.5) / kSteps, py = (s.height - 1) * (j + 0.5) / kSteps;
+      double x[3] = {px, px + 1, px}, y[3] = {py, py, py + 1}, z[3] = {0, 0, 0};
+      int ok[3] = {0, 0, 0};
+      GDALGenImgProjTransform(t.get(), FALSE, 3, x, y, z, ok);
+      if (!ok[0] || !ok[1] || !ok[2]) continue;
+      double ax = x[1] - x[0], ay = y[1] - y[0], bx = x[2] - x[0], by = y[2] - y[0];
+      // Skip samples torn by the antimeridian or past Web Mercator's edge.
+      if (std::abs(ax) > TileGrid::kWebMercatorHalf || std::abs(bx) > TileGrid::kWebMercatorHalf ||
+          std::abs(y[0]) > TileGrid::kWebMercatorHalf)
+        continue;
+      sizes.push_back(std::sqrt(std::abs(ax * by - ay * bx)));
+    }
+  }
+  if (sizes.empty()) return out_gt[1];
+  std::nth_element(sizes.begin(), sizes.begin() + sizes.size() / 2, sizes.end());
+  return sizes[sizes.size() / 2];
 }
 
 std::unique_ptr<OGRPolygon> box(const Bounds& b) {
