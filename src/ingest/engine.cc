@@ -74,7 +74,7 @@ Result<IngestSummary> run_ingest(const IngestDefinition& def, const IngestOption
   for (int t = 0; t < threads; ++t) pool.emplace_back(worker);
   for (auto& t : pool) t.join();
   auto sums = checksums.get();
-  if (outer_cancel.cancelled() && first_error.is_ok()) first_error = cancelled("ingest cancelled");
+  if (outer_cancel.cancelled() && first_error.is_ok()) first_error = cancelled("interrupted; nothing was published");
   if (!first_error.is_ok()) {
     writer->abort();
     return first_error;
@@ -104,7 +104,7 @@ Result<IngestSummary> run_ingest(const IngestDefinition& def, const IngestOption
   KILN_RETURN_IF_ERROR(writer->write_file("layer.xml", gdal_wms_xml(plan, layer_dir + "/current")));
   if (outer_cancel.cancelled()) {
     writer->abort();
-    return cancelled("ingest cancelled");
+    return cancelled("interrupted; nothing was published");
   }
   KILN_ASSIGN_OR_RETURN(int version, writer->commit(metadata));
   metadata["version"] = version;

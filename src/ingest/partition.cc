@@ -167,13 +167,12 @@ Result<PartitionResult> run_partition(const Plan& plan, int64_t index, catalog::
   Region region{plan.grid.geotransform(plan.max_zoom, mx0, my0), side, side};
   Raster level(side, side, plan.bands, plan.cell_type);
   for (int si : pp.sources) {
-    if (cancel.cancelled()) return cancelled("ingest cancelled");
+    if (cancel.cancelled()) return cancelled("interrupted; nothing was published");
     KILN_ASSIGN_OR_RETURN(WarpSource * ws, sources->get(si));
     Raster scratch;
     KILN_ASSIGN_OR_RETURN(bool hit, ws->warp(region, plan.cell_type, &scratch));
+    progress->bytes_read.fetch_add(ws->last_read_bytes(), std::memory_order_relaxed);
     if (!hit) continue;
-    progress->bytes_read.fetch_add(scratch.pixels() * scratch.bands * cell_bytes(scratch.type),
-                                   std::memory_order_relaxed);
     composite(scratch, plan.sources[si].bands, &level);
   }
   fill_invalid(&level, plan.nodata);
@@ -188,7 +187,7 @@ Result<PartitionResult> run_partition(const Plan& plan, int64_t index, catalog::
     lr.range.z = z;
     for (int ty = 0; ty < across; ++ty) {
       for (int tx = 0; tx < across; ++tx) {
-        if (cancel.cancelled()) return cancelled("ingest cancelled");
+        if (cancel.cancelled()) return cancelled("interrupted; nothing was published");
         TileKey key{z, x0 + tx, y0 + ty};
         if (key.x >= plan.grid.matrix_width(z) || key.y >= plan.grid.matrix_height(z)) continue;
         Raster tile = crop(level, tx * ts, ty * ts, ts, ts);

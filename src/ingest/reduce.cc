@@ -23,7 +23,7 @@ struct Reducer {
   // Returns tile (z, x, y) built from its descendants, or nullopt if none
   // has data. Writes it when z < top_zoom.
   Result<std::optional<Raster>> build(int z, int64_t x, int64_t y) {
-    if (cancel.cancelled()) return cancelled("ingest cancelled");
+    if (cancel.cancelled()) return cancelled("interrupted; nothing was published");
     if (z < plan.top_zoom && !occupied[z].count({x, y})) return std::optional<Raster>();
     if (z == plan.top_zoom) {
       if (!partials.count({x, y})) return std::optional<Raster>();

@@ -37,7 +37,7 @@ void init_gdal() {
     CPLSetErrorHandler(route_gdal_message);
     // Tiles are produced from in-memory windows; a large block cache would
     // only hide memory growth (peak RSS must not grow with scene size).
-    if (!CPLGetConfigOption("GDAL_CACHEMAX", nullptr)) GDALSetCacheMax64(256 << 20);
+    if (!CPLGetConfigOption("GDAL_CACHEMAX", nullptr)) GDALSetCacheMax64(64 << 20);
   });
 }
 

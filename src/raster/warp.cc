@@ -141,6 +141,7 @@ WarpSource::~WarpSource() = default;
 
 Result<bool> WarpSource::warp(const Region& region, CellType type, Raster* out) {
   Impl& im = *impl_;
+  last_read_bytes_ = 0;
   im.region_gt = region.geotransform;
   im.win_x0 = 0;
   im.win_y0 = 0;
@@ -197,6 +198,7 @@ Result<bool> WarpSource::warp(const Region& region, CellType type, Raster* out) 
       im.options.resample == WarpResample::kNearest ? GRIORA_NearestNeighbour : GRIORA_Average;
   KILN_RETURN_IF_ERROR(
       read_window(im.ds.get(), info_, x0, y0, x1 - x0, y1 - y0, factor, dalg, &src));
+  last_read_bytes_ = src.data.size();
   if (!src.any_valid()) return false;
   im.win_x0 = x0;
   im.win_y0 = y0;

@@ -50,12 +50,15 @@ class WarpSource {
   Result<bool> warp(const Region& region, CellType type, Raster* out);
 
   const SourceInfo& info() const { return info_; }
+  // Decoded source bytes read by the last warp() call.
+  uint64_t last_read_bytes() const { return last_read_bytes_; }
 
  private:
   WarpSource() = default;
   struct Impl;
   std::unique_ptr<Impl> impl_;
   SourceInfo info_;
+  uint64_t last_read_bytes_ = 0;
 };
 
 }  // namespace kiln
