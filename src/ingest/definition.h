@@ -4,6 +4,7 @@
 // names the offending JSON field ("output.tile_size: ...").
 #pragma once
 
+#include <array>
 #include <limits>
 #include <optional>
 #include <string>
@@ -52,6 +53,7 @@ struct OutputDef {
   std::optional<double> nodata;     // default: the first source's (NaN allowed)
   WarpResample resample = WarpResample::kBilinear;
   PyramidResample pyramid_resample = PyramidResample::kAverage;
+  bool pyramid = true;              // false: only max zoom (min_zoom = max_zoom)
   EncodeOptions encoding;           // format png by default
   Curve curve = Curve::kZOrder;
   int histogram_buckets = 256;

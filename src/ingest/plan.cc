@@ -159,6 +159,18 @@ Result<Plan> make_plan(const IngestDefinition& def, const PlanOptions& options) 
     req.extent = sd.extent;
     req.nodata = sd.nodata;
     KILN_ASSIGN_OR_RETURN(SourceInfo info, inspect_source(req));
+    if (info.paletted && (def.output.resample != WarpResample::kNearest ||
+                          (def.output.pyramid_resample != PyramidResample::kMode &&
+                           def.output.pyramid_resample != PyramidResample::kNearest))) {
+      // Interpolating colour-table indices invents classes that are not there.
+      return invalid_argument(
+          "source '" + sd.uri + "' is paletted (its pixels are colour-table indices, i.e. " +
+          "classes): resampling them with " + warp_resample_name(def.output.resample) + "/" +
+          pyramid_resample_name(def.output.pyramid_resample) +
+          " would invent classes; use resample nearest and pyramid_resample mode " +
+          "(--resample nearest --pyramid-resample mode), or expand the palette first " +
+          "(gdal_translate -expand rgb)");
+    }
     SourcePlan sp;
     sp.def = sd;
     KILN_ASSIGN_OR_RETURN(sp.bands, resolve_bands(sd, info));

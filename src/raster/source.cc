@@ -61,6 +61,9 @@ Result<SourceInfo> inspect_source(const SourceRequest& req) {
     if (req.nodata) info.nodata.push_back(*req.nodata);
     else if (has) info.nodata.push_back(nd);
     else info.nodata.push_back(std::nullopt);
+    if (band->GetColorInterpretation() == GCI_PaletteIndex && band->GetColorTable()) {
+      info.paletted = true;
+    }
     const char* desc = band->GetDescription();
     info.band_descriptions.push_back(desc ? desc : "");
   }

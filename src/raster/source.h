@@ -39,6 +39,7 @@ struct SourceInfo {
   std::string crs_wkt;      // empty: no CRS
   std::optional<int> epsg;
   bool geographic = false;  // CRS is lon/lat
+  bool paletted = false;    // a read band holds colour-table indices (classes)
   uint64_t file_size = 0;   // 0 when unknown (remote)
   std::vector<std::string> band_descriptions;  // per read band, may be ""
 
