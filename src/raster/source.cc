@@ -57,7 +57,12 @@ Result<SourceInfo> inspect_source(const SourceRequest& req) {
     GDALDataType t = band->GetRasterDataType();
     common = common == GDT_Unknown ? t : GDALDataTypeUnion(common, t);
     int has = 0;
-    double nd = band->GetNoDataValue(&has);
+    double nd = 0;
+    // 64-bit integer bands keep their nodata apart from the double API; as a
+    // double it is exact up to 2^53, which real nodata values stay within.
+    if (t == GDT_Int64) nd = static_cast<double>(band->GetNoDataValueAsInt64(&has));
+    else if (t == GDT_UInt64) nd = static_cast<double>(band->GetNoDataValueAsUInt64(&has));
+    else nd = band->GetNoDataValue(&has);
     if (req.nodata) info.nodata.push_back(*req.nodata);
     else if (has) info.nodata.push_back(nd);
     else info.nodata.push_back(std::nullopt);
