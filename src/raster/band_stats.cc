@@ -30,11 +30,14 @@ std::vector<BandStats> compute_band_stats(const Raster& r) {
       if (s.count == 0) continue;
       const double span = s.max - s.min;
       int nbins = BandStats::kFineBins;
-      if (!is_float(r.type) && span + 1 <= BandStats::kFineBins) {
+      if (span == 0) {
+        s.bin_width = 1;
+        nbins = 1;
+      } else if (!is_float(r.type) && span + 1 <= BandStats::kFineBins) {
         s.bin_width = 1;
         nbins = static_cast<int>(span) + 1;
       } else {
-        s.bin_width = span > 0 ? span / BandStats::kFineBins : 1;
+        s.bin_width = span / BandStats::kFineBins;
       }
       s.bins.assign(nbins, 0);
       for (size_t i = 0; i < n; ++i) {
@@ -69,9 +72,10 @@ BandStats merge_band_stats(const std::vector<const BandStats*>& parts, int bucke
   for (const BandStats* p : parts) {
     for (size_t i = 0; i < p->bins.size(); ++i) {
       if (!p->bins[i]) continue;
-      // Exact-value bins map by their value; wide bins by their centre.
-      double v = p->min + i * p->bin_width +
-                 (p->bin_width == 1 && std::floor(p->min) == p->min ? 0 : p->bin_width / 2);
+      // Exact-value bins (integers, or one value) map by their value; wide
+      // bins by their centre.
+      const bool exact = p->bins.size() == 1 || (p->bin_width == 1 && std::floor(p->min) == p->min);
+      double v = p->min + i * p->bin_width + (exact ? 0 : p->bin_width / 2);
       int b = width > 0 ? static_cast<int>((v - m.min) / width) : 0;
       histogram->buckets[std::clamp(b, 0, buckets - 1)] += p->bins[i];
     }

@@ -145,6 +145,9 @@ Result<GeometryPtr> web_mercator_footprint(const SourceInfo& s) {
                                      ? 90
                                      : -90;
     double end = ulon.back() + close;
+    // Back to the first point, one turn on, then up to the pole and across.
+    ulon.push_back(end);
+    ulat.push_back(ulat.front());
     ulon.push_back(end);
     ulat.push_back(pole);
     ulon.push_back(ulon.front());

@@ -89,9 +89,11 @@ TileRange TileGrid::tiles_covering(int z, const Bounds& b) const {
   if (b.empty()) return r;
   double sx = resolution_x(z) * tile_size_;
   double sy = resolution_y(z) * tile_size_;
-  // A tile whose edge merely touches the bounds does not intersect it.
-  auto lo = [](double v) { return static_cast<int64_t>(std::floor(v)); };
-  auto hi = [](double v) { return static_cast<int64_t>(std::ceil(v)) - 1; };
+  // A tile whose edge merely touches the bounds does not intersect it; the
+  // tolerance absorbs the last-bit rounding of tile_bounds() itself.
+  constexpr double kEps = 1e-9;
+  auto lo = [](double v) { return static_cast<int64_t>(std::floor(v + kEps)); };
+  auto hi = [](double v) { return static_cast<int64_t>(std::ceil(v - kEps)) - 1; };
   r.min_x = std::max<int64_t>(0, lo((b.min_x - origin_x_) / sx));
   r.max_x = std::min<int64_t>(matrix_width(z) - 1, hi((b.max_x - origin_x_) / sx));
   r.min_y = std::max<int64_t>(0, lo((origin_y_ - b.max_y) / sy));
