@@ -9,7 +9,8 @@ namespace kiln::cli {
 
 void add_catalog_commands(CLI::App* cmd, CatalogFlags* f) {
   cmd->require_subcommand(1);
-  CLI::App* ls = cmd->add_subcommand("ls", "List the layers of a catalog with their current version");
+  CLI::App* ls =
+      cmd->add_subcommand("ls", "List the layers of a catalog with their current version");
   ls->add_option("--catalog,-c", f->catalog, "Catalog root directory")->required();
   ls->add_option("--env", f->env, "Only this environment");
   ls->add_flag("--json", f->json, "Print JSON");

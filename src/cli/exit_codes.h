@@ -18,14 +18,22 @@ enum ExitCode {
 
 inline int exit_code_for(const Status& s) {
   switch (s.code()) {
-    case StatusCode::kOk: return kExitOk;
-    case StatusCode::kInvalidArgument: return kExitUsage;
-    case StatusCode::kInputError: return kExitInput;
-    case StatusCode::kEmpty: return kExitEmpty;
-    case StatusCode::kIOError: return kExitCatalog;
-    case StatusCode::kNotFound: return kExitNotFound;
-    case StatusCode::kCancelled: return kExitInterrupted;
-    case StatusCode::kInternal: return kExitInternal;
+    case StatusCode::kOk:
+      return kExitOk;
+    case StatusCode::kInvalidArgument:
+      return kExitUsage;
+    case StatusCode::kInputError:
+      return kExitInput;
+    case StatusCode::kEmpty:
+      return kExitEmpty;
+    case StatusCode::kIOError:
+      return kExitCatalog;
+    case StatusCode::kNotFound:
+      return kExitNotFound;
+    case StatusCode::kCancelled:
+      return kExitInterrupted;
+    case StatusCode::kInternal:
+      return kExitInternal;
   }
   return kExitInternal;
 }

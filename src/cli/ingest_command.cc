@@ -1,7 +1,7 @@
 // `kiln ingest` and `kiln plan`.
-#include <csignal>
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <sstream>
@@ -71,8 +71,9 @@ Result<std::vector<ingest::IngestDefinition>> definitions_from(const IngestFlags
     return defs;
   }
   if (f.sources.empty()) {
-    return invalid_argument("nothing to ingest: give --definition DEF.json or SOURCE... "
-                            "--layer NAME --catalog DIR (see kiln ingest --help)");
+    return invalid_argument(
+        "nothing to ingest: give --definition DEF.json or SOURCE... "
+        "--layer NAME --catalog DIR (see kiln ingest --help)");
   }
   if (f.layer.empty()) return invalid_argument("--layer is required with SOURCE arguments");
   if (f.catalog.empty()) return invalid_argument("--catalog is required with SOURCE arguments");
@@ -142,30 +143,37 @@ void print_plan(const ingest::Plan& p) {
   uint64_t file_bytes = 0;
   for (const auto& s : p.sources) file_bytes += s.info.file_size;
   const int side = 1 << (p.max_zoom - p.region_zoom);
-  std::printf("total %lld tiles (upper bound: empty tiles are skipped) in %zu partition%s of up to "
-              "%dx%d max-zoom tiles (partition zoom %d)\n",
-              static_cast<long long>(p.total_tiles()), p.partitions.size(),
-              p.partitions.size() == 1 ? "" : "s", side, side, p.region_zoom);
+  std::printf(
+      "total %lld tiles (upper bound: empty tiles are skipped) in %zu partition%s of up to "
+      "%dx%d max-zoom tiles (partition zoom %d)\n",
+      static_cast<long long>(p.total_tiles()), p.partitions.size(),
+      p.partitions.size() == 1 ? "" : "s", side, side, p.region_zoom);
   std::printf("read about %s of decoded pixels from %zu source%s (%s on disk)\n",
               human_bytes(static_cast<double>(p.read_bytes)).c_str(), p.sources.size(),
-              p.sources.size() == 1 ? "" : "s", human_bytes(static_cast<double>(file_bytes)).c_str());
+              p.sources.size() == 1 ? "" : "s",
+              human_bytes(static_cast<double>(file_bytes)).c_str());
 }
 
 }  // namespace
 
 void add_ingest_flags(CLI::App* cmd, IngestFlags* f, bool for_plan) {
-  cmd->add_option("SOURCE", f->sources, "Source rasters: paths or GDAL names (/vsicurl/..., /vsis3/...)");
+  cmd->add_option("SOURCE", f->sources,
+                  "Source rasters: paths or GDAL names (/vsicurl/..., /vsis3/...)");
   cmd->add_option("--definition,-d", f->definition,
                   "Ingest definition JSON (Kiln's or Raster Foundry's format; docs/definition.md)");
-  cmd->add_option("--layer,-l", f->layer, "Layer name: [A-Za-z0-9._-], starting with a letter or digit");
-  cmd->add_option("--catalog,-c", f->catalog, "Catalog root directory (overrides the definition's)");
+  cmd->add_option("--layer,-l", f->layer,
+                  "Layer name: [A-Za-z0-9._-], starting with a letter or digit");
+  cmd->add_option("--catalog,-c", f->catalog,
+                  "Catalog root directory (overrides the definition's)");
   cmd->add_option("--env", f->env, "Environment inside the catalog (default: default)");
-  cmd->add_option("--layout", f->layout,
-                  "zoomed (EPSG:3857 XYZ pyramid, default) or floating (source CRS and resolution)");
+  cmd->add_option(
+      "--layout", f->layout,
+      "zoomed (EPSG:3857 XYZ pyramid, default) or floating (source CRS and resolution)");
   cmd->add_option("--tile-size", f->tile_size, "Tile size in pixels: 256 (default) or 512");
   cmd->add_option("--min-zoom", f->min_zoom, "Lowest zoom level (default 0)");
-  cmd->add_option("--max-zoom", f->max_zoom,
-                  "Highest zoom level (default: from the source resolution, as gdal2tiles picks it)");
+  cmd->add_option(
+      "--max-zoom", f->max_zoom,
+      "Highest zoom level (default: from the source resolution, as gdal2tiles picks it)");
   cmd->add_option("--bands", f->bands, "Source bands in output order, 1-based, e.g. 3,2,1");
   cmd->add_option("--cell-type", f->cell_type,
                   "Output cell type: uint8, uint16, int16, uint32, int32, uint64, int64, float32, "
@@ -203,8 +211,10 @@ int run_plan_command(const IngestFlags& f) {
   for (const auto& def : *defs) {
     auto plan = ingest::make_plan(def, {ingest::resolve_threads(f.threads)});
     if (!plan.is_ok()) return report_error(plan.status());
-    if (f.json) all.push_back(ingest::plan_to_json(*plan));
-    else print_plan(*plan);
+    if (f.json)
+      all.push_back(ingest::plan_to_json(*plan));
+    else
+      print_plan(*plan);
   }
   if (f.json) std::printf("%s\n", (all.size() == 1 ? all[0] : all).dump(2).c_str());
   return kExitOk;
@@ -235,7 +245,8 @@ int run_ingest_command(const IngestFlags& f) {
       std::printf("%s\n", s.metadata.dump(2).c_str());
     } else if (!f.quiet) {
       std::string current = s.layer_dir + "/current";
-      std::printf("layer      %s/%s, version %d\n", s.environment.c_str(), s.layer.c_str(), s.version);
+      std::printf("layer      %s/%s, version %d\n", s.environment.c_str(), s.layer.c_str(),
+                  s.version);
       std::printf("published  %s\n", current.c_str());
       std::printf("tiles      %lld %s tiles, zoom %d-%d, %s\n", static_cast<long long>(s.tiles),
                   tile_extension(def.output.encoding.format), s.min_zoom, s.max_zoom,

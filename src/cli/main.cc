@@ -46,8 +46,9 @@ int main(int argc, char** argv) {
 
   IngestFlags plan_flags;
   CLI::App* plan = app.add_subcommand(
-      "plan", "Print what an ingest would do (tiles per zoom, partitions, bytes to read); "
-              "writes nothing. Takes the same arguments as ingest.");
+      "plan",
+      "Print what an ingest would do (tiles per zoom, partitions, bytes to read); "
+      "writes nothing. Takes the same arguments as ingest.");
   add_ingest_flags(plan, &plan_flags, /*for_plan=*/true);
 
   CatalogFlags catalog_flags;

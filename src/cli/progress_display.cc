@@ -18,8 +18,10 @@ std::string clock_text(double seconds) {
   if (seconds < 0 || seconds > 359999) return "--:--";
   int s = static_cast<int>(seconds + 0.5);
   char buf[32];
-  if (s >= 3600) std::snprintf(buf, sizeof buf, "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60);
-  else std::snprintf(buf, sizeof buf, "%02d:%02d", s / 60, s % 60);
+  if (s >= 3600)
+    std::snprintf(buf, sizeof buf, "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%02d:%02d", s / 60, s % 60);
   return buf;
 }
 
@@ -35,7 +37,8 @@ Result<ProgressMode> parse_progress_mode(const std::string& t) {
 
 ProgressDisplay::ProgressDisplay(const ingest::Progress& progress, ProgressMode mode)
     : progress_(progress), mode_(mode), start_(now_seconds()) {
-  if (mode_ == ProgressMode::kAuto) mode_ = isatty(STDERR_FILENO) ? ProgressMode::kBar : ProgressMode::kNone;
+  if (mode_ == ProgressMode::kAuto)
+    mode_ = isatty(STDERR_FILENO) ? ProgressMode::kBar : ProgressMode::kNone;
   if (mode_ == ProgressMode::kNone) return;
   thread_ = std::thread([this] {
     const auto period = std::chrono::milliseconds(mode_ == ProgressMode::kBar ? 200 : 1000);

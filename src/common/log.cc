@@ -21,11 +21,16 @@ std::atomic<int>& level_storage() {
 
 const char* level_name(Level l) {
   switch (l) {
-    case Level::kDebug: return "DEBUG";
-    case Level::kInfo: return "INFO";
-    case Level::kWarn: return "WARN";
-    case Level::kError: return "ERROR";
-    case Level::kOff: return "OFF";
+    case Level::kDebug:
+      return "DEBUG";
+    case Level::kInfo:
+      return "INFO";
+    case Level::kWarn:
+      return "WARN";
+    case Level::kError:
+      return "ERROR";
+    case Level::kOff:
+      return "OFF";
   }
   return "?";
 }
@@ -36,12 +41,18 @@ void set_level(Level l) { level_storage().store(static_cast<int>(l)); }
 Level level() { return static_cast<Level>(level_storage().load()); }
 
 bool parse_level(std::string_view t, Level* out) {
-  if (t == "debug") *out = Level::kDebug;
-  else if (t == "info") *out = Level::kInfo;
-  else if (t == "warn" || t == "warning") *out = Level::kWarn;
-  else if (t == "error") *out = Level::kError;
-  else if (t == "off" || t == "quiet") *out = Level::kOff;
-  else return false;
+  if (t == "debug")
+    *out = Level::kDebug;
+  else if (t == "info")
+    *out = Level::kInfo;
+  else if (t == "warn" || t == "warning")
+    *out = Level::kWarn;
+  else if (t == "error")
+    *out = Level::kError;
+  else if (t == "off" || t == "quiet")
+    *out = Level::kOff;
+  else
+    return false;
   return true;
 }
 

@@ -4,14 +4,22 @@ namespace kiln {
 
 const char* status_code_name(StatusCode code) {
   switch (code) {
-    case StatusCode::kOk: return "ok";
-    case StatusCode::kInvalidArgument: return "invalid argument";
-    case StatusCode::kInputError: return "input error";
-    case StatusCode::kNotFound: return "not found";
-    case StatusCode::kEmpty: return "nothing to do";
-    case StatusCode::kIOError: return "I/O error";
-    case StatusCode::kCancelled: return "cancelled";
-    case StatusCode::kInternal: return "internal error";
+    case StatusCode::kOk:
+      return "ok";
+    case StatusCode::kInvalidArgument:
+      return "invalid argument";
+    case StatusCode::kInputError:
+      return "input error";
+    case StatusCode::kNotFound:
+      return "not found";
+    case StatusCode::kEmpty:
+      return "nothing to do";
+    case StatusCode::kIOError:
+      return "I/O error";
+    case StatusCode::kCancelled:
+      return "cancelled";
+    case StatusCode::kInternal:
+      return "internal error";
   }
   return "unknown";
 }

@@ -67,7 +67,7 @@ inline Status internal_error(std::string m) { return Status(StatusCode::kInterna
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}        // NOLINT: implicit by design
   Result(Status status) : v_(std::move(status)) {  // NOLINT: implicit by design
     assert(!std::get<Status>(v_).is_ok() && "Result from an ok Status has no value");
   }
@@ -101,9 +101,9 @@ class [[nodiscard]] Result {
 }  // namespace kiln
 
 // Propagates a non-ok Status out of the current function.
-#define KILN_RETURN_IF_ERROR(expr)       \
-  do {                                   \
-    ::kiln::Status kiln_st_ = (expr);    \
+#define KILN_RETURN_IF_ERROR(expr)          \
+  do {                                      \
+    ::kiln::Status kiln_st_ = (expr);       \
     if (!kiln_st_.is_ok()) return kiln_st_; \
   } while (0)
 

@@ -46,15 +46,15 @@ struct OutputDef {
   std::string catalog;  // catalog root directory
   std::string environment = "default";
   Layout layout = Layout::kZoomed;
-  int tile_size = 256;              // 256 or 512 (any power of two 64..4096 accepted)
-  std::optional<int> min_zoom;      // default 0
-  std::optional<int> max_zoom;      // default: from source resolution (as gdal2tiles)
+  int tile_size = 256;                // 256 or 512 (any power of two 64..4096 accepted)
+  std::optional<int> min_zoom;        // default 0
+  std::optional<int> max_zoom;        // default: from source resolution (as gdal2tiles)
   std::optional<CellType> cell_type;  // default: the first source's
-  std::optional<double> nodata;     // default: the first source's (NaN allowed)
+  std::optional<double> nodata;       // default: the first source's (NaN allowed)
   WarpResample resample = WarpResample::kBilinear;
   PyramidResample pyramid_resample = PyramidResample::kAverage;
-  bool pyramid = true;              // false: only max zoom (min_zoom = max_zoom)
-  EncodeOptions encoding;           // format png by default
+  bool pyramid = true;     // false: only max zoom (min_zoom = max_zoom)
+  EncodeOptions encoding;  // format png by default
   Curve curve = Curve::kZOrder;
   int histogram_buckets = 256;
   // Max error of the approximate transform, in output pixels (gdalwarp -et);

@@ -74,7 +74,8 @@ Result<IngestSummary> run_ingest(const IngestDefinition& def, const IngestOption
   for (int t = 0; t < threads; ++t) pool.emplace_back(worker);
   for (auto& t : pool) t.join();
   auto sums = checksums.get();
-  if (outer_cancel.cancelled() && first_error.is_ok()) first_error = cancelled("interrupted; nothing was published");
+  if (outer_cancel.cancelled() && first_error.is_ok())
+    first_error = cancelled("interrupted; nothing was published");
   if (!first_error.is_ok()) {
     writer->abort();
     return first_error;

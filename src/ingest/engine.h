@@ -17,8 +17,8 @@
 namespace kiln::ingest {
 
 struct IngestOptions {
-  int threads = 0;                 // 0: one per core
-  Progress* progress = nullptr;    // optional; updated as work completes
+  int threads = 0;                      // 0: one per core
+  Progress* progress = nullptr;         // optional; updated as work completes
   const CancelToken* cancel = nullptr;  // optional
 };
 

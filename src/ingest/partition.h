@@ -32,9 +32,9 @@ struct LevelResult {
 
 struct PartitionResult {
   int64_t index = 0;
-  std::vector<BandStats> stats;      // max zoom, per output band
+  std::vector<BandStats> stats;       // max zoom, per output band
   std::map<int, LevelResult> levels;  // by zoom
-  bool has_partial = false;          // left its top tile for the reduce
+  bool has_partial = false;           // left its top tile for the reduce
 };
 
 nlohmann::json to_json(const PartitionResult& r);
@@ -56,9 +56,9 @@ std::string partial_path(int64_t x, int64_t y);
 
 // Runs partition `index` of `plan`, writing through `writer` (thread-safe)
 // and counting into `progress`. Returns kCancelled if `cancel` fires.
-Result<PartitionResult> run_partition(const Plan& plan, int64_t index,
-                                      catalog::LayerWriter* writer, SourceCache* sources,
-                                      Progress* progress, const CancelToken& cancel);
+Result<PartitionResult> run_partition(const Plan& plan, int64_t index, catalog::LayerWriter* writer,
+                                      SourceCache* sources, Progress* progress,
+                                      const CancelToken& cancel);
 
 // Writes one tile (encode + store); shared by partitions and the reduce.
 Status write_tile(const Plan& plan, const TileKey& key, const Raster& tile,

@@ -31,11 +31,11 @@ struct SourcePlan {
 };
 
 struct PartitionPlan {
-  int64_t index = 0;      // position along the curve
-  TileKey region;         // the partition's tile at region_zoom
+  int64_t index = 0;         // position along the curve
+  TileKey region;            // the partition's tile at region_zoom
   std::vector<int> sources;  // indices into Plan::sources that reach it
-  int64_t tiles = 0;      // planned tiles at levels max_zoom..top_zoom (upper bound)
-  uint64_t read_bytes = 0;  // estimated decoded source bytes
+  int64_t tiles = 0;         // planned tiles at levels max_zoom..top_zoom (upper bound)
+  uint64_t read_bytes = 0;   // estimated decoded source bytes
 };
 
 struct LevelPlan {

@@ -13,7 +13,17 @@ namespace kiln {
 
 // Every real GDAL 3.6 data type. (Signed 8-bit arrives as GDT_Int8 only in
 // GDAL 3.7; complex types are refused as not imagery.)
-enum class CellType { kUInt8, kUInt16, kInt16, kUInt32, kInt32, kUInt64, kInt64, kFloat32, kFloat64 };
+enum class CellType {
+  kUInt8,
+  kUInt16,
+  kInt16,
+  kUInt32,
+  kInt32,
+  kUInt64,
+  kInt64,
+  kFloat32,
+  kFloat64
+};
 
 GDALDataType to_gdal(CellType t);
 // Returns the CellType for a GDAL type, or kInputError for complex/unknown.

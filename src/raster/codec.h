@@ -34,7 +34,7 @@ struct EncodeOptions {
   bool webp_lossless = false;
   int webp_quality = 75;  // 0-100, lossy only
   TiffCompression tiff_compression = TiffCompression::kDeflate;
-  int tiff_level = 6;  // DEFLATE 1-12 / ZSTD 1-22
+  int tiff_level = 6;            // DEFLATE 1-12 / ZSTD 1-22
   std::optional<double> nodata;  // written into tif tiles
 };
 

@@ -92,8 +92,8 @@ Result<GeometryPtr> web_mercator_footprint(const SourceInfo& s) {
   CoordinateTransformationPtr to_geo(OGRCreateCoordinateTransformation(&src, &geo));
   CoordinateTransformationPtr to_src(OGRCreateCoordinateTransformation(&geo, &src));
   if (!to_geo || !to_src) {
-    return input_error(who + ": no coordinate operation from its CRS to WGS84: " +
-                       last_gdal_error());
+    return input_error(who +
+                       ": no coordinate operation from its CRS to WGS84: " + last_gdal_error());
   }
 
   // Densified ring around the pixel edges, in lon/lat.
@@ -140,10 +140,11 @@ Result<GeometryPtr> web_mercator_footprint(const SourceInfo& s) {
   bool south = lands_in_source(s, to_src.get(), 0, -90);
   if (std::abs(turn) > 180 || north || south) {
     double pole = north ? 90 : -90;
-    if (!north && !south) pole = std::abs(*std::max_element(ulat.begin(), ulat.end())) >
-                                         std::abs(*std::min_element(ulat.begin(), ulat.end()))
-                                     ? 90
-                                     : -90;
+    if (!north && !south)
+      pole = std::abs(*std::max_element(ulat.begin(), ulat.end())) >
+                     std::abs(*std::min_element(ulat.begin(), ulat.end()))
+                 ? 90
+                 : -90;
     double end = ulon.back() + close;
     // Back to the first point, one turn on, then up to the pole and across.
     ulon.push_back(end);
@@ -214,7 +215,7 @@ GeometryPtr native_footprint(const SourceInfo& s) {
 }
 
 std::optional<std::array<double, 4>> wgs84_envelope(const OGRGeometry& g,
-                                                   const std::string& crs_wkt) {
+                                                    const std::string& crs_wkt) {
   if (crs_wkt.empty()) return std::nullopt;
   OGRSpatialReference src;
   if (src.importFromWkt(crs_wkt.c_str()) != OGRERR_NONE) return std::nullopt;

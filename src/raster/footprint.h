@@ -34,6 +34,6 @@ Bounds envelope_of(const OGRGeometry& g);
 // The envelope in WGS84 lon/lat of a layer-CRS geometry, or nullopt when the
 // layer has no CRS or the transform fails.
 std::optional<std::array<double, 4>> wgs84_envelope(const OGRGeometry& g,
-                                                   const std::string& crs_wkt);
+                                                    const std::string& crs_wkt);
 
 }  // namespace kiln

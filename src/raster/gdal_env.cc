@@ -50,8 +50,9 @@ void clear_gdal_error() {
 Result<DatasetPtr> open_raster(const std::string& uri) {
   init_gdal();
   clear_gdal_error();
-  GDALDatasetH h = GDALOpenEx(uri.c_str(), GDAL_OF_RASTER | GDAL_OF_READONLY | GDAL_OF_VERBOSE_ERROR,
-                              nullptr, nullptr, nullptr);
+  GDALDatasetH h =
+      GDALOpenEx(uri.c_str(), GDAL_OF_RASTER | GDAL_OF_READONLY | GDAL_OF_VERBOSE_ERROR, nullptr,
+                 nullptr, nullptr);
   if (!h) {
     std::string why = last_gdal_error();
     if (why.empty()) why = "not a raster GDAL can read";

@@ -25,7 +25,10 @@ struct Raster {
   Raster() = default;
   // Allocates a zero-filled raster with an all-invalid mask.
   Raster(int w, int h, int b, CellType t)
-      : width(w), height(h), bands(b), type(t),
+      : width(w),
+        height(h),
+        bands(b),
+        type(t),
         data(static_cast<size_t>(w) * h * b * cell_bytes(t), 0),
         mask(static_cast<size_t>(w) * h, 0) {}
 
@@ -57,15 +60,24 @@ struct Raster {
 template <typename F>
 decltype(auto) dispatch_cell_type(CellType t, F&& f) {
   switch (t) {
-    case CellType::kUInt8: return f.template operator()<uint8_t>();
-    case CellType::kUInt16: return f.template operator()<uint16_t>();
-    case CellType::kInt16: return f.template operator()<int16_t>();
-    case CellType::kUInt32: return f.template operator()<uint32_t>();
-    case CellType::kInt32: return f.template operator()<int32_t>();
-    case CellType::kUInt64: return f.template operator()<uint64_t>();
-    case CellType::kInt64: return f.template operator()<int64_t>();
-    case CellType::kFloat32: return f.template operator()<float>();
-    case CellType::kFloat64: return f.template operator()<double>();
+    case CellType::kUInt8:
+      return f.template operator()<uint8_t>();
+    case CellType::kUInt16:
+      return f.template operator()<uint16_t>();
+    case CellType::kInt16:
+      return f.template operator()<int16_t>();
+    case CellType::kUInt32:
+      return f.template operator()<uint32_t>();
+    case CellType::kInt32:
+      return f.template operator()<int32_t>();
+    case CellType::kUInt64:
+      return f.template operator()<uint64_t>();
+    case CellType::kInt64:
+      return f.template operator()<int64_t>();
+    case CellType::kFloat32:
+      return f.template operator()<float>();
+    case CellType::kFloat64:
+      return f.template operator()<double>();
   }
   return f.template operator()<uint8_t>();
 }

@@ -64,7 +64,8 @@ Result<Raster> deserialize_raster(std::string_view bytes) {
   if (frame != h.raw_size) return internal_error("raster blob size mismatch");
   Raster r(h.width, h.height, h.bands, static_cast<CellType>(h.type));
   std::string raw(h.raw_size, '\0');
-  size_t n = ZSTD_decompress(raw.data(), raw.size(), bytes.data() + sizeof h, bytes.size() - sizeof h);
+  size_t n =
+      ZSTD_decompress(raw.data(), raw.size(), bytes.data() + sizeof h, bytes.size() - sizeof h);
   if (ZSTD_isError(n) || n != raw.size()) return internal_error("corrupt raster blob data");
   std::memcpy(r.data.data(), raw.data(), r.data.size());
   std::memcpy(r.mask.data(), raw.data() + r.data.size(), r.mask.size());

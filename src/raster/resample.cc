@@ -6,22 +6,32 @@ namespace kiln {
 
 const char* warp_resample_name(WarpResample r) {
   switch (r) {
-    case WarpResample::kNearest: return "nearest";
-    case WarpResample::kBilinear: return "bilinear";
-    case WarpResample::kCubic: return "cubic";
-    case WarpResample::kLanczos: return "lanczos";
+    case WarpResample::kNearest:
+      return "nearest";
+    case WarpResample::kBilinear:
+      return "bilinear";
+    case WarpResample::kCubic:
+      return "cubic";
+    case WarpResample::kLanczos:
+      return "lanczos";
   }
   return "?";
 }
 
 const char* pyramid_resample_name(PyramidResample r) {
   switch (r) {
-    case PyramidResample::kAverage: return "average";
-    case PyramidResample::kMode: return "mode";
-    case PyramidResample::kMin: return "min";
-    case PyramidResample::kMax: return "max";
-    case PyramidResample::kMedian: return "median";
-    case PyramidResample::kNearest: return "nearest";
+    case PyramidResample::kAverage:
+      return "average";
+    case PyramidResample::kMode:
+      return "mode";
+    case PyramidResample::kMin:
+      return "min";
+    case PyramidResample::kMax:
+      return "max";
+    case PyramidResample::kMedian:
+      return "median";
+    case PyramidResample::kNearest:
+      return "nearest";
   }
   return "?";
 }
@@ -46,10 +56,14 @@ Result<PyramidResample> parse_pyramid_resample(std::string_view n) {
 
 GDALResampleAlg to_gdal(WarpResample r) {
   switch (r) {
-    case WarpResample::kNearest: return GRA_NearestNeighbour;
-    case WarpResample::kBilinear: return GRA_Bilinear;
-    case WarpResample::kCubic: return GRA_Cubic;
-    case WarpResample::kLanczos: return GRA_Lanczos;
+    case WarpResample::kNearest:
+      return GRA_NearestNeighbour;
+    case WarpResample::kBilinear:
+      return GRA_Bilinear;
+    case WarpResample::kCubic:
+      return GRA_Cubic;
+    case WarpResample::kLanczos:
+      return GRA_Lanczos;
   }
   return GRA_NearestNeighbour;
 }

@@ -60,12 +60,18 @@ Result<SourceInfo> inspect_source(const SourceRequest& req) {
     double nd = 0;
     // 64-bit integer bands keep their nodata apart from the double API; as a
     // double it is exact up to 2^53, which real nodata values stay within.
-    if (t == GDT_Int64) nd = static_cast<double>(band->GetNoDataValueAsInt64(&has));
-    else if (t == GDT_UInt64) nd = static_cast<double>(band->GetNoDataValueAsUInt64(&has));
-    else nd = band->GetNoDataValue(&has);
-    if (req.nodata) info.nodata.push_back(*req.nodata);
-    else if (has) info.nodata.push_back(nd);
-    else info.nodata.push_back(std::nullopt);
+    if (t == GDT_Int64)
+      nd = static_cast<double>(band->GetNoDataValueAsInt64(&has));
+    else if (t == GDT_UInt64)
+      nd = static_cast<double>(band->GetNoDataValueAsUInt64(&has));
+    else
+      nd = band->GetNoDataValue(&has);
+    if (req.nodata)
+      info.nodata.push_back(*req.nodata);
+    else if (has)
+      info.nodata.push_back(nd);
+    else
+      info.nodata.push_back(std::nullopt);
     if (band->GetColorInterpretation() == GCI_PaletteIndex && band->GetColorTable()) {
       info.paletted = true;
     }
@@ -89,7 +95,8 @@ Result<SourceInfo> inspect_source(const SourceRequest& req) {
   } else if (req.extent) {
     const auto& e = *req.extent;
     info.has_geotransform = true;
-    info.geotransform = {e[0], (e[2] - e[0]) / info.width, 0, e[3], 0, -(e[3] - e[1]) / info.height};
+    info.geotransform = {e[0], (e[2] - e[0]) / info.width,  0, e[3],
+                         0,    -(e[3] - e[1]) / info.height};
   }
   if (info.has_geotransform) {
     const auto& g = info.geotransform;
@@ -143,9 +150,9 @@ Status read_window(GDALDataset* ds, const SourceInfo& info, int x0, int y0, int 
   clear_gdal_error();
   const size_t cb = cell_bytes(info.type);
   std::vector<int> bands = info.bands;
-  CPLErr err = ds->RasterIO(GF_Read, x0, y0, w, h, out->data.data(), bw, bh, to_gdal(info.type),
-                            static_cast<int>(bands.size()), bands.data(), cb, cb * bw,
-                            cb * bw * bh, &extra);
+  CPLErr err =
+      ds->RasterIO(GF_Read, x0, y0, w, h, out->data.data(), bw, bh, to_gdal(info.type),
+                   static_cast<int>(bands.size()), bands.data(), cb, cb * bw, cb * bw * bh, &extra);
   auto fail = [&](const std::string& what) {
     std::string why = last_gdal_error();
     return input_error("source '" + info.uri + "': cannot decode " + what + " rows " +

@@ -27,20 +27,20 @@ struct SourceInfo {
   std::string uri;
   int width = 0;
   int height = 0;
-  int band_count = 0;       // in the file
-  std::vector<int> bands;   // 1-based bands that will be read, in order
+  int band_count = 0;                // in the file
+  std::vector<int> bands;            // 1-based bands that will be read, in order
   CellType type = CellType::kUInt8;  // common type of the read bands
   // Per read band; NaN is a valid nodata value.
   std::vector<std::optional<double>> nodata;
-  int alpha_band = 0;       // 1-based, 0 if none
+  int alpha_band = 0;             // 1-based, 0 if none
   bool per_dataset_mask = false;  // file has a real mask band (not all-valid)
   bool has_geotransform = false;
   std::array<double, 6> geotransform{0, 1, 0, 0, 0, 1};
-  std::string crs_wkt;      // empty: no CRS
+  std::string crs_wkt;  // empty: no CRS
   std::optional<int> epsg;
-  bool geographic = false;  // CRS is lon/lat
-  bool paletted = false;    // a read band holds colour-table indices (classes)
-  uint64_t file_size = 0;   // 0 when unknown (remote)
+  bool geographic = false;                     // CRS is lon/lat
+  bool paletted = false;                       // a read band holds colour-table indices (classes)
+  uint64_t file_size = 0;                      // 0 when unknown (remote)
   std::vector<std::string> band_descriptions;  // per read band, may be ""
 
   bool north_up() const { return geotransform[2] == 0 && geotransform[4] == 0; }

@@ -84,6 +84,11 @@ Status write_tiff(const std::string& path, const Raster& tile, const EncodeOptio
   // Both predictors are lossless; they only reorder what the compressor sees.
   co.set("PREDICTOR", is_float(tile.type) ? "3" : "2");
   // One strip for the whole tile: the fewest headers and the best ratio.
+  // Bands are data, never transparency: only 3-band uint8 is shown as RGB;
+  // anything else (RGB+NIR, multispectral) is plain samples, so GDAL/QGIS
+  // do not read a 4th band as alpha.
+  co.set("PHOTOMETRIC", tile.bands == 3 && tile.type == CellType::kUInt8 ? "RGB" : "MINISBLACK");
+  co.set("ALPHA", "UNSPECIFIED");
   co.set("TILED", "NO");
   co.set("BLOCKYSIZE", std::to_string(tile.height));
 

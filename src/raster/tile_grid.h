@@ -80,7 +80,7 @@ class TileGrid {
   int tile_size_ = 256;
   int max_zoom_ = 0;  // floating only
   double origin_x_ = -kWebMercatorHalf, origin_y_ = kWebMercatorHalf;
-  double res_x0_ = 0, res_y0_ = 0;  // resolution at zoom 0
+  double res_x0_ = 0, res_y0_ = 0;        // resolution at zoom 0
   int64_t width_px_ = 0, height_px_ = 0;  // floating only: pixels at max zoom
   std::string crs_wkt_;
 };

@@ -15,10 +15,14 @@ namespace {
 // Kernel radius in source pixels at scale 1 (GDAL's GWKGetFilterRadius).
 int kernel_radius(WarpResample r) {
   switch (r) {
-    case WarpResample::kNearest: return 1;
-    case WarpResample::kBilinear: return 1;
-    case WarpResample::kCubic: return 2;
-    case WarpResample::kLanczos: return 3;
+    case WarpResample::kNearest:
+      return 1;
+    case WarpResample::kBilinear:
+      return 1;
+    case WarpResample::kCubic:
+      return 2;
+    case WarpResample::kLanczos:
+      return 3;
   }
   return 3;
 }
@@ -34,9 +38,9 @@ void add_mem_band(GDALDataset* ds, GDALDataType type, void* data) {
 }  // namespace
 
 struct WarpSource::Impl {
-  DatasetPtr ds;                 // the real source
-  TransformerPtr genimg;         // georeferenced layer coords <-> source pixels
-  void* approx = nullptr;        // approximate (region pixel -> source pixel)
+  DatasetPtr ds;           // the real source
+  TransformerPtr genimg;   // georeferenced layer coords <-> source pixels
+  void* approx = nullptr;  // approximate (region pixel -> source pixel)
   WarpOptions options;
   const SourceInfo* info = nullptr;
   // Current region and window; set per warp() call.
@@ -85,8 +89,10 @@ struct WarpSource::Impl {
         if (self->wrap_px != 0 && ok[i]) {
           // A lon/lat source stored as 0..360 or across the antimeridian: the
           // same place may be 360 degrees away in its own longitudes.
-          if (x[i] < 0 && x[i] + self->wrap_px <= w) x[i] += self->wrap_px;
-          else if (x[i] > w && x[i] - self->wrap_px >= 0) x[i] -= self->wrap_px;
+          if (x[i] < 0 && x[i] + self->wrap_px <= w)
+            x[i] += self->wrap_px;
+          else if (x[i] > w && x[i] - self->wrap_px >= 0)
+            x[i] -= self->wrap_px;
         }
         x[i] = (x[i] - self->win_x0) / self->factor;
         y[i] = (y[i] - self->win_y0) / self->factor;
@@ -122,8 +128,8 @@ Result<std::unique_ptr<WarpSource>> WarpSource::open(const SourceInfo& info,
   for (auto& s : opt_store) opts.push_back(s.data());
   opts.push_back(nullptr);
   clear_gdal_error();
-  im.genimg.reset(GDALCreateGenImgProjTransformer2(GDALDataset::ToHandle(proxy.get()), nullptr,
-                                                   opts.data()));
+  im.genimg.reset(
+      GDALCreateGenImgProjTransformer2(GDALDataset::ToHandle(proxy.get()), nullptr, opts.data()));
   if (!im.genimg) {
     return input_error("source '" + info.uri + "': cannot transform its coordinates into the " +
                        "layer CRS: " + last_gdal_error());
@@ -166,8 +172,10 @@ Result<bool> WarpSource::warp(const Region& region, CellType type, Raster* out) 
     if (!ok[i] || !std::isfinite(xs[i]) || !std::isfinite(ys[i])) continue;
     double x = xs[i];
     if (im.wrap_px != 0) {
-      if (x < 0 && x + im.wrap_px <= W) x += im.wrap_px;
-      else if (x > W && x - im.wrap_px >= 0) x -= im.wrap_px;
+      if (x < 0 && x + im.wrap_px <= W)
+        x += im.wrap_px;
+      else if (x > W && x - im.wrap_px >= 0)
+        x -= im.wrap_px;
     }
     min_x = std::min(min_x, x);
     max_x = std::max(max_x, x);
@@ -205,8 +213,10 @@ Result<bool> WarpSource::warp(const Region& region, CellType type, Raster* out) 
   im.factor = static_cast<double>(x1 - x0) / src.width;
   // Keep x and y factors equal to what read_window produced.
   double fy = static_cast<double>(y1 - y0) / src.height;
-  if (factor == 1) im.factor = 1;
-  else if (std::abs(fy - im.factor) > 1e-9) im.factor = (im.factor + fy) / 2;
+  if (factor == 1)
+    im.factor = 1;
+  else if (std::abs(fy - im.factor) > 1e-9)
+    im.factor = (im.factor + fy) / 2;
 
   // 3. Warp with GDAL's kernel between in-memory datasets that borrow our
   // buffers; validity goes in and comes out as an alpha band.

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Installs Kiln's build and test dependencies on Debian 12 (bookworm).
+# Idempotent: when every package is already installed it touches nothing (no
+# apt-get update), so `make test` costs no network round trip on a warm
+# machine. Runs as root, or through sudo when available.
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config git ca-certificates
+  libgdal-dev gdal-bin python3-gdal python3-numpy
+  libpng-dev libwebp-dev libzstd-dev libdeflate-dev libsqlite3-dev
+  nlohmann-json3-dev libcli11-dev libssl-dev
+  libgtest-dev libgmock-dev libbenchmark-dev clang-format
+)
+
+missing=()
+for pkg in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)
+  if [[ "$status" != "installed" ]]; then
+    missing+=("$pkg")
+  fi
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+  echo "install-deps: all ${#packages[@]} packages already installed"
+  exit 0
+fi
+
+as_root=()
+if [[ $(id -u) -ne 0 ]]; then
+  if command -v sudo >/dev/null 2>&1; then
+    as_root=(sudo)
+  else
+    echo "install-deps: error: not root and sudo is not available; missing: ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+
+echo "install-deps: installing ${missing[*]}"
+# apt's progress goes to a log shown only on failure; its errors go to stderr.
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+if ! "${as_root[@]}" apt-get update -qq >"$log" 2>&1; then
+  cat "$log" >&2
+  echo "install-deps: error: apt-get update failed" >&2
+  exit 1
+fi
+if ! "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >"$log" 2>&1; then
+  cat "$log" >&2
+  echo "install-deps: error: apt-get install failed for: ${missing[*]}" >&2
+  exit 1
+fi
+echo "install-deps: done"
