@@ -242,7 +242,9 @@ Result<bool> WarpSource::warp(const Region& region, CellType type, Raster* out) 
   wo->eResampleAlg = to_gdal(im.options.resample);
   wo->pfnTransformer = &Impl::outer;
   wo->pTransformerArg = &im;
-  wo->dfWarpMemoryLimit = 256.0 * 1024 * 1024;
+  // GDAL chunks the region to stay under this; its per-chunk buffers
+  // (source copy, densities) would otherwise dominate peak memory.
+  wo->dfWarpMemoryLimit = 32.0 * 1024 * 1024;
   wo->papszWarpOptions = CSLSetNameValue(wo->papszWarpOptions, "INIT_DEST", "0");
   GDALWarpOperation op;
   clear_gdal_error();
