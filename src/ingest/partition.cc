@@ -15,16 +15,16 @@ namespace {
 // so nodata never overwrites data.
 void composite(const Raster& scratch, const std::vector<BandMap>& bands, Raster* mosaic) {
   const size_t n = scratch.pixels();
-  const size_t cb = cell_bytes(mosaic->type);
-  for (size_t b = 0; b < bands.size(); ++b) {
-    const uint8_t* s = scratch.band_data(static_cast<int>(b));
-    uint8_t* d = mosaic->band_data(bands[b].target);
-    for (size_t i = 0; i < n; ++i) {
-      if (scratch.mask[i]) std::memcpy(d + i * cb, s + i * cb, cb);
+  const uint8_t* m = scratch.mask.data();
+  dispatch_cell_type(mosaic->type, [&]<typename T>() {
+    for (size_t b = 0; b < bands.size(); ++b) {
+      const T* s = scratch.band_as<T>(static_cast<int>(b));
+      T* d = mosaic->band_as<T>(bands[b].target);
+      for (size_t i = 0; i < n; ++i) d[i] = m[i] ? s[i] : d[i];
     }
-  }
-  for (size_t i = 0; i < n; ++i)
-    if (scratch.mask[i]) mosaic->mask[i] = 255;
+  });
+  uint8_t* dm = mosaic->mask.data();
+  for (size_t i = 0; i < n; ++i) dm[i] |= m[i] ? 255 : 0;
 }
 
 nlohmann::json stats_to_json(const BandStats& s) {

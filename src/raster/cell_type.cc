@@ -55,8 +55,6 @@ Result<CellType> cell_type_from_gdal(GDALDataType t) {
   }
 }
 
-size_t cell_bytes(CellType t) { return static_cast<size_t>(GDALGetDataTypeSizeBytes(to_gdal(t))); }
-
 bool is_float(CellType t) { return t == CellType::kFloat32 || t == CellType::kFloat64; }
 
 const char* cell_type_name(CellType t) {

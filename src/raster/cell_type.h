@@ -28,7 +28,21 @@ enum class CellType {
 GDALDataType to_gdal(CellType t);
 // Returns the CellType for a GDAL type, or kInputError for complex/unknown.
 Result<CellType> cell_type_from_gdal(GDALDataType t);
-size_t cell_bytes(CellType t);
+// Bytes per cell. Inline: it sits in per-pixel address arithmetic.
+constexpr size_t cell_bytes(CellType t) {
+  switch (t) {
+    case CellType::kUInt8: return 1;
+    case CellType::kUInt16:
+    case CellType::kInt16: return 2;
+    case CellType::kUInt32:
+    case CellType::kInt32:
+    case CellType::kFloat32: return 4;
+    case CellType::kUInt64:
+    case CellType::kInt64:
+    case CellType::kFloat64: return 8;
+  }
+  return 1;
+}
 bool is_float(CellType t);
 // Lower-case name: "uint8", "uint16", ..., "float64".
 const char* cell_type_name(CellType t);

@@ -325,8 +325,8 @@ TEST(PngEncoderTest, HasOnlyCriticalChunksAndIsDeterministic) {
   for (size_t i = 1; i + 1 < chunks.size(); ++i) EXPECT_EQ(chunks[i], "IDAT");
 }
 
-TEST(PngEncoderTest, LibpngErrorsComeBackAsStatus) {
-  Raster r(0, 4, 1, CellType::kUInt8);  // libpng refuses a zero width
+TEST(PngEncoderTest, EmptyTileIsAnErrorNotACrash) {
+  Raster r(0, 4, 1, CellType::kUInt8);  // PNG has no zero-width images
   Result<std::string> bytes = encode_tile(r, format(TileFormat::kPng), nullptr);
   ASSERT_FALSE(bytes.is_ok());
   EXPECT_EQ(bytes.status().code(), StatusCode::kInternal);

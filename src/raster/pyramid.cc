@@ -28,11 +28,18 @@ T summarise(T* v, int n, PyramidResample method) {
         for (int i = 0; i < n; ++i) s += v[i];
         return static_cast<T>(s / n);
       } else {
-        // Integer mean rounded half away from zero; long double holds the
-        // sum of four 64-bit values exactly enough.
-        long double s = 0;
-        for (int i = 0; i < n; ++i) s += static_cast<long double>(v[i]);
-        return static_cast<T>(std::roundl(s / n));
+        if constexpr (sizeof(T) <= 4) {
+          // Integer mean rounded half away from zero, in exact integer math.
+          int64_t s = 0;
+          for (int i = 0; i < n; ++i) s += v[i];
+          const int64_t q = (2 * (s < 0 ? -s : s) + n) / (2 * n);
+          return static_cast<T>(s < 0 ? -q : q);
+        } else {
+          // 64-bit values: long double holds the sum of four exactly enough.
+          long double s = 0;
+          for (int i = 0; i < n; ++i) s += static_cast<long double>(v[i]);
+          return static_cast<T>(std::roundl(s / n));
+        }
       }
     }
     case PyramidResample::kMin:
@@ -66,38 +73,57 @@ T summarise(T* v, int n, PyramidResample method) {
 template <typename T>
 void downsample_typed(const Raster& src, PyramidResample method, std::optional<double> nodata,
                       Raster* dst) {
-  const int sw = src.width, dw = dst->width, dh = dst->height;
+  const size_t sw = src.width;
+  const int dw = dst->width, dh = dst->height;
   const T fill = cast_nodata<T>(nodata);
-  for (int y = 0; y < dh; ++y) {
-    for (int x = 0; x < dw; ++x) {
-      const size_t idx[4] = {static_cast<size_t>(2 * y) * sw + 2 * x,
-                             static_cast<size_t>(2 * y) * sw + 2 * x + 1,
-                             static_cast<size_t>(2 * y + 1) * sw + 2 * x,
-                             static_cast<size_t>(2 * y + 1) * sw + 2 * x + 1};
-      int valid[4];
-      int n = 0;
-      for (int k = 0; k < 4; ++k)
-        if (src.mask[idx[k]]) valid[n++] = k;
-      const size_t o = static_cast<size_t>(y) * dw + x;
-      dst->mask[o] = n ? 255 : 0;
-      for (int b = 0; b < src.bands; ++b) {
-        const T* s = src.band_as<T>(b);
-        T* d = dst->band_as<T>(b);
-        if (n == 0) {
-          d[o] = fill;
+  for (int b = 0; b < src.bands; ++b) {
+    const T* s = src.band_as<T>(b);
+    T* d = dst->band_as<T>(b);
+    for (int y = 0; y < dh; ++y) {
+      const T* r0 = s + 2 * y * sw;
+      const T* r1 = r0 + sw;
+      const uint8_t* m0 = src.mask.data() + 2 * y * sw;
+      const uint8_t* m1 = m0 + sw;
+      T* out = d + static_cast<size_t>(y) * dw;
+      for (int x = 0; x < dw; ++x) {
+        const int n4 = (m0[2 * x] != 0) + (m0[2 * x + 1] != 0) + (m1[2 * x] != 0) +
+                       (m1[2 * x + 1] != 0);
+        if (n4 == 0) {
+          out[x] = fill;
           continue;
         }
-        if (n == 4 && method == PyramidResample::kAverage) {
+        if (n4 == 4 && method == PyramidResample::kAverage) {
+          // The common case, kept branch-light: four valid children.
           if constexpr (std::is_floating_point_v<T>) {
-            d[o] = static_cast<T>(
-                (static_cast<double>(s[idx[0]]) + s[idx[1]] + s[idx[2]] + s[idx[3]]) / 4);
-            continue;
+            out[x] = static_cast<T>((static_cast<double>(r0[2 * x]) + r0[2 * x + 1] + r1[2 * x] +
+                                     r1[2 * x + 1]) / 4);
+          } else if constexpr (sizeof(T) <= 4) {
+            const int64_t sum = static_cast<int64_t>(r0[2 * x]) + r0[2 * x + 1] + r1[2 * x] +
+                                r1[2 * x + 1];
+            const int64_t q = ((sum < 0 ? -sum : sum) + 2) / 4;
+            out[x] = static_cast<T>(sum < 0 ? -q : q);
+          } else {
+            T v[4] = {r0[2 * x], r0[2 * x + 1], r1[2 * x], r1[2 * x + 1]};
+            out[x] = summarise(v, 4, method);
           }
+          continue;
         }
         T v[4];
-        for (int k = 0; k < n; ++k) v[k] = s[idx[valid[k]]];
-        d[o] = summarise(v, n, method);
+        int n = 0;
+        if (m0[2 * x]) v[n++] = r0[2 * x];
+        if (m0[2 * x + 1]) v[n++] = r0[2 * x + 1];
+        if (m1[2 * x]) v[n++] = r1[2 * x];
+        if (m1[2 * x + 1]) v[n++] = r1[2 * x + 1];
+        out[x] = summarise(v, n, method);
       }
+    }
+  }
+  for (int y = 0; y < dh; ++y) {
+    const uint8_t* m0 = src.mask.data() + 2 * y * sw;
+    const uint8_t* m1 = m0 + sw;
+    uint8_t* out = dst->mask.data() + static_cast<size_t>(y) * dw;
+    for (int x = 0; x < dw; ++x) {
+      out[x] = (m0[2 * x] | m0[2 * x + 1] | m1[2 * x] | m1[2 * x + 1]) ? 255 : 0;
     }
   }
 }
@@ -148,6 +174,7 @@ void paste(const Raster& tile, int x0, int y0, Raster* dst) {
 }
 
 void fill_invalid(Raster* r, std::optional<double> nodata) {
+  if (r->all_valid()) return;
   dispatch_cell_type(r->type, [&]<typename T>() {
     const T fill = cast_nodata<T>(nodata);
     const size_t n = r->pixels();

@@ -223,7 +223,10 @@ Result<bool> WarpSource::warp(const Region& region, CellType type, Raster* out) 
   const int nb = src.bands;
   DatasetPtr sds = create_mem_dataset(src.width, src.height, 0, GDT_Byte);
   for (int b = 0; b < nb; ++b) add_mem_band(sds.get(), to_gdal(src.type), src.band_data(b));
-  add_mem_band(sds.get(), GDT_Byte, src.mask.data());
+  // A window with no invalid pixel needs no source alpha, which lets GDAL
+  // take its faster no-mask kernels (same arithmetic, fewer branches).
+  const bool src_alpha = !src.all_valid();
+  if (src_alpha) add_mem_band(sds.get(), GDT_Byte, src.mask.data());
 
   Raster dst(region.width, region.height, nb, type);
   DatasetPtr dds = create_mem_dataset(region.width, region.height, 0, GDT_Byte);
@@ -237,7 +240,7 @@ Result<bool> WarpSource::warp(const Region& region, CellType type, Raster* out) 
   wo->panSrcBands = static_cast<int*>(CPLMalloc(sizeof(int) * nb));
   wo->panDstBands = static_cast<int*>(CPLMalloc(sizeof(int) * nb));
   for (int b = 0; b < nb; ++b) wo->panSrcBands[b] = wo->panDstBands[b] = b + 1;
-  wo->nSrcAlphaBand = nb + 1;
+  wo->nSrcAlphaBand = src_alpha ? nb + 1 : 0;
   wo->nDstAlphaBand = nb + 1;
   wo->eResampleAlg = to_gdal(im.options.resample);
   wo->pfnTransformer = &Impl::outer;
