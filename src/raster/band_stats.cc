@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 
 namespace kiln {
 
@@ -18,6 +19,27 @@ std::vector<BandStats> compute_band_stats(const Raster& r) {
     for (int b = 0; b < r.bands; ++b) {
       BandStats& s = out[b];
       const T* d = r.band_as<T>(b);
+      if constexpr (std::is_same_v<T, uint8_t>) {
+        // One pass into a value histogram; every statistic follows from it
+        // exactly (sums of at most 2^32 values below 256 fit a double).
+        uint64_t counts[256] = {};
+        for (size_t i = 0; i < n; ++i) counts[d[i]] += r.mask[i] != 0;
+        int lo = 256, hi = -1;
+        for (int v = 0; v < 256; ++v) {
+          if (!counts[v]) continue;
+          lo = std::min(lo, v);
+          hi = v;
+          s.count += counts[v];
+          s.sum += static_cast<double>(counts[v]) * v;
+          s.sum_sq += static_cast<double>(counts[v]) * v * v;
+        }
+        if (s.count == 0) continue;
+        s.min = lo;
+        s.max = hi;
+        s.bin_width = 1;
+        s.bins.assign(counts + lo, counts + hi + 1);
+        continue;
+      }
       for (size_t i = 0; i < n; ++i) {
         if (!r.mask[i]) continue;
         double v = static_cast<double>(d[i]);
