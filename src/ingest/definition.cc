@@ -17,6 +17,7 @@
 #include <system_error>
 #include <utility>
 
+#include "ingest/json_fields.h"
 #include "ingest/raster_foundry.h"
 
 namespace kiln::ingest {
@@ -24,6 +25,8 @@ namespace kiln::ingest {
 using nlohmann::json;
 
 namespace {
+
+constexpr int kMaxBands = 65535;
 
 // Tile sizes: below 64 px the per-tile overhead (a file, a request)
 // dominates; 4096 px bounds a tile's memory (one float64 band is 128 MiB).
@@ -40,42 +43,18 @@ constexpr size_t kMaxNameLength = 128;
 // ---------------------------------------------------------------------------
 // Reading JSON with field paths.
 
-std::string member_path(const std::string& parent, std::string_view key) {
-  return parent.empty() ? std::string(key) : parent + "." + std::string(key);
-}
+using json_fields::element_path;
+using json_fields::member;
+using json_fields::member_path;
+using json_fields::number_text;
+using json_fields::read_bool;
+using json_fields::read_int;
+using json_fields::read_number;
+using json_fields::read_string;
+using json_fields::wrong_type;
 
-std::string element_path(const std::string& parent, size_t i) {
-  return parent + "[" + std::to_string(i) + "]";
-}
-
-// What a JSON value is, for "must be X, got Y" messages.
-std::string describe(const json& v) {
-  std::string text = v.dump();
-  if (text.size() > 40) text = text.substr(0, 37) + "...";
-  switch (v.type()) {
-    case json::value_t::null:
-      return "null";
-    case json::value_t::boolean:
-      return "a boolean (" + text + ")";
-    case json::value_t::number_integer:
-    case json::value_t::number_unsigned:
-      return "an integer (" + text + ")";
-    case json::value_t::number_float:
-      return "a number (" + text + ")";
-    case json::value_t::string:
-      return "a string (" + text + ")";
-    case json::value_t::array:
-      return "an array";
-    case json::value_t::object:
-      return "an object";
-    default:
-      return "a value of another kind";
-  }
-}
-
-Status wrong_type(const std::string& path, std::string_view expected, const json& v) {
-  return invalid_argument(path + ": must be " + std::string(expected) + ", got " + describe(v));
-}
+// Type errors name the kind of value too: "got a string (\"3\")".
+constexpr json_fields::Got kGot = json_fields::Got::kKindAndValue;
 
 // Levenshtein distance; names are short, so the O(n*m) table is cheap.
 size_t edit_distance(std::string_view a, std::string_view b) {
@@ -122,7 +101,7 @@ std::string closest_name(std::string_view key, std::initializer_list<std::string
 // field must be an error, not a silently ignored value.
 Status check_members(const json& v, const std::string& path,
                      std::initializer_list<std::string_view> known) {
-  if (!v.is_object()) return wrong_type(path.empty() ? "definition" : path, "an object", v);
+  if (!v.is_object()) return wrong_type(path.empty() ? "definition" : path, "an object", v, kGot);
   for (const auto& [key, value] : v.items()) {
     if (std::find(known.begin(), known.end(), key) != known.end()) continue;
     std::string message = member_path(path, key) + ": unknown field";
@@ -133,73 +112,27 @@ Status check_members(const json& v, const std::string& path,
   return Status::ok();
 }
 
-// The member `key` of an object, or nullptr when it is absent or null (null
-// means "not set", as if the field were left out).
-const json* member(const json& object, std::string_view key) {
-  auto it = object.find(key);
-  if (it == object.end() || it->is_null()) return nullptr;
-  return &*it;
-}
-
-Status read_string(const json& v, const std::string& path, std::string* out) {
-  if (!v.is_string()) return wrong_type(path, "a string", v);
-  *out = v.get<std::string>();
-  return Status::ok();
-}
-
-Status read_int(const json& v, const std::string& path, int* out) {
-  if (v.is_number_unsigned()) {
-    const auto u = v.get<uint64_t>();
-    if (u > static_cast<uint64_t>(std::numeric_limits<int>::max())) {
-      return invalid_argument(path + ": " + v.dump() + " is out of range");
-    }
-    *out = static_cast<int>(u);
-    return Status::ok();
-  }
-  if (v.is_number_integer()) {
-    const auto i = v.get<int64_t>();
-    if (i < std::numeric_limits<int>::min() || i > std::numeric_limits<int>::max()) {
-      return invalid_argument(path + ": " + v.dump() + " is out of range");
-    }
-    *out = static_cast<int>(i);
-    return Status::ok();
-  }
-  return wrong_type(path, "an integer", v);
-}
-
-Status read_number(const json& v, const std::string& path, double* out) {
-  if (!v.is_number()) return wrong_type(path, "a number", v);
-  *out = v.get<double>();
-  return Status::ok();
-}
-
-Status read_bool(const json& v, const std::string& path, bool* out) {
-  if (!v.is_boolean()) return wrong_type(path, "true or false", v);
-  *out = v.get<bool>();
-  return Status::ok();
-}
-
 // nodata: a number or "nan" (JSON has no NaN literal).
 Status read_nodata(const json& v, const std::string& path, std::optional<double>* out) {
   if (v.is_string()) {
     std::string s = v.get<std::string>();
     std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-    if (s != "nan") return wrong_type(path, "a number, \"nan\" or null", v);
+    if (s != "nan") return wrong_type(path, "a number, \"nan\" or null", v, kGot);
     *out = std::numeric_limits<double>::quiet_NaN();
     return Status::ok();
   }
-  if (!v.is_number()) return wrong_type(path, "a number, \"nan\" or null", v);
+  if (!v.is_number()) return wrong_type(path, "a number, \"nan\" or null", v, kGot);
   *out = v.get<double>();
   return Status::ok();
 }
 
 Status read_int_array(const json& v, const std::string& path, std::vector<int>* out) {
-  if (!v.is_array()) return wrong_type(path, "an array of integers", v);
+  if (!v.is_array()) return wrong_type(path, "an array of integers", v, kGot);
   if (v.empty()) return invalid_argument(path + ": must not be empty (leave it out instead)");
   out->clear();
   for (size_t i = 0; i < v.size(); ++i) {
     int x = 0;
-    KILN_RETURN_IF_ERROR(read_int(v[i], element_path(path, i), &x));
+    KILN_RETURN_IF_ERROR(read_int(v[i], element_path(path, i), &x, kGot));
     out->push_back(x);
   }
   return Status::ok();
@@ -237,7 +170,7 @@ Result<TiffCompression> parse_tiff_compression(std::string_view name) {
 template <typename T, typename Parse>
 Status read_enum(const json& v, const std::string& path, Parse parse, T* out) {
   std::string name;
-  KILN_RETURN_IF_ERROR(read_string(v, path, &name));
+  KILN_RETURN_IF_ERROR(read_string(v, path, &name, kGot));
   Result<T> r = parse(name);
   if (!r.is_ok()) return r.status().with_context(path);
   *out = *r;
@@ -250,7 +183,7 @@ Result<SourceDef> parse_source(const json& v, const std::string& path) {
   SourceDef s;
   const json* uri = member(v, "uri");
   if (uri == nullptr) return invalid_argument(path + ".uri: required (a path or GDAL name)");
-  KILN_RETURN_IF_ERROR(read_string(*uri, path + ".uri", &s.uri));
+  KILN_RETURN_IF_ERROR(read_string(*uri, path + ".uri", &s.uri, kGot));
 
   std::vector<int> bands;
   if (const json* b = member(v, "bands")) {
@@ -275,17 +208,17 @@ Result<SourceDef> parse_source(const json& v, const std::string& path) {
 
   if (const json* crs = member(v, "crs")) {
     std::string text;
-    KILN_RETURN_IF_ERROR(read_string(*crs, path + ".crs", &text));
+    KILN_RETURN_IF_ERROR(read_string(*crs, path + ".crs", &text, kGot));
     s.crs = std::move(text);
   }
   if (const json* extent = member(v, "extent")) {
     const std::string epath = path + ".extent";
     if (!extent->is_array() || extent->size() != 4) {
-      return wrong_type(epath, "an array [xmin, ymin, xmax, ymax]", *extent);
+      return wrong_type(epath, "an array [xmin, ymin, xmax, ymax]", *extent, kGot);
     }
     std::array<double, 4> e{};
     for (size_t i = 0; i < 4; ++i) {
-      KILN_RETURN_IF_ERROR(read_number((*extent)[i], element_path(epath, i), &e[i]));
+      KILN_RETURN_IF_ERROR(read_number((*extent)[i], element_path(epath, i), &e[i], kGot));
     }
     s.extent = e;
   }
@@ -299,7 +232,7 @@ Status parse_zoom(const json& v, OutputDef* o) {
   KILN_RETURN_IF_ERROR(check_members(v, "output.zoom", {"min", "max"}));
   if (const json* min = member(v, "min")) {
     int z = 0;
-    KILN_RETURN_IF_ERROR(read_int(*min, "output.zoom.min", &z));
+    KILN_RETURN_IF_ERROR(read_int(*min, "output.zoom.min", &z, kGot));
     o->min_zoom = z;
   }
   if (const json* max = member(v, "max")) {
@@ -307,10 +240,10 @@ Status parse_zoom(const json& v, OutputDef* o) {
       o->max_zoom.reset();
     } else {
       if (!max->is_number_integer()) {
-        return wrong_type("output.zoom.max", "an integer or \"auto\"", *max);
+        return wrong_type("output.zoom.max", "an integer or \"auto\"", *max, kGot);
       }
       int z = 0;
-      KILN_RETURN_IF_ERROR(read_int(*max, "output.zoom.max", &z));
+      KILN_RETURN_IF_ERROR(read_int(*max, "output.zoom.max", &z, kGot));
       o->max_zoom = z;
     }
   }
@@ -326,20 +259,20 @@ Status parse_encoding(const json& v, EncodeOptions* e) {
     KILN_RETURN_IF_ERROR(read_enum(*f, path + ".format", parse_tile_format, &e->format));
   }
   if (const json* x = member(v, "png_level")) {
-    KILN_RETURN_IF_ERROR(read_int(*x, path + ".png_level", &e->png_level));
+    KILN_RETURN_IF_ERROR(read_int(*x, path + ".png_level", &e->png_level, kGot));
   }
   if (const json* x = member(v, "webp_quality")) {
-    KILN_RETURN_IF_ERROR(read_int(*x, path + ".webp_quality", &e->webp_quality));
+    KILN_RETURN_IF_ERROR(read_int(*x, path + ".webp_quality", &e->webp_quality, kGot));
   }
   if (const json* x = member(v, "webp_lossless")) {
-    KILN_RETURN_IF_ERROR(read_bool(*x, path + ".webp_lossless", &e->webp_lossless));
+    KILN_RETURN_IF_ERROR(read_bool(*x, path + ".webp_lossless", &e->webp_lossless, kGot));
   }
   if (const json* x = member(v, "tif_compression")) {
     KILN_RETURN_IF_ERROR(
         read_enum(*x, path + ".tif_compression", parse_tiff_compression, &e->tiff_compression));
   }
   if (const json* x = member(v, "tif_level")) {
-    KILN_RETURN_IF_ERROR(read_int(*x, path + ".tif_level", &e->tiff_level));
+    KILN_RETURN_IF_ERROR(read_int(*x, path + ".tif_level", &e->tiff_level, kGot));
   }
   return Status::ok();
 }
@@ -355,24 +288,24 @@ Result<OutputDef> parse_output(const json& v) {
   // Optional here: `kiln ingest --catalog DIR` fills it in, and whoever
   // writes the layer refuses an empty one.
   if (const json* x = member(v, "catalog")) {
-    KILN_RETURN_IF_ERROR(read_string(*x, "output.catalog", &o.catalog));
+    KILN_RETURN_IF_ERROR(read_string(*x, "output.catalog", &o.catalog, kGot));
   }
   if (const json* x = member(v, "environment")) {
-    KILN_RETURN_IF_ERROR(read_string(*x, "output.environment", &o.environment));
+    KILN_RETURN_IF_ERROR(read_string(*x, "output.environment", &o.environment, kGot));
   }
   if (const json* x = member(v, "layout")) {
     KILN_RETURN_IF_ERROR(read_enum(*x, "output.layout", parse_layout, &o.layout));
   }
   if (const json* x = member(v, "tile_size")) {
-    KILN_RETURN_IF_ERROR(read_int(*x, "output.tile_size", &o.tile_size));
+    KILN_RETURN_IF_ERROR(read_int(*x, "output.tile_size", &o.tile_size, kGot));
   }
   if (const json* x = member(v, "zoom")) KILN_RETURN_IF_ERROR(parse_zoom(*x, &o));
   if (const json* x = member(v, "pyramid")) {
-    KILN_RETURN_IF_ERROR(read_bool(*x, "output.pyramid", &o.pyramid));
+    KILN_RETURN_IF_ERROR(read_bool(*x, "output.pyramid", &o.pyramid, kGot));
   }
   if (const json* x = member(v, "cell_type")) {
     std::string name;
-    KILN_RETURN_IF_ERROR(read_string(*x, "output.cell_type", &name));
+    KILN_RETURN_IF_ERROR(read_string(*x, "output.cell_type", &name, kGot));
     if (name != "auto") {
       Result<CellType> t = parse_cell_type(name);
       if (!t.is_ok()) return t.status().with_context("output.cell_type");
@@ -397,16 +330,16 @@ Result<OutputDef> parse_output(const json& v) {
     }
   }
   if (const json* x = member(v, "histogram_buckets")) {
-    KILN_RETURN_IF_ERROR(read_int(*x, "output.histogram_buckets", &o.histogram_buckets));
+    KILN_RETURN_IF_ERROR(read_int(*x, "output.histogram_buckets", &o.histogram_buckets, kGot));
   }
   if (const json* x = member(v, "error_threshold")) {
-    KILN_RETURN_IF_ERROR(read_number(*x, "output.error_threshold", &o.error_threshold));
+    KILN_RETURN_IF_ERROR(read_number(*x, "output.error_threshold", &o.error_threshold, kGot));
   }
   if (const json* x = member(v, "band_names")) {
-    if (!x->is_array()) return wrong_type("output.band_names", "an array of strings", *x);
+    if (!x->is_array()) return wrong_type("output.band_names", "an array of strings", *x, kGot);
     for (size_t i = 0; i < x->size(); ++i) {
       std::string name;
-      KILN_RETURN_IF_ERROR(read_string((*x)[i], element_path("output.band_names", i), &name));
+      KILN_RETURN_IF_ERROR(read_string((*x)[i], element_path("output.band_names", i), &name, kGot));
       o.band_names.push_back(std::move(name));
     }
   }
@@ -417,15 +350,15 @@ Result<IngestDefinition> parse_kiln(const json& doc) {
   KILN_RETURN_IF_ERROR(check_members(doc, "", {"format", "id", "layer", "sources", "output"}));
   IngestDefinition def;
   if (const json* x = member(doc, "format"))
-    KILN_RETURN_IF_ERROR(read_string(*x, "format", &def.format));
-  if (const json* x = member(doc, "id")) KILN_RETURN_IF_ERROR(read_string(*x, "id", &def.id));
+    KILN_RETURN_IF_ERROR(read_string(*x, "format", &def.format, kGot));
+  if (const json* x = member(doc, "id")) KILN_RETURN_IF_ERROR(read_string(*x, "id", &def.id, kGot));
   const json* layer = member(doc, "layer");
   if (layer == nullptr) return invalid_argument("layer: required (the name of the layer to write)");
-  KILN_RETURN_IF_ERROR(read_string(*layer, "layer", &def.layer));
+  KILN_RETURN_IF_ERROR(read_string(*layer, "layer", &def.layer, kGot));
 
   const json* sources = member(doc, "sources");
   if (sources == nullptr) return invalid_argument("sources: required (the rasters to ingest)");
-  if (!sources->is_array()) return wrong_type("sources", "an array of sources", *sources);
+  if (!sources->is_array()) return wrong_type("sources", "an array of sources", *sources, kGot);
   for (size_t i = 0; i < sources->size(); ++i) {
     KILN_ASSIGN_OR_RETURN(SourceDef s, parse_source((*sources)[i], element_path("sources", i)));
     def.sources.push_back(std::move(s));
@@ -457,14 +390,6 @@ Status check_name(const std::string& name, const std::string& path) {
 // infinite nodata.
 bool valid_nodata(double v) { return !std::isinf(v); }
 
-// A number for messages, as a user wrote it: "0.125", "300" (not "300.0").
-std::string number_text(double v) {
-  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
-  std::string text = json(v).dump();
-  if (text.size() > 2 && text.compare(text.size() - 2, 2, ".0") == 0) text.resize(text.size() - 2);
-  return text;
-}
-
 Status validate_source(const SourceDef& s, const std::string& path) {
   if (s.uri.empty()) return invalid_argument(path + ".uri: required (a path or GDAL name)");
   std::map<int, size_t> first_use;  // target -> index in bands
@@ -478,6 +403,12 @@ Status validate_source(const SourceDef& s, const std::string& path) {
       return invalid_argument(element_path(path + ".target_bands", i) +
                               ": must be >= 0 (output bands count from 0); got " +
                               std::to_string(m.target));
+    }
+    // GDAL datasets hold at most 65535 bands; a larger target is a typo, and
+    // sizing per-band tables by it must not overflow.
+    if (m.target >= kMaxBands) {
+      return invalid_argument(element_path(path + ".target_bands", i) + ": must be below " +
+                              std::to_string(kMaxBands) + "; got " + std::to_string(m.target));
     }
     auto [it, inserted] = first_use.emplace(m.target, i);
     if (!inserted) {

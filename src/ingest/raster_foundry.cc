@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "common/log.h"
+#include "ingest/json_fields.h"
 
 namespace kiln::ingest {
 
@@ -40,31 +41,23 @@ bool starts_with_ci(std::string_view s, std::string_view prefix) {
   return s.size() >= prefix.size() && lower(s.substr(0, prefix.size())) == prefix;
 }
 
-std::string member_path(const std::string& parent, std::string_view key) {
-  return parent.empty() ? std::string(key) : parent + "." + std::string(key);
-}
-
-std::string element_path(const std::string& parent, size_t i) {
-  return parent + "[" + std::to_string(i) + "]";
-}
-
 // ---------------------------------------------------------------------------
 // Typed access with Raster Foundry field paths. Unlike Kiln's own reader this
 // one tolerates unknown members (Raster Foundry's decoders did) and only
 // logs them, so a document that worked there still loads here.
 
-Status wrong_type(const std::string& path, std::string_view expected, const json& v) {
-  std::string text = v.dump();
-  if (text.size() > 40) text = text.substr(0, 37) + "...";
-  return invalid_argument(path + ": must be " + std::string(expected) + ", got " + text);
-}
+using json_fields::element_path;
+using json_fields::member;
+using json_fields::member_path;
+using json_fields::number_text;
+using json_fields::read_bool;
+using json_fields::read_finite_number;
+using json_fields::read_int;
+using json_fields::read_string;
+using json_fields::wrong_type;
 
-// The member, or nullptr when absent or null.
-const json* find(const json& object, std::string_view key) {
-  auto it = object.find(key);
-  if (it == object.end() || it->is_null()) return nullptr;
-  return &*it;
-}
+// Type errors show the offending JSON alone: "got \"false\"", "got [1,2,3]".
+constexpr json_fields::Got kGot = json_fields::Got::kValueOnly;
 
 Status required(const json* v, const std::string& path) {
   return v != nullptr ? Status::ok() : invalid_argument(path + ": required");
@@ -72,42 +65,13 @@ Status required(const json* v, const std::string& path) {
 
 Status expect_object(const json& v, const std::string& path,
                      std::initializer_list<std::string_view> known) {
-  if (!v.is_object()) return wrong_type(path, "an object", v);
+  if (!v.is_object()) return wrong_type(path, "an object", v, kGot);
   for (const auto& item : v.items()) {
     if (std::find(known.begin(), known.end(), item.key()) == known.end()) {
       log::warn("Raster Foundry definition: ignoring unknown field " +
                 member_path(path, item.key()));
     }
   }
-  return Status::ok();
-}
-
-Status as_string(const json& v, const std::string& path, std::string* out) {
-  if (!v.is_string()) return wrong_type(path, "a string", v);
-  *out = v.get<std::string>();
-  return Status::ok();
-}
-
-Status as_int(const json& v, const std::string& path, int* out) {
-  if (!v.is_number_integer()) return wrong_type(path, "an integer", v);
-  if (v.is_number_unsigned() ? v.get<uint64_t>() > static_cast<uint64_t>(INT32_MAX)
-                             : (v.get<int64_t>() < INT32_MIN || v.get<int64_t>() > INT32_MAX)) {
-    return invalid_argument(path + ": " + v.dump() + " is out of range");
-  }
-  *out = v.get<int>();
-  return Status::ok();
-}
-
-Status as_number(const json& v, const std::string& path, double* out) {
-  if (!v.is_number()) return wrong_type(path, "a number", v);
-  *out = v.get<double>();
-  if (!std::isfinite(*out)) return invalid_argument(path + ": must be finite");
-  return Status::ok();
-}
-
-Status as_bool(const json& v, const std::string& path, bool* out) {
-  if (!v.is_boolean()) return wrong_type(path, "true or false", v);
-  *out = v.get<bool>();
   return Status::ok();
 }
 
@@ -206,7 +170,7 @@ constexpr ResampleMapping kResampleMappings[] = {
 
 Status convert_resample(const json& v, const std::string& path, OutputDef* out) {
   std::string name;
-  KILN_RETURN_IF_ERROR(as_string(v, path, &name));
+  KILN_RETURN_IF_ERROR(read_string(v, path, &name, kGot));
   const std::string key = lower(name);
   for (const ResampleMapping& m : kResampleMappings) {
     if (key == m.name) {
@@ -234,11 +198,11 @@ Status convert_key_index(const json& v, const std::string& path, Curve* curve) {
   if (v.is_object()) {
     KILN_RETURN_IF_ERROR(expect_object(v, path, {"type", "temporalResolution"}));
     name_path = path + ".type";
-    const json* type = find(v, "type");
+    const json* type = member(v, "type");
     KILN_RETURN_IF_ERROR(required(type, name_path));
-    KILN_RETURN_IF_ERROR(as_string(*type, name_path, &name));
+    KILN_RETURN_IF_ERROR(read_string(*type, name_path, &name, kGot));
   } else {
-    KILN_RETURN_IF_ERROR(as_string(v, path, &name));
+    KILN_RETURN_IF_ERROR(read_string(v, path, &name, kGot));
   }
   const std::string key = lower(name);
   if (key == "zcurvekeyindexmethod" || key == "zorder" || key == "zcurve") {
@@ -263,13 +227,6 @@ bool fits(double v, CellType t) {
   return is_float(t) || v == std::trunc(v);
 }
 
-// A number for messages, as a user wrote it: "-999.5", "300" (not "300.0").
-std::string number_text(double v) {
-  std::string text = json(v).dump();
-  if (text.size() > 2 && text.compare(text.size() - 2, 2, ".0") == 0) text.resize(text.size() - 2);
-  return text;
-}
-
 // ndPattern {"pattern": {"<band>": value, ...}}: Raster Foundry marked a pixel
 // nodata when every listed band held its value. Kiln's source nodata marks a
 // pixel invalid when every read band holds the nodata value, the same test
@@ -278,9 +235,10 @@ Status convert_nodata_pattern(const json& v, const std::string& path, CellType t
                               std::optional<double>* value) {
   KILN_RETURN_IF_ERROR(expect_object(v, path, {"pattern"}));
   const std::string ppath = path + ".pattern";
-  const json* pattern = find(v, "pattern");
+  const json* pattern = member(v, "pattern");
   KILN_RETURN_IF_ERROR(required(pattern, ppath));
-  if (!pattern->is_object()) return wrong_type(ppath, "an object {\"<band>\": value}", *pattern);
+  if (!pattern->is_object())
+    return wrong_type(ppath, "an object {\"<band>\": value}", *pattern, kGot);
   std::optional<double> common;
   std::string first_key;
   for (const auto& [band, x] : pattern->items()) {
@@ -291,7 +249,7 @@ Status convert_nodata_pattern(const json& v, const std::string& path, CellType t
       return invalid_argument(bpath + ": pattern keys must be band numbers");
     }
     double d = 0;
-    KILN_RETURN_IF_ERROR(as_number(x, bpath, &d));
+    KILN_RETURN_IF_ERROR(read_finite_number(x, bpath, &d, kGot));
     if (!common) {
       common = d;
       first_key = band;
@@ -331,44 +289,44 @@ Result<ConvertedOutput> convert_output(const json& v, const std::string& path) {
   o.resample = WarpResample::kNearest;
   o.pyramid_resample = PyramidResample::kNearest;
 
-  const json* uri = find(v, "uri");
+  const json* uri = member(v, "uri");
   KILN_RETURN_IF_ERROR(required(uri, path + ".uri"));
   std::string uri_text;
-  KILN_RETURN_IF_ERROR(as_string(*uri, path + ".uri", &uri_text));
+  KILN_RETURN_IF_ERROR(read_string(*uri, path + ".uri", &uri_text, kGot));
   Result<std::string> catalog = catalog_for_output_uri(uri_text);
   if (!catalog.is_ok()) return catalog.status().with_context(path + ".uri");
   o.catalog = *catalog;
 
-  const json* crs = find(v, "crs");
+  const json* crs = member(v, "crs");
   KILN_RETURN_IF_ERROR(required(crs, path + ".crs"));
-  KILN_RETURN_IF_ERROR(as_string(*crs, path + ".crs", &out.crs));
+  KILN_RETURN_IF_ERROR(read_string(*crs, path + ".crs", &out.crs, kGot));
   o.layout = is_web_mercator(out.crs) ? Layout::kZoomed : Layout::kFloating;
 
-  const json* cell_type = find(v, "cellType");
+  const json* cell_type = member(v, "cellType");
   KILN_RETURN_IF_ERROR(required(cell_type, path + ".cellType"));
   std::string cell_type_text;
-  KILN_RETURN_IF_ERROR(as_string(*cell_type, path + ".cellType", &cell_type_text));
+  KILN_RETURN_IF_ERROR(read_string(*cell_type, path + ".cellType", &cell_type_text, kGot));
   Result<GeoTrellisCellType> gt = parse_geotrellis_cell_type(cell_type_text);
   if (!gt.is_ok()) return gt.status().with_context(path + ".cellType");
   o.cell_type = gt->type;
   o.nodata = gt->nodata;
 
-  if (const json* x = find(v, "histogramBuckets")) {
-    KILN_RETURN_IF_ERROR(as_int(*x, path + ".histogramBuckets", &o.histogram_buckets));
+  if (const json* x = member(v, "histogramBuckets")) {
+    KILN_RETURN_IF_ERROR(read_int(*x, path + ".histogramBuckets", &o.histogram_buckets, kGot));
   }
-  if (const json* x = find(v, "tileSize")) {
-    KILN_RETURN_IF_ERROR(as_int(*x, path + ".tileSize", &o.tile_size));
+  if (const json* x = member(v, "tileSize")) {
+    KILN_RETURN_IF_ERROR(read_int(*x, path + ".tileSize", &o.tile_size, kGot));
   }
-  if (const json* x = find(v, "pyramid")) {
-    KILN_RETURN_IF_ERROR(as_bool(*x, path + ".pyramid", &o.pyramid));
+  if (const json* x = member(v, "pyramid")) {
+    KILN_RETURN_IF_ERROR(read_bool(*x, path + ".pyramid", &o.pyramid, kGot));
   }
-  if (const json* x = find(v, "native")) {
+  if (const json* x = member(v, "native")) {
     // Kiln always keeps the native resolution (the max zoom), so both
     // values mean the same; the flag is checked and otherwise ignored.
     bool native = false;
-    KILN_RETURN_IF_ERROR(as_bool(*x, path + ".native", &native));
+    KILN_RETURN_IF_ERROR(read_bool(*x, path + ".native", &native, kGot));
   }
-  if (const json* x = find(v, "ndPattern")) {
+  if (const json* x = member(v, "ndPattern")) {
     KILN_RETURN_IF_ERROR(
         convert_nodata_pattern(*x, path + ".ndPattern", gt->type, &out.pattern_nodata));
     // The cell type's own nodata (ud<N> or the GeoTrellis default) is what
@@ -376,10 +334,10 @@ Result<ConvertedOutput> convert_output(const json& v, const std::string& path) {
     // pattern's value marks them.
     if (!o.nodata) o.nodata = out.pattern_nodata;
   }
-  if (const json* x = find(v, "resampleMethod")) {
+  if (const json* x = member(v, "resampleMethod")) {
     KILN_RETURN_IF_ERROR(convert_resample(*x, path + ".resampleMethod", &o));
   }
-  if (const json* x = find(v, "keyIndexMethod")) {
+  if (const json* x = member(v, "keyIndexMethod")) {
     KILN_RETURN_IF_ERROR(convert_key_index(*x, path + ".keyIndexMethod", &o.curve));
   }
   return out;
@@ -389,9 +347,9 @@ Result<ConvertedOutput> convert_output(const json& v, const std::string& path) {
 // Sources.
 
 Status convert_extent(const json& v, const std::string& path, std::array<double, 4>* e) {
-  if (!v.is_array() || v.size() != 4) return wrong_type(path, "[xmin, ymin, xmax, ymax]", v);
+  if (!v.is_array() || v.size() != 4) return wrong_type(path, "[xmin, ymin, xmax, ymax]", v, kGot);
   for (size_t i = 0; i < 4; ++i) {
-    KILN_RETURN_IF_ERROR(as_number(v[i], element_path(path, i), &(*e)[i]));
+    KILN_RETURN_IF_ERROR(read_finite_number(v[i], element_path(path, i), &(*e)[i], kGot));
   }
   return Status::ok();
 }
@@ -402,10 +360,10 @@ Status convert_extent(const json& v, const std::string& path, std::array<double,
 Status check_cell_size(const json& v, const std::string& path) {
   KILN_RETURN_IF_ERROR(expect_object(v, path, {"width", "height"}));
   for (const char* key : {"width", "height"}) {
-    const json* x = find(v, key);
+    const json* x = member(v, key);
     KILN_RETURN_IF_ERROR(required(x, member_path(path, key)));
     double d = 0;
-    KILN_RETURN_IF_ERROR(as_number(*x, member_path(path, key), &d));
+    KILN_RETURN_IF_ERROR(read_finite_number(*x, member_path(path, key), &d, kGot));
     if (d == 0) return invalid_argument(member_path(path, key) + ": must not be 0");
   }
   return Status::ok();
@@ -418,28 +376,28 @@ using BandNames = std::map<int, std::string>;
 // style) and so does target.index ("Starts at 1 to line up with source data
 // like Landsat", TargetBand.scala; Ingest.scala subtracts 1 from both).
 Status convert_band_maps(const json& v, const std::string& path, SourceDef* s, BandNames* names) {
-  if (!v.is_array()) return wrong_type(path, "an array of {source, target}", v);
+  if (!v.is_array()) return wrong_type(path, "an array of {source, target}", v, kGot);
   if (v.empty()) return invalid_argument(path + ": must list at least one band");
   std::map<int, size_t> first_use;
   for (size_t i = 0; i < v.size(); ++i) {
     const std::string bpath = element_path(path, i);
     KILN_RETURN_IF_ERROR(expect_object(v[i], bpath, {"source", "target"}));
-    const json* source = find(v[i], "source");
+    const json* source = member(v[i], "source");
     KILN_RETURN_IF_ERROR(required(source, bpath + ".source"));
     int source_band = 0;
-    KILN_RETURN_IF_ERROR(as_int(*source, bpath + ".source", &source_band));
+    KILN_RETURN_IF_ERROR(read_int(*source, bpath + ".source", &source_band, kGot));
     if (source_band < 1) {
       return invalid_argument(bpath + ".source: must be >= 1 (source bands count from 1); got " +
                               std::to_string(source_band));
     }
     const std::string tpath = bpath + ".target";
-    const json* target = find(v[i], "target");
+    const json* target = member(v[i], "target");
     KILN_RETURN_IF_ERROR(required(target, tpath));
     KILN_RETURN_IF_ERROR(expect_object(*target, tpath, {"name", "index"}));
-    const json* index = find(*target, "index");
+    const json* index = member(*target, "index");
     KILN_RETURN_IF_ERROR(required(index, tpath + ".index"));
     int target_index = 0;
-    KILN_RETURN_IF_ERROR(as_int(*index, tpath + ".index", &target_index));
+    KILN_RETURN_IF_ERROR(read_int(*index, tpath + ".index", &target_index, kGot));
     if (target_index < 1) {
       return invalid_argument(tpath + ".index: must be >= 1 (Raster Foundry counts target bands " +
                               "from 1); got " + std::to_string(target_index));
@@ -451,13 +409,13 @@ Status convert_band_maps(const json& v, const std::string& path, SourceDef* s, B
                               " of this source");
     }
     // Names are strings, but Raster Foundry's own tests also wrote numbers.
-    const json* name = find(*target, "name");
+    const json* name = member(*target, "name");
     KILN_RETURN_IF_ERROR(required(name, tpath + ".name"));
     std::string name_text;
     if (name->is_number_integer()) {
       name_text = name->dump();
     } else {
-      KILN_RETURN_IF_ERROR(as_string(*name, tpath + ".name", &name_text));
+      KILN_RETURN_IF_ERROR(read_string(*name, tpath + ".name", &name_text, kGot));
     }
     names->emplace(target_index, name_text);  // the first source to name a band wins
     s->bands.push_back({source_band, target_index - 1});
@@ -470,25 +428,25 @@ Result<SourceDef> convert_source(const json& v, const std::string& path, const C
   KILN_RETURN_IF_ERROR(
       expect_object(v, path, {"uri", "extent", "extentCrs", "crs", "cellSize", "bandMaps"}));
   SourceDef s;
-  const json* uri = find(v, "uri");
+  const json* uri = member(v, "uri");
   KILN_RETURN_IF_ERROR(required(uri, path + ".uri"));
   std::string uri_text;
-  KILN_RETURN_IF_ERROR(as_string(*uri, path + ".uri", &uri_text));
+  KILN_RETURN_IF_ERROR(read_string(*uri, path + ".uri", &uri_text, kGot));
   Result<std::string> name = gdal_name_for_source_uri(uri_text);
   if (!name.is_ok()) return name.status().with_context(path + ".uri");
   s.uri = *name;
 
   std::string crs;
-  if (const json* x = find(v, "crs")) {
-    KILN_RETURN_IF_ERROR(as_string(*x, path + ".crs", &crs));
+  if (const json* x = member(v, "crs")) {
+    KILN_RETURN_IF_ERROR(read_string(*x, path + ".crs", &crs, kGot));
     if (trim(crs).empty()) return invalid_argument(path + ".crs: must not be empty");
     s.crs = normalize_crs(crs);
   }
   std::string extent_crs;
-  if (const json* x = find(v, "extentCrs")) {
-    KILN_RETURN_IF_ERROR(as_string(*x, path + ".extentCrs", &extent_crs));
+  if (const json* x = member(v, "extentCrs")) {
+    KILN_RETURN_IF_ERROR(read_string(*x, path + ".extentCrs", &extent_crs, kGot));
   }
-  if (const json* x = find(v, "extent")) {
+  if (const json* x = member(v, "extent")) {
     std::array<double, 4> e{};
     KILN_RETURN_IF_ERROR(convert_extent(*x, path + ".extent", &e));
     if (!crs.empty() && same_crs(extent_crs, crs)) {
@@ -498,10 +456,10 @@ Result<SourceDef> convert_source(const json& v, const std::string& path, const C
                 "'); Kiln reads the extent from the file");
     }
   }
-  if (const json* x = find(v, "cellSize")) {
+  if (const json* x = member(v, "cellSize")) {
     KILN_RETURN_IF_ERROR(check_cell_size(*x, path + ".cellSize"));
   }
-  const json* band_maps = find(v, "bandMaps");
+  const json* band_maps = member(v, "bandMaps");
   KILN_RETURN_IF_ERROR(required(band_maps, path + ".bandMaps"));
   KILN_RETURN_IF_ERROR(convert_band_maps(*band_maps, path + ".bandMaps", &s, names));
 
@@ -547,19 +505,19 @@ Result<IngestDefinition> convert_layer(const json& v, const std::string& path,
   IngestDefinition def;
   def.format = "raster-foundry";
   def.id = ingest_id;
-  const json* id = find(v, "id");
+  const json* id = member(v, "id");
   KILN_RETURN_IF_ERROR(required(id, path + ".id"));
-  KILN_RETURN_IF_ERROR(as_string(*id, path + ".id", &def.layer));
+  KILN_RETURN_IF_ERROR(read_string(*id, path + ".id", &def.layer, kGot));
 
   const std::string output_path = path + ".output";
-  const json* output = find(v, "output");
+  const json* output = member(v, "output");
   KILN_RETURN_IF_ERROR(required(output, output_path));
   KILN_ASSIGN_OR_RETURN(ConvertedOutput out, convert_output(*output, output_path));
 
   const std::string sources_path = path + ".sources";
-  const json* sources = find(v, "sources");
+  const json* sources = member(v, "sources");
   KILN_RETURN_IF_ERROR(required(sources, sources_path));
-  if (!sources->is_array()) return wrong_type(sources_path, "an array of sources", *sources);
+  if (!sources->is_array()) return wrong_type(sources_path, "an array of sources", *sources, kGot);
   if (sources->empty()) return invalid_argument(sources_path + ": must list at least one source");
   BandNames names;
   for (size_t i = 0; i < sources->size(); ++i) {
@@ -682,10 +640,10 @@ Result<std::string> catalog_for_output_uri(std::string_view uri) {
 Result<std::vector<IngestDefinition>> parse_raster_foundry(const json& doc) {
   KILN_RETURN_IF_ERROR(expect_object(doc, "", {"id", "layers"}));
   std::string id;
-  if (const json* x = find(doc, "id")) KILN_RETURN_IF_ERROR(as_string(*x, "id", &id));
-  const json* layers = find(doc, "layers");
+  if (const json* x = member(doc, "id")) KILN_RETURN_IF_ERROR(read_string(*x, "id", &id, kGot));
+  const json* layers = member(doc, "layers");
   KILN_RETURN_IF_ERROR(required(layers, "layers"));
-  if (!layers->is_array()) return wrong_type("layers", "an array of layers", *layers);
+  if (!layers->is_array()) return wrong_type("layers", "an array of layers", *layers, kGot);
   if (layers->empty()) return invalid_argument("layers: must list at least one layer");
   std::vector<IngestDefinition> defs;
   std::map<std::string, size_t> seen;
