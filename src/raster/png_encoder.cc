@@ -79,13 +79,6 @@ RowFiller pick_filler(int bands, bool alpha) {
   return alpha ? interleave_row<T, 3, true> : interleave_row<T, 3, false>;
 }
 
-inline uint8_t paeth(int a, int b, int c) {
-  int p = a + b - c;
-  int pa = std::abs(p - a), pb = std::abs(p - b), pc = std::abs(p - c);
-  if (pa <= pb && pa <= pc) return static_cast<uint8_t>(a);
-  return static_cast<uint8_t>(pb <= pc ? b : c);
-}
-
 // Filters `row` against `prev` (zeros for the first row) with each of the
 // five PNG filters and keeps the one with the smallest sum of absolute
 // signed bytes: the heuristic the PNG specification recommends and libpng
@@ -117,7 +110,12 @@ void filter_row(const uint8_t* row, const uint8_t* prev, size_t n, size_t bpp, u
   consider(3);
   for (size_t i = 0; i < bpp; ++i) scratch[i] = static_cast<uint8_t>(row[i] - prev[i]);
   for (size_t i = bpp; i < n; ++i) {
-    scratch[i] = static_cast<uint8_t>(row[i] - paeth(row[i - bpp], prev[i], prev[i - bpp]));
+    // Branch-free Paeth (pa, pb, pc as the specification defines them) so
+    // the loop vectorises.
+    const int a = row[i - bpp], b = prev[i], c = prev[i - bpp];
+    const int pa = std::abs(b - c), pb = std::abs(a - c), pc = std::abs(a + b - 2 * c);
+    const int pred = (pa <= pb && pa <= pc) ? a : (pb <= pc ? b : c);
+    scratch[i] = static_cast<uint8_t>(row[i] - pred);
   }
   consider(4);
 }

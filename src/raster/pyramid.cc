@@ -16,11 +16,24 @@ T cast_nodata(std::optional<double> nodata) {
   return std::isnan(*nodata) ? T{0} : static_cast<T>(*nodata);
 }
 
+// Insertion sort: the right tool for at most four values (and it keeps GCC
+// 12 -O3 from a false -Warray-bounds inside std::sort's introsort).
+template <typename T>
+void sort_small(T* v, int n) {
+  for (int i = 1; i < n; ++i) {
+    T x = v[i];
+    int j = i - 1;
+    while (j >= 0 && x < v[j]) {
+      v[j + 1] = v[j];
+      --j;
+    }
+    v[j + 1] = x;
+  }
+}
+
 template <typename T>
 T summarise(T* v, int n, PyramidResample method) {
-  // At most the four children of a 2x2 block; telling the compiler keeps
-  // GCC 12 -O3 from a false -Warray-bounds on the sorts below.
-  if (n < 1 || n > 4) __builtin_unreachable();
+  assert(n >= 1 && n <= 4);  // the children of one 2x2 block
   switch (method) {
     case PyramidResample::kAverage: {
       if constexpr (std::is_floating_point_v<T>) {
@@ -47,10 +60,10 @@ T summarise(T* v, int n, PyramidResample method) {
     case PyramidResample::kMax:
       return *std::max_element(v, v + n);
     case PyramidResample::kMedian:
-      std::sort(v, v + n);
+      sort_small(v, n);
       return v[(n - 1) / 2];
     case PyramidResample::kMode: {
-      std::sort(v, v + n);
+      sort_small(v, n);
       T best = v[0];
       int best_count = 0;
       for (int i = 0; i < n;) {
