@@ -700,15 +700,12 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--work-dir", type=Path, default=Path("/tmp/kiln-bench"),
                     help="inputs and outputs (inputs are reused when present)")
-    ap.add_argument("--data-dir", type=Path, default=Path("/work/shared/data"),
+    ap.add_argument("--data-dir", type=Path, default=REPO.parent / "shared" / "data",
                     help="directory with RGB.byte.tif and rt_mosaic_cog1/2.tif")
     ap.add_argument("--scene", type=Path,
                     help="use this RGB scene as input (a) instead of building it")
-    lead_kiln = REPO / "build-lead" / "src" / "cli" / "kiln"
-    ap.add_argument("--kiln", type=Path,
-                    default=lead_kiln if lead_kiln.exists() else REPO / "build/src/cli/kiln",
-                    help="kiln binary (default: build-lead/src/cli/kiln if present, else "
-                         "build/src/cli/kiln)")
+    ap.add_argument("--kiln", type=Path, default=REPO / "build" / "src" / "cli" / "kiln",
+                    help="kiln binary (default: build/src/cli/kiln, as `make build` makes it)")
     ap.add_argument("--probe", type=Path, default=REPO / "build" / "bench" / "kiln_floor_probe",
                     help="kiln_floor_probe binary (default: build/bench/kiln_floor_probe)")
     ap.add_argument("--runs", type=int, default=3, help="rounds per case (median reported)")

@@ -45,7 +45,8 @@ struct WarpSource::Impl {
   const SourceInfo* info = nullptr;
   // Current region and window; set per warp() call.
   std::array<double, 6> region_gt{};
-  double win_x0 = 0, win_y0 = 0, factor = 1;
+  double win_x0 = 0, win_y0 = 0;
+  double factor_x = 1, factor_y = 1;  // source pixels per window pixel
   double wrap_px = 0;  // 360 degrees in source pixels, for lon/lat sources
 
   ~Impl() {
@@ -77,8 +78,8 @@ struct WarpSource::Impl {
     auto* self = static_cast<Impl*>(arg);
     if (!dst_to_src) {
       for (int i = 0; i < n; ++i) {
-        x[i] = x[i] * self->factor + self->win_x0;
-        y[i] = y[i] * self->factor + self->win_y0;
+        x[i] = x[i] * self->factor_x + self->win_x0;
+        y[i] = y[i] * self->factor_y + self->win_y0;
       }
     }
     int r = self->approx ? GDALApproxTransform(self->approx, dst_to_src, n, x, y, z, ok)
@@ -94,8 +95,8 @@ struct WarpSource::Impl {
           else if (x[i] > w && x[i] - self->wrap_px >= 0)
             x[i] -= self->wrap_px;
         }
-        x[i] = (x[i] - self->win_x0) / self->factor;
-        y[i] = (y[i] - self->win_y0) / self->factor;
+        x[i] = (x[i] - self->win_x0) / self->factor_x;
+        y[i] = (y[i] - self->win_y0) / self->factor_y;
       }
     }
     return r;
@@ -151,7 +152,7 @@ Result<bool> WarpSource::warp(const Region& region, CellType type, Raster* out) 
   im.region_gt = region.geotransform;
   im.win_x0 = 0;
   im.win_y0 = 0;
-  im.factor = 1;
+  im.factor_x = im.factor_y = 1;
 
   // 1. The source window the region needs: sample a grid of region points.
   constexpr int kSamples = 21;
@@ -210,13 +211,9 @@ Result<bool> WarpSource::warp(const Region& region, CellType type, Raster* out) 
   if (!src.any_valid()) return false;
   im.win_x0 = x0;
   im.win_y0 = y0;
-  im.factor = static_cast<double>(x1 - x0) / src.width;
-  // Keep x and y factors equal to what read_window produced.
-  double fy = static_cast<double>(y1 - y0) / src.height;
-  if (factor == 1)
-    im.factor = 1;
-  else if (std::abs(fy - im.factor) > 1e-9)
-    im.factor = (im.factor + fy) / 2;
+  // The decimated window's exact scale on each axis (sizes are rounded).
+  im.factor_x = static_cast<double>(x1 - x0) / src.width;
+  im.factor_y = static_cast<double>(y1 - y0) / src.height;
 
   // 3. Warp with GDAL's kernel between in-memory datasets that borrow our
   // buffers; validity goes in and comes out as an alpha band.

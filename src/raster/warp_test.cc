@@ -224,5 +224,44 @@ TEST_F(WarpTest, OneSourceServesManyRegions) {
   EXPECT_EQ(a.mask, b.mask);
 }
 
+TEST_F(WarpTest, FarZoomedOutRegionReadsADecimatedWindowWithTheSameResult) {
+  // At zoom 9 a 256-px region holds the whole scene in a few dozen pixels.
+  // With a tiny window budget the source is read at 1/8 resolution (like
+  // gdalwarp picking an overview); the result must still cover the same
+  // pixels with nearly the same values as the full-resolution read.
+  constexpr int kOutZoom = 9;
+  auto fp = web_mercator_footprint(info_);
+  ASSERT_TRUE(fp.is_ok());
+  const Bounds env = envelope_of(**fp);
+  const double cx = (env.min_x + env.max_x) / 2, cy = (env.min_y + env.max_y) / 2;
+  const TileRange r = grid_.tiles_covering(kOutZoom, {cx - 1, cy - 1, cx + 1, cy + 1});
+  Region region{grid_.geotransform(kOutZoom, r.min_x, r.min_y), 256, 256};
+
+  WarpOptions full;
+  WarpOptions small = full;
+  small.max_window_pixels = 2000;  // the ~350x350 window must be decimated
+  auto a = WarpSource::open(info_, grid_.crs_wkt(), full);
+  auto b = WarpSource::open(info_, grid_.crs_wkt(), small);
+  ASSERT_TRUE(a.is_ok() && b.is_ok());
+  Raster ra, rb;
+  ASSERT_TRUE((*a)->warp(region, CellType::kUInt8, &ra).value());
+  ASSERT_TRUE((*b)->warp(region, CellType::kUInt8, &rb).value());
+  EXPECT_LT((*b)->last_read_bytes(), (*a)->last_read_bytes() / 16) << "no decimation happened";
+  int64_t both = 0, only_one = 0, diff_sum = 0;
+  for (size_t i = 0; i < ra.pixels(); ++i) {
+    const bool va = ra.mask[i] != 0, vb = rb.mask[i] != 0;
+    if (va != vb) ++only_one;
+    if (!(va && vb)) continue;
+    ++both;
+    for (int band = 0; band < 3; ++band) {
+      diff_sum += std::abs(int(ra.band_as<uint8_t>(band)[i]) - int(rb.band_as<uint8_t>(band)[i]));
+    }
+  }
+  ASSERT_GT(both, 100);
+  // Edges may shift by a decimated pixel; interior values are local means.
+  EXPECT_LE(only_one, both / 5);
+  EXPECT_LT(static_cast<double>(diff_sum) / (3 * both), 12.0);
+}
+
 }  // namespace
 }  // namespace kiln
