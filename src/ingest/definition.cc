@@ -28,6 +28,30 @@ namespace {
 
 constexpr int kMaxBands = 65535;
 
+// Real definitions nest about five levels; anything far deeper is not a
+// definition, and refusing it early keeps every reader's recursion and
+// path bookkeeping small.
+constexpr size_t kMaxJsonDepth = 64;
+
+std::string nesting_error() {
+  return "JSON nested deeper than " + std::to_string(kMaxJsonDepth) +
+         " levels: not an ingest definition";
+}
+
+// True if `v` has containers nested more than `limit` deep. Iterative, so
+// it is safe on any input.
+bool json_depth_exceeds(const json& v, size_t limit) {
+  std::vector<std::pair<const json*, size_t>> todo{{&v, 1}};
+  while (!todo.empty()) {
+    auto [node, depth] = todo.back();
+    todo.pop_back();
+    if (!node->is_structured()) continue;
+    if (depth > limit) return true;
+    for (const auto& child : *node) todo.emplace_back(&child, depth + 1);
+  }
+  return false;
+}
+
 // Tile sizes: below 64 px the per-tile overhead (a file, a request)
 // dominates; 4096 px bounds a tile's memory (one float64 band is 128 MiB).
 constexpr int kMinTileSize = 64;
@@ -588,6 +612,7 @@ class DuplicateKeyFinder : public json::json_sax_t {
   bool string(string_t&) override { return value(); }
   bool binary(binary_t&) override { return value(); }
   bool start_object(std::size_t) override {
+    if (too_deep()) return false;
     stack_.push_back({false, child_path()});
     return true;
   }
@@ -603,6 +628,7 @@ class DuplicateKeyFinder : public json::json_sax_t {
   }
   bool end_object() override { return pop(); }
   bool start_array(std::size_t) override {
+    if (too_deep()) return false;
     stack_.push_back({true, child_path()});
     return true;
   }
@@ -632,6 +658,11 @@ class DuplicateKeyFinder : public json::json_sax_t {
   }
   bool pop() {
     stack_.pop_back();
+    return true;
+  }
+  bool too_deep() {
+    if (stack_.size() < kMaxJsonDepth) return false;
+    error_ = nesting_error();
     return true;
   }
 
@@ -727,6 +758,9 @@ Status validate(const IngestDefinition& def) {
 }
 
 Result<std::vector<IngestDefinition>> parse_definition(const json& doc) {
+  // Checked first: the readers below recurse, and a definition is never
+  // deeper than a handful of levels.
+  if (json_depth_exceeds(doc, kMaxJsonDepth)) return invalid_argument(nesting_error());
   if (is_raster_foundry(doc)) return parse_raster_foundry(doc);
   KILN_ASSIGN_OR_RETURN(IngestDefinition def, parse_kiln(doc));
   KILN_RETURN_IF_ERROR(validate(def));

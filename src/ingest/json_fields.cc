@@ -14,8 +14,15 @@ namespace {
 constexpr size_t kMaxShownChars = 40;
 
 std::string shown_text(const json& v) {
-  std::string text = v.dump();
-  if (text.size() > kMaxShownChars) text = text.substr(0, kMaxShownChars - 3) + "...";
+  // Replace invalid UTF-8 rather than throw: the text goes into messages
+  // that may end up in JSON.
+  std::string text = v.dump(-1, ' ', false, json::error_handler_t::replace);
+  if (text.size() > kMaxShownChars) {
+    size_t cut = kMaxShownChars - 3;
+    // Never split a UTF-8 sequence: back up over continuation bytes.
+    while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+    text = text.substr(0, cut) + "...";
+  }
   return text;
 }
 

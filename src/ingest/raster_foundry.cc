@@ -102,7 +102,25 @@ int hex_value(char c) {
 
 // Raster Foundry decoded %XX escapes (java.net.URI.getPath, URLDecoder)
 // before it opened files and S3 keys; GDAL wants them decoded too.
-std::string percent_decode(std::string_view s) {
+// True if `s` is well-formed UTF-8 (no overlongs or surrogates checked
+// beyond the lead/continuation structure, which is what JSON output needs).
+bool valid_utf8(std::string_view s) {
+  for (size_t i = 0; i < s.size();) {
+    const unsigned char c = static_cast<unsigned char>(s[i]);
+    const int n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (n == 0 || i + n > s.size()) return false;
+    for (int k = 1; k < n; ++k) {
+      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return false;
+    }
+    i += n;
+  }
+  return true;
+}
+
+// Decodes %XX escapes. Refuses results that no path can be: an embedded
+// NUL (GDAL would silently open a shorter name) or bytes that are not UTF-8
+// (they could not be written back into JSON metadata).
+Result<std::string> percent_decode(std::string_view s) {
   std::string out;
   for (size_t i = 0; i < s.size(); ++i) {
     if (s[i] == '%' && i + 2 < s.size() && hex_value(s[i + 1]) >= 0 && hex_value(s[i + 2]) >= 0) {
@@ -111,6 +129,12 @@ std::string percent_decode(std::string_view s) {
     } else {
       out += s[i];
     }
+  }
+  if (out.find('\0') != std::string::npos) {
+    return invalid_argument("URI decodes to a path with a NUL byte (%00): " + std::string(s));
+  }
+  if (!valid_utf8(out)) {
+    return invalid_argument("URI decodes to bytes that are not UTF-8: " + std::string(s));
   }
   return out;
 }
@@ -620,8 +644,8 @@ Result<std::string> gdal_name_for_source_uri(std::string_view uri) {
     if (slash == 0 || slash == std::string_view::npos || slash + 1 == rest.size()) {
       return invalid_argument("S3 URIs must be s3://bucket/key; got " + std::string(uri));
     }
-    return "/vsis3/" + std::string(rest.substr(0, slash)) + "/" +
-           percent_decode(rest.substr(slash + 1));
+    KILN_ASSIGN_OR_RETURN(std::string key, percent_decode(rest.substr(slash + 1)));
+    return "/vsis3/" + std::string(rest.substr(0, slash)) + "/" + key;
   }
   if (scheme == "http" || scheme == "https") return "/vsicurl/" + std::string(uri);
   return invalid_argument("unsupported URI scheme '" + scheme +
