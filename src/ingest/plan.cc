@@ -341,18 +341,17 @@ Result<Plan> make_plan(const IngestDefinition& def, const PlanOptions& options) 
     lp.resolution = plan.grid.resolution_x(z);
     plan.levels.push_back(lp);
   }
-  std::map<std::pair<int64_t, int64_t>, PartitionPlan> regions;
-  for (auto [x, y] : keys) {
-    auto& p = regions[{x >> depth, y >> depth}];
-    p.region = {plan.region_zoom, x >> depth, y >> depth};
-  }
-  for (auto& [xy, p] : regions) {
+  // Max-zoom keys grouped by partition, so counting stays linear in keys.
+  std::map<std::pair<int64_t, int64_t>, std::vector<std::pair<int64_t, int64_t>>> members;
+  for (auto [x, y] : keys) members[{x >> depth, y >> depth}].emplace_back(x, y);
+  for (const auto& [xy, own] : members) {
+    PartitionPlan p;
+    p.region = {plan.region_zoom, xy.first, xy.second};
     // Planned tiles at every level this partition builds.
     for (int z = plan.top_zoom; z <= plan.max_zoom; ++z) {
       int s = plan.max_zoom - z;
       std::set<std::pair<int64_t, int64_t>> at;
-      for (auto [x, y] : keys)
-        if ((x >> depth) == xy.first && (y >> depth) == xy.second) at.emplace(x >> s, y >> s);
+      for (auto [x, y] : own) at.emplace(x >> s, y >> s);
       p.tiles += static_cast<int64_t>(at.size());
     }
     Bounds rb = plan.grid.tile_bounds(p.region);
