@@ -354,12 +354,10 @@ def srs_wkt(user_input):
     return s.ExportToWkt()
 
 
-def footprint_wgs84(src, srs=None, densify=21):
-    """(min_lon, min_lat, max_lon, max_lat) of the source's pixel footprint,
-    its edges densified, transformed with osr (lon/lat order)."""
+def open_with_wgs84_transform(src, srs=None):
+    """(dataset, transformation from its CRS, or `srs` when given, to WGS84
+    lon/lat in traditional GIS order)."""
     ds = gdal.Open(src)
-    gt = ds.GetGeoTransform()
-    w, h = ds.RasterXSize, ds.RasterYSize
     s = osr.SpatialReference()
     if srs:
         s.SetFromUserInput(srs)
@@ -369,7 +367,15 @@ def footprint_wgs84(src, srs=None, densify=21):
     t = osr.SpatialReference()
     t.ImportFromEPSG(4326)
     t.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-    ct = osr.CoordinateTransformation(s, t)
+    return ds, osr.CoordinateTransformation(s, t)
+
+
+def footprint_wgs84(src, srs=None, densify=21):
+    """(min_lon, min_lat, max_lon, max_lat) of the source's pixel footprint,
+    its edges densified, transformed with osr (lon/lat order)."""
+    ds, ct = open_with_wgs84_transform(src, srs)
+    gt = ds.GetGeoTransform()
+    w, h = ds.RasterXSize, ds.RasterYSize
     pts = []
     for i in range(densify + 1):
         f = i / densify
@@ -387,18 +393,8 @@ def pixel_size_degrees(src, srs=None):
     """Approximate size of one source pixel in degrees of lon/lat near the
     source's centre (the larger of the two axes): the scale for comparing
     extents that may legitimately differ by a fraction of a pixel."""
-    ds = gdal.Open(src)
+    ds, ct = open_with_wgs84_transform(src, srs)
     gt = ds.GetGeoTransform()
-    s = osr.SpatialReference()
-    if srs:
-        s.SetFromUserInput(srs)
-    else:
-        s.ImportFromWkt(ds.GetProjection())
-    s.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-    t = osr.SpatialReference()
-    t.ImportFromEPSG(4326)
-    t.SetAxisMappingStrategy(osr.OAMS_TRADITIONAL_GIS_ORDER)
-    ct = osr.CoordinateTransformation(s, t)
     cx, cy = ds.RasterXSize / 2, ds.RasterYSize / 2
     pts = []
     for px, py in ((cx, cy), (cx + 1, cy + 1)):
