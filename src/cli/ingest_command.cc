@@ -3,6 +3,7 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <sstream>
 
@@ -50,6 +51,34 @@ Result<std::vector<int>> parse_int_list(const std::string& flag, const std::stri
     }
   }
   return out;
+}
+
+// Errors from flags name the flag, not the definition field it became.
+std::string name_flags(std::string message) {
+  static const std::pair<const char*, const char*> kFields[] = {
+      {"output.zoom.max", "--max-zoom"},
+      {"output.zoom.min", "--min-zoom"},
+      {"output.tile_size", "--tile-size"},
+      {"output.pyramid_resample", "--pyramid-resample"},
+      {"output.resample", "--resample"},
+      {"output.encoding.format", "--format"},
+      {"output.encoding.webp_quality", "--webp-quality"},
+      {"output.encoding.tif_compression", "--tif-compression"},
+      {"output.cell_type", "--cell-type"},
+      {"output.nodata", "--nodata"},
+      {"output.layout", "--layout"},
+      {"output.environment", "--env"},
+      {"output.error_threshold", "--error-threshold"},
+      {"output.partitioning.curve", "--curve"},
+      {"output.catalog", "--catalog"},
+  };
+  for (const auto& [field, flag] : kFields) {
+    for (size_t at = message.find(field); at != std::string::npos; at = message.find(field)) {
+      message.replace(at, std::strlen(field), flag);
+    }
+  }
+  if (message.rfind("layer:", 0) == 0) message.replace(0, 5, "--layer");
+  return message;
 }
 
 // Builds Kiln-format JSON from the flags and parses it like a file, so both
@@ -120,7 +149,9 @@ Result<std::vector<ingest::IngestDefinition>> definitions_from(const IngestFlags
   if (f.error_threshold) o["error_threshold"] = *f.error_threshold;
   if (!f.curve.empty()) o["partitioning"]["curve"] = f.curve;
   auto parsed = ingest::parse_definition(j);
-  if (!parsed.is_ok()) return parsed.status().with_context("command-line flags");
+  if (!parsed.is_ok()) {
+    return Status(parsed.status().code(), name_flags(parsed.status().message()));
+  }
   return parsed;
 }
 
