@@ -31,15 +31,19 @@ Result<CellType> cell_type_from_gdal(GDALDataType t);
 // Bytes per cell. Inline: it sits in per-pixel address arithmetic.
 constexpr size_t cell_bytes(CellType t) {
   switch (t) {
-    case CellType::kUInt8: return 1;
+    case CellType::kUInt8:
+      return 1;
     case CellType::kUInt16:
-    case CellType::kInt16: return 2;
+    case CellType::kInt16:
+      return 2;
     case CellType::kUInt32:
     case CellType::kInt32:
-    case CellType::kFloat32: return 4;
+    case CellType::kFloat32:
+      return 4;
     case CellType::kUInt64:
     case CellType::kInt64:
-    case CellType::kFloat64: return 8;
+    case CellType::kFloat64:
+      return 8;
   }
   return 1;
 }

@@ -128,8 +128,8 @@ Result<std::string> encode_png(const Raster& tile, int level) {
   assert(level >= 0 && level <= 12);
   if (tile.width <= 0 || tile.height <= 0) {
     return internal_error("cannot encode a " + std::to_string(tile.width) + "x" +
-                          std::to_string(tile.height) + " tile as png: " +
-                          (tile.width <= 0 ? "width" : "height") + " is zero");
+                          std::to_string(tile.height) +
+                          " tile as png: " + (tile.width <= 0 ? "width" : "height") + " is zero");
   }
   const bool alpha = !tile.all_valid();
   const bool wide = tile.type == CellType::kUInt16;
@@ -153,7 +153,8 @@ Result<std::string> encode_png(const Raster& tile, int level) {
   libdeflate_compressor* c = compressor_for(level);
   if (!c) return internal_error("libdeflate could not allocate a compressor");
   std::vector<uint8_t> idat(libdeflate_zlib_compress_bound(c, filtered.size()));
-  size_t n = libdeflate_zlib_compress(c, filtered.data(), filtered.size(), idat.data(), idat.size());
+  size_t n =
+      libdeflate_zlib_compress(c, filtered.data(), filtered.size(), idat.data(), idat.size());
   if (n == 0) return internal_error("libdeflate failed to compress a png tile");
 
   uint8_t ihdr[13];
@@ -164,9 +165,9 @@ Result<std::string> encode_png(const Raster& tile, int level) {
   }
   ihdr[8] = wide ? 16 : 8;
   ihdr[9] = tile.bands == 1 ? (alpha ? 4 : 0) : (alpha ? 6 : 2);  // grey(A) / RGB(A)
-  ihdr[10] = 0;  // deflate
-  ihdr[11] = 0;  // adaptive filtering
-  ihdr[12] = 0;  // no interlace
+  ihdr[10] = 0;                                                   // deflate
+  ihdr[11] = 0;                                                   // adaptive filtering
+  ihdr[12] = 0;                                                   // no interlace
 
   std::string out;
   out.reserve(n + 64);

@@ -99,8 +99,8 @@ void downsample_typed(const Raster& src, PyramidResample method, std::optional<d
       const uint8_t* m1 = m0 + sw;
       T* out = d + static_cast<size_t>(y) * dw;
       for (int x = 0; x < dw; ++x) {
-        const int n4 = (m0[2 * x] != 0) + (m0[2 * x + 1] != 0) + (m1[2 * x] != 0) +
-                       (m1[2 * x + 1] != 0);
+        const int n4 =
+            (m0[2 * x] != 0) + (m0[2 * x + 1] != 0) + (m1[2 * x] != 0) + (m1[2 * x + 1] != 0);
         if (n4 == 0) {
           out[x] = fill;
           continue;
@@ -108,11 +108,11 @@ void downsample_typed(const Raster& src, PyramidResample method, std::optional<d
         if (n4 == 4 && method == PyramidResample::kAverage) {
           // The common case, kept branch-light: four valid children.
           if constexpr (std::is_floating_point_v<T>) {
-            out[x] = static_cast<T>((static_cast<double>(r0[2 * x]) + r0[2 * x + 1] + r1[2 * x] +
-                                     r1[2 * x + 1]) / 4);
+            out[x] = static_cast<T>(
+                (static_cast<double>(r0[2 * x]) + r0[2 * x + 1] + r1[2 * x] + r1[2 * x + 1]) / 4);
           } else if constexpr (sizeof(T) <= 4) {
-            const int64_t sum = static_cast<int64_t>(r0[2 * x]) + r0[2 * x + 1] + r1[2 * x] +
-                                r1[2 * x + 1];
+            const int64_t sum =
+                static_cast<int64_t>(r0[2 * x]) + r0[2 * x + 1] + r1[2 * x] + r1[2 * x + 1];
             const int64_t q = ((sum < 0 ? -sum : sum) + 2) / 4;
             out[x] = static_cast<T>(sum < 0 ? -q : q);
           } else {

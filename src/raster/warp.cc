@@ -47,7 +47,7 @@ struct WarpSource::Impl {
   std::array<double, 6> region_gt{};
   double win_x0 = 0, win_y0 = 0;
   double factor_x = 1, factor_y = 1;  // source pixels per window pixel
-  double wrap_px = 0;  // 360 degrees in source pixels, for lon/lat sources
+  double wrap_px = 0;                 // 360 degrees in source pixels, for lon/lat sources
 
   ~Impl() {
     if (approx) GDALDestroyApproxTransformer(approx);
