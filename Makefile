@@ -10,7 +10,7 @@ KILN := $(BUILD_DIR)/src/cli/kiln
 DEMO_DEF := examples/landsat-rgb.json
 DEMO_LAYER_DIR := catalog/default/landsat-rgb/current
 CMAKE_ARGS ?=
-FORMAT_FILES = $(shell find src bench \( -name '*.cc' -o -name '*.h' \) 2>/dev/null)
+FORMAT_FILES = $(shell find src bench fuzz \( -name '*.cc' -o -name '*.h' \) 2>/dev/null)
 
 .PHONY: all deps data build build-demo build-debinfo demo test asan format format-check clean help
 
