@@ -1,7 +1,5 @@
 // kiln: the command-line entry point. Each subcommand lives in its own file;
 // this one wires them to CLI11 and maps failures to exit codes.
-#include <malloc.h>
-
 #include <csignal>
 #include <cstdio>
 
@@ -26,13 +24,6 @@ int report_error(const Status& s) {
 
 int main(int argc, char** argv) {
   using namespace kiln::cli;
-  // Partitions allocate and free regions of tens of MB. By default glibc
-  // maps each one fresh and returns it on free, so every partition pays
-  // page faults and zeroing again (~20% of an ingest's CPU in a profile).
-  // Keep them in the heap for reuse; peak memory is bounded by partitions
-  // in flight either way.
-  mallopt(M_MMAP_THRESHOLD, 512 << 20);
-  mallopt(M_TRIM_THRESHOLD, 1024 << 20);
   CLI::App app{
       "Kiln ingests satellite and aerial imagery (anything GDAL reads) into a tiled, pyramided,\n"
       "versioned layer catalog.\n\n"
