@@ -12,6 +12,7 @@
 #include "ingest/curve.h"
 #include "raster/footprint.h"
 #include "raster/gdal_env.h"
+#include "raster/warp.h"
 
 namespace kiln::ingest {
 namespace {
@@ -28,24 +29,12 @@ using PreparedPtr = OGRPreparedGeometryUniquePtr;
 // Pixel size of the source once warped to EPSG:3857, as gdal2tiles measures
 // it (GDALSuggestedWarpOutput on a warped VRT).
 Result<double> web_mercator_pixel_size(const SourceInfo& s) {
-  DatasetPtr proxy = create_mem_dataset(s.width, s.height, 0, GDT_Byte);
-  double gt[6];
-  for (int i = 0; i < 6; ++i) gt[i] = s.geotransform[i];
-  proxy->SetGeoTransform(gt);
-  OGRSpatialReference merc;
-  merc.importFromEPSG(3857);
-  char* wkt = nullptr;
-  merc.exportToWkt(&wkt);
-  std::string dst = std::string("DST_SRS=") + wkt;
-  std::string src = "SRC_SRS=" + s.crs_wkt;
-  CPLFree(wkt);
-  char* opts[] = {src.data(), dst.data(), nullptr};
-  TransformerPtr t(
-      GDALCreateGenImgProjTransformer2(GDALDataset::ToHandle(proxy.get()), nullptr, opts));
-  if (!t) return input_error("source '" + s.uri + "': cannot transform to EPSG:3857");
+  KILN_ASSIGN_OR_RETURN(SourceTransform st,
+                        source_to_crs(s, TileGrid::web_mercator(256).crs_wkt()));
+  void* t = st.transformer.get();
   double out_gt[6];
   int w = 0, h = 0;
-  if (GDALSuggestedWarpOutput(GDALDataset::ToHandle(proxy.get()), GDALGenImgProjTransform, t.get(),
+  if (GDALSuggestedWarpOutput(GDALDataset::ToHandle(st.proxy.get()), GDALGenImgProjTransform, t,
                               out_gt, &w, &h) != CE_None) {
     return input_error("source '" + s.uri +
                        "': cannot estimate its resolution in EPSG:3857: " + last_gdal_error());
@@ -62,7 +51,7 @@ Result<double> web_mercator_pixel_size(const SourceInfo& s) {
       double px = (s.width - 1) * (i + 0.5) / kSteps, py = (s.height - 1) * (j + 0.5) / kSteps;
       double x[3] = {px, px + 1, px}, y[3] = {py, py, py + 1}, z[3] = {0, 0, 0};
       int ok[3] = {0, 0, 0};
-      GDALGenImgProjTransform(t.get(), FALSE, 3, x, y, z, ok);
+      GDALGenImgProjTransform(t, FALSE, 3, x, y, z, ok);
       if (!ok[0] || !ok[1] || !ok[2]) continue;
       double ax = x[1] - x[0], ay = y[1] - y[0], bx = x[2] - x[0], by = y[2] - y[0];
       // Skip samples torn by the antimeridian or past Web Mercator's edge.

@@ -103,6 +103,30 @@ struct WarpSource::Impl {
   }
 };
 
+Result<SourceTransform> source_to_crs(const SourceInfo& info, const std::string& dst_crs_wkt) {
+  SourceTransform st;
+  st.proxy = create_mem_dataset(info.width, info.height, 0, GDT_Byte);
+  double gt[6];
+  for (int i = 0; i < 6; ++i) gt[i] = info.geotransform[i];
+  st.proxy->SetGeoTransform(gt);
+  std::vector<std::string> opt_store;
+  if (!info.crs_wkt.empty() && !dst_crs_wkt.empty()) {
+    opt_store.push_back("SRC_SRS=" + info.crs_wkt);
+    opt_store.push_back("DST_SRS=" + dst_crs_wkt);
+  }
+  std::vector<char*> opts;
+  for (auto& s : opt_store) opts.push_back(s.data());
+  opts.push_back(nullptr);
+  clear_gdal_error();
+  st.transformer.reset(GDALCreateGenImgProjTransformer2(GDALDataset::ToHandle(st.proxy.get()),
+                                                        nullptr, opts.data()));
+  if (!st.transformer) {
+    return input_error("source '" + info.uri + "': cannot transform its coordinates into the " +
+                       "layer CRS: " + last_gdal_error());
+  }
+  return st;
+}
+
 Result<std::unique_ptr<WarpSource>> WarpSource::open(const SourceInfo& info,
                                                      const std::string& layer_crs_wkt,
                                                      const WarpOptions& options) {
@@ -114,27 +138,8 @@ Result<std::unique_ptr<WarpSource>> WarpSource::open(const SourceInfo& info,
   im.info = &ws->info_;
   KILN_ASSIGN_OR_RETURN(im.ds, open_raster(info.uri));
 
-  // A band-less stand-in carrying the effective georeferencing (overrides
-  // included) lets GDAL build the transformer without touching the file.
-  DatasetPtr proxy = create_mem_dataset(info.width, info.height, 0, GDT_Byte);
-  double gt[6];
-  for (int i = 0; i < 6; ++i) gt[i] = info.geotransform[i];
-  proxy->SetGeoTransform(gt);
-  std::vector<std::string> opt_store;
-  if (!info.crs_wkt.empty() && !layer_crs_wkt.empty()) {
-    opt_store.push_back("SRC_SRS=" + info.crs_wkt);
-    opt_store.push_back("DST_SRS=" + layer_crs_wkt);
-  }
-  std::vector<char*> opts;
-  for (auto& s : opt_store) opts.push_back(s.data());
-  opts.push_back(nullptr);
-  clear_gdal_error();
-  im.genimg.reset(
-      GDALCreateGenImgProjTransformer2(GDALDataset::ToHandle(proxy.get()), nullptr, opts.data()));
-  if (!im.genimg) {
-    return input_error("source '" + info.uri + "': cannot transform its coordinates into the " +
-                       "layer CRS: " + last_gdal_error());
-  }
+  KILN_ASSIGN_OR_RETURN(SourceTransform st, source_to_crs(info, layer_crs_wkt));
+  im.genimg = std::move(st.transformer);
   if (options.error_threshold > 0) {
     im.approx = GDALCreateApproxTransformer(&Impl::exact, &im, options.error_threshold);
   }

@@ -34,6 +34,17 @@ struct Region {
   int height = 0;
 };
 
+// A band-less in-memory stand-in for a source, carrying its effective
+// georeferencing (overrides included), and GDAL's transformer from its pixels
+// to georeferenced coordinates in `dst_crs_wkt` (no reprojection when either
+// CRS is empty). Reads nothing from the file. `proxy` serves GDAL calls that
+// want the source as a dataset (GDALSuggestedWarpOutput).
+struct SourceTransform {
+  DatasetPtr proxy;
+  TransformerPtr transformer;
+};
+Result<SourceTransform> source_to_crs(const SourceInfo& info, const std::string& dst_crs_wkt);
+
 class WarpSource {
  public:
   // Opens `info.uri` and builds the transformer to `layer_crs_wkt` (empty:
