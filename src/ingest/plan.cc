@@ -66,18 +66,6 @@ Result<double> web_mercator_pixel_size(const SourceInfo& s) {
   return sizes[sizes.size() / 2];
 }
 
-std::unique_ptr<OGRPolygon> box(const Bounds& b) {
-  auto* ring = new OGRLinearRing();
-  ring->addPoint(b.min_x, b.min_y);
-  ring->addPoint(b.max_x, b.min_y);
-  ring->addPoint(b.max_x, b.max_y);
-  ring->addPoint(b.min_x, b.max_y);
-  ring->closeRings();
-  auto poly = std::make_unique<OGRPolygon>();
-  poly->addRingDirectly(ring);
-  return poly;
-}
-
 // Max-zoom tiles that intersect the footprint, found by descending the
 // quadtree: subtrees wholly inside are taken without further tests.
 void collect_tiles(const TileGrid& grid, OGRPreparedGeometry* fp, int max_zoom, int z, int64_t x,
@@ -87,7 +75,7 @@ void collect_tiles(const TileGrid& grid, OGRPreparedGeometry* fp, int max_zoom, 
   // Shrink a hair so tiles that only touch the footprint do not count.
   double eps = b.width() * 1e-7;
   Bounds inner{b.min_x + eps, b.min_y + eps, b.max_x - eps, b.max_y - eps};
-  auto poly = box(inner);
+  auto poly = bounds_polygon(inner);
   if (!OGRPreparedGeometryIntersects(fp, OGRGeometry::ToHandle(poly.get()))) return;
   if (z == max_zoom) {
     out->emplace_back(x, y);
@@ -344,7 +332,7 @@ Result<Plan> make_plan(const IngestDefinition& def, const PlanOptions& options) 
       p.tiles += static_cast<int64_t>(at.size());
     }
     Bounds rb = plan.grid.tile_bounds(p.region);
-    auto rpoly = box(rb);
+    auto rpoly = bounds_polygon(rb);
     for (size_t i = 0; i < plan.sources.size(); ++i) {
       if (!footprints[i]->Intersects(rpoly.get())) {
         // Grown footprints may still reach: test the envelope with a margin.

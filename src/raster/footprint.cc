@@ -56,6 +56,11 @@ double lat_to_mercator_y(double lat) {
 
 }  // namespace
 
+std::unique_ptr<OGRPolygon> bounds_polygon(const Bounds& b) {
+  return std::unique_ptr<OGRPolygon>(
+      polygon_from({b.min_x, b.max_x, b.max_x, b.min_x}, {b.min_y, b.min_y, b.max_y, b.max_y}));
+}
+
 Bounds envelope_of(const OGRGeometry& g) {
   OGREnvelope e;
   g.getEnvelope(&e);

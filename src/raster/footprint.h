@@ -28,6 +28,9 @@ Result<GeometryPtr> web_mercator_footprint(const SourceInfo& source);
 // polygon through its four (possibly rotated) corners.
 GeometryPtr native_footprint(const SourceInfo& source);
 
+// The rectangle `b` as a polygon.
+std::unique_ptr<OGRPolygon> bounds_polygon(const Bounds& b);
+
 // Bounds of the geometry's envelope.
 Bounds envelope_of(const OGRGeometry& g);
 
