@@ -125,6 +125,7 @@ Result<WarpSource*> SourceCache::get(int i) {
   WarpOptions wo;
   wo.resample = plan_.def.output.resample;
   wo.error_threshold = plan_.def.output.error_threshold;
+  wo.transform_span = plan_.grid.tile_size();
   KILN_ASSIGN_OR_RETURN(auto ws, WarpSource::open(plan_.sources[i].info, plan_.grid.crs_wkt(), wo));
   WarpSource* raw = ws.get();
   open_[i] = std::move(ws);
@@ -165,24 +166,38 @@ Result<PartitionResult> run_partition(const Plan& plan, int64_t index, catalog::
   PartitionResult result;
   result.index = index;
   Region region{plan.grid.geotransform(plan.max_zoom, mx0, my0), side, side};
-  Raster level(side, side, plan.bands, plan.cell_type);
+  // The partition's max-zoom mosaic and the per-source warp output are the
+  // largest buffers of an ingest; each pool thread keeps its own and reuses
+  // them partition after partition, so no fresh pages are faulted in and
+  // peak memory stays at threads x one partition.
+  thread_local Raster t_level, t_scratch;
+  Raster& level = t_level;
+  level.reset(side, side, plan.bands, plan.cell_type);
   for (int si : pp.sources) {
     if (cancel.cancelled()) return cancelled("interrupted; nothing was published");
     KILN_ASSIGN_OR_RETURN(WarpSource * ws, sources->get(si));
-    Raster scratch;
-    KILN_ASSIGN_OR_RETURN(bool hit, ws->warp(region, plan.cell_type, &scratch));
+    // A lone source whose bands are the layer's, in order, is warped
+    // straight into the mosaic (what composite() would copy anyway).
+    const auto& bands = plan.sources[si].bands;
+    bool direct = pp.sources.size() == 1 && static_cast<int>(bands.size()) == plan.bands;
+    for (size_t b = 0; direct && b < bands.size(); ++b)
+      direct = bands[b].target == static_cast<int>(b);
+    Raster& out = direct ? level : t_scratch;
+    KILN_ASSIGN_OR_RETURN(bool hit, ws->warp(region, plan.cell_type, &out));
     progress->bytes_read.fetch_add(ws->last_read_bytes(), std::memory_order_relaxed);
-    if (!hit) continue;
-    composite(scratch, plan.sources[si].bands, &level);
+    if (!hit || direct) continue;
+    composite(t_scratch, bands, &level);
   }
   fill_invalid(&level, plan.nodata);
   result.stats = compute_band_stats(level);
 
   int64_t processed = 0;
+  Raster reduced;  // levels above max zoom
+  const Raster* cur = &level;
   for (int z = plan.max_zoom; z >= plan.top_zoom; --z) {
     const int shift = z - plan.region_zoom;
     const int64_t x0 = pp.region.x << shift, y0 = pp.region.y << shift;
-    const int across = level.width / ts;
+    const int across = cur->width / ts;
     LevelResult& lr = result.levels[z];
     lr.range.z = z;
     for (int ty = 0; ty < across; ++ty) {
@@ -190,21 +205,22 @@ Result<PartitionResult> run_partition(const Plan& plan, int64_t index, catalog::
         if (cancel.cancelled()) return cancelled("interrupted; nothing was published");
         TileKey key{z, x0 + tx, y0 + ty};
         if (key.x >= plan.grid.matrix_width(z) || key.y >= plan.grid.matrix_height(z)) continue;
-        Raster tile = crop(level, tx * ts, ty * ts, ts, ts);
+        Raster tile = crop(*cur, tx * ts, ty * ts, ts, ts);
         if (!tile.any_valid()) continue;
         KILN_RETURN_IF_ERROR(write_tile(plan, key, tile, writer, &lr, progress));
         ++processed;
         progress->tiles_done.fetch_add(1, std::memory_order_relaxed);
       }
     }
-    if (z == plan.top_zoom && plan.top_zoom > plan.min_zoom && level.any_valid()) {
+    if (z == plan.top_zoom && plan.top_zoom > plan.min_zoom && cur->any_valid()) {
       // top_zoom == region_zoom here: the level is this partition's one top tile.
       KILN_RETURN_IF_ERROR(
-          writer->write_file(partial_path(pp.region.x, pp.region.y), serialize_raster(level)));
+          writer->write_file(partial_path(pp.region.x, pp.region.y), serialize_raster(*cur)));
       result.has_partial = true;
     }
     if (z > plan.top_zoom) {
-      level = downsample_2x(level, plan.def.output.pyramid_resample, plan.nodata);
+      reduced = downsample_2x(*cur, plan.def.output.pyramid_resample, plan.nodata);
+      cur = &reduced;
     }
   }
   // Planned tiles that turned out empty are done too.

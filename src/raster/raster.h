@@ -32,6 +32,24 @@ struct Raster {
         data(static_cast<size_t>(w) * h * b * cell_bytes(t), 0),
         mask(static_cast<size_t>(w) * h, 0) {}
 
+  // Reshapes in place, keeping the buffers' capacity so that a raster reused
+  // for one region after another costs no fresh pages. With `zero`, values
+  // are zeroed and the mask cleared to all-invalid, as after construction;
+  // without it their contents are unspecified (for a caller that writes
+  // every pixel).
+  void reset(int w, int h, int b, CellType t, bool zero = true) {
+    width = w;
+    height = h;
+    bands = b;
+    type = t;
+    data.resize(static_cast<size_t>(w) * h * b * cell_bytes(t));
+    mask.resize(static_cast<size_t>(w) * h);
+    if (zero) {
+      std::memset(data.data(), 0, data.size());
+      std::memset(mask.data(), 0, mask.size());
+    }
+  }
+
   size_t pixels() const { return static_cast<size_t>(width) * height; }
   size_t band_bytes() const { return pixels() * cell_bytes(type); }
   uint8_t* band_data(int b) { return data.data() + b * band_bytes(); }

@@ -143,7 +143,7 @@ Result<SourceInfo> inspect_source(const SourceRequest& req) {
 Status read_window(GDALDataset* ds, const SourceInfo& info, int x0, int y0, int w, int h,
                    int factor, GDALRIOResampleAlg alg, Raster* out) {
   int bw = std::max(1, w / factor), bh = std::max(1, h / factor);
-  *out = Raster(bw, bh, static_cast<int>(info.bands.size()), info.type);
+  out->reset(bw, bh, static_cast<int>(info.bands.size()), info.type, /*zero=*/false);
   GDALRasterIOExtraArg extra;
   INIT_RASTERIO_EXTRA_ARG(extra);
   extra.eResampleAlg = factor > 1 ? alg : GRIORA_NearestNeighbour;
@@ -162,7 +162,8 @@ Status read_window(GDALDataset* ds, const SourceInfo& info, int x0, int y0, int 
   };
   if (err != CE_None) return fail("bands " + band_list(bands));
 
-  std::vector<uint8_t> validity(out->pixels(), 255);
+  std::vector<uint8_t>& validity = out->mask;
+  validity.assign(out->pixels(), 255);
   if (info.alpha_band || info.per_dataset_mask) {
     GDALRasterBand* vb = info.alpha_band ? ds->GetRasterBand(info.alpha_band)
                                          : ds->GetRasterBand(info.bands[0])->GetMaskBand();
@@ -174,11 +175,13 @@ Status read_window(GDALDataset* ds, const SourceInfo& info, int x0, int y0, int 
       return fail(info.alpha_band ? "alpha band" : "mask band");
     }
   }
+  bool all_have_nodata = true;
+  for (const auto& nd : info.nodata) all_have_nodata &= nd.has_value();
   dispatch_cell_type(info.type, [&]<typename T>() {
+    // Integer cells without nodata on every band are all valid as read.
+    if (!std::is_floating_point_v<T> && !all_have_nodata) return;
     const size_t n = out->pixels();
     const int nb = out->bands;
-    bool all_have_nodata = true;
-    for (const auto& nd : info.nodata) all_have_nodata &= nd.has_value();
     for (size_t i = 0; i < n; ++i) {
       if (!validity[i]) continue;
       bool all_nodata = all_have_nodata;
@@ -199,7 +202,6 @@ Status read_window(GDALDataset* ds, const SourceInfo& info, int x0, int y0, int 
       if (all_nodata) validity[i] = 0;
     }
   });
-  out->mask = std::move(validity);
   return Status::ok();
 }
 

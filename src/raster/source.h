@@ -56,7 +56,8 @@ struct SourceInfo {
 Result<SourceInfo> inspect_source(const SourceRequest& request);
 
 // Reads pixels [x0, x0+w) x [y0, y0+h) of the read bands into `out`
-// (resized; type = info.type), decimated by `factor` (1 = full resolution,
+// (reshaped in place, reusing its buffers; type = info.type), decimated by
+// `factor` (1 = full resolution,
 // GDAL resampling `decimate_alg` otherwise), and sets out->mask:
 // a pixel is invalid where every read band equals its nodata, any float band
 // is NaN, the alpha band is 0 or the mask band is 0.

@@ -2,12 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <limits>
 #include <vector>
 
 #include <gdal_alg.h>
-#include <gdalwarper.h>
+
+#include "raster/warp_kernel.h"
 
 namespace kiln {
 namespace {
@@ -27,14 +27,6 @@ int kernel_radius(WarpResample r) {
   return 3;
 }
 
-// Adds a band to a MEM dataset that points at `data` (no copy).
-void add_mem_band(GDALDataset* ds, GDALDataType type, void* data) {
-  char ptr[64];
-  std::snprintf(ptr, sizeof ptr, "DATAPOINTER=%p", data);
-  char* opts[] = {ptr, nullptr};
-  ds->AddBand(type, opts);
-}
-
 }  // namespace
 
 struct WarpSource::Impl {
@@ -48,9 +40,40 @@ struct WarpSource::Impl {
   double win_x0 = 0, win_y0 = 0;
   double factor_x = 1, factor_y = 1;  // source pixels per window pixel
   double wrap_px = 0;                 // 360 degrees in source pixels, for lon/lat sources
+  bool exact_only = false;            // bypass the approximation for one call
+  Raster window;                      // the decoded source window, reused
+  std::vector<double> px, py, pz, values;
+  std::vector<int> pok;
 
   ~Impl() {
     if (approx) GDALDestroyApproxTransformer(approx);
+  }
+
+  // The filter stretch for the block [x0, x0+w) x [y0, y0+h) of region
+  // pixels: its size over the span of window pixels a 21x21 grid of its
+  // points maps to (see warp_kernel_scale); 1 where nothing maps.
+  std::pair<double, double> block_scale(int x0, int y0, int w, int h) {
+    constexpr int kSteps = 20;
+    double xs[kSteps + 1], ys[kSteps + 1], zs[kSteps + 1];
+    int ok[kSteps + 1];
+    double min_x = HUGE_VAL, min_y = HUGE_VAL, max_x = -HUGE_VAL, max_y = -HUGE_VAL;
+    for (int j = 0; j <= kSteps; ++j) {
+      for (int i = 0; i <= kSteps; ++i) {
+        xs[i] = x0 + w * static_cast<double>(i) / kSteps;
+        ys[i] = y0 + h * static_cast<double>(j) / kSteps;
+        zs[i] = 0;
+      }
+      outer(this, TRUE, kSteps + 1, xs, ys, zs, ok);
+      for (int i = 0; i <= kSteps; ++i) {
+        if (!ok[i] || !std::isfinite(xs[i]) || !std::isfinite(ys[i])) continue;
+        min_x = std::min(min_x, xs[i]);
+        max_x = std::max(max_x, xs[i]);
+        min_y = std::min(min_y, ys[i]);
+        max_y = std::max(max_y, ys[i]);
+      }
+    }
+    if (!(max_x >= min_x)) return {1.0, 1.0};
+    return {warp_kernel_scale(w, max_x - min_x), warp_kernel_scale(h, max_y - min_y)};
   }
 
   // Region pixel <-> full-source pixel, exact.
@@ -82,8 +105,9 @@ struct WarpSource::Impl {
         y[i] = y[i] * self->factor_y + self->win_y0;
       }
     }
-    int r = self->approx ? GDALApproxTransform(self->approx, dst_to_src, n, x, y, z, ok)
-                         : exact(arg, dst_to_src, n, x, y, z, ok);
+    int r = self->approx && !self->exact_only
+                ? GDALApproxTransform(self->approx, dst_to_src, n, x, y, z, ok)
+                : exact(arg, dst_to_src, n, x, y, z, ok);
     if (dst_to_src) {
       const double w = self->info->width;
       for (int i = 0; i < n; ++i) {
@@ -207,7 +231,7 @@ Result<bool> WarpSource::warp(const Region& region, CellType type, Raster* out) 
          factor * 2 <= scale) {
     factor *= 2;
   }
-  Raster src;
+  Raster& src = im.window;
   GDALRIOResampleAlg dalg =
       im.options.resample == WarpResample::kNearest ? GRIORA_NearestNeighbour : GRIORA_Average;
   KILN_RETURN_IF_ERROR(
@@ -220,47 +244,71 @@ Result<bool> WarpSource::warp(const Region& region, CellType type, Raster* out) 
   im.factor_x = static_cast<double>(x1 - x0) / src.width;
   im.factor_y = static_cast<double>(y1 - y0) / src.height;
 
-  // 3. Warp with GDAL's kernel between in-memory datasets that borrow our
-  // buffers; validity goes in and comes out as an alpha band.
-  const int nb = src.bands;
-  DatasetPtr sds = create_mem_dataset(src.width, src.height, 0, GDT_Byte);
-  for (int b = 0; b < nb; ++b) add_mem_band(sds.get(), to_gdal(src.type), src.band_data(b));
-  // A window with no invalid pixel needs no source alpha, which lets GDAL
-  // take its faster no-mask kernels (same arithmetic, fewer branches).
-  const bool src_alpha = !src.all_valid();
-  if (src_alpha) add_mem_band(sds.get(), GDT_Byte, src.mask.data());
-
-  Raster dst(region.width, region.height, nb, type);
-  DatasetPtr dds = create_mem_dataset(region.width, region.height, 0, GDT_Byte);
-  for (int b = 0; b < nb; ++b) add_mem_band(dds.get(), to_gdal(type), dst.band_data(b));
-  add_mem_band(dds.get(), GDT_Byte, dst.mask.data());
-
-  GDALWarpOptions* wo = GDALCreateWarpOptions();
-  wo->hSrcDS = GDALDataset::ToHandle(sds.get());
-  wo->hDstDS = GDALDataset::ToHandle(dds.get());
-  wo->nBandCount = nb;
-  wo->panSrcBands = static_cast<int*>(CPLMalloc(sizeof(int) * nb));
-  wo->panDstBands = static_cast<int*>(CPLMalloc(sizeof(int) * nb));
-  for (int b = 0; b < nb; ++b) wo->panSrcBands[b] = wo->panDstBands[b] = b + 1;
-  wo->nSrcAlphaBand = src_alpha ? nb + 1 : 0;
-  wo->nDstAlphaBand = nb + 1;
-  wo->eResampleAlg = to_gdal(im.options.resample);
-  wo->pfnTransformer = &Impl::outer;
-  wo->pTransformerArg = &im;
-  // GDAL chunks the region to stay under this; its per-chunk buffers
-  // (source copy, densities) would otherwise dominate peak memory.
-  wo->dfWarpMemoryLimit = 32.0 * 1024 * 1024;
-  wo->papszWarpOptions = CSLSetNameValue(wo->papszWarpOptions, "INIT_DEST", "0");
-  GDALWarpOperation op;
-  clear_gdal_error();
-  CPLErr err = op.Initialize(wo);
-  if (err == CE_None) err = op.ChunkAndWarpImage(0, 0, region.width, region.height);
-  wo->pfnTransformer = nullptr;  // not ours to destroy
-  GDALDestroyWarpOptions(wo);
-  if (err != CE_None) {
-    return input_error("source '" + info_.uri + "': warping failed: " + last_gdal_error());
+  // 3. Resample with Kiln's kernel (warp_kernel.h), stretched per tile (a
+  // transform_span square) by the tile's size over the span of window pixels
+  // it covers, as GDAL does per warp chunk. Per tile rather than per region,
+  // because the scale can change a lot across a region (near a pole, far
+  // from a projection's centre).
+  const bool all_valid = src.all_valid();
+  const int nb = src.bands, n = region.width;
+  Raster& dst = *out;
+  dst.reset(region.width, region.height, nb, type);
+  std::vector<double>&px = im.px, &py = im.py, &pz = im.pz, &values = im.values;
+  std::vector<int>& pok = im.pok;
+  px.resize(n);
+  py.resize(n);
+  pz.resize(n);
+  pok.resize(n);
+  values.resize(static_cast<size_t>(n) * nb);
+  const size_t cell = cell_bytes(type);
+  const int span = im.options.transform_span > 0 ? im.options.transform_span : n;
+  const int blocks = (n + span - 1) / span;
+  std::vector<WarpKernel> kernels;
+  for (int row = 0; row < region.height; ++row) {
+    if (row % span == 0) {
+      kernels.clear();
+      for (int bx = 0; bx < blocks; ++bx) {
+        const int w = std::min(span, n - bx * span), h = std::min(span, region.height - row);
+        const auto [kx, ky] = im.block_scale(bx * span, row, w, h);
+        kernels.emplace_back(im.options.resample, kx, ky);
+      }
+      last_kernel_scale_ = {kernels[0].scale_x(), kernels[0].scale_y()};
+    }
+    for (int i = 0; i < n; ++i) {
+      px[i] = i + 0.5;
+      py[i] = row + 0.5;
+      pz[i] = 0;
+    }
+    for (int s0 = 0; s0 < n; s0 += span) {
+      Impl::outer(&im, TRUE, std::min(span, n - s0), &px[s0], &py[s0], &pz[s0], &pok[s0]);
+    }
+    // A point the approximation puts just off the window is transformed
+    // again exactly, as GDAL's kernel does, so the edge of the scene lands
+    // where gdalwarp puts it.
+    for (int i = 0; i < n; ++i) {
+      const bool near_x = (px[i] < 0 && px[i] > -1) || (px[i] > src.width && px[i] < src.width + 1);
+      const bool near_y =
+          (py[i] < 0 && py[i] > -1) || (py[i] > src.height && py[i] < src.height + 1);
+      if (pok[i] && im.approx && (near_x || near_y)) {
+        px[i] = i + 0.5;
+        py[i] = row + 0.5;
+        pz[i] = 0;
+        im.exact_only = true;
+        Impl::outer(&im, TRUE, 1, &px[i], &py[i], &pz[i], &pok[i]);
+        im.exact_only = false;
+      }
+    }
+    uint8_t* mrow = dst.mask.data() + static_cast<size_t>(row) * n;
+    for (int bx = 0; bx < blocks; ++bx) {
+      const int s0 = bx * span, w = std::min(span, n - s0);
+      kernels[bx].resample_row(src, all_valid, SampleRow{w, &px[s0], &py[s0], &pok[s0]},
+                               &values[s0], n, &mrow[s0]);
+    }
+    for (int b = 0; b < nb; ++b) {
+      store_row(values.data() + static_cast<size_t>(b) * n, n, mrow, type,
+                dst.band_data(b) + static_cast<size_t>(row) * n * cell);
+    }
   }
-  *out = std::move(dst);
   return true;
 }
 

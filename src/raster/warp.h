@@ -3,9 +3,10 @@
 // A WarpSource belongs to one thread. It keeps its own GDAL handle and its
 // coordinate transformer (PROJ pipelines are costly to build), and for each
 // region: finds the source window the region needs (plus the kernel's
-// margin), decodes it once, and runs GDAL's warp kernel from that in-memory
-// window through an approximate transformer (gdalwarp's -et). Validity
-// travels as an alpha band, so nodata never bleeds into resampled values.
+// margin), decodes it once, maps every output pixel into that window through
+// GDAL's approximate transformer (gdalwarp's -et), and resamples it with
+// Kiln's kernel (warp_kernel.h), which follows GDAL's arithmetic and keeps
+// nodata out of resampled values.
 #pragma once
 
 #include <array>
@@ -25,6 +26,11 @@ struct WarpOptions {
   // Source windows above this many pixels are read decimated (like gdalwarp
   // picking an overview) so memory stays bounded when zooming far out.
   int64_t max_window_pixels = int64_t{64} << 20;
+  // Output pixels per approximated stretch of a row. The approximate
+  // transformer interpolates between points it transforms exactly at a
+  // stretch's ends and middle; with the layer's tile size, every tile's
+  // source coordinates are the ones gdalwarp computes for that tile alone.
+  int transform_span = 256;
 };
 
 // The grid region to fill: a north-up raster in the layer CRS.
@@ -54,7 +60,8 @@ class WarpSource {
                                                   const WarpOptions& options);
   ~WarpSource();
 
-  // Warps into `out` (resized to the region, bands = info.bands.size(),
+  // Warps into `out` (reshaped in place to the region, reusing its buffers;
+  // bands = info.bands.size(),
   // type `type`); out->mask marks the pixels the source covers with data.
   // Returns false (and leaves `out` untouched) when the source does not
   // reach the region.
@@ -63,6 +70,9 @@ class WarpSource {
   const SourceInfo& info() const { return info_; }
   // Decoded source bytes read by the last warp() call.
   uint64_t last_read_bytes() const { return last_read_bytes_; }
+  // The filter stretch (output pixels per source pixel, x and y) of the last
+  // warp() call that reached the source; see WarpKernel.
+  std::array<double, 2> last_kernel_scale() const { return last_kernel_scale_; }
 
  private:
   WarpSource() = default;
@@ -70,6 +80,7 @@ class WarpSource {
   std::unique_ptr<Impl> impl_;
   SourceInfo info_;
   uint64_t last_read_bytes_ = 0;
+  std::array<double, 2> last_kernel_scale_{1, 1};
 };
 
 }  // namespace kiln

@@ -299,13 +299,48 @@ def band_vrt(src, bands, tmpdir, srs=None):
     return path
 
 
+def kernel_scale(src, z, x, y, tile_size=256, srs=None):
+    """The filter stretch for tile z/x/y of `src` on each axis: the tile's size
+    over the span of source pixels it covers (a 21x21 grid of its points
+    transformed into the source), snapped to 1/N within 0.05, at most 1. This
+    is how Kiln stretches its kernel; gdalwarp computes the same ratio from
+    each chunk's source window but clips that window to the source, so for a
+    tile the scene only partly covers it filters as if at scale 1."""
+    ds = gdal.Open(src)
+    opts = ["DST_SRS=EPSG:3857"] + (["SRC_SRS=" + srs] if srs else [])
+    tr = gdal.Transformer(ds, None, opts)
+    b = tile_bounds_3857(z, x, y)
+    xs, ys = [], []
+    for j in range(21):
+        for i in range(21):
+            gx = b[0] + (b[2] - b[0]) * i / 20
+            gy = b[3] - (b[3] - b[1]) * j / 20
+            ok, p = tr.TransformPoint(1, gx, gy, 0)
+            if ok and math.isfinite(p[0]) and math.isfinite(p[1]):
+                xs.append(p[0])
+                ys.append(p[1])
+    ds = None
+
+    def snap(span):
+        if not xs or span <= 0:
+            return 1.0
+        s = tile_size / span
+        if s >= 1:
+            return 1.0
+        n = math.floor(1 / s + 0.5)
+        return 1.0 / n if abs(1 / s - n) < 0.05 else s
+
+    return snap(max(xs) - min(xs)) if xs else 1.0, snap(max(ys) - min(ys)) if ys else 1.0
+
+
 def reference_warp(src, bands, z, x, y, tile_size=256, resample="bilinear", srs=None,
-                   output_type=None):
+                   output_type=None, scale=None):
     """What gdalwarp makes of tile z/x/y: warps `src` (its `bands`, 1-based;
     None: all) into the tile's EPSG:3857 bounds at tile_size x tile_size with
     an alpha band, GDAL's default approximate transform (-et 0.125).
-    `srs` assigns a CRS to a source that lacks one. Returns (data [bands,h,w],
-    alpha [h,w])."""
+    `srs` assigns a CRS to a source that lacks one. `scale` (x, y) sets the
+    warp kernel's filter stretch (see kernel_scale). Returns (data
+    [bands,h,w], alpha [h,w])."""
     tmpdir = tempfile.mkdtemp(prefix="kiln-ref-")
     try:
         vrt = band_vrt(src, bands, tmpdir, srs)
@@ -321,6 +356,16 @@ def reference_warp(src, bands, z, x, y, tile_size=256, resample="bilinear", srs=
         )
         if output_type is not None:
             kwargs["outputType"] = output_type
+        if scale is not None:
+            # SOURCE_EXTRA: gdalwarp sizes its source window's margin by its
+            # own scale; with a wider filter forced, taps past that margin
+            # would be cut off at the window edge.
+            kwargs["warpOptions"] = ["XSCALE=%.17g" % scale[0], "YSCALE=%.17g" % scale[1],
+                                     "SOURCE_EXTRA=%d" % (math.ceil(3 / min(scale)) + 1),
+                                     # Whole tile in one chunk, so each row is approximated
+                                     # over the tile width (as Kiln does), even where the
+                                     # tile covers a small corner of the source.
+                                     "SRC_FILL_RATIO_HEURISTICS=NO"]
         ds = gdal.Warp("", vrt, **kwargs)
         n = ds.RasterCount
         data = np.stack([ds.GetRasterBand(i).ReadAsArray() for i in range(1, n)])
