@@ -172,21 +172,27 @@ Result<PartitionResult> run_partition(const Plan& plan, int64_t index, catalog::
   // peak memory stays at threads x one partition.
   thread_local Raster t_level, t_scratch;
   Raster& level = t_level;
-  level.reset(side, side, plan.bands, plan.cell_type);
+  // A lone source whose bands are the layer's, in order, is warped straight
+  // into the mosaic (what composite() would copy anyway).
+  bool direct = pp.sources.size() == 1;
+  if (direct) {
+    const auto& bands = plan.sources[pp.sources[0]].bands;
+    direct = static_cast<int>(bands.size()) == plan.bands;
+    for (size_t b = 0; direct && b < bands.size(); ++b)
+      direct = bands[b].target == static_cast<int>(b);
+  }
+  if (!direct) level.reset(side, side, plan.bands, plan.cell_type);
   for (int si : pp.sources) {
     if (cancel.cancelled()) return cancelled("interrupted; nothing was published");
     KILN_ASSIGN_OR_RETURN(WarpSource * ws, sources->get(si));
-    // A lone source whose bands are the layer's, in order, is warped
-    // straight into the mosaic (what composite() would copy anyway).
-    const auto& bands = plan.sources[si].bands;
-    bool direct = pp.sources.size() == 1 && static_cast<int>(bands.size()) == plan.bands;
-    for (size_t b = 0; direct && b < bands.size(); ++b)
-      direct = bands[b].target == static_cast<int>(b);
     Raster& out = direct ? level : t_scratch;
     KILN_ASSIGN_OR_RETURN(bool hit, ws->warp(region, plan.cell_type, &out));
     progress->bytes_read.fetch_add(ws->last_read_bytes(), std::memory_order_relaxed);
-    if (!hit || direct) continue;
-    composite(t_scratch, bands, &level);
+    if (direct) {
+      if (!hit) level.reset(side, side, plan.bands, plan.cell_type);  // nothing there
+      continue;
+    }
+    if (hit) composite(t_scratch, plan.sources[si].bands, &level);
   }
   fill_invalid(&level, plan.nodata);
   result.stats = compute_band_stats(level);

@@ -1,6 +1,7 @@
 #include "raster/source.h"
 
 #include <cmath>
+#include <limits>
 #include <string>
 
 #include <cpl_vsi.h>
@@ -140,6 +141,24 @@ Result<SourceInfo> inspect_source(const SourceRequest& req) {
   return info;
 }
 
+namespace {
+
+// Whether cell type T holds `d` exactly (false for NaN and out of range).
+template <typename T>
+bool holds_exactly(double d) {
+  if (std::isnan(d)) return false;
+  if constexpr (std::is_integral_v<T>) {
+    // 2^(bits) as a double bounds the range without rounding trouble.
+    const double hi = std::ldexp(1.0, std::numeric_limits<T>::digits);
+    if (d < static_cast<double>(std::numeric_limits<T>::lowest()) || d >= hi) return false;
+  } else if (std::fabs(d) > static_cast<double>(std::numeric_limits<T>::max())) {
+    return false;
+  }
+  return static_cast<double>(static_cast<T>(d)) == d;
+}
+
+}  // namespace
+
 Status read_window(GDALDataset* ds, const SourceInfo& info, int x0, int y0, int w, int h,
                    int factor, GDALRIOResampleAlg alg, Raster* out) {
   int bw = std::max(1, w / factor), bh = std::max(1, h / factor);
@@ -178,29 +197,31 @@ Status read_window(GDALDataset* ds, const SourceInfo& info, int x0, int y0, int 
   bool all_have_nodata = true;
   for (const auto& nd : info.nodata) all_have_nodata &= nd.has_value();
   dispatch_cell_type(info.type, [&]<typename T>() {
-    // Integer cells without nodata on every band are all valid as read.
-    if (!std::is_floating_point_v<T> && !all_have_nodata) return;
     const size_t n = out->pixels();
     const int nb = out->bands;
-    for (size_t i = 0; i < n; ++i) {
-      if (!validity[i]) continue;
-      bool all_nodata = all_have_nodata;
+    if constexpr (std::is_floating_point_v<T>) {
       for (int b = 0; b < nb; ++b) {
-        T v = out->band_as<T>(b)[i];
-        if constexpr (std::is_floating_point_v<T>) {
-          if (std::isnan(v)) {
-            validity[i] = 0;
-            break;
-          }
-        }
-        if (all_nodata) {
-          double nd = *info.nodata[b];
-          bool eq = std::isnan(nd) ? false : static_cast<double>(v) == nd;
-          all_nodata = eq;
-        }
+        const T* p = out->band_as<T>(b);
+        for (size_t i = 0; i < n; ++i)
+          if (std::isnan(p[i])) validity[i] = 0;
       }
-      if (all_nodata) validity[i] = 0;
     }
+    if (!all_have_nodata) return;
+    // Nodata where every band holds its nodata value; a nodata value the
+    // cell type cannot hold (or NaN) matches nothing. Band by band, so the
+    // loops vectorise.
+    thread_local std::vector<uint8_t> match;
+    match.assign(n, 1);
+    for (int b = 0; b < nb; ++b) {
+      const double d = *info.nodata[b];
+      if (!holds_exactly<T>(d)) return;
+      const T nd = static_cast<T>(d);
+      const T* p = out->band_as<T>(b);
+      uint8_t* m = match.data();
+      for (size_t i = 0; i < n; ++i) m[i] &= p[i] == nd;
+    }
+    const uint8_t* m = match.data();
+    for (size_t i = 0; i < n; ++i) validity[i] &= static_cast<uint8_t>(m[i] - 1);
   });
   return Status::ok();
 }

@@ -252,7 +252,7 @@ Result<bool> WarpSource::warp(const Region& region, CellType type, Raster* out) 
   const bool all_valid = src.all_valid();
   const int nb = src.bands, n = region.width;
   Raster& dst = *out;
-  dst.reset(region.width, region.height, nb, type);
+  dst.reset(region.width, region.height, nb, type, /*zero=*/false);  // every pixel is written
   std::vector<double>&px = im.px, &py = im.py, &pz = im.pz, &values = im.values;
   std::vector<int>& pok = im.pok;
   px.resize(n);

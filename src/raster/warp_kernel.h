@@ -45,8 +45,8 @@ class WarpKernel {
   // Resamples one output row (or a stretch of one) from `src`
   // (band-sequential, any cell type; `src_all_valid` skips the mask checks).
   // For each valid output pixel i, writes band b's value to
-  // out[b * band_stride + i] and 255 to out_mask[i]; invalid pixels are left
-  // untouched.
+  // out[b * band_stride + i] and 255 to out_mask[i]; for the others 0 to
+  // out_mask[i] (their values are left untouched).
   void resample_row(const Raster& src, bool src_all_valid, const SampleRow& row, double* out,
                     size_t band_stride, uint8_t* out_mask) const;
 
@@ -69,7 +69,7 @@ class WarpKernel {
 double warp_kernel_scale(int dst_size, double src_span);
 
 // Stores row values computed in double as cell type T: integers are clamped
-// to T's range and rounded half up, floats are cast.
+// to T's range and rounded half up, floats are cast; pixels not `valid` get 0.
 void store_row(const double* values, int n, const uint8_t* valid, CellType type, void* dst);
 
 }  // namespace kiln

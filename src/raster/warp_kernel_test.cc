@@ -113,7 +113,7 @@ TEST(WarpKernel, StoreRowRoundsHalfUpAndClampsPerCellType) {
   const uint8_t valid[] = {255, 255, 255, 255, 0};
   uint8_t u8[5] = {1, 1, 1, 1, 42};
   store_row(v, 5, valid, CellType::kUInt8, u8);
-  EXPECT_EQ(std::vector<int>(u8, u8 + 5), (std::vector<int>{0, 0, 3, 255, 42}));
+  EXPECT_EQ(std::vector<int>(u8, u8 + 5), (std::vector<int>{0, 0, 3, 255, 0}));  // invalid: 0
   int16_t i16[5] = {};
   store_row(v, 4, valid, CellType::kInt16, i16);
   EXPECT_EQ(std::vector<int>(i16, i16 + 4), (std::vector<int>{-3, 0, 3, 301}));
