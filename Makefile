@@ -8,7 +8,7 @@ BUILD_DIR := build
 ASAN_DIR := build-asan
 KILN := $(BUILD_DIR)/src/cli/kiln
 DEMO_DEF := examples/landsat-rgb.json
-DEMO_LAYER_DIR := catalog/default/landsat-rgb/current
+DEMO_LAYER_DIR := catalog/production/landsat-rgb/current
 CMAKE_ARGS ?=
 FORMAT_FILES = $(shell find src bench fuzz \( -name '*.cc' -o -name '*.h' \) 2>/dev/null)
 
@@ -56,10 +56,10 @@ build-demo:
 	cmake --build $(BUILD_DIR) --target kiln -j$(NPROC)
 
 demo: deps data build-demo
-	$(KILN) ingest --definition $(DEMO_DEF)
+	scripts/demo.sh $(KILN) $(DEMO_DEF)
 	@echo
-	@echo "Layer metadata (kiln catalog info --catalog catalog landsat-rgb):"
-	@$(KILN) catalog info --catalog catalog landsat-rgb
+	@echo "Layer metadata (kiln catalog info --catalog catalog --env production landsat-rgb):"
+	@$(KILN) catalog info --catalog catalog --env production landsat-rgb
 	@echo
 	@echo "The layer is in $(CURDIR)/$(DEMO_LAYER_DIR)"
 	@echo "  (a symlink to its newest version; each 'make demo' publishes a new one)."
@@ -72,6 +72,7 @@ demo: deps data build-demo
 	@echo "        $(DEMO_LAYER_DIR)/layer.xml landsat-rgb.tif"
 	@echo "  - one tile: $(DEMO_LAYER_DIR)/0/0/0.png"
 	@echo "  - the layers in the catalog: $(KILN) catalog ls --catalog catalog"
+	@echo "  - the one-shot engine without a server: $(KILN) ingest --definition $(DEMO_DEF)"
 
 test: deps data build-debinfo
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j2

@@ -10,7 +10,10 @@ packages=(
   libgdal-dev gdal-bin python3-gdal python3-numpy
   libpng-dev libwebp-dev libzstd-dev libdeflate-dev libsqlite3-dev
   nlohmann-json3-dev libcli11-dev libssl-dev
+  libcpp-httplib-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev libbenchmark-dev clang-format
+  # Test and benchmark parts the cluster tests start for real.
+  prometheus wrk
 )
 
 missing=()

@@ -1,6 +1,7 @@
 // The subcommands of `kiln` and their flags.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -51,5 +52,18 @@ void add_catalog_commands(CLI::App* cmd, CatalogFlags* flags);
 int run_ingest_command(const IngestFlags& flags);
 int run_plan_command(const IngestFlags& flags);
 int run_catalog_command(CLI::App* cmd, const CatalogFlags& flags);
+
+// A subcommand that owns its flags: add_*_command() registers it on `app`
+// and returns it with the function main() runs when it was chosen.
+struct Command {
+  CLI::App* app = nullptr;
+  std::function<int()> run;
+};
+Command add_serve_command(CLI::App& app);    // serve_command.cc
+Command add_worker_command(CLI::App& app);   // worker_command.cc
+Command add_task_command(CLI::App& app);     // task_command.cc
+Command add_step_command(CLI::App& app);     // step_command.cc: step submit|list|...
+Command add_cluster_command(CLI::App& app);  // cluster_command.cc: cluster status
+Command add_token_command(CLI::App& app);    // token_command.cc: token new|hash
 
 }  // namespace kiln::cli

@@ -55,6 +55,10 @@ int main(int argc, char** argv) {
   CLI::App* catalog = app.add_subcommand("catalog", "Inspect a catalog: ls, info.");
   add_catalog_commands(catalog, &catalog_flags);
 
+  std::vector<Command> commands = {add_serve_command(app), add_step_command(app),
+                                   add_cluster_command(app), add_token_command(app),
+                                   add_worker_command(app), add_task_command(app)};
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -70,5 +74,7 @@ int main(int argc, char** argv) {
   if (*ingest) return run_ingest_command(ingest_flags);
   if (*plan) return run_plan_command(plan_flags);
   if (*catalog) return run_catalog_command(catalog, catalog_flags);
+  for (const Command& c : commands)
+    if (*c.app) return c.run();
   return kExitUsage;
 }

@@ -1,0 +1,155 @@
+#include "cli/api_client.h"
+
+#include <cctype>
+#include <cstdlib>
+#include <regex>
+
+#include <httplib.h>
+
+namespace kiln::cli {
+namespace {
+
+// Long enough for a slow first connection; loopback connects in microseconds.
+constexpr int kConnectTimeoutSeconds = 10;
+
+std::string from_env(const char* name) {
+  const char* v = std::getenv(name);
+  return v ? v : "";
+}
+
+// The API's error body is {"error": {"code": "...", "message": "..."}}; a
+// proxy or a crashed handler may send anything else, so fall back to the
+// status line and a short excerpt of the body.
+Status status_from_response(int http_status, const std::string& body) {
+  std::string message;
+  auto j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_object() && j.contains("error") && j["error"].is_object()) {
+    const auto& e = j["error"];
+    if (e.contains("message") && e["message"].is_string()) message = e["message"];
+  }
+  if (message.empty()) {
+    message = "HTTP " + std::to_string(http_status);
+    if (!body.empty()) message += ": " + body.substr(0, 200);
+  }
+  switch (http_status) {
+    case 400:
+    case 409:
+    case 413:
+      return invalid_argument(message);
+    case 401:
+      return invalid_argument(message + " (give a token with --token or KILN_TOKEN)");
+    case 404:
+      return not_found(message);
+    default:
+      return internal_error(message);
+  }
+}
+
+Result<nlohmann::json> parse_body(const httplib::Result& res) {
+  if (res->status < 200 || res->status > 299) return status_from_response(res->status, res->body);
+  if (res->body.empty()) return nlohmann::json::object();
+  auto j = nlohmann::json::parse(res->body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) {
+    return internal_error("the server answered HTTP " + std::to_string(res->status) +
+                          " with a body that is not JSON: " + res->body.substr(0, 200));
+  }
+  return j;
+}
+
+}  // namespace
+
+void add_api_flags(CLI::App* cmd, ApiFlags* flags) {
+  cmd->add_option("--server", flags->server,
+                  std::string("kiln serve's URL (default: $KILN_SERVER, else ") + kDefaultServer +
+                      ")");
+  cmd->add_option("--token", flags->token,
+                  "API token; it selects the environment (default: $KILN_TOKEN)");
+}
+
+Result<std::unique_ptr<ApiClient>> ApiClient::create(const ApiFlags& flags) {
+  std::string server = !flags.server.empty() ? flags.server : from_env("KILN_SERVER");
+  if (server.empty()) server = kDefaultServer;
+  std::string token = !flags.token.empty() ? flags.token : from_env("KILN_TOKEN");
+  while (!server.empty() && server.back() == '/') server.pop_back();
+  // httplib::Client takes a bare host too; a path would be silently dropped,
+  // so refuse it rather than talk to the wrong place.
+  static const std::regex kUrl(R"(^(https?://)?([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?$)");
+  if (!std::regex_match(server, kUrl)) {
+    return invalid_argument("--server: '" + server +
+                            "' is not a server URL (expected e.g. http://127.0.0.1:8470)");
+  }
+  if (server.find("://") == std::string::npos) server = "http://" + server;
+  std::unique_ptr<ApiClient> c(new ApiClient(server, token));
+  if (!c->http_->is_valid()) return invalid_argument("--server: cannot use '" + server + "'");
+  return c;
+}
+
+ApiClient::ApiClient(std::string server, std::string token)
+    : server_(std::move(server)),
+      token_(std::move(token)),
+      http_(std::make_unique<httplib::Client>(server_)) {
+  http_->set_connection_timeout(kConnectTimeoutSeconds);
+  if (!token_.empty()) http_->set_bearer_token_auth(token_);
+}
+
+ApiClient::~ApiClient() = default;
+
+Status ApiClient::transport_error(const std::string& method, const std::string& path,
+                                  int error) const {
+  return internal_error("cannot reach kiln serve at " + server_ + " (" + method + " " + path +
+                        "): " + httplib::to_string(static_cast<httplib::Error>(error)));
+}
+
+Result<nlohmann::json> ApiClient::get(const std::string& path, int read_timeout_seconds) {
+  http_->set_read_timeout(read_timeout_seconds);
+  auto res = http_->Get(path);
+  if (!res) return transport_error("GET", path, static_cast<int>(res.error()));
+  return parse_body(res);
+}
+
+Result<nlohmann::json> ApiClient::post(const std::string& path, const nlohmann::json& body) {
+  http_->set_read_timeout(60);
+  auto res = http_->Post(path, body.dump(), "application/json");
+  if (!res) return transport_error("POST", path, static_cast<int>(res.error()));
+  return parse_body(res);
+}
+
+Result<nlohmann::json> ApiClient::put(const std::string& path, const nlohmann::json& body) {
+  http_->set_read_timeout(60);
+  auto res = http_->Put(path, body.dump(), "application/json");
+  if (!res) return transport_error("PUT", path, static_cast<int>(res.error()));
+  return parse_body(res);
+}
+
+Result<ApiClient::Text> ApiClient::get_text(const std::string& path) {
+  http_->set_read_timeout(60);
+  auto res = http_->Get(path);
+  if (!res) return transport_error("GET", path, static_cast<int>(res.error()));
+  if (res->status < 200 || res->status > 299) return status_from_response(res->status, res->body);
+  Text t;
+  t.body = std::move(res->body);
+  const std::string offset = res->get_header_value("X-Kiln-Log-Offset");
+  if (!offset.empty()) {
+    char* end = nullptr;
+    long long v = std::strtoll(offset.c_str(), &end, 10);
+    if (end && *end == '\0' && v >= 0) t.next_offset = v;
+  }
+  return t;
+}
+
+std::string url_encode(const std::string& value) {
+  static const char* hex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : value) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(hex[c >> 4]);
+      out.push_back(hex[c & 15]);
+    }
+  }
+  return out;
+}
+
+}  // namespace kiln::cli

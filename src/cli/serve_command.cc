@@ -1,0 +1,115 @@
+// `kiln serve --config kiln.toml`: the warm cluster in one process.
+#include <signal.h>
+#include <unistd.h>
+
+#include <climits>
+#include <memory>
+#include <thread>
+
+#include "cli/commands.h"
+#include "cli/exit_codes.h"
+#include "common/log.h"
+#include "server/config.h"
+#include "server/server.h"
+
+namespace kiln::cli {
+namespace {
+
+struct ServeFlags {
+  std::string config;
+  std::string listen;     // overrides server.listen
+  std::string state_dir;  // overrides server.state_dir
+  std::string port_file;  // writes the bound port here (tests use port 0)
+};
+
+std::string self_exe() {
+  char buf[PATH_MAX];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return "kiln";
+  buf[n] = '\0';
+  return buf;
+}
+
+int run_serve(const ServeFlags& f) {
+  auto config = server::load_config(f.config);
+  if (!config.is_ok()) {
+    log::error(config.status().message());
+    return exit_code_for(config.status());
+  }
+  if (!f.listen.empty()) {
+    // Same parser as the file's server.listen.
+    auto c = server::parse_config("[server]\nlisten = \"" + f.listen +
+                                      "\"\n[[environment]]\nname = \"x\"\ntoken_sha256 = [\"" +
+                                      std::string(64, '0') + "\"]\ncatalog = \"/\"\n",
+                                  "/");
+    if (!c.is_ok()) {
+      log::error("--listen: " + c.status().message());
+      return kExitUsage;
+    }
+    config->host = c->host;
+    config->port = c->port;
+  }
+  if (!f.state_dir.empty()) config->state_dir = f.state_dir;
+
+  // Signals go to one thread that turns them into a graceful shutdown; every
+  // other thread (HTTP pool, scheduler) inherits the blocked mask.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  auto server = server::Server::start(*config, self_exe());
+  if (!server.is_ok()) {
+    log::error(server.status().message());
+    return exit_code_for(server.status());
+  }
+  server::Server* s = server->get();
+  if (!f.port_file.empty()) {
+    FILE* pf = std::fopen(f.port_file.c_str(), "w");
+    if (pf) {
+      std::fprintf(pf, "%d\n", s->port());
+      std::fclose(pf);
+    }
+  }
+  log::info("kiln serve listening on http://" + config->host + ":" + std::to_string(s->port()) +
+            " (state " + config->state_dir + ", " + std::to_string(config->environments.size()) +
+            " environment(s), " + std::to_string(config->workers) + " worker(s) x " +
+            std::to_string(config->slots_per_worker) + " slot(s))");
+  std::thread signals([s, set] {
+    int sig = 0;
+    sigwait(&set, &sig);
+    log::info(std::string("received ") + (sig == SIGTERM ? "SIGTERM" : "SIGINT"));
+    s->shutdown();
+  });
+  signals.detach();
+  s->run();
+  server->reset();
+  return kExitOk;
+}
+
+}  // namespace
+
+Command add_serve_command(CLI::App& app) {
+  auto flags = std::make_shared<ServeFlags>();
+  Command c;
+  c.app = app.add_subcommand(
+      "serve",
+      "Run the warm cluster: the step API, the scheduler, the job store (SQLite) and a pool of\n"
+      "local workers, in one long-lived process. SIGTERM stops it gracefully; it can also be\n"
+      "killed at any moment and restarted on the same state directory without losing a step.\n"
+      "See examples/kiln.toml for every setting and docs/cluster.md for the API.");
+  c.app->add_option("--config", flags->config, "The TOML configuration file")
+      ->required()
+      ->check(CLI::ExistingFile);
+  c.app->add_option("--listen", flags->listen,
+                    "HOST:PORT to listen on, overriding server.listen (port 0: any free port)");
+  c.app->add_option("--state-dir", flags->state_dir, "Overrides server.state_dir");
+  c.app->add_option("--port-file", flags->port_file,
+                    "Write the port actually bound to this file once listening");
+  c.run = [flags] { return run_serve(*flags); };
+  return c;
+}
+
+}  // namespace kiln::cli

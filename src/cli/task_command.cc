@@ -1,0 +1,153 @@
+// `kiln task run --spec FILE`: one task of a cluster step in its own process
+// (docs/cluster.md, "Task processes"). It talks to the worker that started it
+// through stdout, one JSON object per line: progress, then a result or an
+// error. Logs go to stderr, which the worker appends to the step's log.
+#include <signal.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "cli/exit_codes.h"
+#include "common/cancel.h"
+#include "common/log.h"
+#include "ingest/task.h"
+
+namespace kiln::cli {
+namespace {
+
+using nlohmann::json;
+
+CancelToken g_task_cancel;
+
+extern "C" void on_task_signal(int) { g_task_cancel.cancel(); }
+
+// The worker reads the latest progress with each heartbeat (every 2 s by
+// default), so a few lines a second are plenty and keep the pipe quiet.
+constexpr std::chrono::milliseconds kProgressPeriod{250};
+
+// One JSON object per line on stdout, whole lines only: the progress thread
+// and the final line share it.
+class LineWriter {
+ public:
+  void write(const json& j) {
+    const std::string line = j.dump() + "\n";
+    std::lock_guard<std::mutex> lock(mu_);
+    std::fwrite(line.data(), 1, line.size(), stdout);
+    std::fflush(stdout);
+  }
+
+ private:
+  std::mutex mu_;
+};
+
+// Prints progress lines while a task runs, when the counters moved.
+class ProgressLines {
+ public:
+  ProgressLines(const ingest::Progress& progress, LineWriter* out)
+      : progress_(progress), out_(out), thread_([this] { loop(); }) {}
+  ~ProgressLines() { stop(); }
+
+  // Prints the last state (if it changed) and joins the thread. Idempotent.
+  void stop() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stopped_) return;
+      stopped_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+    emit_if_changed();
+  }
+
+ private:
+  void loop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!wake_.wait_for(lock, kProgressPeriod, [this] { return stopped_; })) {
+      lock.unlock();
+      emit_if_changed();
+      lock.lock();
+    }
+  }
+
+  void emit_if_changed() {
+    json j = {{"tiles_done", progress_.tiles_done.load()},
+              {"bytes_read", progress_.bytes_read.load()},
+              {"bytes_written", progress_.bytes_written.load()}};
+    if (j == last_) return;
+    out_->write(j);
+    last_ = std::move(j);
+  }
+
+  const ingest::Progress& progress_;
+  LineWriter* out_;
+  json last_;  // touched by the thread, then by stop() after the join
+  std::mutex mu_;
+  std::condition_variable wake_;
+  bool stopped_ = false;  // guarded by mu_
+  std::thread thread_;
+};
+
+int fail(LineWriter* out, const Status& s) {
+  log::error(s.message());
+  out->write(
+      {{"error", {{"reason", ingest::task_failure_reason(s.code())}, {"message", s.message()}}}});
+  return exit_code_for(s);
+}
+
+int run_task(const std::string& spec_path) {
+  // A task outliving its worker would keep writing into the step's staging
+  // while the task is leased again elsewhere: die with the worker.
+  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+  struct sigaction sa = {};
+  sa.sa_handler = on_task_signal;
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGTERM, &sa, nullptr);
+  ::sigaction(SIGINT, &sa, nullptr);
+
+  LineWriter out;
+  auto spec = ingest::load_task_spec(spec_path);
+  if (!spec.is_ok()) return fail(&out, spec.status());
+  const std::string what = spec->kind == ingest::TaskKind::kPartition
+                               ? "partition " + std::to_string(spec->index)
+                               : std::string("commit");
+  log::info("step " + spec->step_id + ": task " + std::to_string(spec->task_id) + " (" + what +
+            "), attempt " + std::to_string(spec->attempt) + ", pid " + std::to_string(::getpid()));
+
+  ingest::Progress progress;
+  ProgressLines lines(progress, &out);
+  auto result = ingest::run_task(*spec, &progress, g_task_cancel);
+  lines.stop();
+  if (!result.is_ok()) return fail(&out, result.status());
+  out.write({{"result", *result}});
+  log::info("step " + spec->step_id + ": task " + std::to_string(spec->task_id) + " (" + what +
+            ") done");
+  return kExitOk;
+}
+
+}  // namespace
+
+Command add_task_command(CLI::App& app) {
+  Command c;
+  c.app = app.add_subcommand("task", "Run one task of a cluster step (what `kiln worker` starts).");
+  c.app->require_subcommand(1);
+  CLI::App* run = c.app->add_subcommand(
+      "run",
+      "Run the task a spec file describes (docs/cluster.md): JSON lines on stdout (progress, then "
+      "a result or an error), logs on stderr. SIGTERM stops it at the next tile with exit 130.");
+  auto spec = std::make_shared<std::string>();
+  run->add_option("--spec", *spec, "The task spec (JSON)")->required();
+  c.run = [run, spec] { return *run ? run_task(*spec) : kExitUsage; };
+  return c;
+}
+
+}  // namespace kiln::cli

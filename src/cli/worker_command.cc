@@ -1,0 +1,79 @@
+// `kiln worker --server URL --slots N`: a worker of the warm cluster
+// (docs/cluster.md, "Worker protocol"). `kiln serve` starts these; the token
+// comes from KILN_WORKER_TOKEN so that it never shows in a process list.
+#include <signal.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <memory>
+#include <string>
+
+#include "cli/commands.h"
+#include "cli/exit_codes.h"
+#include "common/cancel.h"
+#include "common/log.h"
+#include "worker/worker.h"
+
+namespace kiln::cli {
+namespace {
+
+CancelToken g_worker_stop;
+
+extern "C" void on_worker_signal(int) { g_worker_stop.cancel(); }
+
+struct WorkerFlags {
+  std::string server;
+  int slots = 1;
+};
+
+int run_worker(const WorkerFlags& f) {
+  // A worker outliving the server that started it would hold tasks nobody
+  // tracks: it gets SIGTERM when its parent goes, like a `kiln serve` stop.
+  const pid_t parent = ::getppid();
+  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+  struct sigaction sa = {};
+  sa.sa_handler = on_worker_signal;
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGTERM, &sa, nullptr);
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);  // a dead server's socket must not kill us mid-write
+  if (::getppid() != parent) g_worker_stop.cancel();  // it went before prctl took effect
+
+  const char* token = std::getenv("KILN_WORKER_TOKEN");
+  if (!token || !*token) {
+    return report_error(invalid_argument(
+        "KILN_WORKER_TOKEN is not set: the worker token comes from the environment"));
+  }
+  if (f.slots < 1) return report_error(invalid_argument("--slots: must be >= 1"));
+  worker::WorkerOptions o;
+  o.server_url = f.server;
+  o.token = token;
+  o.slots = f.slots;
+  Status st = worker::run_worker(o, g_worker_stop);
+  if (!st.is_ok()) {
+    log::error(st.message());
+    // Whatever went wrong, the server restarts workers that exit; 1 says
+    // "not a clean stop" whatever the status code.
+    return kExitInternal;
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+Command add_worker_command(CLI::App& app) {
+  Command c;
+  c.app = app.add_subcommand(
+      "worker",
+      "Run a worker of a `kiln serve` cluster: lease tasks, run each as `kiln task run`, report "
+      "back. The worker token is read from KILN_WORKER_TOKEN.");
+  auto flags = std::make_shared<WorkerFlags>();
+  c.app->add_option("--server", flags->server, "The server's URL, e.g. http://127.0.0.1:8470")
+      ->required();
+  c.app->add_option("--slots", flags->slots, "Tasks to run at once")->capture_default_str();
+  c.run = [flags] { return run_worker(*flags); };
+  return c;
+}
+
+}  // namespace kiln::cli

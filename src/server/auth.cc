@@ -1,0 +1,55 @@
+#include "server/auth.h"
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+namespace kiln::server {
+
+std::string sha256_hex(std::string_view data) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr);
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  out.reserve(len * 2);
+  for (unsigned int i = 0; i < len; ++i) {
+    out.push_back(hex[md[i] >> 4]);
+    out.push_back(hex[md[i] & 15]);
+  }
+  return out;
+}
+
+std::string new_token() {
+  unsigned char bytes[32];
+  if (RAND_bytes(bytes, sizeof bytes) != 1) return {};
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned char b : bytes) {
+    out.push_back(hex[b >> 4]);
+    out.push_back(hex[b & 15]);
+  }
+  return out;
+}
+
+TokenTable::TokenTable(const ServerConfig& config) {
+  for (const auto& e : config.environments)
+    for (const auto& h : e.token_sha256) by_hash_[h] = e.name;
+}
+
+std::optional<std::string> TokenTable::environment_for(std::string_view token) const {
+  if (token.empty()) return std::nullopt;
+  auto it = by_hash_.find(sha256_hex(token));
+  if (it == by_hash_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::string bearer_token(std::string_view h) {
+  constexpr std::string_view kPrefix = "Bearer ";
+  if (h.size() <= kPrefix.size() || h.substr(0, kPrefix.size()) != kPrefix) return {};
+  h.remove_prefix(kPrefix.size());
+  while (!h.empty() && h.front() == ' ') h.remove_prefix(1);
+  while (!h.empty() && (h.back() == ' ' || h.back() == '\r')) h.remove_suffix(1);
+  return std::string(h);
+}
+
+}  // namespace kiln::server

@@ -1,0 +1,34 @@
+// API tokens: clients present a bearer token; the configuration holds only
+// its SHA-256, so a leaked config file leaks no credential.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "server/config.h"
+
+namespace kiln::server {
+
+// Lower-case hex SHA-256 of `data`.
+std::string sha256_hex(std::string_view data);
+
+// A fresh random token (32 bytes of the OS CSPRNG, hex).
+std::string new_token();
+
+class TokenTable {
+ public:
+  explicit TokenTable(const ServerConfig& config);
+  // The environment a bearer token opens, if any.
+  std::optional<std::string> environment_for(std::string_view token) const;
+
+ private:
+  std::map<std::string, std::string> by_hash_;  // sha256 hex -> environment
+};
+
+// The token of an "Authorization: Bearer <token>" header value; empty when
+// the header is missing or not a bearer token.
+std::string bearer_token(std::string_view authorization);
+
+}  // namespace kiln::server

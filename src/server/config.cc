@@ -1,0 +1,234 @@
+#include "server/config.h"
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include <toml++/toml.h>
+
+namespace kiln::server {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string absolute_from(const std::string& base, const std::string& p) {
+  fs::path path(p);
+  if (path.is_relative()) path = fs::path(base) / path;
+  return path.lexically_normal().string();
+}
+
+// Refuses keys a table does not know, so a typo is an error, not a default.
+Status check_keys(const toml::table& t, const std::string& where,
+                  const std::set<std::string>& known) {
+  for (const auto& [k, v] : t) {
+    std::string key(k.str());
+    if (!known.count(key)) {
+      std::string list;
+      for (const auto& n : known) list += (list.empty() ? "" : ", ") + n;
+      return invalid_argument(where + (where.empty() ? "" : ".") + key +
+                              ": unknown setting (known: " + list + ")");
+    }
+  }
+  return Status::ok();
+}
+
+// Reads an optional integer key into `out`, checking its range.
+Status get_int(const toml::table& t, const std::string& where, const char* key, int64_t lo,
+               int64_t hi, int64_t* out) {
+  const toml::node* n = t.get(key);
+  if (!n) return Status::ok();
+  auto v = n->value<int64_t>();
+  if (!v || !n->is_integer()) return invalid_argument(where + "." + key + ": must be an integer");
+  if (*v < lo || *v > hi) {
+    return invalid_argument(where + "." + key + ": must be " + std::to_string(lo) + "-" +
+                            std::to_string(hi) + ", got " + std::to_string(*v));
+  }
+  *out = *v;
+  return Status::ok();
+}
+
+Status get_int(const toml::table& t, const std::string& where, const char* key, int64_t lo,
+               int64_t hi, int* out) {
+  int64_t v = *out;
+  KILN_RETURN_IF_ERROR(get_int(t, where, key, lo, hi, &v));
+  *out = static_cast<int>(v);
+  return Status::ok();
+}
+
+Status get_string(const toml::table& t, const std::string& where, const char* key,
+                  std::string* out) {
+  const toml::node* n = t.get(key);
+  if (!n) return Status::ok();
+  if (!n->is_string()) return invalid_argument(where + "." + key + ": must be a string");
+  *out = *n->value<std::string>();
+  return Status::ok();
+}
+
+const toml::table* subtable(const toml::table& root, const char* key, Status* err) {
+  const toml::node* n = root.get(key);
+  if (!n) return nullptr;
+  if (!n->is_table()) *err = invalid_argument(std::string(key) + ": must be a table ([" + key + "])");
+  return n->as_table();
+}
+
+Status parse_listen(const std::string& listen, ServerConfig* c) {
+  const auto colon = listen.rfind(':');
+  if (colon == std::string::npos || colon == 0) {
+    return invalid_argument("server.listen: expected HOST:PORT, got '" + listen + "'");
+  }
+  c->host = listen.substr(0, colon);
+  const std::string port = listen.substr(colon + 1);
+  char* end = nullptr;
+  long p = std::strtol(port.c_str(), &end, 10);
+  if (port.empty() || *end || p < 0 || p > 65535) {
+    return invalid_argument("server.listen: port must be 0-65535, got '" + port + "'");
+  }
+  c->port = static_cast<int>(p);
+  return Status::ok();
+}
+
+bool is_hex64(const std::string& s) {
+  if (s.size() != 64) return false;
+  for (char ch : s)
+    if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f'))) return false;
+  return true;
+}
+
+}  // namespace
+
+const EnvironmentConfig* ServerConfig::environment(const std::string& name) const {
+  for (const auto& e : environments)
+    if (e.name == name) return &e;
+  return nullptr;
+}
+
+Result<ServerConfig> parse_config(const std::string& text, const std::string& base_dir) {
+  toml::table root;
+  try {
+    root = toml::parse(text);
+  } catch (const toml::parse_error& e) {
+    std::ostringstream msg;
+    msg << "line " << e.source().begin.line << ", column " << e.source().begin.column << ": "
+        << e.description();
+    return invalid_argument(msg.str());
+  }
+  KILN_RETURN_IF_ERROR(check_keys(root, "", {"server", "scheduler", "executor", "environment"}));
+
+  ServerConfig c;
+  c.state_dir = absolute_from(base_dir, "kiln-state");
+  Status err;
+  if (const toml::table* t = subtable(root, "server", &err)) {
+    KILN_RETURN_IF_ERROR(check_keys(
+        *t, "server", {"listen", "state_dir", "max_body_bytes", "shutdown_grace_seconds"}));
+    std::string listen;
+    KILN_RETURN_IF_ERROR(get_string(*t, "server", "listen", &listen));
+    if (!listen.empty()) KILN_RETURN_IF_ERROR(parse_listen(listen, &c));
+    std::string state_dir;
+    KILN_RETURN_IF_ERROR(get_string(*t, "server", "state_dir", &state_dir));
+    if (!state_dir.empty()) c.state_dir = absolute_from(base_dir, state_dir);
+    KILN_RETURN_IF_ERROR(
+        get_int(*t, "server", "max_body_bytes", 1024, int64_t{1} << 30, &c.max_body_bytes));
+    KILN_RETURN_IF_ERROR(
+        get_int(*t, "server", "shutdown_grace_seconds", 0, 3600, &c.shutdown_grace_seconds));
+  }
+  KILN_RETURN_IF_ERROR(err);
+  if (const toml::table* t = subtable(root, "scheduler", &err)) {
+    KILN_RETURN_IF_ERROR(check_keys(*t, "scheduler",
+                                    {"lease_seconds", "heartbeat_seconds", "max_attempts",
+                                     "starvation_seconds", "cancel_grace_seconds"}));
+    KILN_RETURN_IF_ERROR(get_int(*t, "scheduler", "lease_seconds", 2, 3600, &c.lease_seconds));
+    KILN_RETURN_IF_ERROR(
+        get_int(*t, "scheduler", "heartbeat_seconds", 1, 600, &c.heartbeat_seconds));
+    KILN_RETURN_IF_ERROR(get_int(*t, "scheduler", "max_attempts", 1, 100, &c.max_attempts));
+    KILN_RETURN_IF_ERROR(
+        get_int(*t, "scheduler", "starvation_seconds", 1, 86400, &c.starvation_seconds));
+    KILN_RETURN_IF_ERROR(
+        get_int(*t, "scheduler", "cancel_grace_seconds", 0, 3600, &c.cancel_grace_seconds));
+    if (c.heartbeat_seconds * 2 > c.lease_seconds) {
+      return invalid_argument(
+          "scheduler.heartbeat_seconds: must be at most half of lease_seconds, so one late "
+          "heartbeat does not lose a lease");
+    }
+  }
+  KILN_RETURN_IF_ERROR(err);
+  if (const toml::table* t = subtable(root, "executor", &err)) {
+    KILN_RETURN_IF_ERROR(check_keys(*t, "executor", {"kind", "workers", "slots_per_worker"}));
+    KILN_RETURN_IF_ERROR(get_string(*t, "executor", "kind", &c.executor));
+    if (c.executor != "local") {
+      return invalid_argument("executor.kind: '" + c.executor + "' is not known (known: local)");
+    }
+    KILN_RETURN_IF_ERROR(get_int(*t, "executor", "workers", 1, 256, &c.workers));
+    KILN_RETURN_IF_ERROR(get_int(*t, "executor", "slots_per_worker", 1, 256, &c.slots_per_worker));
+  }
+  KILN_RETURN_IF_ERROR(err);
+
+  const toml::node* envs = root.get("environment");
+  if (!envs || !envs->is_array_of_tables() || envs->as_array()->empty()) {
+    return invalid_argument(
+        "environment: at least one [[environment]] is required (name, token_sha256, catalog)");
+  }
+  int i = 0;
+  for (const toml::node& n : *envs->as_array()) {
+    const toml::table& t = *n.as_table();
+    const std::string where = "environment[" + std::to_string(i++) + "]";
+    KILN_RETURN_IF_ERROR(check_keys(
+        t, where, {"name", "token_sha256", "catalog", "concurrency", "priority"}));
+    EnvironmentConfig e;
+    KILN_RETURN_IF_ERROR(get_string(t, where, "name", &e.name));
+    if (e.name.empty()) return invalid_argument(where + ".name: required");
+    for (char ch : e.name) {
+      if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_')) {
+        return invalid_argument(where + ".name: '" + e.name +
+                                "' may only hold letters, digits, '-' and '_'");
+      }
+    }
+    if (c.environment(e.name)) {
+      return invalid_argument(where + ".name: '" + e.name + "' is configured twice");
+    }
+    const toml::node* tokens = t.get("token_sha256");
+    if (!tokens || !tokens->is_array() || tokens->as_array()->empty()) {
+      return invalid_argument(where + ".token_sha256: required, a list of SHA-256 hex digests " +
+                              "(make one with `kiln token new`)");
+    }
+    for (const toml::node& tn : *tokens->as_array()) {
+      auto s = tn.value<std::string>();
+      if (!s || !is_hex64(*s)) {
+        return invalid_argument(where + ".token_sha256: every entry must be 64 lower-case hex " +
+                                "characters (the SHA-256 of a token, not the token)");
+      }
+      e.token_sha256.push_back(*s);
+    }
+    std::string catalog;
+    KILN_RETURN_IF_ERROR(get_string(t, where, "catalog", &catalog));
+    if (catalog.empty()) return invalid_argument(where + ".catalog: required");
+    e.catalog = absolute_from(base_dir, catalog);
+    KILN_RETURN_IF_ERROR(get_int(t, where, "concurrency", 1, 256, &e.concurrency));
+    KILN_RETURN_IF_ERROR(get_int(t, where, "priority", -1000, 1000, &e.priority));
+    c.environments.push_back(std::move(e));
+  }
+  // One token opens one environment only.
+  std::set<std::string> seen;
+  for (const auto& e : c.environments) {
+    for (const auto& h : e.token_sha256) {
+      if (!seen.insert(h).second) {
+        return invalid_argument("environment '" + e.name +
+                                "': a token hash is shared with another environment");
+      }
+    }
+  }
+  return c;
+}
+
+Result<ServerConfig> load_config(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return not_found("config '" + path + "': cannot read it");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string base = fs::absolute(fs::path(path)).parent_path().string();
+  auto c = parse_config(ss.str(), base);
+  if (!c.is_ok()) return c.status().with_context("config '" + path + "'");
+  return c;
+}
+
+}  // namespace kiln::server

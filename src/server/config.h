@@ -1,0 +1,49 @@
+// kiln serve's configuration: a TOML file (examples/kiln.toml documents
+// every setting and its default).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+
+namespace kiln::server {
+
+struct EnvironmentConfig {
+  std::string name;
+  std::vector<std::string> token_sha256;  // lower-case hex
+  std::string catalog;                    // absolute
+  int concurrency = 1;                    // 1-256
+  int priority = 0;
+};
+
+struct ServerConfig {
+  std::string host = "127.0.0.1";
+  int port = 8470;  // 0: any free port (tests)
+  std::string state_dir;  // absolute
+  int64_t max_body_bytes = 1 << 20;
+  int shutdown_grace_seconds = 30;
+
+  int lease_seconds = 15;
+  int heartbeat_seconds = 2;
+  int max_attempts = 3;
+  int starvation_seconds = 30;
+  int cancel_grace_seconds = 10;
+
+  std::string executor = "local";
+  int workers = 1;
+  int slots_per_worker = 2;
+
+  std::vector<EnvironmentConfig> environments;
+
+  const EnvironmentConfig* environment(const std::string& name) const;
+};
+
+// Parses TOML text; relative paths resolve against `base_dir`. Errors name
+// the key ("environment[1].concurrency: must be 1-256").
+Result<ServerConfig> parse_config(const std::string& text, const std::string& base_dir);
+// Reads and parses a file.
+Result<ServerConfig> load_config(const std::string& path);
+
+}  // namespace kiln::server

@@ -1,0 +1,66 @@
+// kiln.toml parsing: the documented example loads, and mistakes name the key.
+#include "server/config.h"
+
+#include <gtest/gtest.h>
+
+namespace kiln::server {
+namespace {
+
+const std::string kHash(64, 'a');
+
+std::string env_block(const std::string& name, const std::string& hash = kHash) {
+  return "[[environment]]\nname = \"" + name + "\"\ntoken_sha256 = [\"" + hash +
+         "\"]\ncatalog = \"cat\"\n";
+}
+
+TEST(Config, ExampleFileLoadsWithItsDocumentedValues) {
+  auto c = load_config(std::string(KILN_SOURCE_DIR) + "/examples/kiln.toml");
+  ASSERT_TRUE(c.is_ok()) << c.status().to_string();
+  EXPECT_EQ(c->host, "127.0.0.1");
+  EXPECT_EQ(c->port, 8470);
+  ASSERT_EQ(c->environments.size(), 2u);
+  EXPECT_EQ(c->environments[0].name, "production");
+  EXPECT_GT(c->environments[0].priority, c->environments[1].priority);
+  // Relative paths resolve against the file's directory.
+  EXPECT_EQ(c->state_dir, std::string(KILN_SOURCE_DIR) + "/examples/kiln-state");
+  EXPECT_EQ(c->environments[1].catalog, std::string(KILN_SOURCE_DIR) + "/examples/catalog");
+}
+
+TEST(Config, DefaultsApplyWhenSectionsAreMissing) {
+  auto c = parse_config(env_block("staging"), "/base");
+  ASSERT_TRUE(c.is_ok()) << c.status().to_string();
+  EXPECT_EQ(c->lease_seconds, 15);
+  EXPECT_EQ(c->workers, 1);
+  EXPECT_EQ(c->state_dir, "/base/kiln-state");
+  EXPECT_EQ(c->environments[0].concurrency, 1);
+}
+
+TEST(Config, MistakesNameTheKey) {
+  struct Case {
+    std::string text, expect;
+  };
+  const Case cases[] = {
+      {"[server]\nlisten = \"nohost\"\n" + env_block("a"), "server.listen"},
+      {"[server]\nlisten = \"127.0.0.1:99999\"\n" + env_block("a"), "server.listen"},
+      {"[server]\nlisen = \"127.0.0.1:1\"\n" + env_block("a"), "server.lisen: unknown setting"},
+      {"[scheduler]\nlease_seconds = 4\nheartbeat_seconds = 3\n" + env_block("a"),
+       "heartbeat_seconds"},
+      {"[executor]\nkind = \"yarn\"\n" + env_block("a"), "executor.kind"},
+      {"", "at least one [[environment]]"},
+      {env_block("a") + "concurrency = 0\n", "environment[0].concurrency: must be 1-256"},
+      {env_block("a", "not-a-hash"), "environment[0].token_sha256"},
+      {env_block("a") + env_block("a", std::string(64, 'b')), "configured twice"},
+      {env_block("a") + env_block("b"), "shared with another environment"},
+      {env_block("a/b"), "environment[0].name"},
+      {"[server\n", "line 1"},
+  };
+  for (const auto& tc : cases) {
+    auto c = parse_config(tc.text, "/base");
+    ASSERT_FALSE(c.is_ok()) << tc.text;
+    EXPECT_NE(c.status().message().find(tc.expect), std::string::npos)
+        << "got: " << c.status().message() << "\nwanted: " << tc.expect;
+  }
+}
+
+}  // namespace
+}  // namespace kiln::server

@@ -1,0 +1,903 @@
+#include "server/server.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "catalog/catalog.h"
+#include "common/log.h"
+#include "ingest/definition.h"
+#include "ingest/plan.h"
+#include "raster/gdal_env.h"
+#include "worker/local_executor.h"
+
+namespace kiln::server {
+namespace {
+
+namespace fs = std::filesystem;
+using json = nlohmann::json;
+using httplib::Request;
+using httplib::Response;
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// RFC 3339 UTC with milliseconds; null for "not yet".
+json rfc3339(int64_t ms) {
+  if (ms <= 0) return nullptr;
+  std::time_t secs = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&secs, &tm);
+  char buf[80];  // ample: GCC cannot bound the %d fields
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<int>(ms % 1000));
+  return buf;
+}
+
+void send_json(Response& res, int status, const json& body) {
+  res.status = status;
+  res.set_content(body.dump(), "application/json");
+}
+
+void send_error(Response& res, int status, const std::string& code, const std::string& message) {
+  send_json(res, status, {{"error", {{"code", code}, {"message", message}}}});
+}
+
+// Status -> HTTP for errors from the store and the ingest engine.
+void send_status(Response& res, const Status& s) {
+  switch (s.code()) {
+    case StatusCode::kNotFound:
+      return send_error(res, 404, "not_found", s.message());
+    case StatusCode::kInvalidArgument:
+    case StatusCode::kInputError:
+    case StatusCode::kEmpty:
+      return send_error(res, 400, "bad_request", s.message());
+    default:
+      return send_error(res, 500, "internal", s.message());
+  }
+}
+
+// Parses a JSON object body; on failure answers 400 and returns false.
+bool parse_body(const Request& req, Response& res, json* out) {
+  try {
+    *out = json::parse(req.body);
+  } catch (const json::parse_error& e) {
+    send_error(res, 400, "bad_request", std::string("body is not valid JSON: ") + e.what());
+    return false;
+  }
+  if (!out->is_object()) {
+    send_error(res, 400, "bad_request", "body must be a JSON object");
+    return false;
+  }
+  return true;
+}
+
+// Refuses members not in `known`, naming the first one.
+bool only_known(Response& res, const json& obj, const std::set<std::string>& known,
+                const std::string& where) {
+  for (auto it = obj.begin(); it != obj.end(); ++it) {
+    if (!known.count(it.key())) {
+      std::string list;
+      for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+      send_error(res, 400, "bad_request",
+                 where + "unknown field '" + it.key() + "' (known: " + list + ")");
+      return false;
+    }
+  }
+  return true;
+}
+
+json step_json(const store::Step& s, const std::string& log_file) {
+  json j = {{"id", s.id},
+            {"name", s.name},
+            {"environment", s.environment},
+            {"state", store::step_state_name(s.state)},
+            {"action_on_failure", s.action_on_failure},
+            {"created_at", rfc3339(s.created_ms)},
+            {"started_at", rfc3339(s.started_ms)},
+            {"ended_at", rfc3339(s.ended_ms)},
+            {"layer", s.layer},
+            {"version", s.version ? json(s.version) : json(nullptr)},
+            {"log_file", log_file}};
+  if (s.action.contains("ingest")) j["action"] = {{"ingest", s.action["ingest"]}};
+  if (s.failure) {
+    j["failure"] = {{"reason", s.failure->reason},
+                    {"message", s.failure->message},
+                    {"log_file", s.failure->log_file.empty() ? log_file : s.failure->log_file}};
+  } else {
+    j["failure"] = nullptr;
+  }
+  const auto& p = s.progress;
+  json eta = nullptr;
+  if (s.state == store::StepState::kRunning && p.tiles_done > 0 && s.started_ms > 0) {
+    const double elapsed = (now_ms() - s.started_ms) / 1000.0;
+    eta = elapsed * static_cast<double>(p.tiles_total - p.tiles_done) / p.tiles_done;
+  }
+  j["progress"] = {{"tasks_total", p.tasks_total}, {"tasks_done", p.tasks_done},
+                   {"tiles_total", p.tiles_total}, {"tiles_done", p.tiles_done},
+                   {"bytes_read", p.bytes_read},   {"bytes_written", p.bytes_written},
+                   {"eta_seconds", eta}};
+  return j;
+}
+
+// Splits "A,B" on commas.
+std::vector<std::string> split_commas(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t end = s.find(',', start);
+    if (end == std::string::npos) end = s.size();
+    if (end > start) out.push_back(s.substr(start, end - start));
+    start = end + 1;
+  }
+  return out;
+}
+
+bool parse_int(const std::string& s, int64_t lo, int64_t hi, int64_t* out) {
+  if (s.empty()) return false;
+  char* end = nullptr;
+  long long v = std::strtoll(s.c_str(), &end, 10);
+  if (*end || v < lo || v > hi) return false;
+  *out = v;
+  return true;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Server>> Server::start(const ServerConfig& config,
+                                              const std::string& kiln_exe) {
+  std::unique_ptr<Server> s(new Server());
+  s->config_ = config;
+  s->kiln_exe_ = kiln_exe;
+  std::error_code ec;
+  fs::create_directories(fs::path(config.state_dir) / "logs", ec);
+  if (ec) {
+    return io_error("state_dir '" + config.state_dir + "': cannot create it: " + ec.message());
+  }
+  for (const auto& e : config.environments) {
+    auto cat = catalog::Catalog::open(e.catalog, /*create=*/true);
+    if (!cat.is_ok()) return cat.status().with_context("environment '" + e.name + "'");
+  }
+  init_gdal();
+
+  KILN_ASSIGN_OR_RETURN(s->store_, store::JobStore::open(config.state_dir));
+  const int64_t now = now_ms();
+  std::vector<std::string> known;
+  for (const auto& e : config.environments) known.push_back(e.name);
+  KILN_ASSIGN_OR_RETURN(int64_t interrupted, s->store_->interrupt_unknown_environments(known, now));
+  if (interrupted) {
+    log::warn("interrupted " + std::to_string(interrupted) +
+              " step(s) of environments no longer configured");
+  }
+  // Local workers die with the server that started them (PR_SET_PDEATHSIG):
+  // whatever they held goes back to the queue now, not at lease expiry.
+  KILN_ASSIGN_OR_RETURN(auto old_workers, s->store_->workers(/*alive_only=*/true));
+  for (const auto& w : old_workers) KILN_RETURN_IF_ERROR(s->store_->worker_gone(w.id, now));
+  if (!old_workers.empty()) {
+    log::info("recovered: " + std::to_string(old_workers.size()) +
+              " worker(s) of the previous run gone, their tasks requeued");
+  }
+
+  s->tokens_ = std::make_unique<TokenTable>(config);
+  for (const auto& e : config.environments) s->policies_[e.name] = {e.concurrency, e.priority};
+  s->worker_token_ = new_token();
+  if (s->worker_token_.empty()) return internal_error("cannot draw random bytes for a token");
+
+  s->install_routes();
+  if (config.port == 0) {
+    s->port_ = s->http_.bind_to_any_port(config.host);
+  } else {
+    s->port_ = s->http_.bind_to_port(config.host, config.port) ? config.port : -1;
+  }
+  if (s->port_ <= 0) {
+    return io_error("cannot listen on " + config.host + ":" + std::to_string(config.port) +
+                    " (in use, or not an address of this host)");
+  }
+
+  worker::LocalExecutorOptions eo;
+  eo.server_url = "http://127.0.0.1:" + std::to_string(s->port_);
+  eo.token = s->worker_token_;
+  eo.workers = config.workers;
+  eo.slots_per_worker = config.slots_per_worker;
+  eo.state_dir = config.state_dir;
+  eo.command = {kiln_exe, "worker", "--server", eo.server_url, "--slots",
+                std::to_string(config.slots_per_worker)};
+  Server* raw = s.get();
+  eo.on_worker_exit = [raw](int64_t pid) { raw->on_worker_exit(pid); };
+  s->executor_ = std::make_unique<worker::LocalExecutor>(eo);
+  KILN_RETURN_IF_ERROR(s->executor_->start());
+
+  s->scheduler_ = std::thread([raw] { raw->scheduler_loop(); });
+  return s;
+}
+
+Server::~Server() {
+  stopping_ = true;
+  stopped_ = true;
+  kick();
+  if (scheduler_.joinable()) scheduler_.join();
+  if (executor_) executor_->stop(std::chrono::seconds(0));
+}
+
+void Server::run() { http_.listen_after_bind(); }
+
+void Server::shutdown() {
+  if (stopping_.exchange(true)) return;
+  log::info("shutting down: no new steps or leases; waiting up to " +
+            std::to_string(config_.shutdown_grace_seconds) + " s for running tasks");
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(config_.shutdown_grace_seconds);
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto st = store_->stats();
+    if (!st.is_ok() || st->tasks_leased == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  // Tasks still running are stopped; their leases stay in the store and
+  // lapse, so the next start runs them again.
+  executor_->stop(std::chrono::seconds(config_.cancel_grace_seconds));
+  stopped_ = true;
+  kick();
+  if (scheduler_.joinable()) scheduler_.join();
+  http_.stop();
+  log::info("stopped");
+}
+
+std::map<std::string, store::EnvironmentPolicy> Server::policies() const {
+  std::lock_guard<std::mutex> lock(policy_mu_);
+  return policies_;
+}
+
+std::string Server::log_path(const std::string& step_id) const {
+  return (fs::path(config_.state_dir) / "logs" / (step_id + ".log")).string();
+}
+
+void Server::step_log(const std::string& step_id, const std::string& line) const {
+  // O_APPEND: whole lines from the server and the task processes interleave.
+  const std::string path = log_path(step_id);
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) return;
+  json t = rfc3339(now_ms());
+  const std::string text = t.get<std::string>() + " kiln-serve: " + line + "\n";
+  ssize_t ignored = ::write(fd, text.data(), text.size());
+  (void)ignored;
+  ::close(fd);
+}
+
+void Server::kick() {
+  {
+    std::lock_guard<std::mutex> lock(wake_mu_);
+    kicked_ = true;
+  }
+  wake_.notify_all();
+}
+
+void Server::on_worker_exit(int64_t pid) {
+  std::string id;
+  {
+    std::lock_guard<std::mutex> lock(pid_mu_);
+    auto it = worker_by_pid_.find(pid);
+    if (it == worker_by_pid_.end()) return;
+    id = it->second;
+    worker_by_pid_.erase(it);
+  }
+  log::warn("worker " + id + " (pid " + std::to_string(pid) + ") exited; its tasks are requeued");
+  Status s = store_->worker_gone(id, now_ms());
+  if (!s.is_ok()) log::error("worker_gone: " + s.to_string());
+  kick();
+}
+
+void Server::clean_staging(const store::Step& step) {
+  const EnvironmentConfig* env = config_.environment(step.environment);
+  if (!env || step.layer.empty()) return;
+  const fs::path staging = fs::path(env->catalog) / step.environment / step.layer / ".staging" / step.id;
+  std::error_code ec;
+  fs::remove_all(staging, ec);
+  if (ec) log::warn("cannot remove " + staging.string() + ": " + ec.message());
+}
+
+void Server::scheduler_loop() {
+  while (!stopped_) {
+    scheduler_pass();
+    std::unique_lock<std::mutex> lock(wake_mu_);
+    wake_.wait_for(lock, std::chrono::milliseconds(200), [this] { return kicked_ || stopped_.load(); });
+    kicked_ = false;
+  }
+}
+
+void Server::scheduler_pass() {
+  const int64_t now = now_ms();
+  bool changed = false;
+  auto expired = store_->expire_leases(now);
+  if (expired.is_ok() && *expired > 0) {
+    log::warn(std::to_string(*expired) + " lease(s) lapsed; tasks requeued");
+    changed = true;
+  }
+  if (!stopping_) {
+    auto started = store_->start_steps(policies(), now);
+    if (started.is_ok()) {
+      for (const auto& id : *started) {
+        changed = true;
+        step_log(id, "step RUNNING");
+      }
+      if (!started->empty()) {
+        // Latency from submission to RUNNING, per step.
+        store::ListQuery q;
+        for (const auto& e : config_.environments) {
+          q.environment = e.name;
+          q.ids = *started;
+          q.limit = 1000;
+          auto page = store_->list(q);
+          if (!page.is_ok()) continue;
+          for (const auto& st : page->steps) {
+            start_latency_.observe((st.started_ms - st.created_ms) / 1000.0);
+          }
+        }
+      }
+    } else {
+      log::error("start_steps: " + started.status().to_string());
+    }
+  }
+  auto cancelled = store_->finish_cancellations(now);
+  if (cancelled.is_ok()) {
+    for (const auto& st : *cancelled) {
+      changed = true;
+      step_log(st.id, "step CANCELLED");
+    }
+  }
+  auto to_clean = store_->steps_to_clean();
+  if (to_clean.is_ok()) {
+    for (const auto& st : *to_clean) {
+      clean_staging(st);
+      Status s = store_->mark_cleaned(st.id);
+      if (!s.is_ok()) log::error("mark_cleaned: " + s.to_string());
+    }
+  }
+  executor_->tick();
+  if (changed) state_version_++;
+}
+
+// --- HTTP -------------------------------------------------------------------
+
+void Server::install_routes() {
+  http_.new_task_queue = [] { return new httplib::ThreadPool(64); };
+  http_.set_payload_max_length(static_cast<size_t>(config_.max_body_bytes));
+  http_.set_keep_alive_max_count(1000);
+  http_.set_error_handler([this](const Request&, Response& res) {
+    if (!res.body.empty()) return;
+    switch (res.status) {
+      case 413:
+        send_error(res, 413, "payload_too_large",
+                   "request body over " + std::to_string(config_.max_body_bytes) + " bytes");
+        break;
+      case 404:
+        send_error(res, 404, "not_found", "no such endpoint");
+        break;
+      case 405:
+        send_error(res, 405, "method_not_allowed", "method not allowed here");
+        break;
+      default:
+        send_error(res, res.status, "error", "HTTP " + std::to_string(res.status));
+    }
+  });
+  http_.set_exception_handler([](const Request&, Response& res, std::exception_ptr ep) {
+    std::string what = "unexpected error";
+    try {
+      if (ep) std::rethrow_exception(ep);
+    } catch (const std::exception& e) {
+      what = e.what();
+    } catch (...) {
+    }
+    send_error(res, 500, "internal", what);
+  });
+  http_.set_pre_routing_handler([this](const Request&, Response&) {
+    http_requests_++;
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+
+  http_.Get("/healthz", [](const Request&, Response& res) { send_json(res, 200, {{"ok", true}}); });
+  http_.Get("/readyz", [this](const Request&, Response& res) {
+    if (stopping_) return send_error(res, 503, "unavailable", "shutting down");
+    send_json(res, 200, {{"ready", true}});
+  });
+  http_.Get("/metrics", [this](const Request& q, Response& r) { handle_metrics(q, r); });
+  http_.Post("/v1/steps", [this](const Request& q, Response& r) { handle_submit(q, r); });
+  http_.Get("/v1/steps", [this](const Request& q, Response& r) { handle_list(q, r); });
+  http_.Get(R"(/v1/steps/([^/]+))", [this](const Request& q, Response& r) { handle_describe(q, r); });
+  http_.Post(R"(/v1/steps/([^/]+)/cancel)",
+             [this](const Request& q, Response& r) { handle_cancel(q, r); });
+  http_.Get(R"(/v1/steps/([^/]+)/logs)", [this](const Request& q, Response& r) { handle_logs(q, r); });
+  http_.Get(R"(/v1/steps/([^/]+)/wait)", [this](const Request& q, Response& r) { handle_wait(q, r); });
+  http_.Get("/v1/cluster", [this](const Request& q, Response& r) { handle_cluster(q, r); });
+  http_.Put("/v1/environment", [this](const Request& q, Response& r) { handle_environment(q, r); });
+  http_.Get("/v1/environment", [this](const Request& q, Response& r) { handle_environment(q, r); });
+
+  http_.Post("/internal/v1/register", [this](const Request& q, Response& r) { handle_register(q, r); });
+  http_.Post("/internal/v1/lease", [this](const Request& q, Response& r) { handle_lease(q, r); });
+  http_.Post("/internal/v1/heartbeat",
+             [this](const Request& q, Response& r) { handle_heartbeat(q, r); });
+  http_.Post("/internal/v1/complete", [this](const Request& q, Response& r) { handle_complete(q, r); });
+}
+
+const EnvironmentConfig* Server::authenticate(const Request& req, Response& res) {
+  const std::string token = bearer_token(req.get_header_value("Authorization"));
+  if (token.empty()) {
+    send_error(res, 401, "unauthorized", "missing 'Authorization: Bearer <token>' header");
+    return nullptr;
+  }
+  auto env = tokens_->environment_for(token);
+  if (!env) {
+    send_error(res, 401, "unauthorized", "unknown token");
+    return nullptr;
+  }
+  return config_.environment(*env);
+}
+
+bool Server::worker_authenticated(const Request& req, Response& res) {
+  const std::string token = bearer_token(req.get_header_value("Authorization"));
+  if (token.empty() || token != worker_token_) {
+    send_error(res, 401, "unauthorized", "worker endpoints need the worker token");
+    return false;
+  }
+  return true;
+}
+
+void Server::handle_submit(const Request& req, Response& res) {
+  const EnvironmentConfig* env = authenticate(req, res);
+  if (!env) return;
+  if (stopping_) return send_error(res, 503, "unavailable", "the server is shutting down");
+  json body;
+  if (!parse_body(req, res, &body)) return;
+  if (!only_known(res, body, {"name", "action", "action_on_failure"}, "")) return;
+
+  std::string name;
+  if (body.contains("name")) {
+    if (!body["name"].is_string() || body["name"].get<std::string>().empty() ||
+        body["name"].get<std::string>().size() > 256) {
+      return send_error(res, 400, "bad_request", "name: must be a string of 1-256 characters");
+    }
+    name = body["name"].get<std::string>();
+  }
+  std::string aof = "CONTINUE";
+  if (body.contains("action_on_failure")) {
+    if (!body["action_on_failure"].is_string()) {
+      return send_error(res, 400, "bad_request", "action_on_failure: must be a string");
+    }
+    aof = body["action_on_failure"].get<std::string>();
+  }
+  if (aof == "TERMINATE_CLUSTER" || aof == "TERMINATE_JOB_FLOW") {
+    return send_error(res, 400, "bad_request",
+                      "action_on_failure: " + aof +
+                          " is refused: the cluster is shared by every environment and stays "
+                          "up; use CONTINUE or CANCEL_AND_WAIT");
+  }
+  if (aof != "CONTINUE" && aof != "CANCEL_AND_WAIT") {
+    return send_error(res, 400, "bad_request",
+                      "action_on_failure: '" + aof + "' is not one of CONTINUE, CANCEL_AND_WAIT");
+  }
+  if (!body.contains("action") || !body["action"].is_object() || body["action"].size() != 1) {
+    return send_error(res, 400, "bad_request",
+                      "action: required, an object with exactly one of 'ingest' (an ingest "
+                      "definition) or 'ingest_uri' (file:///path/to/definition.json)");
+  }
+  const json& action = body["action"];
+  if (!only_known(res, action, {"ingest", "ingest_uri"}, "action: ")) return;
+
+  Result<std::vector<ingest::IngestDefinition>> defs = invalid_argument("unreachable");
+  json doc;
+  if (action.contains("ingest")) {
+    doc = action["ingest"];
+    defs = ingest::parse_definition(doc);
+  } else {
+    if (!action["ingest_uri"].is_string()) {
+      return send_error(res, 400, "bad_request", "action.ingest_uri: must be a string");
+    }
+    std::string uri = action["ingest_uri"].get<std::string>();
+    if (uri.rfind("file://", 0) == 0) uri = uri.substr(7);
+    if (uri.empty() || uri[0] != '/') {
+      return send_error(res, 400, "bad_request",
+                        "action.ingest_uri: must be file:///absolute/path.json");
+    }
+    defs = ingest::load_definition(uri);
+    if (defs.is_ok()) {
+      std::ifstream in(uri);
+      try {
+        doc = json::parse(in);
+      } catch (...) {
+      }
+    }
+  }
+  if (!defs.is_ok()) return send_error(res, 400, "bad_request", defs.status().message());
+  if (defs->size() != 1) {
+    return send_error(res, 400, "bad_request",
+                      "action: the definition holds " + std::to_string(defs->size()) +
+                          " layers; a step ingests exactly one");
+  }
+  ingest::IngestDefinition def = (*defs)[0];
+  if (doc.is_object() && doc.contains("output") && doc["output"].is_object() &&
+      doc["output"].contains("environment") && doc["output"]["environment"] != env->name) {
+    return send_error(res, 400, "bad_request",
+                      "output.environment: this token's environment is '" + env->name +
+                          "'; a step writes only there (leave the field out)");
+  }
+  for (size_t i = 0; i < def.sources.size(); ++i) {
+    const std::string& uri = def.sources[i].uri;
+    if (!uri.empty() && uri[0] != '/' && uri.rfind("/vsi", 0) != 0 && uri.find("://") == std::string::npos) {
+      return send_error(res, 400, "bad_request",
+                        "sources[" + std::to_string(i) + "].uri: '" + uri +
+                            "' is relative; the server does not share your working directory, "
+                            "give an absolute path");
+    }
+  }
+  // A step writes only under its environment's catalog root.
+  def.output.catalog = env->catalog;
+  def.output.environment = env->name;
+  const int threads = std::max(1, config_.workers * config_.slots_per_worker);
+  auto plan = ingest::make_plan(def, ingest::PlanOptions{threads});
+  if (!plan.is_ok()) return send_error(res, 400, "bad_request", plan.status().message());
+
+  store::NewStep ns;
+  ns.environment = env->name;
+  ns.name = name.empty() ? def.layer : name;
+  ns.action_on_failure = aof;
+  ns.action = {{"ingest", ingest::to_json(def)}, {"plan", {{"threads", threads}}}};
+  ns.layer = def.layer;
+  ns.partitions = static_cast<int64_t>(plan->partitions.size());
+  ns.tiles_total = plan->total_tiles();
+  ns.max_attempts = config_.max_attempts;
+  auto step = store_->submit(ns, now_ms());
+  if (!step.is_ok()) return send_status(res, step.status());
+  step_log(step->id, "step '" + ns.name + "' submitted in environment " + env->name + ": layer " +
+                         def.layer + ", " + std::to_string(ns.partitions) + " partition task(s), " +
+                         std::to_string(ns.tiles_total) + " tiles");
+  kick();
+  send_json(res, 201, step_json(*step, log_path(step->id)));
+}
+
+void Server::handle_list(const Request& req, Response& res) {
+  const EnvironmentConfig* env = authenticate(req, res);
+  if (!env) return;
+  store::ListQuery q;
+  q.environment = env->name;
+  if (req.has_param("state")) {
+    for (const auto& s : split_commas(req.get_param_value("state"))) {
+      auto st = store::parse_step_state(s);
+      if (!st.is_ok()) return send_error(res, 400, "bad_request", "state: " + st.status().message());
+      q.states.push_back(*st);
+    }
+  }
+  if (req.has_param("id")) q.ids = split_commas(req.get_param_value("id"));
+  if (req.has_param("limit")) {
+    int64_t limit = 0;
+    if (!parse_int(req.get_param_value("limit"), 1, 1000, &limit)) {
+      return send_error(res, 400, "bad_request", "limit: must be an integer 1-1000");
+    }
+    q.limit = static_cast<int>(limit);
+  }
+  if (req.has_param("marker")) q.marker = req.get_param_value("marker");
+  auto page = store_->list(q);
+  if (!page.is_ok()) return send_status(res, page.status());
+  json steps = json::array();
+  for (const auto& s : page->steps) steps.push_back(step_json(s, log_path(s.id)));
+  send_json(res, 200,
+            {{"steps", steps},
+             {"next_marker", page->next_marker.empty() ? json(nullptr) : json(page->next_marker)}});
+}
+
+void Server::handle_describe(const Request& req, Response& res) {
+  const EnvironmentConfig* env = authenticate(req, res);
+  if (!env) return;
+  auto step = store_->get(env->name, req.matches[1]);
+  if (!step.is_ok()) return send_status(res, step.status());
+  send_json(res, 200, step_json(*step, log_path(step->id)));
+}
+
+void Server::handle_cancel(const Request& req, Response& res) {
+  const EnvironmentConfig* env = authenticate(req, res);
+  if (!env) return;
+  std::string signal = "TERM";
+  if (!req.body.empty()) {
+    json body;
+    if (!parse_body(req, res, &body)) return;
+    if (!only_known(res, body, {"signal"}, "")) return;
+    if (body.contains("signal")) {
+      if (!body["signal"].is_string() ||
+          (body["signal"] != "TERM" && body["signal"] != "KILL")) {
+        return send_error(res, 400, "bad_request", "signal: must be \"TERM\" or \"KILL\"");
+      }
+      signal = body["signal"].get<std::string>();
+    }
+  }
+  auto step = store_->request_cancel(env->name, req.matches[1], signal, now_ms());
+  if (!step.is_ok()) return send_status(res, step.status());
+  step_log(step->id, "cancel requested (" + signal + "); state " +
+                         store::step_state_name(step->state));
+  state_version_++;
+  kick();
+  send_json(res, 200, step_json(*step, log_path(step->id)));
+}
+
+void Server::handle_logs(const Request& req, Response& res) {
+  const EnvironmentConfig* env = authenticate(req, res);
+  if (!env) return;
+  auto step = store_->get(env->name, req.matches[1]);
+  if (!step.is_ok()) return send_status(res, step.status());
+  int64_t offset = 0;
+  if (req.has_param("offset") &&
+      !parse_int(req.get_param_value("offset"), 0, INT64_MAX, &offset)) {
+    return send_error(res, 400, "bad_request", "offset: must be a non-negative integer");
+  }
+  std::ifstream in(log_path(step->id), std::ios::binary);
+  std::string text;
+  if (in) {
+    in.seekg(0, std::ios::end);
+    const int64_t size = in.tellg();
+    if (offset < size) {
+      const int64_t n = std::min<int64_t>(size - offset, 4 << 20);  // at most 4 MiB per call
+      in.seekg(offset);
+      text.resize(static_cast<size_t>(n));
+      in.read(text.data(), n);
+    }
+  }
+  res.set_header("X-Kiln-Log-Offset", std::to_string(offset + static_cast<int64_t>(text.size())));
+  res.status = 200;
+  res.set_content(text, "text/plain; charset=utf-8");
+}
+
+void Server::handle_wait(const Request& req, Response& res) {
+  const EnvironmentConfig* env = authenticate(req, res);
+  if (!env) return;
+  int64_t timeout = 30;
+  if (req.has_param("timeout") && !parse_int(req.get_param_value("timeout"), 0, 300, &timeout)) {
+    return send_error(res, 400, "bad_request", "timeout: must be 0-300 seconds");
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(timeout);
+  for (;;) {
+    auto step = store_->get(env->name, req.matches[1]);
+    if (!step.is_ok()) return send_status(res, step.status());
+    if (store::is_terminal(step->state) || std::chrono::steady_clock::now() >= deadline ||
+        stopped_) {
+      return send_json(res, 200, step_json(*step, log_path(step->id)));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+void Server::handle_cluster(const Request& req, Response& res) {
+  const EnvironmentConfig* env = authenticate(req, res);
+  if (!env) return;
+  auto workers = store_->workers(/*alive_only=*/true);
+  auto stats = store_->stats();
+  if (!workers.is_ok()) return send_status(res, workers.status());
+  if (!stats.is_ok()) return send_status(res, stats.status());
+  int64_t total = 0, busy = 0;
+  json ws = json::array();
+  for (const auto& w : *workers) {
+    total += w.slots;
+    busy += w.busy;
+    ws.push_back({{"id", w.id}, {"pid", w.pid}, {"host", w.host}, {"slots", w.slots},
+                  {"busy", w.busy}, {"last_seen_at", rfc3339(w.last_seen_ms)}});
+  }
+  const auto pol = policies();
+  const auto& p = pol.at(env->name);
+  auto queued = stats->queued_tasks_by_env.find(env->name);
+  send_json(res, 200,
+            {{"workers", ws},
+             {"slots", {{"total", total},
+                        {"busy", busy},
+                        {"free", total - busy},
+                        {"free_percent", total ? 100.0 * (total - busy) / total : 0.0}}},
+             {"environment", {{"name", env->name},
+                              {"concurrency", p.concurrency},
+                              {"priority", p.priority},
+                              {"queued_tasks",
+                               queued == stats->queued_tasks_by_env.end() ? 0 : queued->second}}},
+             {"accepting_steps", !stopping_.load()}});
+}
+
+void Server::handle_environment(const Request& req, Response& res) {
+  const EnvironmentConfig* env = authenticate(req, res);
+  if (!env) return;
+  if (req.method == "PUT") {
+    json body;
+    if (!parse_body(req, res, &body)) return;
+    if (!only_known(res, body, {"concurrency"}, "")) return;
+    if (!body.contains("concurrency") || !body["concurrency"].is_number_integer() ||
+        body["concurrency"].get<int64_t>() < 1 || body["concurrency"].get<int64_t>() > 256) {
+      return send_error(res, 400, "bad_request", "concurrency: must be an integer 1-256");
+    }
+    std::lock_guard<std::mutex> lock(policy_mu_);
+    policies_[env->name].concurrency = body["concurrency"].get<int>();
+    log::info("environment " + env->name + ": concurrency now " +
+              std::to_string(policies_[env->name].concurrency));
+  }
+  kick();
+  const auto pol = policies();
+  send_json(res, 200,
+            {{"name", env->name},
+             {"concurrency", pol.at(env->name).concurrency},
+             {"priority", pol.at(env->name).priority}});
+}
+
+void Server::handle_metrics(const Request&, Response& res) {
+  auto stats = store_->stats();
+  auto workers = store_->workers(/*alive_only=*/true);
+  if (!stats.is_ok()) return send_status(res, stats.status());
+  if (!workers.is_ok()) return send_status(res, workers.status());
+  std::string out;
+  metric_header(&out, "kiln_steps", "gauge", "Steps by environment and state.");
+  for (const auto& e : config_.environments) {
+    for (const char* st : {"PENDING", "RUNNING", "COMPLETED", "CANCEL_PENDING", "CANCELLED",
+                           "FAILED", "INTERRUPTED"}) {
+      int64_t n = 0;
+      auto it = stats->steps_by_env_state.find(e.name);
+      if (it != stats->steps_by_env_state.end()) {
+        auto jt = it->second.find(st);
+        if (jt != it->second.end()) n = jt->second;
+      }
+      metric_sample(&out, "kiln_steps", {{"environment", e.name}, {"state", st}},
+                    static_cast<double>(n));
+    }
+  }
+  metric_header(&out, "kiln_tasks", "gauge", "Tasks waiting for a slot and running.");
+  metric_sample(&out, "kiln_tasks", {{"state", "pending"}}, static_cast<double>(stats->tasks_pending));
+  metric_sample(&out, "kiln_tasks", {{"state", "running"}}, static_cast<double>(stats->tasks_leased));
+  int64_t total = 0, busy = 0;
+  for (const auto& w : *workers) {
+    total += w.slots;
+    busy += w.busy;
+  }
+  metric_header(&out, "kiln_workers", "gauge", "Live workers.");
+  metric_sample(&out, "kiln_workers", {}, static_cast<double>(workers->size()));
+  metric_header(&out, "kiln_slots_total", "gauge", "Task slots of the live workers.");
+  metric_sample(&out, "kiln_slots_total", {}, static_cast<double>(total));
+  metric_header(&out, "kiln_slots_busy", "gauge", "Task slots running a task.");
+  metric_sample(&out, "kiln_slots_busy", {}, static_cast<double>(busy));
+  metric_header(&out, "kiln_slots_free_percent", "gauge", "Free task slots, percent of all.");
+  metric_sample(&out, "kiln_slots_free_percent", {},
+                total ? 100.0 * static_cast<double>(total - busy) / total : 0.0);
+  metric_header(&out, "kiln_lease_expiries_total", "counter", "Task leases that lapsed.");
+  metric_sample(&out, "kiln_lease_expiries_total", {}, static_cast<double>(stats->lease_expiries));
+  metric_header(&out, "kiln_task_retries_total", "counter", "Task attempts retried after a failure.");
+  metric_sample(&out, "kiln_task_retries_total", {}, static_cast<double>(stats->task_retries));
+  metric_header(&out, "kiln_tiles_written_total", "counter",
+                "Tiles of the layer versions committed since this server started.");
+  metric_sample(&out, "kiln_tiles_written_total", {}, static_cast<double>(tiles_written_.load()));
+  metric_header(&out, "kiln_http_requests_total", "counter", "HTTP requests served.");
+  metric_sample(&out, "kiln_http_requests_total", {}, static_cast<double>(http_requests_.load()));
+  metric_header(&out, "kiln_step_start_latency_seconds", "histogram",
+                "Time from a step's submission to RUNNING.");
+  start_latency_.render("kiln_step_start_latency_seconds", &out);
+  res.status = 200;
+  res.set_content(out, "text/plain; version=0.0.4; charset=utf-8");
+}
+
+// --- worker protocol ------------------------------------------------------------
+
+void Server::handle_register(const Request& req, Response& res) {
+  if (!worker_authenticated(req, res)) return;
+  json body;
+  if (!parse_body(req, res, &body)) return;
+  const int64_t pid = body.value("pid", int64_t{0});
+  const int slots = body.value("slots", 0);
+  if (slots < 1) return send_error(res, 400, "bad_request", "slots: must be at least 1");
+  auto w = store_->register_worker(pid, body.value("host", std::string("local")), slots, now_ms());
+  if (!w.is_ok()) return send_status(res, w.status());
+  {
+    std::lock_guard<std::mutex> lock(pid_mu_);
+    worker_by_pid_[pid] = w->id;
+  }
+  log::info("worker " + w->id + " registered: pid " + std::to_string(pid) + ", " +
+            std::to_string(slots) + " slot(s)");
+  send_json(res, 200,
+            {{"worker_id", w->id},
+             {"lease_seconds", config_.lease_seconds},
+             {"heartbeat_seconds", config_.heartbeat_seconds},
+             {"cancel_grace_seconds", config_.cancel_grace_seconds}});
+}
+
+void Server::handle_lease(const Request& req, Response& res) {
+  if (!worker_authenticated(req, res)) return;
+  json body;
+  if (!parse_body(req, res, &body)) return;
+  const std::string worker = body.value("worker_id", std::string());
+  const int slots = body.value("free_slots", 0);
+  json tasks = json::array();
+  if (stopping_ || slots <= 0) return send_json(res, 200, {{"tasks", tasks}});
+  const int64_t now = now_ms();
+  Status touched = store_->touch_worker(worker, now);
+  if (!touched.is_ok()) return send_status(res, touched);
+  auto leases = store_->lease(worker, slots, policies(), config_.starvation_seconds * 1000LL,
+                              config_.lease_seconds * 1000LL, now);
+  if (!leases.is_ok()) return send_status(res, leases.status());
+  for (const auto& l : *leases) {
+    const bool commit = l.task.kind == store::TaskKind::kCommit;
+    json spec = {{"step_id", l.step.id},
+                 {"task_id", l.task.id},
+                 {"attempt", l.task.attempt},
+                 {"kind", commit ? "commit" : "partition"},
+                 {"index", l.task.index},
+                 {"definition", l.step.action.value("ingest", json::object())},
+                 {"plan", l.step.action.value("plan", json{{"threads", 1}})}};
+    tasks.push_back({{"task_id", l.task.id},
+                     {"attempt", l.task.attempt},
+                     {"step_id", l.step.id},
+                     {"spec", spec},
+                     {"log_path", log_path(l.step.id)}});
+    step_log(l.step.id, std::string(commit ? "commit task" : "partition task ") +
+                            (commit ? "" : std::to_string(l.task.index)) + " attempt " +
+                            std::to_string(l.task.attempt) + " leased by " + worker);
+  }
+  send_json(res, 200, {{"tasks", tasks}});
+}
+
+void Server::handle_heartbeat(const Request& req, Response& res) {
+  if (!worker_authenticated(req, res)) return;
+  json body;
+  if (!parse_body(req, res, &body)) return;
+  const std::string worker = body.value("worker_id", std::string());
+  std::vector<store::JobStore::Heartbeat> beats;
+  if (body.contains("tasks") && body["tasks"].is_array()) {
+    for (const auto& t : body["tasks"]) {
+      store::JobStore::Heartbeat h;
+      h.task_id = t.value("task_id", int64_t{0});
+      h.attempt = t.value("attempt", 0);
+      h.tiles_done = t.value("tiles_done", int64_t{0});
+      h.bytes_read = t.value("bytes_read", uint64_t{0});
+      h.bytes_written = t.value("bytes_written", uint64_t{0});
+      beats.push_back(h);
+    }
+  }
+  const int64_t now = now_ms();
+  Status touched = store_->touch_worker(worker, now);
+  if (!touched.is_ok()) return send_status(res, touched);
+  auto unknown = store_->heartbeat(worker, beats, config_.lease_seconds * 1000LL, now);
+  if (!unknown.is_ok()) return send_status(res, unknown.status());
+  auto cancels = store_->cancellations(worker);
+  if (!cancels.is_ok()) return send_status(res, cancels.status());
+  json c = json::array();
+  for (const auto& [task, sig] : *cancels) c.push_back({{"task_id", task}, {"signal", sig}});
+  send_json(res, 200, {{"cancel", c}, {"unknown", *unknown}});
+}
+
+void Server::handle_complete(const Request& req, Response& res) {
+  if (!worker_authenticated(req, res)) return;
+  json body;
+  if (!parse_body(req, res, &body)) return;
+  const std::string worker = body.value("worker_id", std::string());
+  const int64_t task = body.value("task_id", int64_t{0});
+  const int attempt = body.value("attempt", 0);
+  const bool ok = body.value("ok", false);
+  const json result = body.value("result", json::object());
+  store::Failure err;
+  if (body.contains("error") && body["error"].is_object()) {
+    err.reason = body["error"].value("reason", std::string("TASK_FAILED"));
+    err.message = body["error"].value("message", std::string());
+  }
+  const std::string step_id = body.value("step_id", std::string());
+  auto taken = store_->complete(worker, task, attempt, ok, result, err, now_ms());
+  if (!taken.is_ok()) return send_status(res, taken.status());
+  if (*taken) {
+    if (ok && result.contains("version")) {
+      tiles_written_ += result.value("tiles", int64_t{0});
+    }
+    if (!step_id.empty()) {
+      step_log(step_id, "task " + std::to_string(task) + " attempt " + std::to_string(attempt) +
+                            (ok ? " done" : " failed: " + err.reason + ": " + err.message));
+    }
+    state_version_++;
+    kick();
+  }
+  send_json(res, 200, {{"accepted", *taken}});
+}
+
+}  // namespace kiln::server

@@ -1,0 +1,62 @@
+// JobStore::Impl: the connection, its mutex, and the row-level helpers the
+// public operations are built from. Internal to src/store; shared by
+// job_store.cc (steps), scheduling.cc (tasks and leases) and workers.cc.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "store/job_store.h"
+#include "store/sqlite.h"
+
+namespace kiln::store {
+
+// Column lists in the order read_step()/read_task() expect.
+inline constexpr const char* kStepColumns =
+    "seq, id, environment, name, state, action_on_failure, action, layer, version, "
+    "tiles_total, created_ms, started_ms, ended_ms, failure_reason, failure_message, "
+    "failure_log_file, cancel_signal";
+inline constexpr const char* kTaskColumns =
+    "id, step_id, kind, idx, state, attempt, max_attempts, worker_id, lease_expires_ms, "
+    "not_before_ms, queued_ms, last_error";
+
+// "SELECT <step columns> FROM steps <rest>".
+std::string select_steps(const std::string& rest);
+std::string select_tasks(const std::string& rest);
+
+struct JobStore::Impl {
+  // Every member function below REQUIRES: mu held. The public JobStore
+  // methods take it once, on entry, and hold it for the whole operation
+  // including its transaction.
+  std::mutex mu;
+  std::unique_ptr<internal::Database> db;  // guarded by mu
+
+  // The step with this id in any environment; nullopt when there is none.
+  Result<std::optional<Step>> find_step(const std::string& id);
+  // The step with this id in `environment`; NotFound otherwise, with one
+  // message whether the id is unknown or belongs to another environment.
+  Result<Step> step_in(const std::string& environment, const std::string& id);
+  // Every row of `q` (a select_steps() query) as a Step with its progress.
+  Result<std::vector<Step>> read_steps(internal::Query& q);
+  // Fills s.progress from its tasks.
+  Status fill_progress(Step& s);
+
+  Result<Task> task(int64_t id);
+  Result<std::vector<Task>> read_tasks(internal::Query& q);
+
+  // Ends a step that is not terminal yet: `state` (terminal), ended_ms, the
+  // failure if any, and its PENDING tasks CANCELLED. LEASED tasks stay
+  // leased: their workers learn through cancellations() and their
+  // completions end them CANCELLED.
+  Status end_step(const std::string& step_id, StepState state, const Failure* failure,
+                  int64_t now_ms);
+  // A LEASED task whose lease ends without a result (expiry, worker gone):
+  // back to PENDING when its step still runs, else CANCELLED.
+  Status release_lease(const Task& t, int64_t now_ms);
+  Status add_to_counter(const char* name, int64_t delta);
+};
+
+}  // namespace kiln::store

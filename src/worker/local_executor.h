@@ -1,0 +1,80 @@
+// LocalExecutor: `workers` processes of `kiln worker` on this machine, kept
+// running. Each is started with posix_spawn, KILN_WORKER_TOKEN in its
+// environment and stdout/stderr appended to <state_dir>/logs/worker-N.log.
+// A worker that exits is reported through on_worker_exit (so the server can
+// return its leases at once instead of waiting for them to lapse) and started
+// again after a backoff that grows while it keeps dying young.
+//
+// Workers set PR_SET_PDEATHSIG, which fires when the *thread* that spawned
+// them exits: call start() and tick() from a thread that lives as long as
+// the server.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "worker/executor.h"
+#include "worker/process.h"
+
+namespace kiln::worker {
+
+struct LocalExecutorOptions {
+  std::string server_url;  // "http://127.0.0.1:PORT"
+  std::string token;       // the worker token, passed as KILN_WORKER_TOKEN
+  int workers = 1;
+  int slots_per_worker = 2;
+  std::string state_dir;  // logs go to <state_dir>/logs/worker-N.log
+  // The whole command line of a worker; empty: this executable with
+  // "worker --server <server_url> --slots <slots_per_worker>".
+  std::vector<std::string> command;
+  // Called from tick() and stop(), without any executor lock held, with the
+  // pid of each worker seen to exit.
+  std::function<void(int64_t pid)> on_worker_exit;
+  // A worker that lived less than `young` waits twice as long as last time
+  // (from min_backoff up to max_backoff) before it is started again.
+  std::chrono::milliseconds min_backoff{500};
+  std::chrono::milliseconds max_backoff{10000};
+  std::chrono::milliseconds young{10000};
+  ProcessLauncher* launcher = nullptr;  // default: posix_launcher()
+};
+
+class LocalExecutor final : public Executor {
+ public:
+  explicit LocalExecutor(LocalExecutorOptions options);
+  ~LocalExecutor() override;  // stop(0) if still running
+
+  Status start() override;
+  void tick() override;
+  void stop(std::chrono::milliseconds grace) override;
+  ExecutorStatus status() const override;
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  struct Slot {
+    int number = 0;  // 1-based: worker-N.log
+    pid_t pid = 0;   // 0: not running
+    Clock::time_point started;
+    Clock::time_point next_start;
+    std::chrono::milliseconds backoff{0};
+  };
+
+  // REQUIRES: mu_ held.
+  Status start_slot(Slot* slot);
+  // Reaps exited workers and schedules their restart; returns their pids.
+  // REQUIRES: mu_ held.
+  std::vector<int64_t> reap_exited(bool wait);
+
+  LocalExecutorOptions options_;
+  ProcessLauncher* launcher_;
+  std::vector<std::string> command_;
+  mutable std::mutex mu_;
+  std::vector<Slot> slots_;  // guarded by mu_
+  bool started_ = false;     // guarded by mu_
+  bool stopped_ = false;     // guarded by mu_
+  int64_t restarts_ = 0;     // guarded by mu_
+};
+
+}  // namespace kiln::worker

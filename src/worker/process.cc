@@ -1,0 +1,163 @@
+#include "worker/process.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+extern char** environ;
+
+namespace kiln::worker {
+namespace {
+
+// posix_spawn's file actions, released however spawn() returns.
+class FileActions {
+ public:
+  FileActions() { ok_ = ::posix_spawn_file_actions_init(&fa_) == 0; }
+  ~FileActions() {
+    if (ok_) ::posix_spawn_file_actions_destroy(&fa_);
+  }
+  FileActions(const FileActions&) = delete;
+  FileActions& operator=(const FileActions&) = delete;
+  bool ok() const { return ok_; }
+  posix_spawn_file_actions_t* get() { return &fa_; }
+
+ private:
+  posix_spawn_file_actions_t fa_;
+  bool ok_ = false;
+};
+
+class PosixLauncher final : public ProcessLauncher {
+ public:
+  Result<pid_t> spawn(const SpawnOptions& o) override {
+    if (o.argv.empty()) return internal_error("spawn: empty argv");
+    FileActions fa;
+    if (!fa.ok()) return internal_error("posix_spawn_file_actions_init failed");
+    int rc = ::posix_spawn_file_actions_addopen(fa.get(), STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    auto redirect = [&](int fd, int target) {
+      if (rc != 0) return;
+      rc = fd >= 0 ? ::posix_spawn_file_actions_adddup2(fa.get(), fd, target)
+                   : ::posix_spawn_file_actions_addopen(fa.get(), target, "/dev/null", O_WRONLY, 0);
+    };
+    redirect(o.stdout_fd, STDOUT_FILENO);
+    redirect(o.stderr_fd, STDERR_FILENO);
+    if (rc != 0)
+      return internal_error(std::string("posix_spawn file actions: ") + std::strerror(rc));
+
+    std::vector<char*> argv;
+    for (const auto& a : o.argv) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    std::vector<char*> envp;
+    char** env = environ;
+    if (!o.env.empty()) {
+      for (const auto& e : o.env) envp.push_back(const_cast<char*>(e.c_str()));
+      envp.push_back(nullptr);
+      env = envp.data();
+    }
+    pid_t pid = 0;
+    rc = ::posix_spawn(&pid, argv[0], fa.get(), nullptr, argv.data(), env);
+    if (rc != 0) {
+      return internal_error("cannot start '" + o.argv[0] + "': " + std::strerror(rc));
+    }
+    return pid;
+  }
+
+  Status signal(pid_t pid, int sig) override {
+    if (pid <= 0) return internal_error("signal: bad pid " + std::to_string(pid));
+    if (::kill(pid, sig) != 0 && errno != ESRCH) {
+      return internal_error("cannot signal process " + std::to_string(pid) + ": " +
+                            std::strerror(errno));
+    }
+    return Status::ok();
+  }
+
+  Result<std::optional<ExitStatus>> reap(pid_t pid, bool wait) override {
+    int status = 0;
+    for (;;) {
+      pid_t r = ::waitpid(pid, &status, wait ? 0 : WNOHANG);
+      if (r == pid) return std::optional<ExitStatus>(ExitStatus::from_wait_status(status));
+      if (r == 0) return std::optional<ExitStatus>();
+      if (errno == EINTR) continue;
+      return internal_error("cannot wait for process " + std::to_string(pid) + ": " +
+                            std::strerror(errno));
+    }
+  }
+};
+
+}  // namespace
+
+Fd& Fd::operator=(Fd&& o) noexcept {
+  if (this != &o) {
+    reset();
+    fd_ = o.release();
+  }
+  return *this;
+}
+
+int Fd::release() {
+  int fd = fd_;
+  fd_ = -1;
+  return fd;
+}
+
+void Fd::reset() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+ExitStatus ExitStatus::from_wait_status(int status) {
+  ExitStatus s;
+  if (WIFSIGNALED(status)) {
+    s.signaled = true;
+    s.signal = WTERMSIG(status);
+  } else if (WIFEXITED(status)) {
+    s.code = WEXITSTATUS(status);
+  }
+  return s;
+}
+
+std::string ExitStatus::describe() const {
+  if (!signaled) return "exit status " + std::to_string(code);
+  const char* name = ::sigabbrev_np(signal);
+  return "killed by signal " + std::to_string(signal) +
+         (name ? " (SIG" + std::string(name) + ")" : std::string());
+}
+
+ProcessLauncher& posix_launcher() {
+  static PosixLauncher launcher;
+  return launcher;
+}
+
+std::vector<std::string> environment_with(const std::string& name, const std::string& value) {
+  std::vector<std::string> env;
+  const std::string prefix = name + "=";
+  for (char** e = environ; e && *e; ++e) {
+    if (std::strncmp(*e, prefix.c_str(), prefix.size()) != 0) env.emplace_back(*e);
+  }
+  env.push_back(prefix + value);
+  return env;
+}
+
+Result<std::string> self_executable() {
+  std::error_code ec;
+  std::filesystem::path p = std::filesystem::read_symlink("/proc/self/exe", ec);
+  if (ec) return internal_error("cannot resolve /proc/self/exe: " + ec.message());
+  return p.string();
+}
+
+Status make_pipe(Fd* read_end, Fd* write_end) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) {
+    return internal_error(std::string("cannot create a pipe: ") + std::strerror(errno));
+  }
+  *read_end = Fd(fds[0]);
+  *write_end = Fd(fds[1]);
+  return Status::ok();
+}
+
+}  // namespace kiln::worker

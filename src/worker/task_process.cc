@@ -1,0 +1,217 @@
+#include "worker/task_process.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "common/log.h"
+
+namespace kiln::worker {
+namespace {
+
+using nlohmann::json;
+
+// A result line holds a partition's statistics (a few thousand histogram
+// bins per band); anything far beyond that is not a task talking.
+constexpr size_t kMaxLineBytes = 64 << 20;
+
+}  // namespace
+
+Result<std::unique_ptr<TaskProcess>> TaskProcess::start(const LeasedTask& task,
+                                                        const std::vector<std::string>& command,
+                                                        const std::string& spec_dir,
+                                                        ProcessLauncher* launcher) {
+  std::unique_ptr<TaskProcess> p(new TaskProcess(task, launcher));
+  p->progress_.task_id = task.task_id;
+  p->progress_.attempt = task.attempt;
+  p->spec_path_ = spec_dir + "/task-" + std::to_string(task.task_id) + "-" +
+                  std::to_string(task.attempt) + ".json";
+  {
+    std::ofstream spec(p->spec_path_, std::ios::binary | std::ios::trunc);
+    spec << task.spec.dump() << "\n";
+    spec.close();
+    if (!spec) return io_error("cannot write task spec '" + p->spec_path_ + "'");
+  }
+
+  std::error_code ec;
+  const std::filesystem::path log_dir = std::filesystem::path(task.log_path).parent_path();
+  if (!log_dir.empty()) std::filesystem::create_directories(log_dir, ec);
+  Fd log(::open(task.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+  if (!log.valid()) {
+    return io_error("cannot open task log '" + task.log_path + "': " + std::strerror(errno));
+  }
+  Fd write_end;
+  KILN_RETURN_IF_ERROR(make_pipe(&p->out_, &write_end));
+  if (::fcntl(p->out_.get(), F_SETFL, O_NONBLOCK) != 0) {
+    return internal_error(std::string("cannot make a pipe non-blocking: ") + std::strerror(errno));
+  }
+
+  SpawnOptions so;
+  so.argv = command;
+  so.argv.push_back("--spec");
+  so.argv.push_back(p->spec_path_);
+  so.stdout_fd = write_end.get();
+  so.stderr_fd = log.get();
+  KILN_ASSIGN_OR_RETURN(p->pid_, launcher->spawn(so));
+  // write_end and log close here: the child holds the only copies, so the
+  // pipe reports EOF when it exits.
+  return Result<std::unique_ptr<TaskProcess>>(std::move(p));
+}
+
+TaskProcess::~TaskProcess() {
+  if (pid_ > 0 && !exit_) {
+    (void)launcher_->signal(pid_, SIGKILL);
+    (void)launcher_->reap(pid_, /*wait=*/true);
+  }
+  if (!spec_path_.empty()) ::unlink(spec_path_.c_str());
+}
+
+void TaskProcess::read_output() {
+  char buf[1 << 16];
+  while (out_.valid()) {
+    ssize_t n = ::read(out_.get(), buf, sizeof(buf));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+      log::warn("task " + std::to_string(task_.task_id) +
+                ": cannot read its output: " + std::strerror(errno));
+      out_.reset();
+      return;
+    }
+    if (n == 0) {
+      out_.reset();
+      break;
+    }
+    pending_.append(buf, static_cast<size_t>(n));
+    size_t start = 0;
+    for (size_t nl; (nl = pending_.find('\n', start)) != std::string::npos; start = nl + 1) {
+      handle_line(pending_.substr(start, nl - start));
+    }
+    pending_.erase(0, start);
+    if (pending_.size() > kMaxLineBytes) {
+      log::warn("task " + std::to_string(task_.task_id) + ": dropping an output line over " +
+                std::to_string(kMaxLineBytes) + " bytes");
+      pending_.clear();
+    }
+  }
+  // EOF: a last line without its newline still counts.
+  if (!pending_.empty()) {
+    handle_line(pending_);
+    pending_.clear();
+  }
+}
+
+void TaskProcess::handle_line(const std::string& line) {
+  if (line.empty()) return;
+  json j = json::parse(line, nullptr, /*allow_exceptions=*/false);
+  // value() throws on a member of the wrong type: the line is then ignored.
+  try {
+    if (j.is_object()) {
+      if (auto it = j.find("result"); it != j.end()) {
+        result_ = *it;
+        return;
+      }
+      if (auto it = j.find("error"); it != j.end() && it->is_object()) {
+        error_.emplace(it->value("reason", "TASK_FAILED"), it->value("message", ""));
+        return;
+      }
+      if (j.contains("tiles_done")) {
+        TaskProgress p = progress_;
+        p.tiles_done = j.value("tiles_done", p.tiles_done);
+        p.bytes_read = j.value("bytes_read", p.bytes_read);
+        p.bytes_written = j.value("bytes_written", p.bytes_written);
+        progress_ = p;
+        return;
+      }
+    }
+  } catch (const json::exception&) {
+  }
+  log::warn("task " + std::to_string(task_.task_id) + ": ignoring an output line that is not " +
+            "progress, a result or an error: " + line.substr(0, 200));
+}
+
+std::optional<ExitStatus> TaskProcess::poll_exit() {
+  if (exit_) return exit_;
+  auto r = launcher_->reap(pid_, /*wait=*/false);
+  if (!r.is_ok()) {
+    // Not our child (cannot happen unless someone else reaped it): treat it
+    // as crashed rather than waiting forever.
+    log::error("task " + std::to_string(task_.task_id) + ": " + r.status().message());
+    exit_ = ExitStatus{true, 0, SIGKILL};
+  } else if (!r->has_value()) {
+    return std::nullopt;
+  } else {
+    exit_ = **r;
+  }
+  // The child is gone and held the only write end: this reads to EOF.
+  if (out_.valid()) {
+    int flags = ::fcntl(out_.get(), F_GETFL);
+    if (flags >= 0) ::fcntl(out_.get(), F_SETFL, flags & ~O_NONBLOCK);
+    read_output();
+  }
+  return exit_;
+}
+
+void TaskProcess::signal(int sig, StopCause cause, Clock::duration grace) {
+  if (exit_) return;
+  if (cause_ == StopCause::kNone || cause == StopCause::kShutdown) cause_ = cause;
+  if (sig == SIGKILL) {
+    killed_ = true;
+  } else if (!kill_deadline_) {
+    kill_deadline_ = Clock::now() + grace;
+  }
+  (void)launcher_->signal(pid_, sig);
+}
+
+bool TaskProcess::escalate(Clock::time_point now) {
+  if (exit_ || killed_ || !kill_deadline_ || now < *kill_deadline_) return false;
+  log::warn("task " + std::to_string(task_.task_id) + " (pid " + std::to_string(pid_) +
+            ") did not stop within its grace period; killing it");
+  signal(SIGKILL, cause_, {});
+  return true;
+}
+
+Completion TaskProcess::completion() const {
+  Completion c;
+  c.task_id = task_.task_id;
+  c.attempt = task_.attempt;
+  c.step_id = task_.step_id;
+  if (exit_ && exit_->ok() && result_) {
+    c.ok = true;
+    c.result = *result_;
+    return c;
+  }
+  if (error_) {
+    // A task stopped for the worker's own shutdown says CANCELLED; the step
+    // was not cancelled, so the server must not read it that way.
+    c.reason = cause_ == StopCause::kShutdown && error_->first == "CANCELLED" ? "WORKER_STOPPED"
+                                                                              : error_->first;
+    c.message = error_->second;
+    return c;
+  }
+  const std::string how = exit_ ? exit_->describe() : "an unknown status";
+  switch (cause_) {
+    case StopCause::kCancel:
+      c.reason = "CANCELLED";
+      c.message = "task process ended with " + how + " after it was cancelled";
+      break;
+    case StopCause::kShutdown:
+      c.reason = "WORKER_STOPPED";
+      c.message = "task process ended with " + how + " while its worker was stopping";
+      break;
+    case StopCause::kNone:
+      c.reason = "TASK_CRASHED";
+      c.message = "task process (pid " + std::to_string(pid_) + ") ended with " + how +
+                  (exit_ && exit_->ok() ? " but reported no result" : " without reporting why") +
+                  "; see the step's log";
+      break;
+  }
+  return c;
+}
+
+}  // namespace kiln::worker

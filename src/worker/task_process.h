@@ -1,0 +1,82 @@
+// One task process a worker runs: `kiln task run --spec FILE` with its
+// stdout on a pipe to the worker (progress lines, then a result or an error
+// line) and its stderr appended to the step's log.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "common/status.h"
+#include "worker/process.h"
+#include "worker/server_client.h"
+
+namespace kiln::worker {
+
+// Why the worker signalled a task, which decides what it reports when the
+// task dies without saying why itself.
+enum class StopCause { kNone, kCancel, kShutdown };
+
+class TaskProcess {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  // Writes the task's spec to <spec_dir>/task-<id>-<attempt>.json, opens its
+  // log (append, created with its directory if needed) and starts
+  // `command... --spec FILE`. Errors name the file or program at fault.
+  static Result<std::unique_ptr<TaskProcess>> start(const LeasedTask& task,
+                                                    const std::vector<std::string>& command,
+                                                    const std::string& spec_dir,
+                                                    ProcessLauncher* launcher);
+  // Kills and reaps a process still running; removes the spec file.
+  ~TaskProcess();
+
+  const LeasedTask& task() const { return task_; }
+  pid_t pid() const { return pid_; }
+  // The read end of the stdout pipe (non-blocking), for poll(2); -1 at EOF.
+  int stdout_fd() const { return out_.get(); }
+
+  // Reads what stdout has and handles its complete lines. Never blocks.
+  void read_output();
+  // The exit status once the process ended (it is reaped and its output read
+  // to the end then); nullopt while it runs.
+  std::optional<ExitStatus> poll_exit();
+
+  // Sends `sig`, remembering `cause`. SIGTERM starts the grace period after
+  // which escalate() kills.
+  void signal(int sig, StopCause cause, Clock::duration grace);
+  // SIGKILLs a task whose grace period ran out. Returns true if it did.
+  bool escalate(Clock::time_point now);
+  std::optional<Clock::time_point> kill_deadline() const { return kill_deadline_; }
+
+  TaskProgress progress() const { return progress_; }
+  // What to tell the server about the ended task: its result line, its
+  // error line, or what the exit status says.
+  // REQUIRES: poll_exit() returned a status.
+  Completion completion() const;
+
+ private:
+  TaskProcess(LeasedTask task, ProcessLauncher* launcher)
+      : task_(std::move(task)), launcher_(launcher) {}
+  void handle_line(const std::string& line);
+
+  LeasedTask task_;
+  ProcessLauncher* launcher_;
+  std::string spec_path_;
+  pid_t pid_ = 0;
+  Fd out_;
+  std::string pending_;  // a partial line
+  std::optional<ExitStatus> exit_;
+  TaskProgress progress_;
+  std::optional<nlohmann::json> result_;
+  std::optional<std::pair<std::string, std::string>> error_;  // reason, message
+  StopCause cause_ = StopCause::kNone;
+  std::optional<Clock::time_point> kill_deadline_;
+  bool killed_ = false;
+};
+
+}  // namespace kiln::worker

@@ -1,0 +1,323 @@
+#include "worker/worker.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <deque>
+#include <filesystem>
+#include <memory>
+#include <set>
+#include <thread>
+
+#include "common/log.h"
+#include "worker/server_client.h"
+#include "worker/task_process.h"
+
+namespace kiln::worker {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+// The longest the loop sleeps: a stop request (a flag a signal handler sets)
+// is seen within this.
+constexpr milliseconds kMaxWait{200};
+// Between registration attempts, and between retries of completions the
+// server did not take.
+constexpr milliseconds kRetryWait{500};
+
+std::string this_host() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof(buf) - 1) != 0 || buf[0] == '\0') return "local";
+  return buf;
+}
+
+std::string seconds_text(Clock::duration d) {
+  return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(d).count()) + " s";
+}
+
+class Worker {
+ public:
+  Worker(const WorkerOptions& o, const CancelToken& stop)
+      : o_(o),
+        stop_(stop),
+        launcher_(o.launcher ? o.launcher : &posix_launcher()),
+        client_(o.server_url, o.token) {}
+
+  ~Worker() {
+    tasks_.clear();  // kills and reaps any left
+    if (!spec_dir_.empty()) {
+      std::error_code ec;
+      std::filesystem::remove_all(spec_dir_, ec);
+    }
+  }
+
+  Status run() {
+    command_ = o_.task_command;
+    if (command_.empty()) {
+      KILN_ASSIGN_OR_RETURN(std::string self, self_executable());
+      command_ = {self, "task", "run"};
+    }
+    KILN_RETURN_IF_ERROR(make_spec_dir());
+    KILN_RETURN_IF_ERROR(register_with_server());
+    if (reg_.worker_id.empty()) return Status::ok();  // stopped before registering
+
+    const Clock::time_point start = Clock::now();
+    last_contact_ = start;
+    next_heartbeat_ = start + std::chrono::seconds(reg_.heartbeat_seconds);
+    next_lease_ = start;
+    next_completion_ = start;
+    for (;;) {
+      if (stop_.cancelled() && !stopping_) begin_shutdown();
+      if (stopping_ && tasks_.empty()) {
+        (void)send_completions(/*final=*/true);
+        log::info("worker " + reg_.worker_id + " stopped");
+        return Status::ok();
+      }
+      wait_for_output(next_wake());
+      collect_exits();
+      const Clock::time_point now = Clock::now();
+      for (auto& t : tasks_) t->escalate(now);
+
+      Status st = send_completions(/*final=*/false);
+      if (st.is_ok() && now >= next_heartbeat_) st = heartbeat();
+      if (st.is_ok() && wants_lease(now)) st = lease();
+      if (!st.is_ok()) return give_up(st);
+      const Clock::duration silent = Clock::now() - last_contact_;
+      if (silent > std::chrono::seconds(reg_.lease_seconds)) {
+        return give_up(io_error("the server at " + o_.server_url + " has not answered for " +
+                                seconds_text(silent) + " (lease_seconds " +
+                                std::to_string(reg_.lease_seconds) + ")"));
+      }
+    }
+  }
+
+ private:
+  Status make_spec_dir() {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") + "/kiln-worker-XXXXXX";
+    if (::mkdtemp(tmpl.data()) == nullptr) {
+      return io_error("cannot create a directory for task specs from '" + tmpl + "'");
+    }
+    spec_dir_ = tmpl;
+    return Status::ok();
+  }
+
+  // Retries while the server cannot be reached, for as long as a lease
+  // lasts by default (the server's own value is not known yet).
+  Status register_with_server() {
+    const Clock::time_point start = Clock::now();
+    const std::string host = o_.host.empty() ? this_host() : o_.host;
+    for (;;) {
+      if (stop_.cancelled()) return Status::ok();
+      auto r = client_.register_worker(::getpid(), o_.slots, host);
+      if (r.is_ok()) {
+        reg_ = *r;
+        log::info("registered with " + o_.server_url + " as " + reg_.worker_id + " (" +
+                  std::to_string(o_.slots) + " slots, lease " + std::to_string(reg_.lease_seconds) +
+                  " s, heartbeat " + std::to_string(reg_.heartbeat_seconds) + " s)");
+        return Status::ok();
+      }
+      if (r.status().code() != StatusCode::kIOError) return r.status();
+      if (Clock::now() - start > std::chrono::seconds(reg_.lease_seconds)) {
+        return r.status().with_context("cannot register");
+      }
+      std::this_thread::sleep_for(kRetryWait);
+    }
+  }
+
+  bool wants_lease(Clock::time_point now) const {
+    return !stopping_ && static_cast<int>(tasks_.size()) < o_.slots && now >= next_lease_;
+  }
+
+  Clock::time_point next_wake() const {
+    const Clock::time_point now = Clock::now();
+    Clock::time_point wake = std::min(now + kMaxWait, next_heartbeat_);
+    if (!stopping_ && static_cast<int>(tasks_.size()) < o_.slots)
+      wake = std::min(wake, next_lease_);
+    if (!completions_.empty()) wake = std::min(wake, next_completion_);
+    for (const auto& t : tasks_)
+      if (auto d = t->kill_deadline()) wake = std::min(wake, *d);
+    return wake;
+  }
+
+  // Sleeps until `until` or until a task writes or exits (its pipe closes).
+  void wait_for_output(Clock::time_point until) {
+    std::vector<pollfd> fds;
+    for (const auto& t : tasks_)
+      if (t->stdout_fd() >= 0) fds.push_back({t->stdout_fd(), POLLIN, 0});
+    const auto wait = std::chrono::duration_cast<milliseconds>(until - Clock::now());
+    const int timeout = static_cast<int>(std::clamp(wait.count(), int64_t{0}, int64_t{1000}));
+    ::poll(fds.data(), fds.size(), timeout);
+    for (auto& t : tasks_) t->read_output();
+  }
+
+  void collect_exits() {
+    for (auto it = tasks_.begin(); it != tasks_.end();) {
+      TaskProcess& t = **it;
+      std::optional<ExitStatus> exit = t.poll_exit();
+      if (!exit) {
+        ++it;
+        continue;
+      }
+      const LeasedTask& lt = t.task();
+      const std::string name = "task " + std::to_string(lt.task_id) + " (step " + lt.step_id +
+                               ", attempt " + std::to_string(lt.attempt) + ")";
+      if (unknown_.erase(lt.task_id)) {
+        log::info(name + " ended with " + exit->describe() + "; the server no longer holds it");
+      } else {
+        Completion c = t.completion();
+        if (c.ok) {
+          log::info(name + " done");
+        } else {
+          log::warn(name + " failed: " + c.reason + ": " + c.message);
+        }
+        completions_.push_back(std::move(c));
+      }
+      it = tasks_.erase(it);
+    }
+  }
+
+  // Ok, or the error that makes the worker give up (the server refused a
+  // request). An unreachable server only delays things; run() gives up once
+  // that lasted lease_seconds.
+  Status note(const Status& st, const char* what) {
+    if (st.is_ok()) {
+      if (outage_) log::info("the server at " + o_.server_url + " answers again");
+      outage_ = false;
+      last_contact_ = Clock::now();
+      return st;
+    }
+    if (st.code() != StatusCode::kIOError) return st.with_context(what);
+    if (!outage_) log::warn(std::string(what) + ": " + st.message());
+    outage_ = true;
+    return Status::ok();
+  }
+
+  Status send_completions(bool final) {
+    if (completions_.empty() || (!final && Clock::now() < next_completion_)) return Status::ok();
+    while (!completions_.empty()) {
+      Status st = client_.complete(reg_.worker_id, completions_.front());
+      if (st.is_ok() || st.code() != StatusCode::kIOError) {
+        if (!st.is_ok()) {
+          // The server refused this one completion (e.g. a malformed result);
+          // the lease will lapse and the task run again.
+          log::error("complete task " + std::to_string(completions_.front().task_id) + ": " +
+                     st.message());
+        } else {
+          (void)note(st, "complete");
+        }
+        completions_.pop_front();
+        continue;
+      }
+      (void)note(st, "complete");
+      if (final) {
+        log::warn(std::to_string(completions_.size()) +
+                  " task completions could not be sent; their leases will lapse");
+      }
+      next_completion_ = Clock::now() + kRetryWait;
+      break;
+    }
+    return Status::ok();
+  }
+
+  TaskProcess* find(int64_t task_id) {
+    for (auto& t : tasks_)
+      if (t->task().task_id == task_id) return t.get();
+    return nullptr;
+  }
+
+  Status heartbeat() {
+    std::vector<TaskProgress> progress;
+    for (const auto& t : tasks_) progress.push_back(t->progress());
+    auto reply = client_.heartbeat(reg_.worker_id, progress);
+    next_heartbeat_ = Clock::now() + std::chrono::seconds(reg_.heartbeat_seconds);
+    if (!reply.is_ok()) return note(reply.status(), "heartbeat");
+    KILN_RETURN_IF_ERROR(note(Status::ok(), "heartbeat"));
+    for (const auto& [id, sig] : reply->cancel) {
+      TaskProcess* t = find(id);
+      if (!t) continue;
+      if (sig == "KILL") {
+        log::info("cancel: killing task " + std::to_string(id));
+        t->signal(SIGKILL, StopCause::kCancel, {});
+      } else if (!t->kill_deadline()) {
+        log::info("cancel: stopping task " + std::to_string(id));
+        t->signal(SIGTERM, StopCause::kCancel, o_.cancel_grace);
+      }
+    }
+    for (int64_t id : reply->unknown) {
+      TaskProcess* t = find(id);
+      if (!t) continue;
+      log::warn("the server no longer holds task " + std::to_string(id) + "; killing it");
+      unknown_.insert(id);
+      t->signal(SIGKILL, StopCause::kCancel, {});
+    }
+    return Status::ok();
+  }
+
+  Status lease() {
+    const int free_slots = o_.slots - static_cast<int>(tasks_.size());
+    auto leased = client_.lease(reg_.worker_id, free_slots);
+    const Clock::time_point now = Clock::now();
+    if (!leased.is_ok()) {
+      next_lease_ = now + o_.idle_poll;
+      return note(leased.status(), "lease");
+    }
+    KILN_RETURN_IF_ERROR(note(Status::ok(), "lease"));
+    // Fewer than asked for: the queue is empty for now.
+    next_lease_ = static_cast<int>(leased->size()) < free_slots ? now + o_.idle_poll : now;
+    for (const LeasedTask& lt : *leased) {
+      auto p = TaskProcess::start(lt, command_, spec_dir_, launcher_);
+      if (!p.is_ok()) {
+        log::error("task " + std::to_string(lt.task_id) + ": " + p.status().message());
+        completions_.push_back({lt.task_id, lt.attempt, lt.step_id, false, nullptr, "WORKER_ERROR",
+                                p.status().message()});
+        continue;
+      }
+      log::info("task " + std::to_string(lt.task_id) + " (step " + lt.step_id + ", attempt " +
+                std::to_string(lt.attempt) + ") started as pid " + std::to_string((*p)->pid()));
+      tasks_.push_back(std::move(p).value());
+    }
+    return Status::ok();
+  }
+
+  void begin_shutdown() {
+    stopping_ = true;
+    log::info("stopping: " + std::to_string(tasks_.size()) + " tasks to end");
+    for (auto& t : tasks_) t->signal(SIGTERM, StopCause::kShutdown, o_.shutdown_grace);
+  }
+
+  Status give_up(const Status& why) {
+    log::error(why.message() + "; killing " + std::to_string(tasks_.size()) + " tasks and exiting");
+    for (auto& t : tasks_) t->signal(SIGKILL, StopCause::kShutdown, {});
+    tasks_.clear();
+    return why;
+  }
+
+  const WorkerOptions& o_;
+  const CancelToken& stop_;
+  ProcessLauncher* launcher_;
+  ServerClient client_;
+  std::vector<std::string> command_;
+  std::string spec_dir_;
+  Registration reg_;
+  std::vector<std::unique_ptr<TaskProcess>> tasks_;
+  std::set<int64_t> unknown_;  // tasks killed because the server disowned them
+  std::deque<Completion> completions_;
+  Clock::time_point last_contact_, next_heartbeat_, next_lease_, next_completion_;
+  bool stopping_ = false;
+  bool outage_ = false;
+};
+
+}  // namespace
+
+Status run_worker(const WorkerOptions& options, const CancelToken& stop) {
+  if (options.slots < 1) return invalid_argument("--slots: must be >= 1");
+  Worker w(options, stop);
+  return w.run();
+}
+
+}  // namespace kiln::worker

@@ -1,0 +1,381 @@
+// The worker against a real HTTP peer that speaks the worker protocol
+// (docs/cluster.md) and real task processes: small /bin/sh programs that
+// behave like `kiln task run` (progress and result lines, an error line, a
+// crash, a task that only stops when signalled).
+#include "worker/worker.h"
+
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+namespace kiln::worker {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+constexpr char kToken[] = "worker-token";
+
+// Behaves like `kiln task run --spec FILE` according to the spec's "mode".
+constexpr char kTaskScript[] = R"(
+spec="$2"
+mode=$(sed -n 's/.*"mode":"\([a-z]*\)".*/\1/p' "$spec")
+echo "task $mode starting" >&2
+case "$mode" in
+  ok) echo '{"tiles_done":5,"bytes_read":10,"bytes_written":20}'
+      echo '{"result":{"answer":42}}' ;
+;
+  error) echo '{"error":{"reason":"SOURCE_ERROR","message":"cannot open a.tif"}}';
+  exit 3;
+  ;
+  crash) kill -9 $$ ;
+  ;
+  slow) echo '{"tiles_done":7,"bytes_read":1,"bytes_written":2}';
+  exec sleep 30;
+  ;
+  stubborn) trap '' TERM
+            echo '{"tiles_done":1,"bytes_read":0,"bytes_written":0}';
+  exec sleep 30;
+  ;
+esac
+)";
+
+// The server side of the worker protocol, with a queue of tasks to hand out
+// and a record of what the worker said.
+class ProtocolServer {
+ public:
+  explicit ProtocolServer(std::string log_dir, int lease_seconds = 15)
+      : log_dir_(std::move(log_dir)), lease_seconds_(lease_seconds) {
+    auto route = [this](const char* path, json (ProtocolServer::*handler)(const json&)) {
+      server_.Post(path, [this, handler](const httplib::Request& req, httplib::Response& res) {
+        if (req.get_header_value("Authorization") != std::string("Bearer ") + kToken) {
+          res.status = 401;
+          res.set_content(R"({"error":{"code":"unauthorized","message":"bad token"}})",
+                          "application/json");
+          return;
+        }
+        json body = json::parse(req.body);
+        std::lock_guard<std::mutex> lock(mu_);
+        res.set_content((this->*handler)(body).dump(), "application/json");
+      });
+    };
+    route("/internal/v1/register", &ProtocolServer::on_register);
+    route("/internal/v1/lease", &ProtocolServer::on_lease);
+    route("/internal/v1/heartbeat", &ProtocolServer::on_heartbeat);
+    route("/internal/v1/complete", &ProtocolServer::on_complete);
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    while (!server_.is_running()) std::this_thread::sleep_for(5ms);
+  }
+  ~ProtocolServer() { stop(); }
+
+  void stop() {
+    server_.stop();
+    if (thread_.joinable()) thread_.join();
+  }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+
+  int64_t add_task(const std::string& mode) {
+    std::lock_guard<std::mutex> lock(mu_);
+    const int64_t id = next_id_++;
+    queue_.push_back({{"task_id", id},
+                      {"attempt", 1},
+                      {"step_id", "s-WORKERTEST001"},
+                      {"spec", {{"mode", mode}}},
+                      {"log_path", log_dir_ + "/s-WORKERTEST001.log"}});
+    return id;
+  }
+  void cancel(int64_t id, const std::string& sig) {
+    std::lock_guard<std::mutex> lock(mu_);
+    cancel_[id] = sig;
+  }
+  void disown(int64_t id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    unknown_.insert(id);
+  }
+  std::map<int64_t, json> completions() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return completions_;
+  }
+  // The latest progress a heartbeat carried for each task, and whether the
+  // last heartbeat listed it.
+  std::map<int64_t, json> progress() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return progress_;
+  }
+  std::set<int64_t> last_heartbeat_tasks() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return last_heartbeat_;
+  }
+  int heartbeats() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return heartbeats_;
+  }
+  json registration() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return registration_;
+  }
+
+ private:
+  json on_register(const json& body) {
+    registration_ = body;
+    return {{"worker_id", "w-test"}, {"lease_seconds", lease_seconds_}, {"heartbeat_seconds", 1}};
+  }
+  json on_lease(const json& body) {
+    json tasks = json::array();
+    for (int n = body.at("free_slots").get<int>(); n > 0 && !queue_.empty(); --n) {
+      tasks.push_back(queue_.front());
+      queue_.pop_front();
+    }
+    return {{"tasks", tasks}};
+  }
+  json on_heartbeat(const json& body) {
+    ++heartbeats_;
+    last_heartbeat_.clear();
+    json cancel = json::array();
+    json unknown = json::array();
+    for (const json& t : body.at("tasks")) {
+      const int64_t id = t.at("task_id").get<int64_t>();
+      last_heartbeat_.insert(id);
+      progress_[id] = t;
+      if (auto it = cancel_.find(id); it != cancel_.end())
+        cancel.push_back({{"task_id", id}, {"signal", it->second}});
+      if (unknown_.count(id)) unknown.push_back(id);
+    }
+    return {{"cancel", cancel}, {"unknown", unknown}};
+  }
+  json on_complete(const json& body) {
+    completions_[body.at("task_id").get<int64_t>()] = body;
+    return json::object();
+  }
+
+  const std::string log_dir_;
+  const int lease_seconds_;
+  httplib::Server server_;
+  int port_ = 0;
+  std::thread thread_;
+  std::mutex mu_;
+  int64_t next_id_ = 1;
+  std::deque<json> queue_;
+  std::map<int64_t, std::string> cancel_;
+  std::set<int64_t> unknown_;
+  std::map<int64_t, json> completions_;
+  std::map<int64_t, json> progress_;
+  std::set<int64_t> last_heartbeat_;
+  int heartbeats_ = 0;
+  json registration_;
+};
+
+// run_worker on a thread of its own.
+class WorkerThread {
+ public:
+  explicit WorkerThread(WorkerOptions o) : options_(std::move(o)) {
+    thread_ = std::thread([this] {
+      result_ = run_worker(options_, stop_);
+      done_ = true;
+    });
+  }
+  ~WorkerThread() {
+    stop_.cancel();
+    if (thread_.joinable()) thread_.join();
+  }
+  void stop() { stop_.cancel(); }
+  bool done() const { return done_; }
+  // Joins; the worker must have ended or be ending.
+  Status join() {
+    thread_.join();
+    return result_;
+  }
+
+ private:
+  WorkerOptions options_;
+  CancelToken stop_;
+  Status result_;
+  std::atomic<bool> done_{false};
+  std::thread thread_;
+};
+
+template <typename Pred>
+bool wait_for(Pred done, std::chrono::milliseconds limit = 15s) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (done()) return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return done();
+}
+
+class WorkerTest : public testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ =
+        fs::temp_directory_path() / ("kiln_worker_test_" + std::to_string(::getpid()) + "_" +
+                                     testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  WorkerOptions options(const ProtocolServer& server, int slots = 2) {
+    WorkerOptions o;
+    o.server_url = server.url();
+    o.token = kToken;
+    o.slots = slots;
+    o.task_command = {"/bin/sh", "-c", kTaskScript, "kiln-task"};
+    o.idle_poll = 50ms;
+    o.cancel_grace = 500ms;
+    o.shutdown_grace = 2s;
+    return o;
+  }
+
+  std::string step_log() const {
+    std::ifstream in(dir_ / "logs" / "s-WORKERTEST001.log");
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(WorkerTest, RunsTasksAndReportsHowEachEnded) {
+  ProtocolServer server((dir_ / "logs").string());
+  const int64_t ok = server.add_task("ok");
+  const int64_t error = server.add_task("error");
+  const int64_t crash = server.add_task("crash");
+  WorkerThread worker(options(server));
+  ASSERT_TRUE(wait_for([&] { return server.completions().size() == 3; }))
+      << server.completions().size() << " completions";
+  EXPECT_EQ(server.registration()["pid"], ::getpid());
+  EXPECT_EQ(server.registration()["slots"], 2);
+
+  auto c = server.completions();
+  EXPECT_EQ(c[ok]["worker_id"], "w-test");
+  EXPECT_EQ(c[ok]["attempt"], 1);
+  EXPECT_EQ(c[ok]["ok"], true);
+  EXPECT_EQ(c[ok]["result"], json({{"answer", 42}}));
+  EXPECT_EQ(c[error]["ok"], false);
+  EXPECT_EQ(c[error]["error"]["reason"], "SOURCE_ERROR");
+  EXPECT_EQ(c[error]["error"]["message"], "cannot open a.tif");
+  EXPECT_EQ(c[crash]["ok"], false);
+  EXPECT_EQ(c[crash]["error"]["reason"], "TASK_CRASHED");
+  EXPECT_NE(c[crash]["error"]["message"].get<std::string>().find("signal 9"), std::string::npos)
+      << c[crash];
+
+  // Each task's stderr was appended to the step's log.
+  const std::string log = step_log();
+  for (const char* mode : {"ok", "error", "crash"}) {
+    EXPECT_NE(log.find(std::string("task ") + mode + " starting"), std::string::npos) << log;
+  }
+
+  worker.stop();
+  Status st = worker.join();
+  EXPECT_TRUE(st.is_ok()) << st.to_string();
+}
+
+TEST_F(WorkerTest, HeartbeatsCarryProgressAndCancelStopsTheTask) {
+  ProtocolServer server((dir_ / "logs").string());
+  const int64_t slow = server.add_task("slow");
+  const int64_t stubborn = server.add_task("stubborn");
+  WorkerThread worker(options(server));
+  ASSERT_TRUE(wait_for([&] {
+    auto p = server.progress();
+    return p.count(slow) && p[slow]["tiles_done"] == 7 && p.count(stubborn) &&
+           p[stubborn]["tiles_done"] == 1;
+  })) << json(server.progress()).dump();
+  EXPECT_EQ(server.progress()[slow]["bytes_written"], 2);
+  EXPECT_TRUE(server.completions().empty());
+
+  // TERM: the task ends at once. A task that ignores it is killed after the
+  // grace period (0.5 s here).
+  server.cancel(slow, "TERM");
+  server.cancel(stubborn, "TERM");
+  ASSERT_TRUE(wait_for([&] { return server.completions().size() == 2; }));
+  auto c = server.completions();
+  EXPECT_EQ(c[slow]["ok"], false);
+  EXPECT_EQ(c[slow]["error"]["reason"], "CANCELLED");
+  EXPECT_NE(c[slow]["error"]["message"].get<std::string>().find("signal 15"), std::string::npos)
+      << c[slow];
+  EXPECT_EQ(c[stubborn]["error"]["reason"], "CANCELLED");
+  EXPECT_NE(c[stubborn]["error"]["message"].get<std::string>().find("signal 9"), std::string::npos)
+      << c[stubborn];
+}
+
+TEST_F(WorkerTest, KillIsImmediate) {
+  ProtocolServer server((dir_ / "logs").string());
+  const int64_t stubborn = server.add_task("stubborn");
+  WorkerOptions o = options(server);
+  o.cancel_grace = 60s;
+  WorkerThread worker(o);
+  ASSERT_TRUE(wait_for([&] { return server.last_heartbeat_tasks().count(stubborn) == 1; }));
+  server.cancel(stubborn, "KILL");
+  ASSERT_TRUE(wait_for([&] { return server.completions().size() == 1; }, 5s));
+  EXPECT_NE(server.completions()[stubborn]["error"]["message"].get<std::string>().find("signal 9"),
+            std::string::npos);
+}
+
+TEST_F(WorkerTest, DisownedTasksAreKilledWithoutACompletion) {
+  ProtocolServer server((dir_ / "logs").string());
+  const int64_t slow = server.add_task("slow");
+  WorkerThread worker(options(server, 1));
+  ASSERT_TRUE(wait_for([&] { return server.last_heartbeat_tasks().count(slow) == 1; }));
+  server.disown(slow);
+  ASSERT_TRUE(wait_for([&] { return server.last_heartbeat_tasks().empty(); }));
+  // Its slot is free again: the next task runs.
+  const int64_t ok = server.add_task("ok");
+  ASSERT_TRUE(wait_for([&] { return server.completions().count(ok) == 1; }));
+  EXPECT_EQ(server.completions().count(slow), 0u);
+}
+
+TEST_F(WorkerTest, StopEndsRunningTasksAndReportsThem) {
+  ProtocolServer server((dir_ / "logs").string());
+  const int64_t slow = server.add_task("slow");
+  WorkerThread worker(options(server));
+  ASSERT_TRUE(wait_for([&] { return server.last_heartbeat_tasks().count(slow) == 1; }));
+  const auto t0 = std::chrono::steady_clock::now();
+  worker.stop();
+  Status st = worker.join();
+  EXPECT_TRUE(st.is_ok()) << st.to_string();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+  auto c = server.completions();
+  ASSERT_EQ(c.count(slow), 1u);
+  EXPECT_EQ(c[slow]["error"]["reason"], "WORKER_STOPPED");
+}
+
+TEST_F(WorkerTest, GivesUpWhenTheServerIsGoneForALease) {
+  ProtocolServer server((dir_ / "logs").string(), /*lease_seconds=*/1);
+  const int64_t slow = server.add_task("slow");
+  WorkerThread worker(options(server));
+  ASSERT_TRUE(wait_for([&] { return server.last_heartbeat_tasks().count(slow) == 1; }));
+  server.stop();
+  ASSERT_TRUE(wait_for([&] { return worker.done(); }, 10s));
+  Status st = worker.join();
+  EXPECT_EQ(st.code(), StatusCode::kIOError) << st.to_string();
+  EXPECT_NE(st.message().find("has not answered"), std::string::npos) << st.message();
+}
+
+TEST_F(WorkerTest, ARefusedTokenEndsTheWorker) {
+  ProtocolServer server((dir_ / "logs").string());
+  WorkerOptions o = options(server);
+  o.token = "wrong";
+  Status st = run_worker(o, CancelToken());
+  EXPECT_EQ(st.code(), StatusCode::kInvalidArgument) << st.to_string();
+  EXPECT_NE(st.message().find("401"), std::string::npos) << st.message();
+}
+
+}  // namespace
+}  // namespace kiln::worker
