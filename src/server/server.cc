@@ -758,8 +758,8 @@ void Server::handle_metrics(const Request&, Response& res) {
   }
   metric_header(&out, "kiln_workers", "gauge", "Live workers.");
   metric_sample(&out, "kiln_workers", {}, static_cast<double>(workers->size()));
-  metric_header(&out, "kiln_slots_total", "gauge", "Task slots of the live workers.");
-  metric_sample(&out, "kiln_slots_total", {}, static_cast<double>(total));
+  metric_header(&out, "kiln_slots", "gauge", "Task slots of the live workers.");
+  metric_sample(&out, "kiln_slots", {}, static_cast<double>(total));
   metric_header(&out, "kiln_slots_busy", "gauge", "Task slots running a task.");
   metric_sample(&out, "kiln_slots_busy", {}, static_cast<double>(busy));
   metric_header(&out, "kiln_slots_free_percent", "gauge", "Free task slots, percent of all.");

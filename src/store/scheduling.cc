@@ -126,13 +126,16 @@ Result<std::vector<Lease>> JobStore::lease(const std::string& worker_id, int slo
   // from max(queued_ms, not_before_ms). The commit task is runnable only
   // when every partition task of its step is DONE. Priorities come in as a
   // JSON object, so the statement stays cached whatever the policies are.
+  // CROSS JOIN makes SQLite start from the RUNNING steps (few: bounded by
+  // the concurrencies) rather than from every PENDING task, which includes
+  // the whole backlog of steps not started yet.
   nlohmann::json priorities = nlohmann::json::object();
   for (const auto& [env, policy] : policies) priorities[env] = policy.priority;
   std::vector<int64_t> chosen;
   {
     KILN_ASSIGN_OR_RETURN(Query q, db.query(R"sql(
-SELECT t.id FROM tasks t
-  JOIN steps s ON s.id = t.step_id
+SELECT t.id FROM steps s
+ CROSS JOIN tasks t ON t.step_id = s.id
   LEFT JOIN json_each(?1) p ON p.key = s.environment
  WHERE t.state = 'PENDING' AND s.state = 'RUNNING' AND t.not_before_ms <= ?2
    AND (t.kind = 'partition' OR NOT EXISTS (

@@ -43,8 +43,7 @@ CREATE TABLE steps (
 CREATE INDEX steps_by_environment ON steps (environment, seq);
 CREATE INDEX steps_by_state ON steps (state, environment, seq);
 -- Keeps steps_to_clean() from scanning every step that ever ended.
-CREATE INDEX steps_to_clean ON steps (seq)
-  WHERE cleaned = 0 AND state IN ('FAILED', 'CANCELLED');
+CREATE INDEX steps_to_clean ON steps (cleaned, state);
 
 CREATE TABLE tasks (
   id               INTEGER PRIMARY KEY AUTOINCREMENT,
