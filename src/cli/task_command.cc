@@ -90,7 +90,9 @@ class ProgressLines {
 
   const ingest::Progress& progress_;
   LineWriter* out_;
-  json last_;  // touched by the thread, then by stop() after the join
+  // Touched by the thread, then by stop() after the join. Starts at zero:
+  // a task that never got going prints no progress.
+  json last_ = {{"tiles_done", 0}, {"bytes_read", 0}, {"bytes_written", 0}};
   std::mutex mu_;
   std::condition_variable wake_;
   bool stopped_ = false;  // guarded by mu_
@@ -113,6 +115,13 @@ int run_task(const std::string& spec_path) {
   sigemptyset(&sa.sa_mask);
   ::sigaction(SIGTERM, &sa, nullptr);
   ::sigaction(SIGINT, &sa, nullptr);
+  // Started by something that blocks them (as `kiln serve` does on its
+  // threads), they would never arrive.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  ::pthread_sigmask(SIG_UNBLOCK, &stop_signals, nullptr);
 
   LineWriter out;
   auto spec = ingest::load_task_spec(spec_path);

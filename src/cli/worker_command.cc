@@ -37,6 +37,13 @@ int run_worker(const WorkerFlags& f) {
   sigemptyset(&sa.sa_mask);
   ::sigaction(SIGTERM, &sa, nullptr);
   ::sigaction(SIGINT, &sa, nullptr);
+  // Started by something that blocks them (as `kiln serve` does on its
+  // threads), they would never arrive.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  ::pthread_sigmask(SIG_UNBLOCK, &stop_signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);  // a dead server's socket must not kill us mid-write
   if (::getppid() != parent) g_worker_stop.cancel();  // it went before prctl took effect
 

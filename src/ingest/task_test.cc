@@ -155,7 +155,8 @@ TEST_F(TaskTest, TasksPublishWhatTheLocalEngineDoes) {
   // Levels below the partitions came from the reduce: zoom 0 holds a tile.
   EXPECT_EQ(task_files.count("0/0/0.png"), 1u);
 
-  // Metadata: the same but for the step id and the publish's own fields.
+  // Metadata: the same but for the step id, the publish's own fields and the
+  // catalog root.
   auto catalog = catalog::Catalog::open(tasks_root, false);
   ASSERT_TRUE(catalog.is_ok());
   auto task_meta = catalog->metadata("default", "t");
@@ -167,6 +168,8 @@ TEST_F(TaskTest, TasksPublishWhatTheLocalEngineDoes) {
     m->erase("step_id");
     m->erase("created_at");
     m->erase("version");
+    // The definition it records names the catalog, which differs here.
+    if (m->contains("definition")) (*m)["definition"]["output"].erase("catalog");
   }
   EXPECT_EQ(a, b);
 }

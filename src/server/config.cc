@@ -68,7 +68,8 @@ Status get_string(const toml::table& t, const std::string& where, const char* ke
 const toml::table* subtable(const toml::table& root, const char* key, Status* err) {
   const toml::node* n = root.get(key);
   if (!n) return nullptr;
-  if (!n->is_table()) *err = invalid_argument(std::string(key) + ": must be a table ([" + key + "])");
+  if (!n->is_table())
+    *err = invalid_argument(std::string(key) + ": must be a table ([" + key + "])");
   return n->as_table();
 }
 
@@ -172,8 +173,8 @@ Result<ServerConfig> parse_config(const std::string& text, const std::string& ba
   for (const toml::node& n : *envs->as_array()) {
     const toml::table& t = *n.as_table();
     const std::string where = "environment[" + std::to_string(i++) + "]";
-    KILN_RETURN_IF_ERROR(check_keys(
-        t, where, {"name", "token_sha256", "catalog", "concurrency", "priority"}));
+    KILN_RETURN_IF_ERROR(
+        check_keys(t, where, {"name", "token_sha256", "catalog", "concurrency", "priority"}));
     EnvironmentConfig e;
     KILN_RETURN_IF_ERROR(get_string(t, where, "name", &e.name));
     if (e.name.empty()) return invalid_argument(where + ".name: required");

@@ -20,7 +20,7 @@ struct EnvironmentConfig {
 
 struct ServerConfig {
   std::string host = "127.0.0.1";
-  int port = 8470;  // 0: any free port (tests)
+  int port = 8470;        // 0: any free port (tests)
   std::string state_dir;  // absolute
   int64_t max_body_bytes = 1 << 20;
   int shutdown_grace_seconds = 30;

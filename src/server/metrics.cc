@@ -47,7 +47,8 @@ void Histogram::render(const std::string& name, std::string* out) const {
   for (size_t i = 0; i <= bounds_.size(); ++i) {
     cumulative += counts_[i];
     const double le = i < bounds_.size() ? bounds_[i] : INFINITY;
-    metric_sample(out, name + "_bucket", {{"le", format_value(le)}}, static_cast<double>(cumulative));
+    metric_sample(out, name + "_bucket", {{"le", format_value(le)}},
+                  static_cast<double>(cumulative));
   }
   metric_sample(out, name + "_sum", {}, sum_);
   metric_sample(out, name + "_count", {}, static_cast<double>(count_));

@@ -123,9 +123,12 @@ json step_json(const store::Step& s, const std::string& log_file) {
     const double elapsed = (now_ms() - s.started_ms) / 1000.0;
     eta = elapsed * static_cast<double>(p.tiles_total - p.tiles_done) / p.tiles_done;
   }
-  j["progress"] = {{"tasks_total", p.tasks_total}, {"tasks_done", p.tasks_done},
-                   {"tiles_total", p.tiles_total}, {"tiles_done", p.tiles_done},
-                   {"bytes_read", p.bytes_read},   {"bytes_written", p.bytes_written},
+  j["progress"] = {{"tasks_total", p.tasks_total},
+                   {"tasks_done", p.tasks_done},
+                   {"tiles_total", p.tiles_total},
+                   {"tiles_done", p.tiles_done},
+                   {"bytes_read", p.bytes_read},
+                   {"bytes_written", p.bytes_written},
                    {"eta_seconds", eta}};
   return j;
 }
@@ -210,8 +213,8 @@ Result<std::unique_ptr<Server>> Server::start(const ServerConfig& config,
   eo.workers = config.workers;
   eo.slots_per_worker = config.slots_per_worker;
   eo.state_dir = config.state_dir;
-  eo.command = {kiln_exe, "worker", "--server", eo.server_url, "--slots",
-                std::to_string(config.slots_per_worker)};
+  eo.command = {kiln_exe,      "worker",  "--server",
+                eo.server_url, "--slots", std::to_string(config.slots_per_worker)};
   Server* raw = s.get();
   eo.on_worker_exit = [raw](int64_t pid) { raw->on_worker_exit(pid); };
   s->executor_ = std::make_unique<worker::LocalExecutor>(eo);
@@ -299,7 +302,8 @@ void Server::on_worker_exit(int64_t pid) {
 void Server::clean_staging(const store::Step& step) {
   const EnvironmentConfig* env = config_.environment(step.environment);
   if (!env || step.layer.empty()) return;
-  const fs::path staging = fs::path(env->catalog) / step.environment / step.layer / ".staging" / step.id;
+  const fs::path staging =
+      fs::path(env->catalog) / step.environment / step.layer / ".staging" / step.id;
   std::error_code ec;
   fs::remove_all(staging, ec);
   if (ec) log::warn("cannot remove " + staging.string() + ": " + ec.message());
@@ -309,7 +313,8 @@ void Server::scheduler_loop() {
   while (!stopped_) {
     scheduler_pass();
     std::unique_lock<std::mutex> lock(wake_mu_);
-    wake_.wait_for(lock, std::chrono::milliseconds(200), [this] { return kicked_ || stopped_.load(); });
+    wake_.wait_for(lock, std::chrono::milliseconds(200),
+                   [this] { return kicked_ || stopped_.load(); });
     kicked_ = false;
   }
 }
@@ -412,20 +417,25 @@ void Server::install_routes() {
   http_.Get("/metrics", [this](const Request& q, Response& r) { handle_metrics(q, r); });
   http_.Post("/v1/steps", [this](const Request& q, Response& r) { handle_submit(q, r); });
   http_.Get("/v1/steps", [this](const Request& q, Response& r) { handle_list(q, r); });
-  http_.Get(R"(/v1/steps/([^/]+))", [this](const Request& q, Response& r) { handle_describe(q, r); });
+  http_.Get(R"(/v1/steps/([^/]+))",
+            [this](const Request& q, Response& r) { handle_describe(q, r); });
   http_.Post(R"(/v1/steps/([^/]+)/cancel)",
              [this](const Request& q, Response& r) { handle_cancel(q, r); });
-  http_.Get(R"(/v1/steps/([^/]+)/logs)", [this](const Request& q, Response& r) { handle_logs(q, r); });
-  http_.Get(R"(/v1/steps/([^/]+)/wait)", [this](const Request& q, Response& r) { handle_wait(q, r); });
+  http_.Get(R"(/v1/steps/([^/]+)/logs)",
+            [this](const Request& q, Response& r) { handle_logs(q, r); });
+  http_.Get(R"(/v1/steps/([^/]+)/wait)",
+            [this](const Request& q, Response& r) { handle_wait(q, r); });
   http_.Get("/v1/cluster", [this](const Request& q, Response& r) { handle_cluster(q, r); });
   http_.Put("/v1/environment", [this](const Request& q, Response& r) { handle_environment(q, r); });
   http_.Get("/v1/environment", [this](const Request& q, Response& r) { handle_environment(q, r); });
 
-  http_.Post("/internal/v1/register", [this](const Request& q, Response& r) { handle_register(q, r); });
+  http_.Post("/internal/v1/register",
+             [this](const Request& q, Response& r) { handle_register(q, r); });
   http_.Post("/internal/v1/lease", [this](const Request& q, Response& r) { handle_lease(q, r); });
   http_.Post("/internal/v1/heartbeat",
              [this](const Request& q, Response& r) { handle_heartbeat(q, r); });
-  http_.Post("/internal/v1/complete", [this](const Request& q, Response& r) { handle_complete(q, r); });
+  http_.Post("/internal/v1/complete",
+             [this](const Request& q, Response& r) { handle_complete(q, r); });
 }
 
 const EnvironmentConfig* Server::authenticate(const Request& req, Response& res) {
@@ -493,10 +503,8 @@ void Server::handle_submit(const Request& req, Response& res) {
   if (!only_known(res, action, {"ingest", "ingest_uri"}, "action: ")) return;
 
   Result<std::vector<ingest::IngestDefinition>> defs = invalid_argument("unreachable");
-  json doc;
   if (action.contains("ingest")) {
-    doc = action["ingest"];
-    defs = ingest::parse_definition(doc);
+    defs = ingest::parse_definition(action["ingest"]);
   } else {
     if (!action["ingest_uri"].is_string()) {
       return send_error(res, 400, "bad_request", "action.ingest_uri: must be a string");
@@ -508,13 +516,6 @@ void Server::handle_submit(const Request& req, Response& res) {
                         "action.ingest_uri: must be file:///absolute/path.json");
     }
     defs = ingest::load_definition(uri);
-    if (defs.is_ok()) {
-      std::ifstream in(uri);
-      try {
-        doc = json::parse(in);
-      } catch (...) {
-      }
-    }
   }
   if (!defs.is_ok()) return send_error(res, 400, "bad_request", defs.status().message());
   if (defs->size() != 1) {
@@ -523,22 +524,18 @@ void Server::handle_submit(const Request& req, Response& res) {
                           " layers; a step ingests exactly one");
   }
   ingest::IngestDefinition def = (*defs)[0];
-  if (doc.is_object() && doc.contains("output") && doc["output"].is_object() &&
-      doc["output"].contains("environment") && doc["output"]["environment"] != env->name) {
-    return send_error(res, 400, "bad_request",
-                      "output.environment: this token's environment is '" + env->name +
-                          "'; a step writes only there (leave the field out)");
-  }
   for (size_t i = 0; i < def.sources.size(); ++i) {
     const std::string& uri = def.sources[i].uri;
-    if (!uri.empty() && uri[0] != '/' && uri.rfind("/vsi", 0) != 0 && uri.find("://") == std::string::npos) {
+    if (!uri.empty() && uri[0] != '/' && uri.rfind("/vsi", 0) != 0 &&
+        uri.find("://") == std::string::npos) {
       return send_error(res, 400, "bad_request",
                         "sources[" + std::to_string(i) + "].uri: '" + uri +
                             "' is relative; the server does not share your working directory, "
                             "give an absolute path");
     }
   }
-  // A step writes only under its environment's catalog root.
+  // A step writes only under its environment's catalog root, whatever the
+  // definition says (docs/cluster.md): the token decides, never the body.
   def.output.catalog = env->catalog;
   def.output.environment = env->name;
   const int threads = std::max(1, config_.workers * config_.slots_per_worker);
@@ -571,7 +568,8 @@ void Server::handle_list(const Request& req, Response& res) {
   if (req.has_param("state")) {
     for (const auto& s : split_commas(req.get_param_value("state"))) {
       auto st = store::parse_step_state(s);
-      if (!st.is_ok()) return send_error(res, 400, "bad_request", "state: " + st.status().message());
+      if (!st.is_ok())
+        return send_error(res, 400, "bad_request", "state: " + st.status().message());
       q.states.push_back(*st);
     }
   }
@@ -610,8 +608,7 @@ void Server::handle_cancel(const Request& req, Response& res) {
     if (!parse_body(req, res, &body)) return;
     if (!only_known(res, body, {"signal"}, "")) return;
     if (body.contains("signal")) {
-      if (!body["signal"].is_string() ||
-          (body["signal"] != "TERM" && body["signal"] != "KILL")) {
+      if (!body["signal"].is_string() || (body["signal"] != "TERM" && body["signal"] != "KILL")) {
         return send_error(res, 400, "bad_request", "signal: must be \"TERM\" or \"KILL\"");
       }
       signal = body["signal"].get<std::string>();
@@ -619,8 +616,8 @@ void Server::handle_cancel(const Request& req, Response& res) {
   }
   auto step = store_->request_cancel(env->name, req.matches[1], signal, now_ms());
   if (!step.is_ok()) return send_status(res, step.status());
-  step_log(step->id, "cancel requested (" + signal + "); state " +
-                         store::step_state_name(step->state));
+  step_log(step->id,
+           "cancel requested (" + signal + "); state " + store::step_state_name(step->state));
   state_version_++;
   kick();
   send_json(res, 200, step_json(*step, log_path(step->id)));
@@ -632,8 +629,7 @@ void Server::handle_logs(const Request& req, Response& res) {
   auto step = store_->get(env->name, req.matches[1]);
   if (!step.is_ok()) return send_status(res, step.status());
   int64_t offset = 0;
-  if (req.has_param("offset") &&
-      !parse_int(req.get_param_value("offset"), 0, INT64_MAX, &offset)) {
+  if (req.has_param("offset") && !parse_int(req.get_param_value("offset"), 0, INT64_MAX, &offset)) {
     return send_error(res, 400, "bad_request", "offset: must be a non-negative integer");
   }
   std::ifstream in(log_path(step->id), std::ios::binary);
@@ -684,23 +680,28 @@ void Server::handle_cluster(const Request& req, Response& res) {
   for (const auto& w : *workers) {
     total += w.slots;
     busy += w.busy;
-    ws.push_back({{"id", w.id}, {"pid", w.pid}, {"host", w.host}, {"slots", w.slots},
-                  {"busy", w.busy}, {"last_seen_at", rfc3339(w.last_seen_ms)}});
+    ws.push_back({{"id", w.id},
+                  {"pid", w.pid},
+                  {"host", w.host},
+                  {"slots", w.slots},
+                  {"busy", w.busy},
+                  {"last_seen_at", rfc3339(w.last_seen_ms)}});
   }
   const auto pol = policies();
   const auto& p = pol.at(env->name);
   auto queued = stats->queued_tasks_by_env.find(env->name);
   send_json(res, 200,
             {{"workers", ws},
-             {"slots", {{"total", total},
-                        {"busy", busy},
-                        {"free", total - busy},
-                        {"free_percent", total ? 100.0 * (total - busy) / total : 0.0}}},
-             {"environment", {{"name", env->name},
-                              {"concurrency", p.concurrency},
-                              {"priority", p.priority},
-                              {"queued_tasks",
-                               queued == stats->queued_tasks_by_env.end() ? 0 : queued->second}}},
+             {"slots",
+              {{"total", total},
+               {"busy", busy},
+               {"free", total - busy},
+               {"free_percent", total ? 100.0 * (total - busy) / total : 0.0}}},
+             {"environment",
+              {{"name", env->name},
+               {"concurrency", p.concurrency},
+               {"priority", p.priority},
+               {"queued_tasks", queued == stats->queued_tasks_by_env.end() ? 0 : queued->second}}},
              {"accepting_steps", !stopping_.load()}});
 }
 
@@ -749,8 +750,10 @@ void Server::handle_metrics(const Request&, Response& res) {
     }
   }
   metric_header(&out, "kiln_tasks", "gauge", "Tasks waiting for a slot and running.");
-  metric_sample(&out, "kiln_tasks", {{"state", "pending"}}, static_cast<double>(stats->tasks_pending));
-  metric_sample(&out, "kiln_tasks", {{"state", "running"}}, static_cast<double>(stats->tasks_leased));
+  metric_sample(&out, "kiln_tasks", {{"state", "pending"}},
+                static_cast<double>(stats->tasks_pending));
+  metric_sample(&out, "kiln_tasks", {{"state", "running"}},
+                static_cast<double>(stats->tasks_leased));
   int64_t total = 0, busy = 0;
   for (const auto& w : *workers) {
     total += w.slots;
@@ -767,7 +770,8 @@ void Server::handle_metrics(const Request&, Response& res) {
                 total ? 100.0 * static_cast<double>(total - busy) / total : 0.0);
   metric_header(&out, "kiln_lease_expiries_total", "counter", "Task leases that lapsed.");
   metric_sample(&out, "kiln_lease_expiries_total", {}, static_cast<double>(stats->lease_expiries));
-  metric_header(&out, "kiln_task_retries_total", "counter", "Task attempts retried after a failure.");
+  metric_header(&out, "kiln_task_retries_total", "counter",
+                "Task attempts retried after a failure.");
   metric_sample(&out, "kiln_task_retries_total", {}, static_cast<double>(stats->task_retries));
   metric_header(&out, "kiln_tiles_written_total", "counter",
                 "Tiles of the layer versions committed since this server started.");

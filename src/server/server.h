@@ -88,8 +88,8 @@ class Server {
   std::mutex wake_mu_;
   std::condition_variable wake_;
   bool kicked_ = false;
-  std::atomic<bool> stopping_{false};     // no new steps, no new leases
-  std::atomic<bool> stopped_{false};      // scheduler exits
+  std::atomic<bool> stopping_{false};       // no new steps, no new leases
+  std::atomic<bool> stopped_{false};        // scheduler exits
   std::atomic<uint64_t> state_version_{0};  // bumped on every step transition
   std::thread scheduler_;
 

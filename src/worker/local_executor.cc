@@ -102,8 +102,10 @@ std::vector<int64_t> LocalExecutor::reap_exited(bool wait) {
     } else if (!r->has_value()) {
       continue;
     } else {
-      log::warn("worker " + std::to_string(s.number) + " (pid " + std::to_string(s.pid) + ") " +
-                (*r)->describe());
+      // Expected while stopping; a surprise otherwise.
+      log::write(stopped_ ? log::Level::kInfo : log::Level::kWarn,
+                 "worker " + std::to_string(s.number) + " (pid " + std::to_string(s.pid) +
+                     ") ended: " + (*r)->describe());
     }
     gone.push_back(s.pid);
     s.pid = 0;

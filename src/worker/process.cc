@@ -15,6 +15,39 @@ extern char** environ;
 namespace kiln::worker {
 namespace {
 
+// posix_spawn's attributes: the child starts with no signal blocked and every
+// signal at its default action. Without this it would inherit the parent's
+// mask and ignored signals across exec: `kiln serve` blocks SIGTERM (it
+// waits for it on a thread), and a worker with SIGTERM blocked cannot be
+// asked to stop.
+class SpawnAttr {
+ public:
+  SpawnAttr() {
+    inited_ = ::posix_spawnattr_init(&attr_) == 0;
+    if (!inited_) return;
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    sigdelset(&all, SIGKILL);
+    sigdelset(&all, SIGSTOP);
+    ok_ = ::posix_spawnattr_setsigmask(&attr_, &none) == 0 &&
+          ::posix_spawnattr_setsigdefault(&attr_, &all) == 0 &&
+          ::posix_spawnattr_setflags(&attr_, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF) == 0;
+  }
+  ~SpawnAttr() {
+    if (inited_) ::posix_spawnattr_destroy(&attr_);
+  }
+  SpawnAttr(const SpawnAttr&) = delete;
+  SpawnAttr& operator=(const SpawnAttr&) = delete;
+  bool ok() const { return ok_; }
+  const posix_spawnattr_t* get() const { return &attr_; }
+
+ private:
+  posix_spawnattr_t attr_;
+  bool inited_ = false;
+  bool ok_ = false;
+};
+
 // posix_spawn's file actions, released however spawn() returns.
 class FileActions {
  public:
@@ -59,8 +92,10 @@ class PosixLauncher final : public ProcessLauncher {
       envp.push_back(nullptr);
       env = envp.data();
     }
+    SpawnAttr attr;
+    if (!attr.ok()) return internal_error("posix_spawnattr setup failed");
     pid_t pid = 0;
-    rc = ::posix_spawn(&pid, argv[0], fa.get(), nullptr, argv.data(), env);
+    rc = ::posix_spawn(&pid, argv[0], fa.get(), attr.get(), argv.data(), env);
     if (rc != 0) {
       return internal_error("cannot start '" + o.argv[0] + "': " + std::strerror(rc));
     }

@@ -58,7 +58,9 @@ struct SpawnOptions {
 class ProcessLauncher {
  public:
   virtual ~ProcessLauncher() = default;
-  // Starts argv[0] (a path, not searched in PATH) with stdin on /dev/null.
+  // Starts argv[0] (a path, not searched in PATH) with stdin on /dev/null,
+  // no signal blocked and every signal at its default action (whatever the
+  // calling thread blocks or this process ignores).
   // kInternal naming the program if it cannot be started.
   virtual Result<pid_t> spawn(const SpawnOptions& options) = 0;
   // Sends `sig` to `pid`. A child that is already gone is not an error.

@@ -184,6 +184,12 @@ Completion TaskProcess::completion() const {
   if (exit_ && exit_->ok() && result_) {
     c.ok = true;
     c.result = *result_;
+    // The task's last progress line comes right before its result; the
+    // store keeps these as the finished task's share of the step's progress
+    // (a task shorter than a heartbeat period would otherwise count 0).
+    c.result["tiles_done"] = progress_.tiles_done;
+    c.result["bytes_read"] = progress_.bytes_read;
+    c.result["bytes_written"] = progress_.bytes_written;
     return c;
   }
   if (error_) {
@@ -198,15 +204,15 @@ Completion TaskProcess::completion() const {
   switch (cause_) {
     case StopCause::kCancel:
       c.reason = "CANCELLED";
-      c.message = "task process ended with " + how + " after it was cancelled";
+      c.message = "task process ended (" + how + ") after it was cancelled";
       break;
     case StopCause::kShutdown:
       c.reason = "WORKER_STOPPED";
-      c.message = "task process ended with " + how + " while its worker was stopping";
+      c.message = "task process ended (" + how + ") while its worker was stopping";
       break;
     case StopCause::kNone:
       c.reason = "TASK_CRASHED";
-      c.message = "task process (pid " + std::to_string(pid_) + ") ended with " + how +
+      c.message = "task process (pid " + std::to_string(pid_) + ") ended (" + how + ")" +
                   (exit_ && exit_->ok() ? " but reported no result" : " without reporting why") +
                   "; see the step's log";
       break;

@@ -167,7 +167,7 @@ class Worker {
       const std::string name = "task " + std::to_string(lt.task_id) + " (step " + lt.step_id +
                                ", attempt " + std::to_string(lt.attempt) + ")";
       if (unknown_.erase(lt.task_id)) {
-        log::info(name + " ended with " + exit->describe() + "; the server no longer holds it");
+        log::info(name + " ended (" + exit->describe() + "); the server no longer holds it");
       } else {
         Completion c = t.completion();
         if (c.ok) {

@@ -31,28 +31,28 @@ using nlohmann::json;
 constexpr char kToken[] = "worker-token";
 
 // Behaves like `kiln task run --spec FILE` according to the spec's "mode".
-constexpr char kTaskScript[] = R"(
+constexpr char kTaskScript[] = R"sh(
 spec="$2"
 mode=$(sed -n 's/.*"mode":"\([a-z]*\)".*/\1/p' "$spec")
 echo "task $mode starting" >&2
 case "$mode" in
-  ok) echo '{"tiles_done":5,"bytes_read":10,"bytes_written":20}'
-      echo '{"result":{"answer":42}}' ;
-;
-  error) echo '{"error":{"reason":"SOURCE_ERROR","message":"cannot open a.tif"}}';
-  exit 3;
-  ;
-  crash) kill -9 $$ ;
-  ;
-  slow) echo '{"tiles_done":7,"bytes_read":1,"bytes_written":2}';
-  exec sleep 30;
-  ;
-  stubborn) trap '' TERM
-            echo '{"tiles_done":1,"bytes_read":0,"bytes_written":0}';
-  exec sleep 30;
-  ;
+  ok)
+    echo '{"tiles_done":5,"bytes_read":10,"bytes_written":20}'
+    echo '{"result":{"answer":42}}' ;;
+  error)
+    echo '{"error":{"reason":"SOURCE_ERROR","message":"cannot open a.tif"}}'
+    exit 3 ;;
+  crash)
+    kill -9 $$ ;;
+  slow)
+    echo '{"tiles_done":7,"bytes_read":1,"bytes_written":2}'
+    exec sleep 30 ;;
+  stubborn)
+    trap '' TERM
+    echo '{"tiles_done":1,"bytes_read":0,"bytes_written":0}'
+    exec sleep 30 ;;
 esac
-)";
+)sh";
 
 // The server side of the worker protocol, with a queue of tasks to hand out
 // and a record of what the worker said.
@@ -267,7 +267,10 @@ TEST_F(WorkerTest, RunsTasksAndReportsHowEachEnded) {
   EXPECT_EQ(c[ok]["worker_id"], "w-test");
   EXPECT_EQ(c[ok]["attempt"], 1);
   EXPECT_EQ(c[ok]["ok"], true);
-  EXPECT_EQ(c[ok]["result"], json({{"answer", 42}}));
+  // The task's result, plus its last progress line (the finished task's
+  // share of the step's progress).
+  EXPECT_EQ(c[ok]["result"],
+            json({{"answer", 42}, {"tiles_done", 5}, {"bytes_read", 10}, {"bytes_written", 20}}));
   EXPECT_EQ(c[error]["ok"], false);
   EXPECT_EQ(c[error]["error"]["reason"], "SOURCE_ERROR");
   EXPECT_EQ(c[error]["error"]["message"], "cannot open a.tif");
