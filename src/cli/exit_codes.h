@@ -33,6 +33,7 @@ inline int exit_code_for(const Status& s) {
     case StatusCode::kCancelled:
       return kExitInterrupted;
     case StatusCode::kInternal:
+    case StatusCode::kUnavailable:
       return kExitInternal;
   }
   return kExitInternal;

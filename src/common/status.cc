@@ -20,6 +20,8 @@ const char* status_code_name(StatusCode code) {
       return "cancelled";
     case StatusCode::kInternal:
       return "internal error";
+    case StatusCode::kUnavailable:
+      return "unavailable";
   }
   return "unknown";
 }

@@ -24,6 +24,7 @@ enum class StatusCode {
   kIOError,          // the catalog or an output path cannot be written
   kCancelled,        // stopped on request (signal, cancel)
   kInternal,         // a bug or an unexpected library failure
+  kUnavailable,      // a service cannot take the request now (shutting down, throttled)
 };
 
 const char* status_code_name(StatusCode code);
@@ -61,6 +62,9 @@ inline Status not_found(std::string m) { return Status(StatusCode::kNotFound, st
 inline Status empty_error(std::string m) { return Status(StatusCode::kEmpty, std::move(m)); }
 inline Status io_error(std::string m) { return Status(StatusCode::kIOError, std::move(m)); }
 inline Status cancelled(std::string m) { return Status(StatusCode::kCancelled, std::move(m)); }
+inline Status unavailable(std::string m) {
+  return Status(StatusCode::kUnavailable, std::move(m));
+}
 inline Status internal_error(std::string m) { return Status(StatusCode::kInternal, std::move(m)); }
 
 // Result<T> holds either a T or a non-ok Status.

@@ -235,6 +235,7 @@ const char* task_failure_reason(StatusCode code) {
     case StatusCode::kCancelled:
       return "CANCELLED";
     case StatusCode::kInternal:
+    case StatusCode::kUnavailable:
       return "INTERNAL_ERROR";
   }
   return "INTERNAL_ERROR";

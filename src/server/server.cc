@@ -62,6 +62,8 @@ void send_status(Response& res, const Status& s) {
     case StatusCode::kInputError:
     case StatusCode::kEmpty:
       return send_error(res, 400, "bad_request", s.message());
+    case StatusCode::kUnavailable:
+      return send_error(res, 503, "unavailable", s.message());
     default:
       return send_error(res, 500, "internal", s.message());
   }
@@ -162,6 +164,7 @@ Result<std::unique_ptr<Server>> Server::start(const ServerConfig& config,
   std::unique_ptr<Server> s(new Server());
   s->config_ = config;
   s->kiln_exe_ = kiln_exe;
+  s->started_ms_ = now_ms();
   std::error_code ec;
   fs::create_directories(fs::path(config.state_dir) / "logs", ec);
   if (ec) {
@@ -484,16 +487,6 @@ void Server::handle_submit(const Request& req, Response& res) {
     }
     aof = body["action_on_failure"].get<std::string>();
   }
-  if (aof == "TERMINATE_CLUSTER" || aof == "TERMINATE_JOB_FLOW") {
-    return send_error(res, 400, "bad_request",
-                      "action_on_failure: " + aof +
-                          " is refused: the cluster is shared by every environment and stays "
-                          "up; use CONTINUE or CANCEL_AND_WAIT");
-  }
-  if (aof != "CONTINUE" && aof != "CANCEL_AND_WAIT") {
-    return send_error(res, 400, "bad_request",
-                      "action_on_failure: '" + aof + "' is not one of CONTINUE, CANCEL_AND_WAIT");
-  }
   if (!body.contains("action") || !body["action"].is_object() || body["action"].size() != 1) {
     return send_error(res, 400, "bad_request",
                       "action: required, an object with exactly one of 'ingest' (an ingest "
@@ -501,64 +494,139 @@ void Server::handle_submit(const Request& req, Response& res) {
   }
   const json& action = body["action"];
   if (!only_known(res, action, {"ingest", "ingest_uri"}, "action: ")) return;
-
-  Result<std::vector<ingest::IngestDefinition>> defs = invalid_argument("unreachable");
+  SubmitRequest sr;
+  sr.name = name;
+  sr.action_on_failure = aof;
   if (action.contains("ingest")) {
-    defs = ingest::parse_definition(action["ingest"]);
+    sr.definition = action["ingest"];
   } else {
     if (!action["ingest_uri"].is_string()) {
       return send_error(res, 400, "bad_request", "action.ingest_uri: must be a string");
     }
-    std::string uri = action["ingest_uri"].get<std::string>();
+    sr.definition_uri = action["ingest_uri"].get<std::string>();
+  }
+  auto step = submit(*env, sr);
+  if (!step.is_ok()) return send_status(res, step.status());
+  send_json(res, 201, step_json(*step, log_path(step->id)));
+}
+
+Result<store::Step> Server::submit(const EnvironmentConfig& env, const SubmitRequest& req) {
+  if (stopping_) return unavailable("the server is shutting down and takes no new steps");
+  const std::string& aof = req.action_on_failure;
+  if (aof == "TERMINATE_CLUSTER" || aof == "TERMINATE_JOB_FLOW") {
+    return invalid_argument("action_on_failure: " + aof +
+                            " is refused: the cluster is shared by every environment and stays "
+                            "up; use CONTINUE or CANCEL_AND_WAIT");
+  }
+  if (aof != "CONTINUE" && aof != "CANCEL_AND_WAIT") {
+    return invalid_argument("action_on_failure: '" + aof +
+                            "' is not one of CONTINUE, CANCEL_AND_WAIT");
+  }
+  Result<std::vector<ingest::IngestDefinition>> defs = invalid_argument("unreachable");
+  if (req.definition_uri.empty()) {
+    defs = ingest::parse_definition(req.definition);
+  } else {
+    std::string uri = req.definition_uri;
     if (uri.rfind("file://", 0) == 0) uri = uri.substr(7);
     if (uri.empty() || uri[0] != '/') {
-      return send_error(res, 400, "bad_request",
-                        "action.ingest_uri: must be file:///absolute/path.json");
+      return invalid_argument("definition '" + req.definition_uri +
+                              "': give an absolute path or a file:///absolute/path.json URI "
+                              "(other schemes are not supported yet)");
     }
     defs = ingest::load_definition(uri);
   }
-  if (!defs.is_ok()) return send_error(res, 400, "bad_request", defs.status().message());
+  if (!defs.is_ok()) return invalid_argument(defs.status().message());
   if (defs->size() != 1) {
-    return send_error(res, 400, "bad_request",
-                      "action: the definition holds " + std::to_string(defs->size()) +
-                          " layers; a step ingests exactly one");
+    return invalid_argument("the definition holds " + std::to_string(defs->size()) +
+                            " layers; a step ingests exactly one");
   }
   ingest::IngestDefinition def = (*defs)[0];
   for (size_t i = 0; i < def.sources.size(); ++i) {
     const std::string& uri = def.sources[i].uri;
     if (!uri.empty() && uri[0] != '/' && uri.rfind("/vsi", 0) != 0 &&
         uri.find("://") == std::string::npos) {
-      return send_error(res, 400, "bad_request",
-                        "sources[" + std::to_string(i) + "].uri: '" + uri +
-                            "' is relative; the server does not share your working directory, "
-                            "give an absolute path");
+      return invalid_argument("sources[" + std::to_string(i) + "].uri: '" + uri +
+                              "' is relative; the server does not share your working directory, "
+                              "give an absolute path");
     }
   }
   // A step writes only under its environment's catalog root, whatever the
   // definition says (docs/cluster.md): the token decides, never the body.
-  def.output.catalog = env->catalog;
-  def.output.environment = env->name;
+  def.output.catalog = env.catalog;
+  def.output.environment = env.name;
   const int threads = std::max(1, config_.workers * config_.slots_per_worker);
   auto plan = ingest::make_plan(def, ingest::PlanOptions{threads});
-  if (!plan.is_ok()) return send_error(res, 400, "bad_request", plan.status().message());
+  if (!plan.is_ok()) return invalid_argument(plan.status().message());
 
   store::NewStep ns;
-  ns.environment = env->name;
-  ns.name = name.empty() ? def.layer : name;
+  ns.environment = env.name;
+  ns.name = req.name.empty() ? def.layer : req.name;
   ns.action_on_failure = aof;
   ns.action = {{"ingest", ingest::to_json(def)}, {"plan", {{"threads", threads}}}};
   ns.layer = def.layer;
   ns.partitions = static_cast<int64_t>(plan->partitions.size());
   ns.tiles_total = plan->total_tiles();
   ns.max_attempts = config_.max_attempts;
-  auto step = store_->submit(ns, now_ms());
-  if (!step.is_ok()) return send_status(res, step.status());
-  step_log(step->id, "step '" + ns.name + "' submitted in environment " + env->name + ": layer " +
-                         def.layer + ", " + std::to_string(ns.partitions) + " partition task(s), " +
-                         std::to_string(ns.tiles_total) + " tiles");
+  KILN_ASSIGN_OR_RETURN(store::Step step, store_->submit(ns, now_ms()));
+  step_log(step.id, "step '" + ns.name + "' submitted in environment " + env.name + ": layer " +
+                        def.layer + ", " + std::to_string(ns.partitions) + " partition task(s), " +
+                        std::to_string(ns.tiles_total) + " tiles");
   kick();
-  send_json(res, 201, step_json(*step, log_path(step->id)));
+  return step;
 }
+
+Result<store::Step> Server::get(const EnvironmentConfig& env, const std::string& id) {
+  return store_->get(env.name, id);
+}
+
+Result<store::ListPage> Server::list(const EnvironmentConfig& env, store::ListQuery q) {
+  q.environment = env.name;
+  return store_->list(q);
+}
+
+Result<store::Step> Server::cancel(const EnvironmentConfig& env, const std::string& id,
+                                   const std::string& signal) {
+  KILN_ASSIGN_OR_RETURN(store::Step step, store_->request_cancel(env.name, id, signal, now_ms()));
+  step_log(step.id, "cancel requested (" + signal + "); state " +
+                        store::step_state_name(step.state));
+  state_version_++;
+  kick();
+  return step;
+}
+
+Result<ClusterInfo> Server::cluster(const EnvironmentConfig& env) {
+  KILN_ASSIGN_OR_RETURN(auto workers, store_->workers(/*alive_only=*/true));
+  KILN_ASSIGN_OR_RETURN(auto stats, store_->stats());
+  ClusterInfo c;
+  c.workers = static_cast<int64_t>(workers.size());
+  for (const auto& w : workers) {
+    c.slots_total += w.slots;
+    c.slots_busy += w.busy;
+  }
+  auto q = stats.queued_tasks_by_env.find(env.name);
+  c.queued_tasks = q == stats.queued_tasks_by_env.end() ? 0 : q->second;
+  const auto pol = policies();
+  c.concurrency = pol.at(env.name).concurrency;
+  c.priority = pol.at(env.name).priority;
+  c.accepting_steps = !stopping_;
+  c.started_ms = started_ms_;
+  return c;
+}
+
+Status Server::set_concurrency(const EnvironmentConfig& env, int concurrency) {
+  if (concurrency < 1 || concurrency > 256) {
+    return invalid_argument("concurrency: must be 1-256, got " + std::to_string(concurrency));
+  }
+  {
+    std::lock_guard<std::mutex> lock(policy_mu_);
+    policies_[env.name].concurrency = concurrency;
+  }
+  log::info("environment " + env.name + ": concurrency now " + std::to_string(concurrency));
+  kick();
+  return Status::ok();
+}
+
+std::string Server::log_location(const std::string& step_id) const { return log_path(step_id); }
 
 void Server::handle_list(const Request& req, Response& res) {
   const EnvironmentConfig* env = authenticate(req, res);

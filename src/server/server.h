@@ -15,6 +15,7 @@
 #include "server/auth.h"
 #include "server/config.h"
 #include "server/metrics.h"
+#include "server/step_service.h"
 #include "store/job_store.h"
 
 namespace kiln::worker {
@@ -23,7 +24,7 @@ class Executor;
 
 namespace kiln::server {
 
-class Server {
+class Server final : public StepService {
  public:
   // Opens the job store, recovers what a previous run left, binds the
   // listening socket and starts the executor. `kiln_exe`: the kiln binary
@@ -38,6 +39,16 @@ class Server {
   // Graceful: stop taking steps and leasing tasks, let leased tasks finish
   // up to the grace period, stop the workers, return from run().
   void shutdown();
+
+  // StepService, for the API front ends.
+  Result<store::Step> submit(const EnvironmentConfig& env, const SubmitRequest& req) override;
+  Result<store::Step> get(const EnvironmentConfig& env, const std::string& id) override;
+  Result<store::ListPage> list(const EnvironmentConfig& env, store::ListQuery q) override;
+  Result<store::Step> cancel(const EnvironmentConfig& env, const std::string& id,
+                             const std::string& signal) override;
+  Result<ClusterInfo> cluster(const EnvironmentConfig& env) override;
+  Status set_concurrency(const EnvironmentConfig& env, int concurrency) override;
+  std::string log_location(const std::string& step_id) const override;
 
  private:
   Server() = default;
@@ -81,6 +92,7 @@ class Server {
   std::unique_ptr<worker::Executor> executor_;
   httplib::Server http_;
   int port_ = 0;
+  int64_t started_ms_ = 0;
 
   mutable std::mutex policy_mu_;
   std::map<std::string, store::EnvironmentPolicy> policies_;  // concurrency changes at run time
