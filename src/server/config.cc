@@ -114,7 +114,8 @@ Result<ServerConfig> parse_config(const std::string& text, const std::string& ba
         << e.description();
     return invalid_argument(msg.str());
   }
-  KILN_RETURN_IF_ERROR(check_keys(root, "", {"server", "scheduler", "executor", "environment"}));
+  KILN_RETURN_IF_ERROR(
+      check_keys(root, "", {"server", "scheduler", "executor", "emr", "environment"}));
 
   ServerConfig c;
   c.state_dir = absolute_from(base_dir, "kiln-state");
@@ -164,6 +165,32 @@ Result<ServerConfig> parse_config(const std::string& text, const std::string& ba
   }
   KILN_RETURN_IF_ERROR(err);
 
+  if (const toml::table* t = subtable(root, "emr", &err)) {
+    KILN_RETURN_IF_ERROR(check_keys(
+        *t, "emr", {"enabled", "regions", "requests_per_second", "burst", "release_label"}));
+    if (const toml::node* n = t->get("enabled")) {
+      if (!n->is_boolean()) return invalid_argument("emr.enabled: must be true or false");
+      c.emr_enabled = *n->value<bool>();
+    }
+    if (const toml::node* n = t->get("regions")) {
+      if (!n->is_array()) return invalid_argument("emr.regions: must be a list of region names");
+      for (const toml::node& r : *n->as_array()) {
+        auto s = r.value<std::string>();
+        if (!s || s->empty()) return invalid_argument("emr.regions: entries must be strings");
+        c.emr_regions.push_back(*s);
+      }
+    }
+    for (const char* key : {"requests_per_second", "burst"}) {
+      if (const toml::node* n = t->get(key)) {
+        auto v = n->value<double>();
+        if (!v || *v <= 0) return invalid_argument(std::string("emr.") + key + ": must be > 0");
+        (std::string(key) == "burst" ? c.emr_burst : c.emr_requests_per_second) = *v;
+      }
+    }
+    KILN_RETURN_IF_ERROR(get_string(*t, "emr", "release_label", &c.emr_release_label));
+  }
+  KILN_RETURN_IF_ERROR(err);
+
   const toml::node* envs = root.get("environment");
   if (!envs || !envs->is_array_of_tables() || envs->as_array()->empty()) {
     return invalid_argument(
@@ -173,8 +200,9 @@ Result<ServerConfig> parse_config(const std::string& text, const std::string& ba
   for (const toml::node& n : *envs->as_array()) {
     const toml::table& t = *n.as_table();
     const std::string where = "environment[" + std::to_string(i++) + "]";
-    KILN_RETURN_IF_ERROR(
-        check_keys(t, where, {"name", "token_sha256", "catalog", "concurrency", "priority"}));
+    KILN_RETURN_IF_ERROR(check_keys(
+        t, where,
+        {"name", "token_sha256", "catalog", "concurrency", "priority", "aws_access_keys"}));
     EnvironmentConfig e;
     KILN_RETURN_IF_ERROR(get_string(t, where, "name", &e.name));
     if (e.name.empty()) return invalid_argument(where + ".name: required");
@@ -206,10 +234,49 @@ Result<ServerConfig> parse_config(const std::string& text, const std::string& ba
     e.catalog = absolute_from(base_dir, catalog);
     KILN_RETURN_IF_ERROR(get_int(t, where, "concurrency", 1, 256, &e.concurrency));
     KILN_RETURN_IF_ERROR(get_int(t, where, "priority", -1000, 1000, &e.priority));
+    if (const toml::node* keys = t.get("aws_access_keys")) {
+      if (!keys->is_array_of_tables()) {
+        return invalid_argument(where + ".aws_access_keys: must be a list of " +
+                                "{ id = \"...\", secret_env = \"VAR\" } tables");
+      }
+      int k = 0;
+      for (const toml::node& kn : *keys->as_array()) {
+        const toml::table& kt = *kn.as_table();
+        const std::string kw = where + ".aws_access_keys[" + std::to_string(k++) + "]";
+        KILN_RETURN_IF_ERROR(check_keys(kt, kw, {"id", "secret", "secret_env"}));
+        AwsKey key;
+        KILN_RETURN_IF_ERROR(get_string(kt, kw, "id", &key.access_key_id));
+        if (key.access_key_id.empty()) return invalid_argument(kw + ".id: required");
+        std::string secret_env;
+        KILN_RETURN_IF_ERROR(get_string(kt, kw, "secret", &key.secret_access_key));
+        KILN_RETURN_IF_ERROR(get_string(kt, kw, "secret_env", &secret_env));
+        if (!secret_env.empty()) {
+          // Keeps the secret out of the file: read from the environment.
+          const char* v = std::getenv(secret_env.c_str());
+          if (!v || !*v) {
+            return invalid_argument(kw + ".secret_env: environment variable " + secret_env +
+                                    " is not set");
+          }
+          key.secret_access_key = v;
+        }
+        if (key.secret_access_key.empty()) {
+          return invalid_argument(kw + ": give secret_env (preferred) or secret");
+        }
+        e.aws_keys.push_back(std::move(key));
+      }
+    }
     c.environments.push_back(std::move(e));
   }
-  // One token opens one environment only.
-  std::set<std::string> seen;
+  // One token (or access key) opens one environment only.
+  std::set<std::string> seen, seen_keys;
+  for (const auto& e : c.environments) {
+    for (const auto& k : e.aws_keys) {
+      if (!seen_keys.insert(k.access_key_id).second) {
+        return invalid_argument("environment '" + e.name + "': access key id '" + k.access_key_id +
+                                "' is configured more than once");
+      }
+    }
+  }
   for (const auto& e : c.environments) {
     for (const auto& h : e.token_sha256) {
       if (!seen.insert(h).second) {

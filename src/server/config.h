@@ -10,12 +10,20 @@
 
 namespace kiln::server {
 
+// An AWS-style key pair for the EMR-compatible endpoint. SigV4 needs the
+// secret itself on the server side (it signs, it cannot compare hashes).
+struct AwsKey {
+  std::string access_key_id;
+  std::string secret_access_key;
+};
+
 struct EnvironmentConfig {
   std::string name;
   std::vector<std::string> token_sha256;  // lower-case hex
   std::string catalog;                    // absolute
   int concurrency = 1;                    // 1-256
   int priority = 0;
+  std::vector<AwsKey> aws_keys;  // EMR endpoint credentials
 };
 
 struct ServerConfig {
@@ -34,6 +42,13 @@ struct ServerConfig {
   std::string executor = "local";
   int workers = 1;
   int slots_per_worker = 2;
+
+  // The EMR-compatible endpoint (POST / with X-Amz-Target).
+  bool emr_enabled = true;
+  std::vector<std::string> emr_regions;  // empty: any region
+  double emr_requests_per_second = 200;  // per access key; above: ThrottlingException
+  double emr_burst = 400;
+  std::string emr_release_label = "emr-6.15.0";
 
   std::vector<EnvironmentConfig> environments;
 

@@ -1,6 +1,8 @@
 // kiln.toml parsing: the documented example loads, and mistakes name the key.
 #include "server/config.h"
 
+#include <cstdlib>
+
 #include <gtest/gtest.h>
 
 namespace kiln::server {
@@ -24,6 +26,24 @@ TEST(Config, ExampleFileLoadsWithItsDocumentedValues) {
   // Relative paths resolve against the file's directory.
   EXPECT_EQ(c->state_dir, std::string(KILN_SOURCE_DIR) + "/examples/kiln-state");
   EXPECT_EQ(c->environments[1].catalog, std::string(KILN_SOURCE_DIR) + "/examples/catalog");
+  EXPECT_TRUE(c->emr_enabled);
+  ASSERT_EQ(c->environments[0].aws_keys.size(), 1u);
+  EXPECT_EQ(c->environments[0].aws_keys[0].access_key_id, "AKIAKILNPRODUCTION01");
+}
+
+TEST(Config, AwsSecretsComeFromTheEnvironmentWhenAsked) {
+  const std::string text =
+      env_block("a") +
+      "aws_access_keys = [{ id = \"AKIA1\", secret_env = \"KILN_TEST_SECRET\" }]\n";
+  ::unsetenv("KILN_TEST_SECRET");
+  auto missing = parse_config(text, "/base");
+  ASSERT_FALSE(missing.is_ok());
+  EXPECT_NE(missing.status().message().find("KILN_TEST_SECRET is not set"), std::string::npos);
+  ::setenv("KILN_TEST_SECRET", "s3cret", 1);
+  auto c = parse_config(text, "/base");
+  ASSERT_TRUE(c.is_ok()) << c.status().to_string();
+  EXPECT_EQ(c->environments[0].aws_keys[0].secret_access_key, "s3cret");
+  ::unsetenv("KILN_TEST_SECRET");
 }
 
 TEST(Config, DefaultsApplyWhenSectionsAreMissing) {
@@ -53,6 +73,12 @@ TEST(Config, MistakesNameTheKey) {
       {env_block("a") + env_block("b"), "shared with another environment"},
       {env_block("a/b"), "environment[0].name"},
       {"[server\n", "line 1"},
+      {env_block("a") + "aws_access_keys = [{ id = \"K\" }]\n", "give secret_env"},
+      {env_block("a") + "aws_access_keys = [{ id = \"K\", secret = \"x\" }]\n" +
+           env_block("b", std::string(64, 'b')) +
+           "aws_access_keys = [{ id = \"K\", secret = \"y\" }]\n",
+       "configured more than once"},
+      {"[emr]\nburst = 0\n" + env_block("a"), "emr.burst"},
   };
   for (const auto& tc : cases) {
     auto c = parse_config(tc.text, "/base");

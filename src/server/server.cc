@@ -563,6 +563,7 @@ Result<store::Step> Server::submit(const EnvironmentConfig& env, const SubmitReq
   ns.name = req.name.empty() ? def.layer : req.name;
   ns.action_on_failure = aof;
   ns.action = {{"ingest", ingest::to_json(def)}, {"plan", {{"threads", threads}}}};
+  if (!req.emr_request.is_null()) ns.action["emr"] = req.emr_request;
   ns.layer = def.layer;
   ns.partitions = static_cast<int64_t>(plan->partitions.size());
   ns.tiles_total = plan->total_tiles();

@@ -24,6 +24,10 @@ struct SubmitRequest {
   // Foundry's), or an absolute path / file:// URI of one.
   nlohmann::json definition;
   std::string definition_uri;
+  // What the client sent, kept with the step for front ends that echo it
+  // back (EMR's DescribeStep returns the HadoopJarStep); stored as
+  // action["emr"]. Null: nothing to keep.
+  nlohmann::json emr_request;
 };
 
 struct ClusterInfo {
