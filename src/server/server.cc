@@ -380,6 +380,9 @@ void Server::install_routes() {
   http_.new_task_queue = [] { return new httplib::ThreadPool(64); };
   http_.set_payload_max_length(static_cast<size_t>(config_.max_body_bytes));
   http_.set_keep_alive_max_count(1000);
+  // Small JSON replies: without TCP_NODELAY, Nagle and delayed ACKs hold
+  // each one back for tens of milliseconds (300 req/s instead of thousands).
+  http_.set_tcp_nodelay(true);
   http_.set_error_handler([this](const Request&, Response& res) {
     if (!res.body.empty()) return;
     switch (res.status) {
