@@ -15,6 +15,7 @@
 #include "ingest/definition.h"
 #include "ingest/plan.h"
 #include "raster/gdal_env.h"
+#include "server/emr.h"
 #include "worker/local_executor.h"
 
 namespace kiln::server {
@@ -199,6 +200,16 @@ Result<std::unique_ptr<Server>> Server::start(const ServerConfig& config,
   s->worker_token_ = new_token();
   if (s->worker_token_.empty()) return internal_error("cannot draw random bytes for a token");
 
+  if (config.emr_enabled) {
+    std::vector<SigV4Key> keys;
+    for (const auto& e : config.environments)
+      for (const auto& k : e.aws_keys)
+        keys.push_back({k.access_key_id, k.secret_access_key, e.name});
+    s->sigv4_ = std::make_unique<SigV4Verifier>(std::move(keys), config.emr_regions);
+    s->emr_limiter_ =
+        std::make_unique<RateLimiter>(config.emr_requests_per_second, config.emr_burst);
+    s->emr_ = std::make_unique<EmrApi>(*s, s->config_);
+  }
   s->install_routes();
   if (config.port == 0) {
     s->port_ = s->http_.bind_to_any_port(config.host);
@@ -435,6 +446,7 @@ void Server::install_routes() {
   http_.Put("/v1/environment", [this](const Request& q, Response& r) { handle_environment(q, r); });
   http_.Get("/v1/environment", [this](const Request& q, Response& r) { handle_environment(q, r); });
 
+  if (emr_) http_.Post("/", [this](const Request& q, Response& r) { handle_emr(q, r); });
   http_.Post("/internal/v1/register",
              [this](const Request& q, Response& r) { handle_register(q, r); });
   http_.Post("/internal/v1/lease", [this](const Request& q, Response& r) { handle_lease(q, r); });
@@ -591,8 +603,8 @@ Result<store::ListPage> Server::list(const EnvironmentConfig& env, store::ListQu
 Result<store::Step> Server::cancel(const EnvironmentConfig& env, const std::string& id,
                                    const std::string& signal) {
   KILN_ASSIGN_OR_RETURN(store::Step step, store_->request_cancel(env.name, id, signal, now_ms()));
-  step_log(step.id, "cancel requested (" + signal + "); state " +
-                        store::step_state_name(step.state));
+  step_log(step.id,
+           "cancel requested (" + signal + "); state " + store::step_state_name(step.state));
   state_version_++;
   kick();
   return step;
@@ -855,6 +867,45 @@ void Server::handle_metrics(const Request&, Response& res) {
   start_latency_.render("kiln_step_start_latency_seconds", &out);
   res.status = 200;
   res.set_content(out, "text/plain; version=0.0.4; charset=utf-8");
+}
+
+// --- EMR endpoint -----------------------------------------------------------------
+
+void Server::handle_emr(const Request& req, Response& res) {
+  // A request id per call, as AWS sends: clients log it with errors.
+  char rid[64];
+  std::snprintf(rid, sizeof rid, "kiln-%016llx-%08llx",
+                static_cast<unsigned long long>(started_ms_),
+                static_cast<unsigned long long>(emr_request_seq_++));
+  res.set_header("x-amzn-RequestId", rid);
+  auto emr_error = [&res](int status, const std::string& type, const std::string& message) {
+    res.status = status;
+    res.set_content(json{{"__type", type}, {"Message", message}}.dump(), kEmrContentType);
+  };
+  const std::string target = req.get_header_value("X-Amz-Target");
+  if (target.rfind(kEmrTargetPrefix, 0) != 0) {
+    return emr_error(400, "UnknownOperationException",
+                     "X-Amz-Target must be ElasticMapReduce.<Operation>; got '" + target + "'");
+  }
+  SigV4Request sr;
+  sr.method = req.method;
+  const auto q = req.target.find('?');
+  sr.path = q == std::string::npos ? req.target : req.target.substr(0, q);
+  sr.query = q == std::string::npos ? "" : req.target.substr(q + 1);
+  for (const auto& [k, v] : req.headers) sr.headers.emplace_back(k, v);
+  sr.body = req.body;
+  const SigV4Result auth = sigv4_->verify(sr, std::chrono::system_clock::now());
+  if (!auth.ok()) {
+    return emr_error(auth.error().http_status, auth.error().type, auth.error().message);
+  }
+  if (!emr_limiter_->allow(auth.key().access_key_id)) {
+    return emr_error(400, "ThrottlingException", "Rate exceeded");
+  }
+  const EnvironmentConfig* env = config_.environment(auth.key().environment);
+  if (!env) return emr_error(500, "InternalServerException", "credentials map to no environment");
+  const EmrResponse r = emr_->handle(*env, target, req.body);
+  res.status = r.http_status;
+  res.set_content(r.body, kEmrContentType);
 }
 
 // --- worker protocol ------------------------------------------------------------

@@ -15,8 +15,14 @@
 #include "server/auth.h"
 #include "server/config.h"
 #include "server/metrics.h"
+#include "server/rate_limiter.h"
+#include "server/sigv4.h"
 #include "server/step_service.h"
 #include "store/job_store.h"
+
+namespace kiln::server {
+class EmrApi;
+}
 
 namespace kiln::worker {
 class Executor;
@@ -68,6 +74,8 @@ class Server final : public StepService {
   void handle_cluster(const httplib::Request& req, httplib::Response& res);
   void handle_environment(const httplib::Request& req, httplib::Response& res);
   void handle_metrics(const httplib::Request& req, httplib::Response& res);
+  // The EMR-compatible endpoint: POST / with X-Amz-Target (server/emr.h).
+  void handle_emr(const httplib::Request& req, httplib::Response& res);
 
   void handle_register(const httplib::Request& req, httplib::Response& res);
   void handle_lease(const httplib::Request& req, httplib::Response& res);
@@ -89,6 +97,10 @@ class Server final : public StepService {
   std::string worker_token_;
   std::unique_ptr<TokenTable> tokens_;
   std::unique_ptr<store::JobStore> store_;
+  std::unique_ptr<SigV4Verifier> sigv4_;
+  std::unique_ptr<RateLimiter> emr_limiter_;
+  std::unique_ptr<EmrApi> emr_;
+  std::atomic<uint64_t> emr_request_seq_{0};
   std::unique_ptr<worker::Executor> executor_;
   httplib::Server http_;
   int port_ = 0;
