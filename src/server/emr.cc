@@ -93,6 +93,14 @@ const char* json_kind(const json& v) {
   }
 }
 
+// `message` ending in a full stop, so that another sentence can follow it.
+std::string sentence(std::string message) {
+  if (!message.empty() && message.back() != '.' && message.back() != '!' && message.back() != '?') {
+    message += '.';
+  }
+  return message;
+}
+
 std::string join(const std::vector<std::string>& items) {
   std::string out;
   for (const auto& s : items) out += (out.empty() ? "" : ", ") + s;
@@ -125,8 +133,8 @@ class Reader {
     for (auto it = object_.begin(); it != object_.end(); ++it) {
       if (std::find(known.begin(), known.end(), it.key()) != known.end()) continue;
       std::vector<std::string> names(known.begin(), known.end());
-      fail(validation_error("unknown field '" + path(it.key()) + "' (known here: " +
-                            join(names) + ")"));
+      fail(validation_error("unknown field '" + path(it.key()) + "' (known here: " + join(names) +
+                            ")"));
       return;
     }
   }
@@ -238,8 +246,7 @@ class Reader {
 
  private:
   Reply type_error(std::string_view name, const char* expected, const json& got) const {
-    return serialization_error(path(name) + ": expected " + expected + ", got " +
-                               json_kind(got));
+    return serialization_error(path(name) + ": expected " + expected + ", got " + json_kind(got));
   }
 
   const json& object_;
@@ -260,8 +267,8 @@ const std::vector<std::string>& step_state_names() {
 
 const std::vector<std::string>& cluster_state_names() {
   static const std::vector<std::string> names = {
-      "STARTING",    "BOOTSTRAPPING", "RUNNING", "WAITING", "TERMINATING",
-      "TERMINATED",  "TERMINATED_WITH_ERRORS"};
+      "STARTING",   "BOOTSTRAPPING",         "RUNNING", "WAITING", "TERMINATING",
+      "TERMINATED", "TERMINATED_WITH_ERRORS"};
   return names;
 }
 
@@ -338,8 +345,7 @@ json cluster_status(const std::string& state, const ClusterInfo& info) {
   // The cluster came up with this server; it never ends while it runs.
   json timeline = {{"CreationDateTime", epoch_seconds(info.started_ms)},
                    {"ReadyDateTime", epoch_seconds(info.started_ms)}};
-  const char* reason =
-      state == "RUNNING" ? "Running step." : "Cluster ready to run steps.";
+  const char* reason = state == "RUNNING" ? "Running step." : "Cluster ready to run steps.";
   return {{"State", state}, {"StateChangeReason", {{"Message", reason}}}, {"Timeline", timeline}};
 }
 
@@ -382,8 +388,8 @@ Reply add_job_flow_steps(const Call& c, const json& in) {
       for (size_t p = 0; props && !jr.failed() && p < props->size(); ++p) {
         const std::string pwhere = jr.path("Properties") + "[" + std::to_string(p) + "]";
         if (!(*props)[p].is_object()) {
-          jr.fail(serialization_error(pwhere + ": expected an object, got " +
-                                      json_kind((*props)[p])));
+          jr.fail(
+              serialization_error(pwhere + ": expected an object, got " + json_kind((*props)[p])));
           break;
         }
         Reader kv((*props)[p], pwhere);
@@ -416,7 +422,7 @@ Reply add_job_flow_steps(const Call& c, const json& in) {
     auto req = to_submit_request(configs[i]);
     if (!req.is_ok()) {
       return validation_error("Steps[" + std::to_string(i) + "] ('" + configs[i].name +
-                              "'): " + req.status().message() + " No step was added.");
+                              "'): " + sentence(req.status().message()) + " No step was added.");
     }
     requests.push_back(std::move(req).value());
   }
@@ -434,10 +440,10 @@ Reply add_job_flow_steps(const Call& c, const json& in) {
     }
     for (const std::string& id : submitted) {
       auto cancelled = c.steps.cancel(c.env, id, "KILL");
-      (void)cancelled;  // best effort: the step is PENDING and cancels at once
+      (void)cancelled;  // best effort; KILL also stops one the scheduler already started
     }
     std::string message = "Steps[" + std::to_string(i) + "] ('" + configs[i].name +
-                          "'): " + step.status().message();
+                          "'): " + sentence(step.status().message());
     if (!submitted.empty()) {
       message += " The " + std::to_string(submitted.size()) +
                  " step(s) before it in this call were cancelled (" + join(submitted) + ").";
@@ -515,8 +521,7 @@ Reply cancel_steps(const Call& c, const json& in) {
     };
     auto before = c.steps.get(c.env, id);
     if (!before.is_ok()) {
-      failed(before.status().code() == StatusCode::kNotFound ? "Step id '" + id +
-                                                                   "' is not valid."
+      failed(before.status().code() == StatusCode::kNotFound ? "Step id '" + id + "' is not valid."
                                                              : before.status().message());
       continue;
     }
@@ -668,17 +673,18 @@ constexpr std::array<Operation, 9> kOperations = {{
 EmrResponse to_response(const Reply& r) {
   // Strings from the job store (paths, GDAL messages) may hold bytes that
   // are not UTF-8; replace them rather than fail the whole answer.
-  return EmrResponse{r.status, r.body.dump(-1, ' ', false, json::error_handler_t::replace),
-                     r.type};
+  return EmrResponse{r.status, r.body.dump(-1, ' ', false, json::error_handler_t::replace), r.type};
 }
 
 }  // namespace
 
 std::string emr_cluster_id(const std::string& environment) {
   static constexpr char kAlphabet[] = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
-  // The digest read as a big number, 13 base-36 digits of it (67 bits):
-  // two environment names colliding is as unlikely as a SHA-256 collision
-  // on 67 bits, about 1 in 10^20 for a pair.
+  // The lowest 13 base-36 digits of SHA-256("kiln-emr-cluster:" + name)
+  // read as a number (67 bits: two names collide with odds of about 1 in
+  // 10^20 per pair). Python gives the same id, for docs and scripts:
+  //   n = int(hashlib.sha256(b"kiln-emr-cluster:" + name).hexdigest(), 16)
+  //   "j-" + "".join(ALPHABET[n // 36**k % 36] for k in reversed(range(13)))
   const std::string hex = sha256_hex("kiln-emr-cluster:" + environment);
   std::vector<int> digits;  // the digest, base 16, most significant first
   for (char h : hex) digits.push_back(h <= '9' ? h - '0' : h - 'a' + 10);
@@ -725,9 +731,8 @@ EmrResponse EmrApi::handle(const EnvironmentConfig& env, const std::string& targ
     return to_response(serialization_error("the request body is not valid JSON"));
   }
   if (!in.is_object()) {
-    return to_response(
-        serialization_error(std::string("the request body must be a JSON object, not ") +
-                            json_kind(in)));
+    return to_response(serialization_error(
+        std::string("the request body must be a JSON object, not ") + json_kind(in)));
   }
   const std::string internal_type(op->internal_type);
   const Call call{steps_, env, release_label_, internal_type, emr_cluster_id(env.name)};

@@ -17,9 +17,9 @@ constexpr std::string_view kRasterFoundryIngest = "com.azavea.rf.batch.ingest.sp
 // Spark: it accepts them (Raster Foundry's steps carry --master, --deploy-mode
 // and --conf) and ignores their values.
 constexpr std::array<std::string_view, 10> kIgnoredSparkOptions = {
-    "--master",          "--deploy-mode",   "--conf",        "--name",  "--queue",
-    "--driver-memory",   "--driver-cores",  "--num-executors", "--executor-memory",
-    "--executor-cores"};
+    "--master",          "--deploy-mode",   "--conf",         "--name",
+    "--queue",           "--driver-memory", "--driver-cores", "--num-executors",
+    "--executor-memory", "--executor-cores"};
 
 bool starts_with(std::string_view s, std::string_view prefix) {
   return s.substr(0, prefix.size()) == prefix;
@@ -142,8 +142,8 @@ Result<std::string> parse_raster_foundry_ingest(const std::vector<std::string>& 
     if (is_class) {
       if (value != kRasterFoundryIngest) {
         return refuse(arg_ref(args, at) + ": the only Spark application Kiln runs is Raster " +
-                      "Foundry's ingest, --class " + std::string(kRasterFoundryIngest) +
-                      ", not '" + value + "'");
+                      "Foundry's ingest, --class " + std::string(kRasterFoundryIngest) + ", not '" +
+                      value + "'");
       }
       main_class = value;
       continue;
@@ -168,8 +168,9 @@ Result<std::string> parse_raster_foundry_ingest(const std::vector<std::string>& 
                   "application Kiln runs");
   }
   if (i >= args.size()) {
-    return refuse("HadoopJarStep.Args: the application jar and Raster Foundry's ingest "
-                  "options (-s <scene id> -j <definition>) are missing after --class");
+    return refuse(
+        "HadoopJarStep.Args: the application jar and Raster Foundry's ingest "
+        "options (-s <scene id> -j <definition>) are missing after --class");
   }
   ++i;  // The application jar: Kiln runs its own ingest in its place.
 
@@ -228,8 +229,9 @@ Result<std::string> parse_raster_foundry_ingest(const std::vector<std::string>& 
     return refuse("HadoopJarStep.Args: Raster Foundry's ingest needs -s <scene id>");
   }
   if (definition.empty()) {
-    return refuse("HadoopJarStep.Args: Raster Foundry's ingest needs -j <absolute path or "
-                  "file:// URI of the ingest definition>");
+    return refuse(
+        "HadoopJarStep.Args: Raster Foundry's ingest needs -j <absolute path or "
+        "file:// URI of the ingest definition>");
   }
   return definition;
 }
@@ -325,9 +327,9 @@ Result<std::string> local_definition_path(const std::string& location) {
                   ":// is not supported yet; " + supported);
   }
   if (loc[0] != '/') {
-    return refuse("'" + location +
-                  "' is relative; the server does not share the client's working directory: " +
-                  supported);
+    return refuse(
+        "'" + location +
+        "' is relative; the server does not share the client's working directory: " + supported);
   }
   return location;
 }

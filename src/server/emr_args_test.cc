@@ -12,7 +12,8 @@ using Args = std::vector<std::string>;
 constexpr char kScriptRunner[] =
     "s3://us-east-1.elasticmapreduce/libs/script-runner/script-runner.jar";
 constexpr char kRfClass[] = "com.azavea.rf.batch.ingest.spark.Ingest";
-constexpr char kRfJar[] = "s3://rasterfoundry-global-artifacts-us-east-1/batch/rf-batch-761c316.jar";
+constexpr char kRfJar[] =
+    "s3://rasterfoundry-global-artifacts-us-east-1/batch/rf-batch-761c316.jar";
 
 EmrStepConfig step(const std::string& jar, Args args) {
   EmrStepConfig s;
@@ -127,11 +128,12 @@ TEST(EmrArgs, ScriptRunnerOfAnyRegionOrNone) {
                           "s3://elasticmapreduce/libs/script-runner/script-runner.jar"}) {
     EXPECT_EQ(refusal(step(jar, raster_foundry_args("/d.json"))), "") << jar;
   }
-  for (const char* jar : {"s3://my-bucket/libs/script-runner/script-runner.jar",
-                          "s3://US-EAST-1.elasticmapreduce/libs/script-runner/script-runner.jar",
-                          "s3://.elasticmapreduce/libs/script-runner/script-runner.jar",
-                          "s3://evil.com/x.elasticmapreduce/libs/script-runner/script-runner.jar",
-                          "https://us-east-1.elasticmapreduce/libs/script-runner/script-runner.jar"}) {
+  for (const char* jar :
+       {"s3://my-bucket/libs/script-runner/script-runner.jar",
+        "s3://US-EAST-1.elasticmapreduce/libs/script-runner/script-runner.jar",
+        "s3://.elasticmapreduce/libs/script-runner/script-runner.jar",
+        "s3://evil.com/x.elasticmapreduce/libs/script-runner/script-runner.jar",
+        "https://us-east-1.elasticmapreduce/libs/script-runner/script-runner.jar"}) {
     const std::string m = refusal(step(jar, raster_foundry_args("/d.json")));
     EXPECT_NE(m.find("is not accepted"), std::string::npos) << jar << ": " << m;
   }
@@ -139,23 +141,32 @@ TEST(EmrArgs, ScriptRunnerOfAnyRegionOrNone) {
 
 TEST(EmrArgs, RasterFoundryOptionsInAnyOrder) {
   // The RF ingest's own options after the jar, shuffled, long spellings.
-  Args a = {"/usr/bin/spark-submit", "--class", kRfClass,    "--deploy-mode=cluster",
-            "--master",              "yarn",    kRfJar,      "-j",
-            "/d/def.json",           "--sceneId=abc", "--overwrite", "-t"};
+  Args a = {"/usr/bin/spark-submit",
+            "--class",
+            kRfClass,
+            "--deploy-mode=cluster",
+            "--master",
+            "yarn",
+            kRfJar,
+            "-j",
+            "/d/def.json",
+            "--sceneId=abc",
+            "--overwrite",
+            "-t"};
   // spark-submit options may come after --class too.
   auto r = to_submit_request(step(kScriptRunner, a));
   ASSERT_TRUE(r.is_ok()) << r.status().message();
   EXPECT_EQ(r->definition_uri, "/d/def.json");
 
-  Args b = {"spark-submit", "--class", kRfClass, kRfJar, "--jobDefinition", "/d/def.json",
-            "-s",           "abc",     "-w",     "1024"};
+  Args b = {"spark-submit", "--class", kRfClass, kRfJar, "--jobDefinition",
+            "/d/def.json",  "-s",      "abc",    "-w",   "1024"};
   EXPECT_EQ(refusal(step(kScriptRunner, b)), "");
 }
 
 TEST(EmrArgs, RasterFoundryThroughCommandRunner) {
   // `aws emr add-steps --steps Type=Spark,...` on a release-label cluster
   // writes command-runner.jar with "spark-submit" first.
-  Args a = {"spark-submit", "--deploy-mode", "cluster", "--class", kRfClass, kRfJar,
+  Args a = {"spark-submit", "--deploy-mode", "cluster", "--class",    kRfClass, kRfJar,
             "-s",           "abc",           "-j",      "/d/def.json"};
   auto r = to_submit_request(step("command-runner.jar", a));
   ASSERT_TRUE(r.is_ok()) << r.status().message();
@@ -169,11 +180,13 @@ TEST(EmrArgs, RasterFoundryRefusals) {
     return refusal(step(kScriptRunner, a));
   };
   // Another Spark application: strict on the class name.
-  EXPECT_NE(with([](Args& a) { a[8] = "com.azavea.rf.batch.export.spark.Export"; })
-                .find("the only Spark application Kiln runs"),
+  EXPECT_NE(with([](Args& a) {
+              a[8] = "com.azavea.rf.batch.export.spark.Export";
+            }).find("the only Spark application Kiln runs"),
             std::string::npos);
-  EXPECT_NE(with([](Args& a) { a[8] = "com.azavea.rf.batch.ingest.spark.IngestX"; })
-                .find("not 'com.azavea.rf.batch.ingest.spark.IngestX'"),
+  EXPECT_NE(with([](Args& a) {
+              a[8] = "com.azavea.rf.batch.ingest.spark.IngestX";
+            }).find("not 'com.azavea.rf.batch.ingest.spark.IngestX'"),
             std::string::npos);
   // No --class at all.
   EXPECT_NE(with([](Args& a) { a.erase(a.begin() + 7, a.begin() + 9); }).find("needs --class"),
@@ -189,17 +202,23 @@ TEST(EmrArgs, RasterFoundryRefusals) {
             std::string::npos);
   EXPECT_NE(with([](Args& a) { a.pop_back(); }).find("needs a value"), std::string::npos);
   // Options Kiln has no meaning for.
-  EXPECT_NE(with([](Args& a) { a.insert(a.end(), {"-b", "my-status-bucket"}); })
-                .find("no ingest status files to S3"),
+  EXPECT_NE(with([](Args& a) {
+              a.insert(a.end(), {"-b", "my-status-bucket"});
+            }).find("no ingest status files to S3"),
             std::string::npos);
   EXPECT_NE(with([](Args& a) { a.push_back("--extra"); }).find("'--extra': not one of"),
             std::string::npos);
-  EXPECT_NE(with([](Args& a) { a.insert(a.begin() + 1, {"--jars", "s3://x/y.jar"}); })
-                .find("spark-submit option not accepted"),
+  EXPECT_NE(with([](Args& a) {
+              a.insert(a.begin() + 1, {"--jars", "s3://x/y.jar"});
+            }).find("spark-submit option not accepted"),
             std::string::npos);
-  EXPECT_NE(with([](Args& a) { a.insert(a.end(), {"-w", "lots"}); }).find("whole number"),
+  EXPECT_NE(with([](Args& a) {
+              a.insert(a.end(), {"-w", "lots"});
+            }).find("whole number"),
             std::string::npos);
-  EXPECT_NE(with([](Args& a) { a.insert(a.end(), {"-j", "/other.json"}); }).find("given twice"),
+  EXPECT_NE(with([](Args& a) {
+              a.insert(a.end(), {"-j", "/other.json"});
+            }).find("given twice"),
             std::string::npos);
   // The jar and everything after it missing.
   EXPECT_NE(with([](Args& a) { a.resize(9); }).find("application jar"), std::string::npos);
@@ -259,12 +278,13 @@ TEST(EmrArgs, LocalDefinitionPaths) {
     const char* in;
     const char* path;
   };
-  for (const Case& c : std::vector<Case>{{"/a/b.json", "/a/b.json"},
-                                         {"file:///a/b.json", "/a/b.json"},
-                                         {"file://localhost/a/b.json", "/a/b.json"},
-                                         {"file:/a/b.json", "/a/b.json"},
-                                         {"file:///a/%C3%A9t%C3%A9.json", "/a/\xC3\xA9t\xC3\xA9.json"},
-                                         {"/a/100%.json", "/a/100%.json"}}) {
+  for (const Case& c :
+       std::vector<Case>{{"/a/b.json", "/a/b.json"},
+                         {"file:///a/b.json", "/a/b.json"},
+                         {"file://localhost/a/b.json", "/a/b.json"},
+                         {"file:/a/b.json", "/a/b.json"},
+                         {"file:///a/%C3%A9t%C3%A9.json", "/a/\xC3\xA9t\xC3\xA9.json"},
+                         {"/a/100%.json", "/a/100%.json"}}) {
     auto r = local_definition_path(c.in);
     ASSERT_TRUE(r.is_ok()) << c.in << ": " << r.status().message();
     EXPECT_EQ(*r, c.path) << c.in;
@@ -273,18 +293,19 @@ TEST(EmrArgs, LocalDefinitionPaths) {
     const char* in;
     const char* says;
   };
-  for (const Bad& b : std::vector<Bad>{{"", "is empty"},
-                                       {"a/b.json", "is relative"},
-                                       {"./b.json", "is relative"},
-                                       {"file://fileserver/a/b.json", "names the host 'fileserver'"},
-                                       {"file://localhost", "has no path"},
-                                       {"file:a/b.json", "not an absolute file URI"},
-                                       {"file:///a/b%2.json", "malformed %-escape"},
-                                       {"file:///a/b%zz.json", "malformed %-escape"},
-                                       {"file:///a/b%00.json", "malformed %-escape"},
-                                       {"s3://bucket/a.json", "s3:// is not supported yet"},
-                                       {"https://host/a.json", "https:// is not supported yet"},
-                                       {"hdfs:///a.json", "hdfs:// is not supported yet"}}) {
+  for (const Bad& b :
+       std::vector<Bad>{{"", "is empty"},
+                        {"a/b.json", "is relative"},
+                        {"./b.json", "is relative"},
+                        {"file://fileserver/a/b.json", "names the host 'fileserver'"},
+                        {"file://localhost", "has no path"},
+                        {"file:a/b.json", "not an absolute file URI"},
+                        {"file:///a/b%2.json", "malformed %-escape"},
+                        {"file:///a/b%zz.json", "malformed %-escape"},
+                        {"file:///a/b%00.json", "malformed %-escape"},
+                        {"s3://bucket/a.json", "s3:// is not supported yet"},
+                        {"https://host/a.json", "https:// is not supported yet"},
+                        {"hdfs:///a.json", "hdfs:// is not supported yet"}}) {
     auto r = local_definition_path(b.in);
     ASSERT_FALSE(r.is_ok()) << b.in;
     EXPECT_NE(r.status().message().find(b.says), std::string::npos)

@@ -175,8 +175,8 @@ class EmrTest : public ::testing::Test {
 
   // Adds steps through the endpoint; returns their ids.
   std::vector<std::string> add(const EnvironmentConfig& env, std::vector<json> steps) {
-    Answer a = call(env, "AddJobFlowSteps",
-                    {{"JobFlowId", emr_cluster_id(env.name)}, {"Steps", steps}});
+    Answer a =
+        call(env, "AddJobFlowSteps", {{"JobFlowId", emr_cluster_id(env.name)}, {"Steps", steps}});
     EXPECT_EQ(a.status, 200) << a.text;
     return a.body.value("StepIds", std::vector<std::string>{});
   }
@@ -231,8 +231,9 @@ TEST_F(EmrTest, MalformedBodiesAreSerializationErrors) {
   EXPECT_NE(a.body["Message"].get<std::string>().find("StepStates"), std::string::npos);
   a = call("AddJobFlowSteps",
            {{"JobFlowId", prod_id()},
-            {"Steps", {{{"Name", "x"}, {"HadoopJarStep", {{"Jar", "command-runner.jar"},
-                                                          {"Args", {"kiln", 1}}}}}}}});
+            {"Steps",
+             {{{"Name", "x"},
+               {"HadoopJarStep", {{"Jar", "command-runner.jar"}, {"Args", {"kiln", 1}}}}}}}});
   EXPECT_EQ(a.type, "SerializationException");
   EXPECT_NE(a.body["Message"].get<std::string>().find("Steps[0].HadoopJarStep.Args[1]"),
             std::string::npos)
@@ -268,16 +269,16 @@ TEST_F(EmrTest, EmptyBodyIsAnEmptyInput) {
 // --- AddJobFlowSteps --------------------------------------------------------------
 
 TEST_F(EmrTest, AddJobFlowStepsSubmitsEveryStepInOrder) {
-  Answer a = call("AddJobFlowSteps",
-                  {{"JobFlowId", prod_id()},
-                   {"Steps",
-                    {kiln_step("first", "/defs/a.json"),
-                     {{"Name", "second"},
-                      {"ActionOnFailure", "CANCEL_AND_WAIT"},
-                      {"HadoopJarStep",
-                       {{"Jar", "command-runner.jar"},
-                        {"Args", {"kiln", "ingest", "-d", "file:///defs/b.json"}},
-                        {"Properties", json::array()}}}}}}});
+  Answer a =
+      call("AddJobFlowSteps", {{"JobFlowId", prod_id()},
+                               {"Steps",
+                                {kiln_step("first", "/defs/a.json"),
+                                 {{"Name", "second"},
+                                  {"ActionOnFailure", "CANCEL_AND_WAIT"},
+                                  {"HadoopJarStep",
+                                   {{"Jar", "command-runner.jar"},
+                                    {"Args", {"kiln", "ingest", "-d", "file:///defs/b.json"}},
+                                    {"Properties", json::array()}}}}}}});
   ASSERT_EQ(a.status, 200) << a.text;
   ASSERT_EQ(a.body["StepIds"].size(), 2u);
   ASSERT_EQ(steps_.requests.size(), 2u);
@@ -308,16 +309,17 @@ TEST_F(EmrTest, AddJobFlowStepsTranslatesEveryStepBeforeSubmittingAny) {
 }
 
 TEST_F(EmrTest, AddJobFlowStepsCancelsWhatItTookWhenALaterStepFailsToSubmit) {
-  Answer a = call("AddJobFlowSteps", {{"JobFlowId", prod_id()},
-                                      {"Steps",
-                                       {kiln_step("a", "/defs/a.json"),
-                                        kiln_step("b", "/defs/unreadable.json")}}});
+  Answer a =
+      call("AddJobFlowSteps",
+           {{"JobFlowId", prod_id()},
+            {"Steps", {kiln_step("a", "/defs/a.json"), kiln_step("b", "/defs/unreadable.json")}}});
   EXPECT_EQ(a.status, 400);
   EXPECT_EQ(a.type, "ValidationException");
   ASSERT_EQ(steps_.steps.size(), 1u);
   EXPECT_EQ(steps_.steps[0].state, store::StepState::kCancelled);
   const std::string m = a.body["Message"];
-  EXPECT_NE(m.find("Steps[1] ('b'): definition '/defs/unreadable.json': cannot open it"),
+  EXPECT_NE(m.find("Steps[1] ('b'): definition '/defs/unreadable.json': cannot open it. The 1 "
+                   "step(s) before it in this call were cancelled"),
             std::string::npos)
       << m;
   EXPECT_NE(m.find(steps_.steps[0].id), std::string::npos) << m;
@@ -332,8 +334,9 @@ TEST_F(EmrTest, AddJobFlowStepsRefusesTerminatingTheSharedCluster) {
     EXPECT_NE(a.body["Message"].get<std::string>().find("shared"), std::string::npos);
   }
   step["ActionOnFailure"] = "SOMETIMES";
-  EXPECT_EQ(call("AddJobFlowSteps", {{"JobFlowId", prod_id()}, {"Steps", json::array({step})}}).type,
-            "ValidationException");
+  EXPECT_EQ(
+      call("AddJobFlowSteps", {{"JobFlowId", prod_id()}, {"Steps", json::array({step})}}).type,
+      "ValidationException");
   EXPECT_TRUE(steps_.steps.empty());
 }
 
@@ -350,10 +353,10 @@ TEST_F(EmrTest, AddJobFlowStepsToAnotherEnvironmentsClusterIsAnUnknownJobFlow) {
 }
 
 TEST_F(EmrTest, AddJobFlowStepsRefusesAnExecutionRoleAndEmptyOrHugeBatches) {
-  Answer a = call("AddJobFlowSteps",
-                  {{"JobFlowId", prod_id()},
-                   {"Steps", json::array({kiln_step("x", "/defs/a.json")})},
-                   {"ExecutionRoleArn", "arn:aws:iam::123456789012:role/EmrStepRole"}});
+  Answer a =
+      call("AddJobFlowSteps", {{"JobFlowId", prod_id()},
+                               {"Steps", json::array({kiln_step("x", "/defs/a.json")})},
+                               {"ExecutionRoleArn", "arn:aws:iam::123456789012:role/EmrStepRole"}});
   EXPECT_EQ(a.type, "ValidationException");
   EXPECT_NE(a.body["Message"].get<std::string>().find("ExecutionRoleArn"), std::string::npos);
   EXPECT_EQ(call("AddJobFlowSteps", {{"JobFlowId", prod_id()}, {"Steps", json::array()}}).type,
@@ -363,15 +366,16 @@ TEST_F(EmrTest, AddJobFlowStepsRefusesAnExecutionRoleAndEmptyOrHugeBatches) {
   EXPECT_EQ(call("AddJobFlowSteps", {{"JobFlowId", prod_id()}, {"Steps", many}}).type,
             "ValidationException");
   json long_name = kiln_step(std::string(257, 'n'), "/defs/a.json");
-  EXPECT_EQ(call("AddJobFlowSteps", {{"JobFlowId", prod_id()}, {"Steps", json::array({long_name})}}).type,
-            "ValidationException");
+  EXPECT_EQ(
+      call("AddJobFlowSteps", {{"JobFlowId", prod_id()}, {"Steps", json::array({long_name})}}).type,
+      "ValidationException");
   EXPECT_TRUE(steps_.steps.empty());
 }
 
 TEST_F(EmrTest, AddJobFlowStepsWhileShuttingDownIsRetryable) {
   steps_.shutting_down = true;
-  Answer a = call("AddJobFlowSteps",
-                  {{"JobFlowId", prod_id()}, {"Steps", json::array({kiln_step("x", "/defs/a.json")})}});
+  Answer a = call("AddJobFlowSteps", {{"JobFlowId", prod_id()},
+                                      {"Steps", json::array({kiln_step("x", "/defs/a.json")})}});
   EXPECT_EQ(a.status, 503);
   EXPECT_EQ(a.type, "ServiceUnavailableException");
 }
@@ -535,9 +539,9 @@ TEST_F(EmrTest, ListStepsFilters) {
 // --- CancelSteps ------------------------------------------------------------------
 
 TEST_F(EmrTest, CancelStepsReportsPerStep) {
-  auto ids = add(production_, {kiln_step("pending", "/defs/a.json"),
-                               kiln_step("running", "/defs/b.json"),
-                               kiln_step("done", "/defs/c.json")});
+  auto ids =
+      add(production_, {kiln_step("pending", "/defs/a.json"), kiln_step("running", "/defs/b.json"),
+                        kiln_step("done", "/defs/c.json")});
   ASSERT_EQ(ids.size(), 3u);
   steps_.steps[1].state = store::StepState::kRunning;
   steps_.steps[2].state = store::StepState::kCompleted;
@@ -686,7 +690,8 @@ void check_shape(const json& model, const std::string& name, const json& value,
   if (type == "structure") {
     if (!value.is_object()) return bad("not an object");
     for (const auto& req : shape.value("required", json::array())) {
-      if (!value.contains(req.get<std::string>())) bad("missing required " + req.get<std::string>());
+      if (!value.contains(req.get<std::string>()))
+        bad("missing required " + req.get<std::string>());
     }
     for (auto it = value.begin(); it != value.end(); ++it) {
       if (path.empty() && it.key() == "__type") continue;
@@ -713,8 +718,8 @@ void check_shape(const json& model, const std::string& name, const json& value,
     if (!value.is_string()) return bad("not a string");
     if (shape.contains("enum")) {
       const auto& e = shape["enum"];
-      if (std::find(e.begin(), e.end(), value) == e.end()) bad("'" + value.get<std::string>() +
-                                                               "' not in the enum");
+      if (std::find(e.begin(), e.end(), value) == e.end())
+        bad("'" + value.get<std::string>() + "' not in the enum");
     }
   } else if (type == "integer" || type == "long") {
     if (!value.is_number_integer()) bad("not an integer");
@@ -742,7 +747,8 @@ TEST_F(EmrTest, ResponsesMatchBotocoresServiceModel) {
   ASSERT_TRUE(steps_.submit(production_, native).is_ok());
 
   const std::vector<std::pair<std::string, json>> calls = {
-      {"AddJobFlowSteps", {{"JobFlowId", prod_id()}, {"Steps", json::array({kiln_step("c", "/d/c.json")})}}},
+      {"AddJobFlowSteps",
+       {{"JobFlowId", prod_id()}, {"Steps", json::array({kiln_step("c", "/d/c.json")})}}},
       {"ListSteps", {{"ClusterId", prod_id()}}},
       {"DescribeStep", {{"ClusterId", prod_id()}, {"StepId", ids[0]}}},
       {"DescribeStep", {{"ClusterId", prod_id()}, {"StepId", steps_.steps[2].id}}},
@@ -786,7 +792,8 @@ TEST_F(EmrTest, TestRequestsAreValidModelInputs) {
   const json model = json::parse(f);
   std::vector<std::string> errors;
   check_shape(model, "AddJobFlowStepsInput",
-              {{"JobFlowId", prod_id()}, {"Steps", json::array({kiln_step("c", "/d/c.json")})}}, "", &errors);
+              {{"JobFlowId", prod_id()}, {"Steps", json::array({kiln_step("c", "/d/c.json")})}}, "",
+              &errors);
   check_shape(model, "CancelStepsInput",
               {{"ClusterId", prod_id()},
                {"StepIds", {"s-1"}},
