@@ -19,9 +19,10 @@ script, config and catalog in a temp dir; tests/e2e/kiln_server.py):
     view: POST sent -> first GET that no longer says PENDING (polled every
     2 ms, so up to 2 ms pessimistic).
 (b) describe and list throughput with wrk (Debian package wrk): 2 threads,
-    16 connections, 10 s each, on a server with the steps of (a) in its
-    history, while a real ingest runs on the same 2 cores (the situation a
-    busy cluster is in). Skipped with a note when wrk is missing.
+    16 connections, 10 s each, on the server of (a) with its steps in the
+    history, once idle and once while a real ingest runs on the same 2
+    cores (the situation a busy cluster is in). Skipped with a note when
+    wrk is missing.
 (c) A burst: --steps steps submitted at once by 50 client threads. All must
     be accepted (201), all must reach a terminal state, the list must hold
     each exactly once and the layer versions must be 1..N without gaps or
@@ -32,15 +33,12 @@ Prints a markdown table; --out also writes bench/results/serve.md (or FILE).
 
 import argparse
 import datetime
-import json
 import os
 import platform
 import re
 import shutil
-import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -50,7 +48,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests" / "e2e"))
 
 TINY_ZOOM = 6    # L7 to zoom 6: one partition, a handful of tiles
-BUSY_ZOOM = 16   # L7 to zoom 16: an ingest that keeps the workers busy for a while
+BUSY_ZOOM = 18   # L7 to zoom 18: an ingest that keeps both cores busy for well over a wrk run
 
 
 def parse_time(text):
@@ -79,32 +77,30 @@ def first_lease_time(srv, step_id):
     return None
 
 
-def bench_start_latency(ks, n):
+def bench_start_latency(srv, ks, n):
     """(a): submit -> RUNNING and submit -> first lease, one step at a time."""
     rows = []
-    with ks.KilnServer() as srv:
-        definition = ks.l7_definition("tiny", max_zoom=TINY_ZOOM)
-        # Warm-up: the first step pays GDAL's and the page cache's first use.
-        srv.wait_step(srv.submit(definition)["id"])
-        server_run, server_lease, client_run = [], [], []
-        for i in range(n):
-            t0 = time.time()
-            step = srv.submit(definition, name="latency-%d" % i)
-            seen = step
-            while seen["state"] == "PENDING":
-                time.sleep(0.002)
-                seen = srv.describe(step["id"])
-            client_run.append(time.time() - t0)
-            done = srv.wait_step(step["id"])
-            if done["state"] != "COMPLETED":
-                sys.exit("error: step %s ended %s: %s" % (done["id"], done["state"],
-                                                          done.get("failure")))
-            created = parse_time(done["created_at"])
-            server_run.append(parse_time(done["started_at"]) - created)
-            leased = first_lease_time(srv, done["id"])
-            if leased is not None:
-                server_lease.append(leased - created)
-        history = srv.list_steps(limit=1000)
+    definition = ks.l7_definition("tiny", max_zoom=TINY_ZOOM)
+    # Warm-up: the first step pays GDAL's and the page cache's first use.
+    srv.wait_step(srv.submit(definition)["id"])
+    server_run, server_lease, client_run = [], [], []
+    for i in range(n):
+        t0 = time.time()
+        step = srv.submit(definition, name="latency-%d" % i)
+        seen = step
+        while seen["state"] == "PENDING":
+            time.sleep(0.002)
+            seen = srv.describe(step["id"])
+        client_run.append(time.time() - t0)
+        done = srv.wait_step(step["id"])
+        if done["state"] != "COMPLETED":
+            sys.exit("error: step %s ended %s: %s" % (done["id"], done["state"],
+                                                      done.get("failure")))
+        created = parse_time(done["created_at"])
+        server_run.append(parse_time(done["started_at"]) - created)
+        leased = first_lease_time(srv, done["id"])
+        if leased is not None:
+            server_lease.append(leased - created)
     for name, values in (("submit -> RUNNING (server clock)", server_run),
                          ("submit -> first task leased (server clock)", server_lease),
                          ("POST sent -> seen not PENDING (client, 2 ms polls)", client_run)):
@@ -114,7 +110,7 @@ def bench_start_latency(ks, n):
                             ms(max(values)), len(values))))
         else:
             rows.append(("(a) " + name, "no data (the step log has no 'leased' lines)"))
-    return rows, len(history["steps"])
+    return rows
 
 
 WRK_LUA = """wrk.headers["Authorization"] = "Bearer %s"
@@ -134,35 +130,35 @@ def run_wrk(wrk, url, script, seconds):
     return float(rps.group(1)), p99.group(1), int(non2xx.group(1)) if non2xx else 0
 
 
-def bench_read_throughput(ks, seconds, history_steps):
-    """(b): wrk on describe and list while an ingest runs."""
+def bench_read_throughput(srv, ks, seconds):
+    """(b): wrk on describe and list, idle and while an ingest runs."""
     wrk = shutil.which("wrk")
     if not wrk:
         return [("(b) describe / list throughput", "skipped: wrk not installed (Debian package wrk)")]
     rows = []
-    with ks.KilnServer(environments=[
-            {"name": "production", "token": ks.PRODUCTION_TOKEN, "concurrency": 4}]) as srv:
-        tiny = ks.l7_definition("history", max_zoom=TINY_ZOOM)
-        # A history to list from: as many steps as (a) left, submitted in a burst.
-        with ThreadPoolExecutor(16) as pool:
-            ids = list(pool.map(lambda i: srv.submit(tiny)["id"], range(history_steps)))
-        for sid in ids:
-            srv.wait_step(sid)
-        script = os.path.join(srv.tmp, "auth.lua")
-        with open(script, "w", encoding="utf-8") as f:
-            f.write(WRK_LUA % ks.PRODUCTION_TOKEN)
-        busy_def = ks.l7_definition("busy", max_zoom=BUSY_ZOOM)
-        for label, path in (("describe GET /v1/steps/{id}", "/v1/steps/" + ids[-1]),
-                            ("list GET /v1/steps?limit=50", "/v1/steps?limit=50")):
-            busy = srv.submit(busy_def)
-            srv.wait_running(busy["id"], tiles_done=1)
-            rps, p99, bad = run_wrk(wrk, srv.url + path, script, seconds)
-            still = srv.describe(busy["id"])["state"]
-            srv.cancel(busy["id"], signal_name="KILL")
-            srv.wait_step(busy["id"])
-            note = "" if still == "RUNNING" else " (the ingest ended during the run)"
-            rows.append(("(b) %s, wrk 2 threads 16 conns %d s, ingest running" % (label, seconds),
-                         "%.0f req/s, p99 %s, %d non-2xx%s" % (rps, p99, bad, note)))
+    page = srv.list_steps(limit=1)
+    if not page["steps"]:
+        srv.wait_step(srv.submit(ks.l7_definition("history", max_zoom=TINY_ZOOM))["id"])
+        page = srv.list_steps(limit=1)
+    history = len(srv.list_steps(limit=1000)["steps"])
+    script = os.path.join(srv.tmp, "auth.lua")
+    with open(script, "w", encoding="utf-8") as f:
+        f.write(WRK_LUA % ks.PRODUCTION_TOKEN)
+    busy_def = ks.l7_definition("busy", max_zoom=BUSY_ZOOM)
+    for label, path in (("describe GET /v1/steps/{id}", "/v1/steps/" + page["steps"][0]["id"]),
+                        ("list GET /v1/steps?limit=50", "/v1/steps?limit=50")):
+        rps, p99, bad = run_wrk(wrk, srv.url + path, script, seconds)
+        rows.append(("(b) %s, idle (%d steps in history)" % (label, history),
+                     "%.0f req/s, p99 %s, %d non-2xx" % (rps, p99, bad)))
+        busy = srv.submit(busy_def)
+        srv.wait_running(busy["id"], tiles_done=1)
+        rps, p99, bad = run_wrk(wrk, srv.url + path, script, seconds)
+        still = srv.describe(busy["id"])["state"]
+        srv.cancel(busy["id"], signal_name="KILL")
+        srv.wait_step(busy["id"])
+        note = "" if still == "RUNNING" else " (the ingest ended during the run)"
+        rows.append(("(b) %s, ingest running" % label,
+                     "%.0f req/s, p99 %s, %d non-2xx%s" % (rps, p99, bad, note)))
     return rows
 
 
@@ -223,7 +219,20 @@ def bench_burst(ks, n, threads):
             ("(c) lost / duplicated", verdict)], not problems
 
 
-def machine_note(kiln):
+def source_note(kiln):
+    """Which kiln was measured: its path and build time, the checkout's
+    commit and whether the tree had uncommitted changes. Taken at the start,
+    so a commit landing during a long run is not credited with it."""
+    def git(*a):
+        return subprocess.run(["git", "-C", str(REPO)] + list(a), stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True).stdout.strip()
+    built = datetime.datetime.fromtimestamp(os.path.getmtime(kiln), datetime.timezone.utc)
+    dirty = " with uncommitted changes" if git("status", "--porcelain", "--untracked-files=no") else ""
+    return "%s built %s UTC; checkout at %s%s" % (kiln, built.strftime("%Y-%m-%d %H:%M"),
+                                                  git("rev-parse", "--short", "HEAD"), dirty)
+
+
+def machine_note():
     cpu = ""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
@@ -233,10 +242,7 @@ def machine_note(kiln):
                     break
     except OSError:
         pass
-    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True).stdout
-    return "%s, %d cores, %s; kiln %s (commit %s)" % (
-        cpu or platform.machine(), os.cpu_count(), platform.platform(), kiln, commit.strip())
+    return "%s, %d cores, %s" % (cpu or platform.machine(), os.cpu_count(), platform.platform())
 
 
 def main():
@@ -256,30 +262,36 @@ def main():
     os.environ.setdefault("KILN_SOURCE_DIR", str(REPO))
     import kiln_server as ks  # after KILN_BIN is set
 
+    kiln_note = source_note(args.kiln)
     parts = set(args.only.split(","))
     rows, ok = [], True
-    history = min(args.steps, 1000)
-    if "a" in parts:
-        r, history = bench_start_latency(ks, args.steps)
-        rows += r
-        print("\n".join("| %s | %s |" % row for row in r), flush=True)
-    if "b" in parts:
-        r = bench_read_throughput(ks, args.wrk_seconds, history)
-        rows += r
-        print("\n".join("| %s | %s |" % row for row in r), flush=True)
+    if parts & {"a", "b"}:
+        # (b) reads from the history (a) leaves: one server for both.
+        with ks.KilnServer() as srv:
+            if "a" in parts:
+                r = bench_start_latency(srv, ks, args.steps)
+                rows += r
+                print("\n".join("| %s | %s |" % row for row in r), flush=True)
+            if "b" in parts:
+                r = bench_read_throughput(srv, ks, args.wrk_seconds)
+                rows += r
+                print("\n".join("| %s | %s |" % row for row in r), flush=True)
     if "c" in parts:
         r, ok = bench_burst(ks, args.steps, args.threads)
         rows += r
         print("\n".join("| %s | %s |" % row for row in r), flush=True)
 
     report = ["# kiln serve benchmark", "",
-              "Machine: " + machine_note(args.kiln), "",
+              "Machine: " + machine_note(), "",
+              "Kiln: " + kiln_note, "",
               "Run: `/usr/bin/python3 bench/serve_bench.py --steps %d --threads %d` on %s UTC."
               % (args.steps, args.threads,
                  datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")),
               "Every server: 1 local worker with 2 slots, default scheduler settings but "
               "lease 5 s / heartbeat 1 s; steps are real ingests of data/L7_ETMs.tif "
-              "(zoom 0-%d: one partition task and the commit task)." % TINY_ZOOM, "",
+              "(zoom 0-%d: one partition task and the commit task). wrk: 2 threads, 16 "
+              "connections, %d s per run; the running ingest is L7 to zoom %d."
+              % (TINY_ZOOM, args.wrk_seconds, BUSY_ZOOM), "",
               "| measurement | result |", "| --- | --- |"]
     report += ["| %s | %s |" % row for row in rows]
     text = "\n".join(report) + "\n"

@@ -86,9 +86,8 @@ std::string progress_text(const json& step) {
   const double tiles = num(p, "tiles_done"), tiles_total = num(p, "tiles_total");
   std::ostringstream out;
   if (tiles_total > 0) {
-    out << static_cast<long long>(tiles) << "/" << static_cast<long long>(tiles_total)
-        << " tiles (" << static_cast<int>(std::floor(100 * std::min(1.0, tiles / tiles_total)))
-        << "%), ";
+    out << static_cast<long long>(tiles) << "/" << static_cast<long long>(tiles_total) << " tiles ("
+        << static_cast<int>(std::floor(100 * std::min(1.0, tiles / tiles_total))) << "%), ";
   }
   out << static_cast<long long>(num(p, "tasks_done")) << "/"
       << static_cast<long long>(num(p, "tasks_total")) << " tasks, "
@@ -117,8 +116,7 @@ void print_outcome(const json& step) {
   const std::string state = str(step, "state");
   std::printf("%s %s", str(step, "id").c_str(), state.c_str());
   if (state == "COMPLETED") {
-    std::printf(": layer %s version %s", str(step, "layer").c_str(),
-                str(step, "version").c_str());
+    std::printf(": layer %s version %s", str(step, "layer").c_str(), str(step, "version").c_str());
   }
   const std::string failure = failure_text(step);
   if (!failure.empty()) std::printf(": %s", failure.c_str());
@@ -154,7 +152,8 @@ std::string absolute_source(const std::string& uri) {
 
 // The definitions a submit asks for, from --definition FILE or from SOURCE...
 // and the same flags as `kiln ingest` (built as Kiln JSON and parsed, so one
-// validator checks both, locally, before anything is sent).
+// validator checks both, locally, before anything is sent). The flags-to-JSON
+// part repeats ingest_command.cc's, which is private to that file.
 Result<std::vector<ingest::IngestDefinition>> submitted_definitions(const IngestFlags& f) {
   if (!f.catalog.empty() || !f.env.empty()) {
     return invalid_argument(
@@ -187,7 +186,8 @@ Result<std::vector<ingest::IngestDefinition>> submitted_definitions(const Ingest
         char* end = nullptr;
         long v = std::strtol(item.c_str(), &end, 10);
         if (item.empty() || *end != '\0') {
-          return invalid_argument("--bands: '" + item + "' is not an integer (expected e.g. 3,2,1)");
+          return invalid_argument("--bands: '" + item +
+                                  "' is not an integer (expected e.g. 3,2,1)");
         }
         bands.push_back(static_cast<int>(v));
       }
@@ -232,8 +232,9 @@ Result<std::vector<ingest::IngestDefinition>> submitted_definitions(const Ingest
   return defs;
 }
 
-// Waits until the step is terminal or `timeout` (none: for ever) passes,
-// through the API's long poll. On a terminal, a progress line on stderr.
+// Waits until the step has ended or `timeout` (none: for ever) has passed,
+// through the API's long poll. While waiting: a progress line on stderr when
+// it is a TTY, else one line per state change.
 Result<json> wait_for(ApiClient& api, const std::string& id, std::optional<double> timeout) {
   using Clock = std::chrono::steady_clock;
   const bool show = isatty(STDERR_FILENO);
@@ -249,10 +250,9 @@ Result<json> wait_for(ApiClient& api, const std::string& id, std::optional<doubl
       chunk = std::clamp(std::ceil(left), 0.0, chunk);
     }
     const auto asked = Clock::now();
-    KILN_ASSIGN_OR_RETURN(
-        json step, api.get("/v1/steps/" + url_encode(id) + "/wait?timeout=" +
-                               std::to_string(static_cast<int>(chunk)),
-                           static_cast<int>(chunk) + 30));
+    KILN_ASSIGN_OR_RETURN(json step, api.get("/v1/steps/" + url_encode(id) + "/wait?timeout=" +
+                                                 std::to_string(static_cast<int>(chunk)),
+                                             static_cast<int>(chunk) + 30));
     const std::string state = str(step, "state");
     if (show) {
       std::fprintf(stderr, "\r\033[K%s %s %s", id.c_str(), state.c_str(),

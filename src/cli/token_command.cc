@@ -49,8 +49,7 @@ Command add_token_command(CLI::App& app) {
   CLI::App* make = c.app->add_subcommand(
       "new", "Print a new random token and its SHA-256 (what kiln.toml's token_sha256 holds)");
   CLI::App* hash = c.app->add_subcommand("hash", "Print the SHA-256 of a token, for kiln.toml");
-  hash->add_option("TOKEN", f->token, "The token, or - to read it from standard input")
-      ->required();
+  hash->add_option("TOKEN", f->token, "The token, or - to read it from standard input")->required();
   c.run = [f, make, hash]() -> int {
     if (*make) return run_new();
     if (*hash) return run_hash(*f);

@@ -100,7 +100,9 @@ bool only_known(Response& res, const json& obj, const std::set<std::string>& kno
   return true;
 }
 
-json step_json(const store::Step& s, const std::string& log_file) {
+// `with_action`: the full ingest definition; lists leave it out (it is most
+// of a step's bytes and a page holds up to 1,000 steps).
+json step_json(const store::Step& s, const std::string& log_file, bool with_action = true) {
   json j = {{"id", s.id},
             {"name", s.name},
             {"environment", s.environment},
@@ -112,7 +114,7 @@ json step_json(const store::Step& s, const std::string& log_file) {
             {"layer", s.layer},
             {"version", s.version ? json(s.version) : json(nullptr)},
             {"log_file", log_file}};
-  if (s.action.contains("ingest")) j["action"] = {{"ingest", s.action["ingest"]}};
+  if (with_action && s.action.contains("ingest")) j["action"] = {{"ingest", s.action["ingest"]}};
   if (s.failure) {
     j["failure"] = {{"reason", s.failure->reason},
                     {"message", s.failure->message},
@@ -321,6 +323,10 @@ void Server::clean_staging(const store::Step& step) {
   std::error_code ec;
   fs::remove_all(staging, ec);
   if (ec) log::warn("cannot remove " + staging.string() + ": " + ec.message());
+  // The catalog's record of who owns that staging directory goes with it.
+  const fs::path owner = staging.parent_path() / ("." + step.id + ".owner");
+  fs::remove(owner, ec);
+  if (ec) log::warn("cannot remove " + owner.string() + ": " + ec.message());
 }
 
 void Server::scheduler_loop() {
@@ -666,10 +672,11 @@ void Server::handle_list(const Request& req, Response& res) {
     q.limit = static_cast<int>(limit);
   }
   if (req.has_param("marker")) q.marker = req.get_param_value("marker");
+  q.with_action = false;  // the list shows summaries
   auto page = store_->list(q);
   if (!page.is_ok()) return send_status(res, page.status());
   json steps = json::array();
-  for (const auto& s : page->steps) steps.push_back(step_json(s, log_path(s.id)));
+  for (const auto& s : page->steps) steps.push_back(step_json(s, log_path(s.id), false));
   send_json(res, 200,
             {{"steps", steps},
              {"next_marker", page->next_marker.empty() ? json(nullptr) : json(page->next_marker)}});

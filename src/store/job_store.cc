@@ -254,7 +254,7 @@ Result<ListPage> JobStore::list(const ListQuery& q) {
   }
   // One row more than asked tells whether another page follows.
   query.bind(5, static_cast<int64_t>(q.limit) + 1);
-  KILN_ASSIGN_OR_RETURN(std::vector<Step> steps, impl_->read_steps(query));
+  KILN_ASSIGN_OR_RETURN(std::vector<Step> steps, impl_->read_steps(query, q.with_action));
 
   ListPage page;
   if (steps.size() > static_cast<size_t>(q.limit)) {

@@ -121,6 +121,7 @@ struct ListQuery {
   std::vector<std::string> ids;   // empty: all
   int limit = 50;                 // 1..1000
   std::string marker;             // from a previous page's next_marker
+  bool with_action = true;        // false: Step::action left null (cheaper listings)
 };
 
 struct ListPage {

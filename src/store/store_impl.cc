@@ -16,7 +16,7 @@ Result<TaskState> parse_task_state(const std::string& name) {
 }
 
 // One row of select_steps(), without progress.
-Result<Step> step_from_row(const Query& q) {
+Result<Step> step_from_row(const Query& q, bool parse_action) {
   Step s;
   s.seq = q.int64(0);
   s.id = q.text(1);
@@ -26,9 +26,11 @@ Result<Step> step_from_row(const Query& q) {
   if (!state.is_ok()) return internal_error("step " + s.id + ": " + state.status().message());
   s.state = *state;
   s.action_on_failure = q.text(5);
-  s.action = nlohmann::json::parse(q.text(6), nullptr, /*allow_exceptions=*/false);
-  if (s.action.is_discarded())
-    return internal_error("step " + s.id + ": stored action is not JSON");
+  if (parse_action) {
+    s.action = nlohmann::json::parse(q.text(6), nullptr, /*allow_exceptions=*/false);
+    if (s.action.is_discarded())
+      return internal_error("step " + s.id + ": stored action is not JSON");
+  }
   s.layer = q.text(7);
   s.version = static_cast<int>(q.int64(8));
   s.progress.tiles_total = q.int64(9);
@@ -85,12 +87,12 @@ Result<Step> JobStore::Impl::step_in(const std::string& environment, const std::
   return std::move(steps.front());
 }
 
-Result<std::vector<Step>> JobStore::Impl::read_steps(Query& q) {
+Result<std::vector<Step>> JobStore::Impl::read_steps(Query& q, bool parse_action) {
   std::vector<Step> steps;
   for (;;) {
     KILN_ASSIGN_OR_RETURN(bool row, q.next());
     if (!row) break;
-    KILN_ASSIGN_OR_RETURN(Step s, step_from_row(q));
+    KILN_ASSIGN_OR_RETURN(Step s, step_from_row(q, parse_action));
     steps.push_back(std::move(s));
   }
   for (Step& s : steps) KILN_RETURN_IF_ERROR(fill_progress(s));

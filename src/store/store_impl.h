@@ -40,7 +40,9 @@ struct JobStore::Impl {
   // message whether the id is unknown or belongs to another environment.
   Result<Step> step_in(const std::string& environment, const std::string& id);
   // Every row of `q` (a select_steps() query) as a Step with its progress.
-  Result<std::vector<Step>> read_steps(internal::Query& q);
+  // `parse_action`: false leaves Step::action null (listings that do not
+  // show it skip parsing every step's definition).
+  Result<std::vector<Step>> read_steps(internal::Query& q, bool parse_action = true);
   // Fills s.progress from its tasks.
   Status fill_progress(Step& s);
 

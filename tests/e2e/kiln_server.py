@@ -277,16 +277,23 @@ class KilnServer:
         if not os.path.isfile(binary):
             raise AssertionError("kiln binary not found at %s (set KILN_BIN)" % binary)
         self.write_config()
+        if self._log:
+            self._log.close()
         self._log = open(self.log_path, "ab")
         self._log.write(b"\n=== start %d ===\n" % self.starts)
         self._log.flush()
         self.starts += 1
         if os.path.exists(self.port_file):
             os.remove(self.port_file)
+        # Workers keep their task specs under $TMPDIR; a worker a test
+        # SIGKILLs cannot clean up, so keep them inside the temp dir too.
+        tmpdir = os.path.join(self.tmp, "tmp")
+        os.makedirs(tmpdir, exist_ok=True)
         self.proc = subprocess.Popen([binary, "serve", "--config", self.config_path,
                                       "--port-file", self.port_file],
                                      stdin=subprocess.DEVNULL, stdout=self._log,
-                                     stderr=subprocess.STDOUT, cwd=self.tmp)
+                                     stderr=subprocess.STDOUT, cwd=self.tmp,
+                                     env=dict(os.environ, TMPDIR=tmpdir))
         if wait_ready:
             self.wait_ready()
 
@@ -485,18 +492,63 @@ class KilnServer:
                              % (step_id, what, json.dumps(step)[:2000], self.log_tail()))
 
     def wait_running(self, step_id, tiles_done=1, timeout=120, token=PRODUCTION_TOKEN):
-        """Waits until the step is RUNNING with at least `tiles_done` tiles
-        written, i.e. a task is really mid-flight."""
+        """Waits until the step is RUNNING with work really under way: at
+        least `tiles_done` tiles reported, or a task already done (progress
+        comes with heartbeats, which a short task may finish before)."""
         return self.wait_until(
             step_id,
-            lambda s: s["state"] == "RUNNING" and s["progress"]["tiles_done"] >= tiles_done,
+            lambda s: s["state"] == "RUNNING" and (s["progress"]["tiles_done"] >= tiles_done
+                                                   or s["progress"]["tasks_done"] >= 1),
             timeout=timeout, token=token, what="RUNNING with %d tiles done" % tiles_done)
+
+    def wait_busy_worker(self, timeout=120):
+        """Polls the process table until a worker has a task process as its
+        child; returns (worker pid, task pid)."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            procs = self.processes()
+            for pid, argv in procs.items():
+                if is_kiln_process(argv, "task"):
+                    ppid = _proc_table().get(pid, (None,))[0]
+                    if ppid in procs and is_kiln_process(procs[ppid], "worker"):
+                        return ppid, pid
+            time.sleep(0.01)
+        raise AssertionError("no worker ran a task within %ss: %s\n%s"
+                             % (timeout, self.processes(), self.log_tail()))
 
     def metrics(self):
         r = self.request("GET", "/metrics", token=None)
         if r.status != 200:
             raise ApiError("/metrics -> HTTP %d" % r.status)
         return r.text()
+
+
+def assert_nothing_published_soon(testcase, catalog, env, layer, timeout=10):
+    """kiln_test.assert_nothing_published, allowing the server `timeout`
+    seconds after the step ended to remove its staging (it cleans up in the
+    scheduler pass that follows the state change)."""
+    deadline = time.time() + timeout
+    while True:
+        try:
+            kt.assert_nothing_published(testcase, catalog, env, layer)
+            return
+        except AssertionError:
+            if time.time() >= deadline:
+                raise
+            time.sleep(0.1)
+
+
+def assert_staging_clean_soon(testcase, ldir, timeout=10):
+    """kiln_test.assert_staging_clean with the same allowance."""
+    deadline = time.time() + timeout
+    while True:
+        try:
+            kt.assert_staging_clean(testcase, ldir)
+            return
+        except AssertionError:
+            if time.time() >= deadline:
+                raise
+            time.sleep(0.1)
 
 
 def layer_versions(catalog, env, layer):
@@ -534,7 +586,7 @@ def truncated_geotiff(src, dst, keep=0.5):
     Returns dst."""
     from osgeo import gdal
     full = dst + ".full.tif"
-    gdal.Translate(full, src, format="COG", creationOptions=["BLOCKSIZE=64", "COMPRESS=NONE"])
+    gdal.Translate(full, src, format="COG", creationOptions=["BLOCKSIZE=128", "COMPRESS=NONE"])
     with open(full, "rb") as f:
         data = f.read()
     with open(dst, "wb") as f:

@@ -175,7 +175,7 @@ class ServeApiTest(unittest.TestCase):
         self.assert_error(r, 400, "bad_request", re.escape("no-such-scene.tif"))
         after = self.srv.list_steps(limit=1000)["steps"]
         self.assertEqual(len(after), len(before), "a refused step was stored")
-        kt.assert_nothing_published(self, self.srv.catalog, "production", "bad")
+        ks.assert_nothing_published_soon(self, self.srv.catalog, "production", "bad")
 
     def test_action_on_failure(self):
         body = {"name": "x", "action": {"ingest": ks.l7_definition("x")},

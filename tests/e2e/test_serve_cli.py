@@ -13,7 +13,7 @@ import unittest
 import kiln_server as ks
 import kiln_test as kt
 
-SLOW_ZOOM = 16
+SLOW_ZOOM = 17
 
 
 class TokenCliTest(unittest.TestCase):
@@ -140,7 +140,8 @@ class StepCliTest(unittest.TestCase):
         tmp = tempfile.mkdtemp(prefix="kiln-cli-")
         self.addCleanup(shutil.rmtree, tmp, True)
         bad = ks.truncated_geotiff(kt.l7_path(), os.path.join(tmp, "cut-scene.tif"), keep=0.4)
-        rc, out, err = self.kiln(["step", "submit", bad, "--layer", "cli-bad", "--wait"])
+        rc, out, err = self.kiln(["step", "submit", bad, "--layer", "cli-bad", "--bands", "3,2,1",
+                                 "--wait"])
         # A source error: the exit code `kiln ingest` gives a corrupt source.
         self.assertEqual(rc, kt.EXIT_INPUT, out + err)
         self.assertRegex(out, r"FAILED: .*cut-scene\.tif")

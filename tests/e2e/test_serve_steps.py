@@ -12,7 +12,7 @@ import kiln_test as kt
 
 # A max zoom above L7's own (12) makes a step with thousands of tiles: slow
 # enough (several seconds on 2 cores) to be seen RUNNING and cancelled.
-SLOW_ZOOM = 16
+SLOW_ZOOM = 17
 
 STEP_ID = re.compile(r"^s-[0-9A-Z]{13}$")
 RFC3339_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
@@ -46,23 +46,26 @@ class ServeStepsTest(unittest.TestCase):
             self.assertRegex(done[key], RFC3339_UTC, key)
         self.assertLessEqual(done["created_at"], done["started_at"])
         self.assertLessEqual(done["started_at"], done["ended_at"])
-        p = done["progress"]
-        self.assertEqual(p["tasks_done"], p["tasks_total"])
-        self.assertGreaterEqual(p["tasks_total"], 2, "at least one partition and the commit")
-        self.assertGreater(p["tiles_done"], 0)
-        self.assertGreater(p["bytes_written"], 0)
 
         # The output went to the environment's catalog, whatever the body said.
         self.assertEqual(ks.layer_versions(srv.catalog, "production", "l7"), ["v000001"])
         served = os.path.realpath(kt.current_dir(srv.catalog, "production", "l7"))
         self.assertEqual(kt.load_metadata(srv.catalog, "production", "l7")["version"], 1)
-        kt.assert_staging_clean(self, kt.layer_dir(srv.catalog, "production", "l7"))
+        ks.assert_staging_clean_soon(self, kt.layer_dir(srv.catalog, "production", "l7"))
 
         reference = ks.reference_ingest(definition, srv.tmp)
         want = ks.tile_digests(reference)
         self.assertGreater(len(want), 13)
         self.assertEqual(ks.tile_digests(served), want,
                          "tiles of the step differ from kiln ingest's")
+
+        # The final progress counts the work done, however short the tasks.
+        p = done["progress"]
+        self.assertEqual(p["tasks_done"], p["tasks_total"])
+        self.assertGreaterEqual(p["tasks_total"], 2, "at least one partition and the commit")
+        self.assertGreater(p["tiles_done"], 0, "tiles_done of a COMPLETED step")
+        self.assertLessEqual(p["tiles_done"], p["tiles_total"])
+        self.assertGreater(p["bytes_written"], 0)
 
     def test_body_catalog_is_overwritten(self):
         srv = self.start_server()
@@ -151,7 +154,7 @@ class ServeStepsTest(unittest.TestCase):
         running = [s for s in seen if s["state"] == "RUNNING"]
         self.assertTrue(running, "never saw the step RUNNING")
         total = running[0]["progress"]["tiles_total"]
-        self.assertGreater(total, 1000, "the plan's tile count is known once RUNNING")
+        self.assertGreater(total, 100, "the plan's tile count is known once RUNNING")
         partial = [s for s in running if 0 < s["progress"]["tiles_done"] < total]
         self.assertTrue(partial, "no progress reported between 0 and %d tiles" % total)
         done = [s["progress"]["tiles_done"] for s in seen]
@@ -178,7 +181,7 @@ class ServeStepsTest(unittest.TestCase):
         srv.wait_step(first["id"])
         time.sleep(1)  # the scheduler would have started it by now
         self.assertEqual(srv.describe(second["id"])["state"], "CANCELLED")
-        kt.assert_nothing_published(self, srv.catalog, "production", "never")
+        ks.assert_nothing_published_soon(self, srv.catalog, "production", "never")
 
     def test_cancel_running_step_publishes_nothing(self):
         srv = self.start_server()
@@ -193,7 +196,7 @@ class ServeStepsTest(unittest.TestCase):
         self.assertEqual(done["state"], "CANCELLED", done)
         self.assertIsNotNone(done["ended_at"])
         self.assertFalse(done.get("version"), "a cancelled step has no version")
-        kt.assert_nothing_published(self, srv.catalog, "production", "slow")
+        ks.assert_nothing_published_soon(self, srv.catalog, "production", "slow")
         # Its task processes are gone (SIGTERM stops a task at the next tile).
         deadline = time.time() + 15
         while srv.task_pids() and time.time() < deadline:
@@ -207,7 +210,7 @@ class ServeStepsTest(unittest.TestCase):
         srv.cancel(step["id"], signal_name="KILL")
         done = srv.wait_step(step["id"], timeout=60)
         self.assertEqual(done["state"], "CANCELLED", done)
-        kt.assert_nothing_published(self, srv.catalog, "production", "slow")
+        ks.assert_nothing_published_soon(self, srv.catalog, "production", "slow")
         bad = srv.request("POST", "/v1/steps/%s/cancel" % step["id"], body={"signal": "HUP"})
         self.assertEqual(bad.status, 400, bad)
 
