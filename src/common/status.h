@@ -62,9 +62,7 @@ inline Status not_found(std::string m) { return Status(StatusCode::kNotFound, st
 inline Status empty_error(std::string m) { return Status(StatusCode::kEmpty, std::move(m)); }
 inline Status io_error(std::string m) { return Status(StatusCode::kIOError, std::move(m)); }
 inline Status cancelled(std::string m) { return Status(StatusCode::kCancelled, std::move(m)); }
-inline Status unavailable(std::string m) {
-  return Status(StatusCode::kUnavailable, std::move(m));
-}
+inline Status unavailable(std::string m) { return Status(StatusCode::kUnavailable, std::move(m)); }
 inline Status internal_error(std::string m) { return Status(StatusCode::kInternal, std::move(m)); }
 
 // Result<T> holds either a T or a non-ok Status.

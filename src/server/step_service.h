@@ -18,7 +18,7 @@
 namespace kiln::server {
 
 struct SubmitRequest {
-  std::string name;                           // empty: the layer's name
+  std::string name;                            // empty: the layer's name
   std::string action_on_failure = "CONTINUE";  // or CANCEL_AND_WAIT
   // Exactly one of: an ingest definition document (Kiln's JSON or Raster
   // Foundry's), or an absolute path / file:// URI of one.
