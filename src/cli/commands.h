@@ -7,6 +7,9 @@
 #include <vector>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "common/status.h"
 
 namespace kiln::cli {
 
@@ -47,6 +50,12 @@ struct CatalogFlags {
 };
 
 void add_ingest_flags(CLI::App* cmd, IngestFlags* flags, bool for_plan);
+// Kiln-format definition JSON from SOURCE... and the ingest flags (layer,
+// sources, output settings); output.catalog and output.environment are left
+// to the caller. Malformed --bands/--nodata are refused naming the flag.
+Result<nlohmann::json> ingest_flags_to_json(const IngestFlags& flags);
+// "12.3 MiB": bytes for people.
+std::string human_bytes(double bytes);
 void add_catalog_commands(CLI::App* cmd, CatalogFlags* flags);
 
 int run_ingest_command(const IngestFlags& flags);

@@ -24,18 +24,6 @@ CancelToken g_cancel;
 
 extern "C" void on_signal(int) { g_cancel.cancel(); }
 
-std::string human_bytes(double b) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int u = 0;
-  while (b >= 1024 && u < 4) {
-    b /= 1024;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u ? "%.1f %s" : "%.0f %s", b, units[u]);
-  return buf;
-}
-
 Result<std::vector<int>> parse_int_list(const std::string& flag, const std::string& text) {
   std::vector<int> out;
   std::stringstream ss(text);
@@ -106,48 +94,10 @@ Result<std::vector<ingest::IngestDefinition>> definitions_from(const IngestFlags
   }
   if (f.layer.empty()) return invalid_argument("--layer is required with SOURCE arguments");
   if (f.catalog.empty()) return invalid_argument("--catalog is required with SOURCE arguments");
-  nlohmann::json j;
-  j["layer"] = f.layer;
-  std::vector<int> bands;
-  if (!f.bands.empty()) {
-    KILN_ASSIGN_OR_RETURN(bands, parse_int_list("--bands", f.bands));
-  }
-  for (const auto& s : f.sources) {
-    nlohmann::json src = {{"uri", s}};
-    if (!bands.empty()) src["bands"] = bands;
-    if (!f.src_crs.empty()) src["crs"] = f.src_crs;
-    j["sources"].push_back(src);
-  }
+  KILN_ASSIGN_OR_RETURN(nlohmann::json j, ingest_flags_to_json(f));
   nlohmann::json& o = j["output"];
   o["catalog"] = f.catalog;
   if (!f.env.empty()) o["environment"] = f.env;
-  if (!f.layout.empty()) o["layout"] = f.layout;
-  if (f.tile_size) o["tile_size"] = *f.tile_size;
-  if (f.min_zoom) o["zoom"]["min"] = *f.min_zoom;
-  if (f.max_zoom) o["zoom"]["max"] = *f.max_zoom;
-  if (!f.cell_type.empty()) o["cell_type"] = f.cell_type;
-  if (!f.nodata.empty()) {
-    if (f.nodata == "nan" || f.nodata == "NaN") {
-      o["nodata"] = "nan";
-    } else {
-      try {
-        size_t used = 0;
-        double v = std::stod(f.nodata, &used);
-        if (used != f.nodata.size()) throw std::invalid_argument(f.nodata);
-        o["nodata"] = v;
-      } catch (const std::exception&) {
-        return invalid_argument("--nodata: '" + f.nodata + "' is not a number or nan");
-      }
-    }
-  }
-  if (!f.resample.empty()) o["resample"] = f.resample;
-  if (!f.pyramid_resample.empty()) o["pyramid_resample"] = f.pyramid_resample;
-  if (!f.format.empty()) o["encoding"]["format"] = f.format;
-  if (f.webp_quality) o["encoding"]["webp_quality"] = *f.webp_quality;
-  if (f.webp_lossless) o["encoding"]["webp_lossless"] = true;
-  if (!f.tif_compression.empty()) o["encoding"]["tif_compression"] = f.tif_compression;
-  if (f.error_threshold) o["error_threshold"] = *f.error_threshold;
-  if (!f.curve.empty()) o["partitioning"]["curve"] = f.curve;
   auto parsed = ingest::parse_definition(j);
   if (!parsed.is_ok()) {
     return Status(parsed.status().code(), name_flags(parsed.status().message()));
@@ -289,6 +239,63 @@ int run_ingest_command(const IngestFlags& f) {
     }
   }
   return kExitOk;
+}
+
+std::string human_bytes(double b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  int u = 0;
+  while (b >= 1024 && u < 4) {
+    b /= 1024;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, u ? "%.1f %s" : "%.0f %s", b, units[u]);
+  return buf;
+}
+
+Result<nlohmann::json> ingest_flags_to_json(const IngestFlags& f) {
+  nlohmann::json j;
+  j["layer"] = f.layer;
+  std::vector<int> bands;
+  if (!f.bands.empty()) {
+    KILN_ASSIGN_OR_RETURN(bands, parse_int_list("--bands", f.bands));
+  }
+  for (const auto& s : f.sources) {
+    nlohmann::json src = {{"uri", s}};
+    if (!bands.empty()) src["bands"] = bands;
+    if (!f.src_crs.empty()) src["crs"] = f.src_crs;
+    j["sources"].push_back(src);
+  }
+  nlohmann::json& o = j["output"];
+  o = nlohmann::json::object();
+  if (!f.layout.empty()) o["layout"] = f.layout;
+  if (f.tile_size) o["tile_size"] = *f.tile_size;
+  if (f.min_zoom) o["zoom"]["min"] = *f.min_zoom;
+  if (f.max_zoom) o["zoom"]["max"] = *f.max_zoom;
+  if (!f.cell_type.empty()) o["cell_type"] = f.cell_type;
+  if (!f.nodata.empty()) {
+    if (f.nodata == "nan" || f.nodata == "NaN") {
+      o["nodata"] = "nan";
+    } else {
+      try {
+        size_t used = 0;
+        double v = std::stod(f.nodata, &used);
+        if (used != f.nodata.size()) throw std::invalid_argument(f.nodata);
+        o["nodata"] = v;
+      } catch (const std::exception&) {
+        return invalid_argument("--nodata: '" + f.nodata + "' is not a number or nan");
+      }
+    }
+  }
+  if (!f.resample.empty()) o["resample"] = f.resample;
+  if (!f.pyramid_resample.empty()) o["pyramid_resample"] = f.pyramid_resample;
+  if (!f.format.empty()) o["encoding"]["format"] = f.format;
+  if (f.webp_quality) o["encoding"]["webp_quality"] = *f.webp_quality;
+  if (f.webp_lossless) o["encoding"]["webp_lossless"] = true;
+  if (!f.tif_compression.empty()) o["encoding"]["tif_compression"] = f.tif_compression;
+  if (f.error_threshold) o["error_threshold"] = *f.error_threshold;
+  if (!f.curve.empty()) o["partitioning"]["curve"] = f.curve;
+  return j;
 }
 
 }  // namespace kiln::cli

@@ -68,18 +68,6 @@ bool is_terminal(const std::string& state) {
          state == "INTERRUPTED";
 }
 
-std::string human_bytes(double b) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  int u = 0;
-  while (b >= 1024 && u < 4) {
-    b /= 1024;
-    ++u;
-  }
-  char buf[32];
-  std::snprintf(buf, sizeof buf, u ? "%.1f %s" : "%.0f %s", b, units[u]);
-  return buf;
-}
-
 // "120/340 tiles (35%), 2/5 tasks, 1.2 MiB read, 300 KiB written, eta 4 s"
 std::string progress_text(const json& step) {
   const json p = step.value("progress", json::object());
@@ -151,9 +139,9 @@ std::string absolute_source(const std::string& uri) {
 }
 
 // The definitions a submit asks for, from --definition FILE or from SOURCE...
-// and the same flags as `kiln ingest` (built as Kiln JSON and parsed, so one
-// validator checks both, locally, before anything is sent). The flags-to-JSON
-// part repeats ingest_command.cc's, which is private to that file.
+// and the same flags as `kiln ingest` (built as Kiln JSON by
+// ingest_flags_to_json and parsed, so one validator checks both, locally,
+// before anything is sent).
 Result<std::vector<ingest::IngestDefinition>> submitted_definitions(const IngestFlags& f) {
   if (!f.catalog.empty() || !f.env.empty()) {
     return invalid_argument(
@@ -176,54 +164,7 @@ Result<std::vector<ingest::IngestDefinition>> submitted_definitions(const Ingest
           "(see kiln step submit --help)");
     }
     if (f.layer.empty()) return invalid_argument("--layer is required with SOURCE arguments");
-    json j;
-    j["layer"] = f.layer;
-    std::vector<int> bands;
-    if (!f.bands.empty()) {
-      std::stringstream ss(f.bands);
-      std::string item;
-      while (std::getline(ss, item, ',')) {
-        char* end = nullptr;
-        long v = std::strtol(item.c_str(), &end, 10);
-        if (item.empty() || *end != '\0') {
-          return invalid_argument("--bands: '" + item +
-                                  "' is not an integer (expected e.g. 3,2,1)");
-        }
-        bands.push_back(static_cast<int>(v));
-      }
-    }
-    for (const auto& s : f.sources) {
-      json src = {{"uri", s}};
-      if (!bands.empty()) src["bands"] = bands;
-      if (!f.src_crs.empty()) src["crs"] = f.src_crs;
-      j["sources"].push_back(src);
-    }
-    json& o = j["output"];
-    o = json::object();
-    if (!f.layout.empty()) o["layout"] = f.layout;
-    if (f.tile_size) o["tile_size"] = *f.tile_size;
-    if (f.min_zoom) o["zoom"]["min"] = *f.min_zoom;
-    if (f.max_zoom) o["zoom"]["max"] = *f.max_zoom;
-    if (!f.cell_type.empty()) o["cell_type"] = f.cell_type;
-    if (!f.nodata.empty()) {
-      char* end = nullptr;
-      double v = std::strtod(f.nodata.c_str(), &end);
-      if (f.nodata == "nan" || f.nodata == "NaN") {
-        o["nodata"] = "nan";
-      } else if (*end != '\0') {
-        return invalid_argument("--nodata: '" + f.nodata + "' is not a number or nan");
-      } else {
-        o["nodata"] = v;
-      }
-    }
-    if (!f.resample.empty()) o["resample"] = f.resample;
-    if (!f.pyramid_resample.empty()) o["pyramid_resample"] = f.pyramid_resample;
-    if (!f.format.empty()) o["encoding"]["format"] = f.format;
-    if (f.webp_quality) o["encoding"]["webp_quality"] = *f.webp_quality;
-    if (f.webp_lossless) o["encoding"]["webp_lossless"] = true;
-    if (!f.tif_compression.empty()) o["encoding"]["tif_compression"] = f.tif_compression;
-    if (f.error_threshold) o["error_threshold"] = *f.error_threshold;
-    if (!f.curve.empty()) o["partitioning"]["curve"] = f.curve;
+    KILN_ASSIGN_OR_RETURN(json j, ingest_flags_to_json(f));
     KILN_ASSIGN_OR_RETURN(defs, ingest::parse_definition(j));
   }
   for (auto& d : defs) {
@@ -284,8 +225,8 @@ int run_submit(const StepFlags& f) {
   std::vector<json> steps;
   for (const auto& def : *defs) {
     json definition = ingest::to_json(def);
-    // The server sets both from the token's environment and refuses an
-    // environment that differs from it; to_json always writes one.
+    // The server sets both from the token's environment (docs/cluster.md);
+    // to_json always writes them, so leave them out of the request.
     definition["output"].erase("catalog");
     definition["output"].erase("environment");
     json body = {{"name", f.name.empty() ? def.layer : f.name},
