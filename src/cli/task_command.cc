@@ -3,7 +3,6 @@
 // through stdout, one JSON object per line: progress, then a result or an
 // error. Logs go to stderr, which the worker appends to the step's log.
 #include <signal.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -21,6 +20,7 @@
 #include "common/cancel.h"
 #include "common/log.h"
 #include "ingest/task.h"
+#include "worker/process.h"
 
 namespace kiln::cli {
 namespace {
@@ -109,19 +109,7 @@ int fail(LineWriter* out, const Status& s) {
 int run_task(const std::string& spec_path) {
   // A task outliving its worker would keep writing into the step's staging
   // while the task is leased again elsewhere: die with the worker.
-  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-  struct sigaction sa = {};
-  sa.sa_handler = on_task_signal;
-  sigemptyset(&sa.sa_mask);
-  ::sigaction(SIGTERM, &sa, nullptr);
-  ::sigaction(SIGINT, &sa, nullptr);
-  // Started by something that blocks them (as `kiln serve` does on its
-  // threads), they would never arrive.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  ::pthread_sigmask(SIG_UNBLOCK, &stop_signals, nullptr);
+  worker::stop_with_parent_or_signal(on_task_signal);
 
   LineWriter out;
   auto spec = ingest::load_task_spec(spec_path);

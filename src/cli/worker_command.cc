@@ -2,7 +2,6 @@
 // (docs/cluster.md, "Worker protocol"). `kiln serve` starts these; the token
 // comes from KILN_WORKER_TOKEN so that it never shows in a process list.
 #include <signal.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -13,6 +12,7 @@
 #include "cli/exit_codes.h"
 #include "common/cancel.h"
 #include "common/log.h"
+#include "worker/process.h"
 #include "worker/worker.h"
 
 namespace kiln::cli {
@@ -31,19 +31,7 @@ int run_worker(const WorkerFlags& f) {
   // A worker outliving the server that started it would hold tasks nobody
   // tracks: it gets SIGTERM when its parent goes, like a `kiln serve` stop.
   const pid_t parent = ::getppid();
-  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-  struct sigaction sa = {};
-  sa.sa_handler = on_worker_signal;
-  sigemptyset(&sa.sa_mask);
-  ::sigaction(SIGTERM, &sa, nullptr);
-  ::sigaction(SIGINT, &sa, nullptr);
-  // Started by something that blocks them (as `kiln serve` does on its
-  // threads), they would never arrive.
-  sigset_t stop_signals;
-  sigemptyset(&stop_signals);
-  sigaddset(&stop_signals, SIGTERM);
-  sigaddset(&stop_signals, SIGINT);
-  ::pthread_sigmask(SIG_UNBLOCK, &stop_signals, nullptr);
+  worker::stop_with_parent_or_signal(on_worker_signal);
   ::signal(SIGPIPE, SIG_IGN);  // a dead server's socket must not kill us mid-write
   if (::getppid() != parent) g_worker_stop.cancel();  // it went before prctl took effect
 

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -193,6 +194,20 @@ Status make_pipe(Fd* read_end, Fd* write_end) {
   *read_end = Fd(fds[0]);
   *write_end = Fd(fds[1]);
   return Status::ok();
+}
+
+void stop_with_parent_or_signal(void (*handler)(int)) {
+  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+  struct sigaction sa = {};
+  sa.sa_handler = handler;
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGTERM, &sa, nullptr);
+  ::sigaction(SIGINT, &sa, nullptr);
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  ::pthread_sigmask(SIG_UNBLOCK, &stop_signals, nullptr);
 }
 
 }  // namespace kiln::worker

@@ -80,6 +80,12 @@ std::vector<std::string> environment_with(const std::string& name, const std::st
 // process can start another copy of itself.
 Result<std::string> self_executable();
 
+// For a process `kiln serve` runs (worker, task): it gets SIGTERM when its
+// parent dies (PR_SET_PDEATHSIG), and SIGTERM/SIGINT call `handler`. They
+// are unblocked too: a parent that blocks them (as `kiln serve` does on its
+// threads) would otherwise pass on a mask they never arrive through.
+void stop_with_parent_or_signal(void (*handler)(int));
+
 // A pipe whose ends are close-on-exec (a child sees only what it is handed).
 Status make_pipe(Fd* read_end, Fd* write_end);
 
