@@ -705,12 +705,8 @@ void Server::handle_cancel(const Request& req, Response& res) {
       signal = body["signal"].get<std::string>();
     }
   }
-  auto step = store_->request_cancel(env->name, req.matches[1], signal, now_ms());
+  auto step = cancel(*env, req.matches[1], signal);
   if (!step.is_ok()) return send_status(res, step.status());
-  step_log(step->id,
-           "cancel requested (" + signal + "); state " + store::step_state_name(step->state));
-  state_version_++;
-  kick();
   send_json(res, 200, step_json(*step, log_path(step->id)));
 }
 
@@ -807,12 +803,9 @@ void Server::handle_environment(const Request& req, Response& res) {
         body["concurrency"].get<int64_t>() < 1 || body["concurrency"].get<int64_t>() > 256) {
       return send_error(res, 400, "bad_request", "concurrency: must be an integer 1-256");
     }
-    std::lock_guard<std::mutex> lock(policy_mu_);
-    policies_[env->name].concurrency = body["concurrency"].get<int>();
-    log::info("environment " + env->name + ": concurrency now " +
-              std::to_string(policies_[env->name].concurrency));
+    Status set = set_concurrency(*env, body["concurrency"].get<int>());
+    if (!set.is_ok()) return send_status(res, set);
   }
-  kick();
   const auto pol = policies();
   send_json(res, 200,
             {{"name", env->name},
