@@ -209,6 +209,17 @@ class ServeFailuresTest(unittest.TestCase):
         step = srv.submit(ks.l7_definition("draining", max_zoom=SLOW_ZOOM))
         srv.wait_running(step["id"], tiles_done=1)
         srv.proc.send_signal(signal.SIGTERM)
+        # The signal reaches the server's signal thread asynchronously; a
+        # request it reads before that is an ordinary submit. Draining has
+        # begun once /readyz says so; from then on every submit is refused.
+        deadline = time.time() + 5
+        while time.time() < deadline and srv.proc.poll() is None:
+            try:
+                if srv.request("GET", "/readyz", token=None, timeout=5).status == 503:
+                    break
+            except OSError:
+                break
+            time.sleep(0.01)
         deadline = time.time() + 5
         refused = None
         while time.time() < deadline and srv.proc.poll() is None:
