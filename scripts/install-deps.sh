@@ -14,6 +14,8 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev clang-format
   # Test and benchmark parts the cluster tests start for real.
   prometheus wrk
+  # The EMR clients the EMR-compatibility tests drive.
+  awscli python3-boto3
 )
 
 missing=()
