@@ -2,9 +2,12 @@
 // (docs/cluster.md, "Worker protocol"). `kiln serve` starts these; the token
 // comes from KILN_WORKER_TOKEN so that it never shows in a process list.
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <string>
 
@@ -25,6 +28,7 @@ extern "C" void on_worker_signal(int) { g_worker_stop.cancel(); }
 struct WorkerFlags {
   std::string server;
   int slots = 1;
+  int nice = 0;
 };
 
 int run_worker(const WorkerFlags& f) {
@@ -41,6 +45,14 @@ int run_worker(const WorkerFlags& f) {
         "KILN_WORKER_TOKEN is not set: the worker token comes from the environment"));
   }
   if (f.slots < 1) return report_error(invalid_argument("--slots: must be >= 1"));
+  if (f.nice < 0 || f.nice > 19) return report_error(invalid_argument("--nice: must be 0-19"));
+  // Task processes inherit the worker's priority, so lowering ours lowers
+  // theirs: batch work then yields the cores to the server's API.
+  if (f.nice > 0 && ::getpriority(PRIO_PROCESS, 0) < f.nice &&
+      ::setpriority(PRIO_PROCESS, 0, f.nice) != 0) {
+    log::warn(std::string("--nice ") + std::to_string(f.nice) +
+              ": cannot lower this worker's priority: " + std::strerror(errno));
+  }
   worker::WorkerOptions o;
   o.server_url = f.server;
   o.token = token;
@@ -67,6 +79,11 @@ Command add_worker_command(CLI::App& app) {
   c.app->add_option("--server", flags->server, "The server's URL, e.g. http://127.0.0.1:8470")
       ->required();
   c.app->add_option("--slots", flags->slots, "Tasks to run at once")->capture_default_str();
+  c.app
+      ->add_option("--nice", flags->nice,
+                   "Run this worker and its tasks at this nice level (0-19), so that tasks "
+                   "filling every core do not slow the server's API down")
+      ->capture_default_str();
   c.run = [flags] { return run_worker(*flags); };
   return c;
 }

@@ -155,13 +155,15 @@ Result<ServerConfig> parse_config(const std::string& text, const std::string& ba
   }
   KILN_RETURN_IF_ERROR(err);
   if (const toml::table* t = subtable(root, "executor", &err)) {
-    KILN_RETURN_IF_ERROR(check_keys(*t, "executor", {"kind", "workers", "slots_per_worker"}));
+    KILN_RETURN_IF_ERROR(
+        check_keys(*t, "executor", {"kind", "workers", "slots_per_worker", "nice"}));
     KILN_RETURN_IF_ERROR(get_string(*t, "executor", "kind", &c.executor));
     if (c.executor != "local") {
       return invalid_argument("executor.kind: '" + c.executor + "' is not known (known: local)");
     }
     KILN_RETURN_IF_ERROR(get_int(*t, "executor", "workers", 1, 256, &c.workers));
     KILN_RETURN_IF_ERROR(get_int(*t, "executor", "slots_per_worker", 1, 256, &c.slots_per_worker));
+    KILN_RETURN_IF_ERROR(get_int(*t, "executor", "nice", 0, 19, &c.worker_nice));
   }
   KILN_RETURN_IF_ERROR(err);
 

@@ -42,6 +42,8 @@ struct ServerConfig {
   std::string executor = "local";
   int workers = 1;
   int slots_per_worker = 2;
+  // Nice level of worker processes and their tasks (0: the server's own).
+  int worker_nice = 10;
 
   // The EMR-compatible endpoint (POST / with X-Amz-Target).
   bool emr_enabled = true;

@@ -29,6 +29,7 @@ TEST(Config, ExampleFileLoadsWithItsDocumentedValues) {
   EXPECT_TRUE(c->emr_enabled);
   ASSERT_EQ(c->environments[0].aws_keys.size(), 1u);
   EXPECT_EQ(c->environments[0].aws_keys[0].access_key_id, "AKIAKILNPRODUCTION01");
+  EXPECT_EQ(c->worker_nice, 10);
 }
 
 TEST(Config, AwsSecretsComeFromTheEnvironmentWhenAsked) {
@@ -51,6 +52,7 @@ TEST(Config, DefaultsApplyWhenSectionsAreMissing) {
   ASSERT_TRUE(c.is_ok()) << c.status().to_string();
   EXPECT_EQ(c->lease_seconds, 15);
   EXPECT_EQ(c->workers, 1);
+  EXPECT_EQ(c->worker_nice, 10);
   EXPECT_EQ(c->state_dir, "/base/kiln-state");
   EXPECT_EQ(c->environments[0].concurrency, 1);
 }
@@ -66,6 +68,7 @@ TEST(Config, MistakesNameTheKey) {
       {"[scheduler]\nlease_seconds = 4\nheartbeat_seconds = 3\n" + env_block("a"),
        "heartbeat_seconds"},
       {"[executor]\nkind = \"yarn\"\n" + env_block("a"), "executor.kind"},
+      {"[executor]\nnice = 20\n" + env_block("a"), "executor.nice: must be 0-19, got 20"},
       {"", "at least one [[environment]]"},
       {env_block("a") + "concurrency = 0\n", "environment[0].concurrency: must be 1-256"},
       {env_block("a", "not-a-hash"), "environment[0].token_sha256"},

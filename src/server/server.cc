@@ -16,6 +16,7 @@
 #include "ingest/plan.h"
 #include "raster/gdal_env.h"
 #include "server/emr.h"
+#include "server/json_writer.h"
 #include "worker/local_executor.h"
 
 namespace kiln::server {
@@ -35,19 +36,19 @@ int64_t now_ms() {
 // RFC 3339 UTC with milliseconds; null for "not yet".
 json rfc3339(int64_t ms) {
   if (ms <= 0) return nullptr;
-  std::time_t secs = static_cast<std::time_t>(ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  char buf[80];  // ample: GCC cannot bound the %d fields
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                static_cast<int>(ms % 1000));
-  return buf;
+  std::string text;
+  append_rfc3339(&text, ms);
+  return text;
 }
 
 void send_json(Response& res, int status, const json& body) {
   res.status = status;
-  res.set_content(body.dump(), "application/json");
+  res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
+}
+
+void send_json_text(Response& res, int status, std::string&& text) {
+  res.status = status;
+  res.set_content(std::move(text), "application/json");
 }
 
 void send_error(Response& res, int status, const std::string& code, const std::string& message) {
@@ -100,42 +101,65 @@ bool only_known(Response& res, const json& obj, const std::set<std::string>& kno
   return true;
 }
 
-// `with_action`: the full ingest definition; lists leave it out (it is most
-// of a step's bytes and a page holds up to 1,000 steps).
-json step_json(const store::Step& s, const std::string& log_file, bool with_action = true) {
-  json j = {{"id", s.id},
-            {"name", s.name},
-            {"environment", s.environment},
-            {"state", store::step_state_name(s.state)},
-            {"action_on_failure", s.action_on_failure},
-            {"created_at", rfc3339(s.created_ms)},
-            {"started_at", rfc3339(s.started_ms)},
-            {"ended_at", rfc3339(s.ended_ms)},
-            {"layer", s.layer},
-            {"version", s.version ? json(s.version) : json(nullptr)},
-            {"log_file", log_file}};
-  if (with_action && s.action.contains("ingest")) j["action"] = {{"ingest", s.action["ingest"]}};
-  if (s.failure) {
-    j["failure"] = {{"reason", s.failure->reason},
-                    {"message", s.failure->message},
-                    {"log_file", s.failure->log_file.empty() ? log_file : s.failure->log_file}};
+// Writes a step as the API shows it. `with_action`: the full ingest
+// definition; lists leave it out (it is most of a step's bytes and a page
+// holds up to 1,000 steps).
+void write_step(JsonWriter& w, const store::Step& s, const std::string& log_file,
+                bool with_action) {
+  w.begin_object();
+  w.key("id").value(s.id);
+  w.key("name").value(s.name);
+  w.key("environment").value(s.environment);
+  w.key("state").value(store::step_state_name(s.state));
+  w.key("action_on_failure").value(s.action_on_failure);
+  w.key("created_at").timestamp(s.created_ms);
+  w.key("started_at").timestamp(s.started_ms);
+  w.key("ended_at").timestamp(s.ended_ms);
+  w.key("layer").value(s.layer);
+  w.key("version");
+  if (s.version != 0) {
+    w.value(s.version);
   } else {
-    j["failure"] = nullptr;
+    w.null();
+  }
+  w.key("log_file").value(log_file);
+  if (with_action && s.action.contains("ingest")) {
+    w.key("action").begin_object().key("ingest").value(s.action["ingest"]).end_object();
+  }
+  w.key("failure");
+  if (s.failure) {
+    w.begin_object();
+    w.key("reason").value(s.failure->reason);
+    w.key("message").value(s.failure->message);
+    w.key("log_file").value(s.failure->log_file.empty() ? log_file : s.failure->log_file);
+    w.end_object();
+  } else {
+    w.null();
   }
   const auto& p = s.progress;
-  json eta = nullptr;
+  w.key("progress").begin_object();
+  w.key("tasks_total").value(p.tasks_total);
+  w.key("tasks_done").value(p.tasks_done);
+  w.key("tiles_total").value(p.tiles_total);
+  w.key("tiles_done").value(p.tiles_done);
+  w.key("bytes_read").value(p.bytes_read);
+  w.key("bytes_written").value(p.bytes_written);
+  w.key("eta_seconds");
   if (s.state == store::StepState::kRunning && p.tiles_done > 0 && s.started_ms > 0) {
     const double elapsed = (now_ms() - s.started_ms) / 1000.0;
-    eta = elapsed * static_cast<double>(p.tiles_total - p.tiles_done) / p.tiles_done;
+    w.value(elapsed * static_cast<double>(p.tiles_total - p.tiles_done) / p.tiles_done);
+  } else {
+    w.null();
   }
-  j["progress"] = {{"tasks_total", p.tasks_total},
-                   {"tasks_done", p.tasks_done},
-                   {"tiles_total", p.tiles_total},
-                   {"tiles_done", p.tiles_done},
-                   {"bytes_read", p.bytes_read},
-                   {"bytes_written", p.bytes_written},
-                   {"eta_seconds", eta}};
-  return j;
+  w.end_object();
+  w.end_object();
+}
+
+std::string step_text(const store::Step& s, const std::string& log_file) {
+  std::string out;
+  JsonWriter w(&out);
+  write_step(w, s, log_file, /*with_action=*/true);
+  return out;
 }
 
 // Splits "A,B" on commas.
@@ -167,9 +191,10 @@ Result<std::unique_ptr<Server>> Server::start(const ServerConfig& config,
   std::unique_ptr<Server> s(new Server());
   s->config_ = config;
   s->kiln_exe_ = kiln_exe;
+  s->logs_dir_ = (fs::path(config.state_dir) / "logs").string() + "/";
   s->started_ms_ = now_ms();
   std::error_code ec;
-  fs::create_directories(fs::path(config.state_dir) / "logs", ec);
+  fs::create_directories(s->logs_dir_, ec);
   if (ec) {
     return io_error("state_dir '" + config.state_dir + "': cannot create it: " + ec.message());
   }
@@ -229,8 +254,10 @@ Result<std::unique_ptr<Server>> Server::start(const ServerConfig& config,
   eo.workers = config.workers;
   eo.slots_per_worker = config.slots_per_worker;
   eo.state_dir = config.state_dir;
-  eo.command = {kiln_exe,      "worker",  "--server",
-                eo.server_url, "--slots", std::to_string(config.slots_per_worker)};
+  eo.command = {kiln_exe,   "worker",
+                "--server", eo.server_url,
+                "--slots",  std::to_string(config.slots_per_worker),
+                "--nice",   std::to_string(config.worker_nice)};
   Server* raw = s.get();
   eo.on_worker_exit = [raw](int64_t pid) { raw->on_worker_exit(pid); };
   s->executor_ = std::make_unique<worker::LocalExecutor>(eo);
@@ -277,7 +304,9 @@ std::map<std::string, store::EnvironmentPolicy> Server::policies() const {
 }
 
 std::string Server::log_path(const std::string& step_id) const {
-  return (fs::path(config_.state_dir) / "logs" / (step_id + ".log")).string();
+  // Plain concatenation: a listing asks for a path per step, and building
+  // an fs::path each time showed in its profile.
+  return logs_dir_ + step_id + ".log";
 }
 
 void Server::step_log(const std::string& step_id, const std::string& line) const {
@@ -528,7 +557,7 @@ void Server::handle_submit(const Request& req, Response& res) {
   }
   auto step = submit(*env, sr);
   if (!step.is_ok()) return send_status(res, step.status());
-  send_json(res, 201, step_json(*step, log_path(step->id)));
+  send_json_text(res, 201, step_text(*step, log_path(step->id)));
 }
 
 Result<store::Step> Server::submit(const EnvironmentConfig& env, const SubmitRequest& req) {
@@ -675,11 +704,19 @@ void Server::handle_list(const Request& req, Response& res) {
   q.with_action = false;  // the list shows summaries
   auto page = store_->list(q);
   if (!page.is_ok()) return send_status(res, page.status());
-  json steps = json::array();
-  for (const auto& s : page->steps) steps.push_back(step_json(s, log_path(s.id), false));
-  send_json(res, 200,
-            {{"steps", steps},
-             {"next_marker", page->next_marker.empty() ? json(nullptr) : json(page->next_marker)}});
+  std::string out;
+  out.reserve(page->steps.size() * 640 + 64);
+  JsonWriter w(&out);
+  w.begin_object().key("steps").begin_array();
+  for (const auto& s : page->steps) write_step(w, s, log_path(s.id), /*with_action=*/false);
+  w.end_array().key("next_marker");
+  if (page->next_marker.empty()) {
+    w.null();
+  } else {
+    w.value(page->next_marker);
+  }
+  w.end_object();
+  send_json_text(res, 200, std::move(out));
 }
 
 void Server::handle_describe(const Request& req, Response& res) {
@@ -687,7 +724,7 @@ void Server::handle_describe(const Request& req, Response& res) {
   if (!env) return;
   auto step = store_->get(env->name, req.matches[1]);
   if (!step.is_ok()) return send_status(res, step.status());
-  send_json(res, 200, step_json(*step, log_path(step->id)));
+  send_json_text(res, 200, step_text(*step, log_path(step->id)));
 }
 
 void Server::handle_cancel(const Request& req, Response& res) {
@@ -707,7 +744,7 @@ void Server::handle_cancel(const Request& req, Response& res) {
   }
   auto step = cancel(*env, req.matches[1], signal);
   if (!step.is_ok()) return send_status(res, step.status());
-  send_json(res, 200, step_json(*step, log_path(step->id)));
+  send_json_text(res, 200, step_text(*step, log_path(step->id)));
 }
 
 void Server::handle_logs(const Request& req, Response& res) {
@@ -749,7 +786,7 @@ void Server::handle_wait(const Request& req, Response& res) {
     if (!step.is_ok()) return send_status(res, step.status());
     if (store::is_terminal(step->state) || std::chrono::steady_clock::now() >= deadline ||
         stopped_) {
-      return send_json(res, 200, step_json(*step, log_path(step->id)));
+      return send_json_text(res, 200, step_text(*step, log_path(step->id)));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }

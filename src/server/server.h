@@ -94,6 +94,7 @@ class Server final : public StepService {
 
   ServerConfig config_;
   std::string kiln_exe_;
+  std::string logs_dir_;  // <state_dir>/logs/, for log_path()
   std::string worker_token_;
   std::unique_ptr<TokenTable> tokens_;
   std::unique_ptr<store::JobStore> store_;

@@ -17,6 +17,7 @@ namespace kiln::store {
 namespace {
 
 using internal::Query;
+using internal::ReadSnapshot;
 using internal::Transaction;
 
 // How long a statement waits for another process's write lock before
@@ -215,6 +216,7 @@ VALUES (?1, ?2, ?3, 'PENDING', ?4, ?5))sql"));
 
 Result<Step> JobStore::get(const std::string& environment, const std::string& id) {
   std::lock_guard<std::mutex> lock(impl_->mu);
+  KILN_ASSIGN_OR_RETURN(ReadSnapshot snapshot, ReadSnapshot::begin(*impl_->db));
   return impl_->step_in(environment, id);
 }
 
@@ -236,6 +238,7 @@ Result<ListPage> JobStore::list(const ListQuery& q) {
   for (const std::string& id : q.ids) ids.push_back(id);
 
   std::lock_guard<std::mutex> lock(impl_->mu);
+  KILN_ASSIGN_OR_RETURN(ReadSnapshot snapshot, ReadSnapshot::begin(*impl_->db));
   KILN_ASSIGN_OR_RETURN(Query query, impl_->db->query(select_steps(R"sql(
  WHERE environment = ?1 AND seq < ?2
    AND (?3 IS NULL OR state IN (SELECT value FROM json_each(?3)))
@@ -309,11 +312,7 @@ Result<StoreStats> JobStore::stats() {
   internal::Database& db = *impl_->db;
   StoreStats out;
   // One read transaction, so the figures are one consistent snapshot.
-  KILN_RETURN_IF_ERROR(db.exec("BEGIN"));
-  struct EndRead {
-    internal::Database& db;
-    ~EndRead() { (void)db.exec("COMMIT"); }
-  } end_read{db};
+  KILN_ASSIGN_OR_RETURN(ReadSnapshot snapshot, ReadSnapshot::begin(db));
   {
     KILN_ASSIGN_OR_RETURN(Query q,
                           db.query("SELECT environment, state, COUNT(*) FROM steps GROUP BY 1, 2"));

@@ -693,6 +693,88 @@ TEST_F(JobStoreTest, ProgressCountsDoneTasksAndLiveHeartbeats) {
   EXPECT_EQ(get("a", s.id).progress.tiles_done, 64 + 7);
 }
 
+TEST_F(JobStoreTest, AnEndedStepKeepsTheProgressItEndedWith) {
+  Step failing = submit("a", 2, "CONTINUE", /*max_attempts=*/1);
+  Step running = submit("a", 1);
+  start(0);
+  std::string w = worker(4);
+  auto l = lease(w, 3, 0, /*lease_ms=*/10000);
+  ASSERT_EQ(l.size(), 3u);
+  ASSERT_TRUE(store_
+                  ->heartbeat(w,
+                              {{l[0].task.id, 1, 5, 100, 10},
+                               {l[1].task.id, 1, 7, 200, 20},
+                               {l[2].task.id, 1, 9, 300, 30}},
+                              100, 500)
+                  .is_ok());
+  // Partition 0 of `failing` fails for good: the step ends FAILED with its
+  // other partition still leased, counted with its last heartbeat.
+  const Task& doomed = l[0].task.step_id == failing.id ? l[0].task : l[1].task;
+  const Task& orphan = l[0].task.step_id == failing.id ? l[1].task : l[0].task;
+  ASSERT_EQ(orphan.step_id, failing.id);
+  EXPECT_TRUE(complete_failed(w, doomed, 200));
+  Step ended = get("a", failing.id);
+  ASSERT_EQ(ended.state, StepState::kFailed);
+  EXPECT_EQ(ended.progress.tasks_total, 3);
+  EXPECT_EQ(ended.progress.tiles_done, 7);
+  // The leased partition's completion now ends it CANCELLED; the step's
+  // figures stay those it ended with.
+  (void)store_->complete(w, orphan.id, orphan.attempt, true, json::object(), Failure{}, 300);
+  EXPECT_EQ(task_state(orphan.id), "CANCELLED");
+  Step later = get("a", failing.id);
+  EXPECT_EQ(later.progress.tiles_done, 7);
+  EXPECT_EQ(later.progress.bytes_read, 200u);
+
+  // A listing shows the same figures as describe, for ended and live steps.
+  ListQuery q;
+  q.environment = "a";
+  auto page = store_->list(q);
+  ASSERT_TRUE(page.is_ok());
+  ASSERT_EQ(page->steps.size(), 2u);
+  EXPECT_EQ(page->steps[0].id, running.id);
+  EXPECT_EQ(page->steps[0].progress.tiles_done, 9);
+  EXPECT_EQ(page->steps[0].progress.bytes_written, 30u);
+  EXPECT_EQ(page->steps[0].progress.tasks_total, 2);
+  EXPECT_EQ(page->steps[1].progress.tiles_done, 7);
+  EXPECT_EQ(page->steps[1].progress.tasks_total, 3);
+}
+
+TEST_F(JobStoreTest, UpgradingFromSchemaOneFillsInEndedStepsProgress) {
+  Step s = submit("a", 1);
+  start(0);
+  std::string w = worker();
+  auto l = lease(w, 1, 0);
+  ASSERT_EQ(l.size(), 1u);
+  EXPECT_TRUE(complete_ok(w, l[0].task, 10, {{"tiles_done", 12}, {"bytes_written", 345}}));
+  l = lease(w, 1, 20);
+  ASSERT_EQ(l.size(), 1u);
+  EXPECT_TRUE(complete_ok(w, l[0].task, 30, {{"layer", "roads"}, {"version", 1}}));
+  Step pending = submit("a", 1);
+  store_.reset();
+  {
+    // The database as schema version 1 left it: no final_* columns.
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir_ / "kiln.db").c_str(), &db), SQLITE_OK);
+    for (const char* c : {"final_tasks_total", "final_tasks_done", "final_tiles_done",
+                          "final_bytes_read", "final_bytes_written"}) {
+      const std::string sql = std::string("ALTER TABLE steps DROP COLUMN ") + c;
+      ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK)
+          << sqlite3_errmsg(db);
+    }
+    ASSERT_EQ(sqlite3_exec(db, "PRAGMA user_version = 1", nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(db);
+  }
+  open();
+  Step done = get("a", s.id);
+  ASSERT_EQ(done.state, StepState::kCompleted);
+  EXPECT_EQ(done.progress.tasks_total, 2);
+  EXPECT_EQ(done.progress.tasks_done, 2);
+  EXPECT_EQ(done.progress.tiles_done, 12);
+  EXPECT_EQ(done.progress.bytes_written, 345u);
+  EXPECT_EQ(get("a", pending.id).progress.tasks_total, 2);
+  EXPECT_EQ(Peek(dir_ / "kiln.db").scalar("PRAGMA user_version"), "2");
+}
+
 TEST_F(JobStoreTest, WorkersRegisterAndAGoneWorkersLeasesReturnAtOnce) {
   Step s = submit("a", 2);
   start(0);
@@ -826,7 +908,7 @@ TEST_F(JobStoreTest, EverythingSurvivesClosingAndReopening) {
 
   Peek peek(dir_ / "kiln.db");
   EXPECT_EQ(peek.scalar("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(peek.scalar("PRAGMA user_version"), "1");
+  EXPECT_EQ(peek.scalar("PRAGMA user_version"), "2");
 }
 
 TEST_F(JobStoreTest, ADatabaseFromANewerKilnIsRefused) {

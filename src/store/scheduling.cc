@@ -300,6 +300,7 @@ UPDATE steps SET state = 'COMPLETED', ended_ms = ?2, layer = ?3, version = ?4 WH
       q.bind(1, t.step_id).bind(2, now_ms).bind(3, layer);
       q.bind(4, result_int(result, "version").value_or(0));
       KILN_RETURN_IF_ERROR(q.run());
+      KILN_RETURN_IF_ERROR(impl_->freeze_progress(t.step_id));
     }
     KILN_RETURN_IF_ERROR(txn.commit());
     return true;

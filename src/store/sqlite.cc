@@ -170,4 +170,18 @@ Status Transaction::commit() {
   return Status::ok();
 }
 
+// --- ReadSnapshot ----------------------------------------------------------
+
+Result<ReadSnapshot> ReadSnapshot::begin(Database& db) {
+  KILN_ASSIGN_OR_RETURN(Query q, db.query("BEGIN DEFERRED"));
+  KILN_RETURN_IF_ERROR(q.run());
+  return ReadSnapshot(&db);
+}
+
+ReadSnapshot::~ReadSnapshot() {
+  if (db_ == nullptr || sqlite3_get_autocommit(db_->handle()) != 0) return;
+  Result<Query> q = db_->query("COMMIT");
+  if (q.is_ok()) (void)q->run();
+}
+
 }  // namespace kiln::store::internal

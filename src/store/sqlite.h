@@ -112,4 +112,23 @@ class Transaction {
   Database* db_;  // null once committed or moved from
 };
 
+// A read transaction (BEGIN DEFERRED ... COMMIT): every query inside sees
+// one snapshot, and the connection takes SQLite's file locks once instead of
+// once per statement (a list page reads the steps and their progress).
+// Nothing is written through it, so ending it cannot lose anything; an
+// error while ending it is dropped. Move-only.
+class ReadSnapshot {
+ public:
+  static Result<ReadSnapshot> begin(Database& db);
+  ReadSnapshot(ReadSnapshot&& other) noexcept : db_(other.db_) { other.db_ = nullptr; }
+  ReadSnapshot& operator=(ReadSnapshot&&) = delete;
+  ReadSnapshot(const ReadSnapshot&) = delete;
+  ReadSnapshot& operator=(const ReadSnapshot&) = delete;
+  ~ReadSnapshot();
+
+ private:
+  explicit ReadSnapshot(Database* db) : db_(db) {}
+  Database* db_;  // null once moved from
+};
+
 }  // namespace kiln::store::internal

@@ -2,6 +2,8 @@
 // transitions several public operations share.
 #include "store/store_impl.h"
 
+#include <unordered_map>
+
 namespace kiln::store {
 namespace {
 
@@ -39,6 +41,13 @@ Result<Step> step_from_row(const Query& q, bool parse_action) {
   s.ended_ms = q.int64(12);
   if (!q.is_null(13)) s.failure = Failure{q.text(13), q.text(14), q.text(15)};
   s.cancel_signal = q.text(16);
+  if (is_terminal(s.state)) {
+    s.progress.tasks_total = q.int64(17);
+    s.progress.tasks_done = q.int64(18);
+    s.progress.tiles_done = q.int64(19);
+    s.progress.bytes_read = static_cast<uint64_t>(q.int64(20));
+    s.progress.bytes_written = static_cast<uint64_t>(q.int64(21));
+  }
   return s;
 }
 
@@ -95,30 +104,62 @@ Result<std::vector<Step>> JobStore::Impl::read_steps(Query& q, bool parse_action
     KILN_ASSIGN_OR_RETURN(Step s, step_from_row(q, parse_action));
     steps.push_back(std::move(s));
   }
-  for (Step& s : steps) KILN_RETURN_IF_ERROR(fill_progress(s));
+  KILN_RETURN_IF_ERROR(fill_progress(steps));
   return steps;
 }
 
-Status JobStore::Impl::fill_progress(Step& s) {
-  // A LEASED task counts its current attempt's heartbeat figures, a DONE
-  // task its final ones; a task that goes back to PENDING drops to zero, as
-  // its re-run starts again from its first tile.
-  KILN_ASSIGN_OR_RETURN(Query q, db->query(R"sql(
-SELECT COUNT(*),
-       COALESCE(SUM(state = 'DONE'), 0),
-       COALESCE(SUM(CASE WHEN state IN ('DONE', 'LEASED') THEN tiles_done END), 0),
-       COALESCE(SUM(CASE WHEN state IN ('DONE', 'LEASED') THEN bytes_read END), 0),
-       COALESCE(SUM(CASE WHEN state IN ('DONE', 'LEASED') THEN bytes_written END), 0)
-  FROM tasks WHERE step_id = ?1)sql"));
-  q.bind(1, s.id);
-  KILN_ASSIGN_OR_RETURN(bool row, q.next());
-  if (!row) return internal_error("progress of step " + s.id + ": no row");
-  s.progress.tasks_total = q.int64(0);
-  s.progress.tasks_done = q.int64(1);
-  s.progress.tiles_done = q.int64(2);
-  s.progress.bytes_read = static_cast<uint64_t>(q.int64(3));
-  s.progress.bytes_written = static_cast<uint64_t>(q.int64(4));
+// A step's progress from its tasks: a LEASED task counts its current
+// attempt's heartbeat figures, a DONE task its final ones; a task that goes
+// back to PENDING drops to zero, as its re-run starts again from its first
+// tile. Selects, per step_id, tasks_total, tasks_done, tiles_done,
+// bytes_read, bytes_written.
+constexpr const char* kProgressColumns =
+    "COUNT(*), COALESCE(SUM(state = 'DONE'), 0), "
+    "COALESCE(SUM(CASE WHEN state IN ('DONE', 'LEASED') THEN tiles_done END), 0), "
+    "COALESCE(SUM(CASE WHEN state IN ('DONE', 'LEASED') THEN bytes_read END), 0), "
+    "COALESCE(SUM(CASE WHEN state IN ('DONE', 'LEASED') THEN bytes_written END), 0)";
+
+Status JobStore::Impl::fill_progress(std::vector<Step>& steps) {
+  // The ids travel as one JSON array, so one cached statement serves pages
+  // of any size; step ids are "s-" and [0-9A-Z] and need no escaping.
+  std::string ids;
+  std::unordered_map<std::string, Step*> by_id;
+  for (Step& s : steps) {
+    if (is_terminal(s.state)) continue;
+    ids += (ids.empty() ? "[\"" : ",\"") + s.id + "\"";
+    by_id.emplace(s.id, &s);
+  }
+  if (ids.empty()) return Status::ok();
+  ids += "]";
+  static const std::string sql = std::string("SELECT step_id, ") + kProgressColumns +
+                                 " FROM tasks WHERE step_id IN (SELECT value FROM json_each(?1))"
+                                 " GROUP BY step_id";
+  KILN_ASSIGN_OR_RETURN(Query q, db->query(sql));
+  q.bind(1, ids);
+  for (;;) {
+    KILN_ASSIGN_OR_RETURN(bool row, q.next());
+    if (!row) break;
+    auto it = by_id.find(q.text(0));
+    if (it == by_id.end()) continue;
+    StepProgress& p = it->second->progress;
+    p.tasks_total = q.int64(1);
+    p.tasks_done = q.int64(2);
+    p.tiles_done = q.int64(3);
+    p.bytes_read = static_cast<uint64_t>(q.int64(4));
+    p.bytes_written = static_cast<uint64_t>(q.int64(5));
+  }
   return Status::ok();
+}
+
+Status JobStore::Impl::freeze_progress(const std::string& step_id) {
+  static const std::string sql =
+      std::string(
+          "UPDATE steps SET (final_tasks_total, final_tasks_done, final_tiles_done,"
+          " final_bytes_read, final_bytes_written) = (SELECT ") +
+      kProgressColumns + " FROM tasks WHERE step_id = ?1) WHERE id = ?1";
+  KILN_ASSIGN_OR_RETURN(Query q, db->query(sql));
+  q.bind(1, step_id);
+  return q.run();
 }
 
 Result<Task> JobStore::Impl::task(int64_t id) {
@@ -155,11 +196,14 @@ UPDATE steps SET state = ?2, ended_ms = ?3,
     }
     KILN_RETURN_IF_ERROR(q.run());
   }
-  KILN_ASSIGN_OR_RETURN(
-      Query q,
-      db->query("UPDATE tasks SET state = 'CANCELLED' WHERE step_id = ?1 AND state = 'PENDING'"));
-  q.bind(1, step_id);
-  return q.run();
+  {
+    KILN_ASSIGN_OR_RETURN(
+        Query q,
+        db->query("UPDATE tasks SET state = 'CANCELLED' WHERE step_id = ?1 AND state = 'PENDING'"));
+    q.bind(1, step_id);
+    KILN_RETURN_IF_ERROR(q.run());
+  }
+  return freeze_progress(step_id);
 }
 
 Status JobStore::Impl::release_lease(const Task& t, int64_t now_ms) {

@@ -18,7 +18,8 @@ namespace kiln::store {
 inline constexpr const char* kStepColumns =
     "seq, id, environment, name, state, action_on_failure, action, layer, version, "
     "tiles_total, created_ms, started_ms, ended_ms, failure_reason, failure_message, "
-    "failure_log_file, cancel_signal";
+    "failure_log_file, cancel_signal, final_tasks_total, final_tasks_done, final_tiles_done, "
+    "final_bytes_read, final_bytes_written";
 inline constexpr const char* kTaskColumns =
     "id, step_id, kind, idx, state, attempt, max_attempts, worker_id, lease_expires_ms, "
     "not_before_ms, queued_ms, last_error";
@@ -43,8 +44,13 @@ struct JobStore::Impl {
   // `parse_action`: false leaves Step::action null (listings that do not
   // show it skip parsing every step's definition).
   Result<std::vector<Step>> read_steps(internal::Query& q, bool parse_action = true);
-  // Fills s.progress from its tasks.
-  Status fill_progress(Step& s);
+  // Fills the progress of each step that has not ended from its tasks, in
+  // one query (an ended step's was read from its row).
+  Status fill_progress(std::vector<Step>& steps);
+  // Records step_id's progress as of now in its row; called in the
+  // transaction that ends it, so an ended step's progress is what it was
+  // when it ended.
+  Status freeze_progress(const std::string& step_id);
 
   Result<Task> task(int64_t id);
   Result<std::vector<Task>> read_tasks(internal::Query& q);
