@@ -117,9 +117,10 @@ WRK_LUA = """wrk.headers["Authorization"] = "Bearer %s"
 """
 
 
-def run_wrk(wrk, url, script, seconds):
+def run_wrk(wrk, url, script, seconds, connections=16):
     """(requests/s, p99 latency text, non-2xx count) of one wrk run."""
-    out = subprocess.run([wrk, "-t2", "-c16", "-d%ds" % seconds, "--latency", "-s", script, url],
+    out = subprocess.run([wrk, "-t2", "-c%d" % connections, "-d%ds" % seconds, "--latency",
+                          "-s", script, url],
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                          check=False).stdout
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)

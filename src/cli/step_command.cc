@@ -28,10 +28,6 @@ namespace {
 
 using nlohmann::json;
 
-// `kiln step wait --timeout` ran out with the step still going: the exit code
-// timeout(1) uses, so scripts can tell "not yet" from "failed".
-constexpr int kExitTimedOut = 124;
-
 struct StepFlags {
   ApiFlags api;
   IngestFlags ingest;  // submit: SOURCE... or --definition, as for kiln ingest

@@ -48,8 +48,8 @@ struct ServerConfig {
   // The EMR-compatible endpoint (POST / with X-Amz-Target).
   bool emr_enabled = true;
   std::vector<std::string> emr_regions;  // empty: any region
-  double emr_requests_per_second = 200;  // per access key; above: ThrottlingException
-  double emr_burst = 400;
+  double emr_requests_per_second = 10000;  // per access key; above: ThrottlingException
+  double emr_burst = 10000;
   std::string emr_release_label = "emr-6.15.0";
 
   std::vector<EnvironmentConfig> environments;

@@ -1,8 +1,9 @@
 // JobStore: opening the database, state names, and the API side of steps
-// (submit, get, list, cancel) plus stats(). Scheduling lives in
+// (submit, get, list, cancel) plus stats() and load(). Scheduling lives in
 // scheduling.cc, worker registration in workers.cc.
 #include "store/job_store.h"
 
+#include <algorithm>
 #include <cinttypes>
 #include <cstdio>
 #include <filesystem>
@@ -153,9 +154,18 @@ Result<std::unique_ptr<JobStore>> JobStore::open(const std::string& state_dir) {
   // committed), so what such a loss costs is re-running work, never a wrong
   // catalog. FULL would add an fsync to every lease and heartbeat.
   KILN_RETURN_IF_ERROR(db->exec("PRAGMA synchronous = NORMAL"));
+  return from_database(std::move(db));
+}
+
+Result<std::unique_ptr<JobStore>> JobStore::open_in_memory() {
+  KILN_ASSIGN_OR_RETURN(std::unique_ptr<internal::Database> db,
+                        internal::Database::open(":memory:"));
+  return from_database(std::move(db));
+}
+
+Result<std::unique_ptr<JobStore>> JobStore::from_database(std::unique_ptr<internal::Database> db) {
   KILN_RETURN_IF_ERROR(db->exec("PRAGMA foreign_keys = ON"));
   KILN_RETURN_IF_ERROR(internal::migrate(*db));
-
   std::unique_ptr<JobStore> store(new JobStore());
   store->impl_ = std::make_unique<Impl>();
   store->impl_->db = std::move(db);
@@ -351,6 +361,40 @@ SELECT s.environment, COUNT(*) FROM tasks t JOIN steps s ON s.id = t.step_id
       if (q.text(0) == "lease_expiries") out.lease_expiries = q.int64(1);
       if (q.text(0) == "task_retries") out.task_retries = q.int64(1);
     }
+  }
+  return out;
+}
+
+Result<Load> JobStore::load(int64_t now_ms) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  internal::Database& db = *impl_->db;
+  KILN_ASSIGN_OR_RETURN(ReadSnapshot snapshot, ReadSnapshot::begin(db));
+  Load out;
+  {
+    // A commit task waiting for its partitions counts as pending: it is
+    // work the cluster will need a slot for, and a scale-in now would have
+    // to scale out again a moment later.
+    KILN_ASSIGN_OR_RETURN(Query q, db.query(R"sql(
+SELECT COUNT(*), COALESCE(MIN(MAX(t.queued_ms, t.not_before_ms)), 0)
+  FROM tasks t JOIN steps s ON s.id = t.step_id
+ WHERE t.state = 'PENDING' AND s.state = 'RUNNING' AND t.not_before_ms <= ?1)sql"));
+    q.bind(1, now_ms);
+    KILN_ASSIGN_OR_RETURN(bool row, q.next());
+    if (row) {
+      out.pending_tasks = q.int64(0);
+      if (out.pending_tasks > 0)
+        out.oldest_pending_wait_ms = std::max<int64_t>(0, now_ms - q.int64(1));
+    }
+  }
+  {
+    KILN_ASSIGN_OR_RETURN(Query q, db.query("SELECT COUNT(*) FROM tasks WHERE state = 'LEASED'"));
+    KILN_ASSIGN_OR_RETURN(bool row, q.next());
+    if (row) out.leased_tasks = q.int64(0);
+  }
+  {
+    KILN_ASSIGN_OR_RETURN(Query q, db.query("SELECT COUNT(*) FROM steps WHERE state = 'PENDING'"));
+    KILN_ASSIGN_OR_RETURN(bool row, q.next());
+    if (row) out.backlog_steps = q.int64(0);
   }
   return out;
 }

@@ -138,11 +138,28 @@ struct StoreStats {
   int64_t task_retries = 0;                            // total, durable
 };
 
+// The load an autoscaler looks at (elastic::ClusterSample's store half).
+// Cheap: reads only PENDING/LEASED tasks and PENDING steps by index, never
+// the history.
+struct Load {
+  int64_t pending_tasks = 0;  // PENDING tasks of RUNNING steps, past their backoff
+  int64_t leased_tasks = 0;
+  int64_t backlog_steps = 0;  // PENDING steps (waiting for their environment's concurrency)
+  int64_t oldest_pending_wait_ms = 0;  // of pending_tasks; 0 when there is none
+};
+
+namespace internal {
+class Database;
+}
+
 class JobStore {
  public:
   // Opens (creating if needed) <state_dir>/kiln.db in WAL mode and applies
   // pending schema migrations (schema version in PRAGMA user_version).
   static Result<std::unique_ptr<JobStore>> open(const std::string& state_dir);
+  // The same store in memory, gone when closed: for `kiln simulate`, which
+  // drives the real scheduling code with a simulated clock, and for tests.
+  static Result<std::unique_ptr<JobStore>> open_in_memory();
   ~JobStore();
 
   // --- steps (API side) ---------------------------------------------------
@@ -221,9 +238,11 @@ class JobStore {
   Result<std::vector<WorkerInfo>> workers(bool alive_only);
 
   Result<StoreStats> stats();
+  Result<Load> load(int64_t now_ms);
 
  private:
   JobStore() = default;
+  static Result<std::unique_ptr<JobStore>> from_database(std::unique_ptr<internal::Database> db);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -775,6 +775,49 @@ TEST_F(JobStoreTest, UpgradingFromSchemaOneFillsInEndedStepsProgress) {
   EXPECT_EQ(Peek(dir_ / "kiln.db").scalar("PRAGMA user_version"), "2");
 }
 
+TEST_F(JobStoreTest, LoadCountsRunnableLeasedAndBackloggedWork) {
+  policies_ = {{"a", {1, 0}}};
+  Step first = submit("a", 3);
+  Step second = submit("a", 1);  // waits for concurrency 1
+  auto none = store_->load(0);
+  ASSERT_TRUE(none.is_ok());
+  EXPECT_EQ(none->pending_tasks, 0);  // nothing runnable before a step starts
+  EXPECT_EQ(none->backlog_steps, 2);
+  start(1000);
+  std::string w = worker(1);
+  ASSERT_EQ(lease(w, 1, 1500).size(), 1u);
+  auto l = store_->load(4000);
+  ASSERT_TRUE(l.is_ok());
+  EXPECT_EQ(l->leased_tasks, 1);
+  EXPECT_EQ(l->pending_tasks, 3);              // two partitions and the commit task of `first`
+  EXPECT_EQ(l->backlog_steps, 1);              // `second`
+  EXPECT_EQ(l->oldest_pending_wait_ms, 3000);  // queued when `first` started
+  (void)second;
+}
+
+TEST(JobStoreInMemory, RunsTheSameSchedulingWithoutAFile) {
+  auto store = JobStore::open_in_memory();
+  ASSERT_TRUE(store.is_ok()) << store.status().to_string();
+  NewStep n;
+  n.environment = "a";
+  n.name = "s";
+  n.action_on_failure = "CONTINUE";
+  n.action = json{{"ingest", json::object()}};
+  n.layer = "l";
+  n.partitions = 1;
+  n.max_attempts = 1;
+  auto s = (*store)->submit(n, 10);
+  ASSERT_TRUE(s.is_ok()) << s.status().to_string();
+  std::map<std::string, EnvironmentPolicy> policies = {{"a", {1, 0}}};
+  ASSERT_TRUE((*store)->start_steps(policies, 20).is_ok());
+  auto w = (*store)->register_worker(1, "sim", 1, 20);
+  ASSERT_TRUE(w.is_ok());
+  auto leases = (*store)->lease(w->id, 1, policies, 30000, 1000, 30);
+  ASSERT_TRUE(leases.is_ok());
+  ASSERT_EQ(leases->size(), 1u);
+  EXPECT_EQ((*leases)[0].step.id, s->id);
+}
+
 TEST_F(JobStoreTest, WorkersRegisterAndAGoneWorkersLeasesReturnAtOnce) {
   Step s = submit("a", 2);
   start(0);
