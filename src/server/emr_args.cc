@@ -280,9 +280,10 @@ const char kAcceptedEmrSteps[] =
     "Kiln runs only its own ingest. Accepted steps: (1) Jar command-runner.jar with Args "
     "[\"kiln\", \"ingest\", \"--definition\", <absolute path or file:// URI>]; (2) Raster "
     "Foundry's ingest: Jar s3://<region>.elasticmapreduce/libs/script-runner/script-runner.jar "
-    "(or command-runner.jar) with Args [\"/usr/bin/spark-submit\", <--master, --deploy-mode, "
-    "--conf options>, \"--class\", \"com.azavea.rf.batch.ingest.spark.Ingest\", <jar>, \"-t\", "
-    "\"--overwrite\", \"-s\", <scene id>, \"-j\", <absolute path or file:// URI>].";
+    "(or command-runner.jar) with Args [\"/usr/bin/spark-submit\", <spark-submit options such as "
+    "--master, --deploy-mode, --conf>, \"--class\", \"com.azavea.rf.batch.ingest.spark.Ingest\", "
+    "<jar>, <ingest options: -s <scene id> and -j <absolute path or file:// URI> required; -t, "
+    "--overwrite and the rest optional>].";
 
 Result<std::string> local_definition_path(const std::string& location) {
   const std::string supported =
