@@ -33,6 +33,7 @@ Status status_from_response(int http_status, const std::string& body) {
   }
   switch (http_status) {
     case 400:
+    case 403:
     case 409:
     case 413:
       return invalid_argument(message);

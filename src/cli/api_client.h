@@ -43,7 +43,7 @@ class ApiClient {
   ~ApiClient();
 
   // JSON requests. A 2xx response's parsed body, else the API error as a
-  // Status: 400/401/409/413 -> kInvalidArgument (exit 2), 404 -> kNotFound
+  // Status: 400/401/403/409/413 -> kInvalidArgument (exit 2), 404 -> kNotFound
   // (exit 6), anything else and transport failures -> kInternal (exit 1).
   // `read_timeout_seconds` bounds the wait for the response (long polls
   // pass more than their own timeout).

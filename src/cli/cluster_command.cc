@@ -22,6 +22,8 @@ using nlohmann::json;
 struct ClusterFlags {
   ApiFlags api;
   bool json = false;
+  std::string node;
+  double notice_seconds = -1;
 };
 
 std::string scalar_text(const json& v) {
@@ -96,6 +98,18 @@ int run_status(const ClusterFlags& f) {
   return kExitOk;
 }
 
+int run_interrupt(const ClusterFlags& f) {
+  auto api = ApiClient::create(f.api);
+  if (!api.is_ok()) return report_error(api.status());
+  json body = json::object();
+  if (f.notice_seconds >= 0) body["notice_seconds"] = f.notice_seconds;
+  auto r = (*api)->post("/v1/cluster/nodes/" + f.node + "/interrupt", body);
+  if (!r.is_ok()) return report_error(r.status());
+  std::printf("node %s: interruption notice sent; it drains now and is gone at the deadline\n",
+              f.node.c_str());
+  return kExitOk;
+}
+
 }  // namespace
 
 Command add_cluster_command(CLI::App& app) {
@@ -105,12 +119,25 @@ Command add_cluster_command(CLI::App& app) {
   c.app->require_subcommand(1);
   CLI::App* status = c.app->add_subcommand(
       "status",
-      "Workers and their slots (total, busy, free %), and the queue depth and concurrency\n"
-      "of the token's environment");
+      "Workers and their slots (total, busy, free %), the queue depth and concurrency of the\n"
+      "token's environment, and the elastic fleet: groups (desired and current nodes), nodes,\n"
+      "the autoscaler's recent decisions with the metrics behind them, cost so far and per hour");
   status->add_flag("--json", f->json, "Print the API's JSON");
   add_api_flags(status, &f->api);
-  c.run = [f, status]() -> int {
+  CLI::App* interrupt = c.app->add_subcommand(
+      "interrupt",
+      "Send a node a spot interruption notice, as a cloud provider would (for tests and chaos\n"
+      "runs): it takes no new tasks, its running tasks have until the notice ends, then it is\n"
+      "gone and what it still ran is re-queued; the autoscaler replaces the capacity. Needs an\n"
+      "operator token ([operator] token_sha256 in kiln.toml)");
+  interrupt->add_option("NODE", f->node, "The node's id, as `kiln cluster status` lists it")
+      ->required();
+  interrupt->add_option("--notice", f->notice_seconds,
+                        "Seconds of notice (default: the server's spot.notice_seconds, 120)");
+  add_api_flags(interrupt, &f->api);
+  c.run = [f, status, interrupt]() -> int {
     if (*status) return run_status(*f);
+    if (*interrupt) return run_interrupt(*f);
     return kExitUsage;
   };
   return c;

@@ -57,7 +57,8 @@ int main(int argc, char** argv) {
 
   std::vector<Command> commands = {add_serve_command(app),   add_step_command(app),
                                    add_cluster_command(app), add_token_command(app),
-                                   add_worker_command(app),  add_task_command(app)};
+                                   add_worker_command(app),  add_task_command(app),
+                                   add_simulate_command(app)};
 
   try {
     app.parse(argc, argv);

@@ -1,4 +1,4 @@
-// `kiln worker --server URL --slots N`: a worker of the warm cluster
+// `kiln worker --server URL --slots N [--node ID]`: a worker of the warm cluster
 // (docs/cluster.md, "Worker protocol"). `kiln serve` starts these; the token
 // comes from KILN_WORKER_TOKEN so that it never shows in a process list.
 #include <signal.h>
@@ -29,6 +29,7 @@ struct WorkerFlags {
   std::string server;
   int slots = 1;
   int nice = 0;
+  std::string node;
 };
 
 int run_worker(const WorkerFlags& f) {
@@ -57,6 +58,7 @@ int run_worker(const WorkerFlags& f) {
   o.server_url = f.server;
   o.token = token;
   o.slots = f.slots;
+  o.host = f.node;
   Status st = worker::run_worker(o, g_worker_stop);
   if (!st.is_ok()) {
     log::error(st.message());
@@ -79,6 +81,9 @@ Command add_worker_command(CLI::App& app) {
   c.app->add_option("--server", flags->server, "The server's URL, e.g. http://127.0.0.1:8470")
       ->required();
   c.app->add_option("--slots", flags->slots, "Tasks to run at once")->capture_default_str();
+  c.app->add_option("--node", flags->node,
+                    "The cluster node this worker stands for, reported when it registers "
+                    "(default: this machine's host name); kiln serve names each node it starts");
   c.app
       ->add_option("--nice", flags->nice,
                    "Run this worker and its tasks at this nice level (0-19), so that tasks "

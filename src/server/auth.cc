@@ -34,6 +34,11 @@ std::string new_token() {
 TokenTable::TokenTable(const ServerConfig& config) {
   for (const auto& e : config.environments)
     for (const auto& h : e.token_sha256) by_hash_[h] = e.name;
+  operator_hashes_.insert(config.operator_token_sha256.begin(), config.operator_token_sha256.end());
+}
+
+bool TokenTable::is_operator(std::string_view token) const {
+  return !token.empty() && operator_hashes_.count(sha256_hex(token)) > 0;
 }
 
 std::optional<std::string> TokenTable::environment_for(std::string_view token) const {

@@ -4,6 +4,7 @@
 
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -22,9 +23,13 @@ class TokenTable {
   explicit TokenTable(const ServerConfig& config);
   // The environment a bearer token opens, if any.
   std::optional<std::string> environment_for(std::string_view token) const;
+  // Whether the token is an operator's ([operator] token_sha256):
+  // cluster operations such as interrupting a node, no environment's data.
+  bool is_operator(std::string_view token) const;
 
  private:
   std::map<std::string, std::string> by_hash_;  // sha256 hex -> environment
+  std::set<std::string> operator_hashes_;
 };
 
 // The token of an "Authorization: Bearer <token>" header value; empty when

@@ -7,6 +7,8 @@
 
 #include <toml++/toml.h>
 
+#include "elastic/config.h"
+
 namespace kiln::server {
 namespace {
 
@@ -104,6 +106,28 @@ const EnvironmentConfig* ServerConfig::environment(const std::string& name) cons
   return nullptr;
 }
 
+// `key` = ["<sha256 hex>", ...]: hashes of tokens, never the tokens.
+Status get_token_hashes(const toml::table& t, const std::string& where, bool required,
+                        std::vector<std::string>* out) {
+  const toml::node* tokens = t.get("token_sha256");
+  if (!tokens && !required) return Status::ok();
+  const std::string key = where + ".token_sha256";
+  if (!tokens || !tokens->is_array() || tokens->as_array()->empty()) {
+    return invalid_argument(key + ": " + (required ? "required, " : "") +
+                            "a list of SHA-256 hex digests (make one with `kiln token new`)");
+  }
+  for (const toml::node& tn : *tokens->as_array()) {
+    auto s = tn.value<std::string>();
+    if (!s || !is_hex64(*s)) {
+      return invalid_argument(key +
+                              ": every entry must be 64 lower-case hex characters (the "
+                              "SHA-256 of a token, not the token)");
+    }
+    out->push_back(*s);
+  }
+  return Status::ok();
+}
+
 Result<ServerConfig> parse_config(const std::string& text, const std::string& base_dir) {
   toml::table root;
   try {
@@ -114,8 +138,9 @@ Result<ServerConfig> parse_config(const std::string& text, const std::string& ba
         << e.description();
     return invalid_argument(msg.str());
   }
-  KILN_RETURN_IF_ERROR(
-      check_keys(root, "", {"server", "scheduler", "executor", "emr", "environment"}));
+  KILN_RETURN_IF_ERROR(check_keys(root, "",
+                                  {"server", "scheduler", "executor", "emr", "environment", "group",
+                                   "autoscaling", "spot", "operator"}));
 
   ServerConfig c;
   c.state_dir = absolute_from(base_dir, "kiln-state");
@@ -167,6 +192,40 @@ Result<ServerConfig> parse_config(const std::string& text, const std::string& ba
   }
   KILN_RETURN_IF_ERROR(err);
 
+  if (const toml::table* t = subtable(root, "operator", &err)) {
+    KILN_RETURN_IF_ERROR(check_keys(*t, "operator", {"token_sha256"}));
+    KILN_RETURN_IF_ERROR(
+        get_token_hashes(*t, "operator", /*required=*/true, &c.operator_token_sha256));
+  }
+  KILN_RETURN_IF_ERROR(err);
+  if (const toml::table* t = subtable(root, "spot", &err)) {
+    KILN_RETURN_IF_ERROR(
+        check_keys(*t, "spot", {"notice_seconds", "interruption_rate_per_node_hour", "seed"}));
+    int64_t notice = c.spot_notice_ms / 1000, seed = static_cast<int64_t>(c.spot_chaos_seed);
+    KILN_RETURN_IF_ERROR(get_int(*t, "spot", "notice_seconds", 0, 3600, &notice));
+    KILN_RETURN_IF_ERROR(get_int(*t, "spot", "seed", 0, INT64_MAX, &seed));
+    c.spot_notice_ms = notice * 1000;
+    c.spot_chaos_seed = static_cast<uint64_t>(seed);
+    if (const toml::node* n = t->get("interruption_rate_per_node_hour")) {
+      auto v = n->value<double>();
+      if (!v || !(*v >= 0) || *v > 3600) {
+        return invalid_argument("spot.interruption_rate_per_node_hour: must be a number 0-3600");
+      }
+      c.spot_interruption_rate_per_node_hour = *v;
+    }
+  }
+  KILN_RETURN_IF_ERROR(err);
+  // Instance groups and policies; without [[group]], the [executor] pool
+  // above is the one core group.
+  {
+    elastic::CoreDefaults core;
+    core.nodes = c.workers;
+    core.slots_per_node = c.slots_per_worker;
+    auto a = elastic::parse_autoscaler_config(root, core);
+    if (!a.is_ok()) return a.status();
+    c.autoscaler = std::move(a).value();
+  }
+
   if (const toml::table* t = subtable(root, "emr", &err)) {
     KILN_RETURN_IF_ERROR(check_keys(
         *t, "emr", {"enabled", "regions", "requests_per_second", "burst", "release_label"}));
@@ -217,19 +276,7 @@ Result<ServerConfig> parse_config(const std::string& text, const std::string& ba
     if (c.environment(e.name)) {
       return invalid_argument(where + ".name: '" + e.name + "' is configured twice");
     }
-    const toml::node* tokens = t.get("token_sha256");
-    if (!tokens || !tokens->is_array() || tokens->as_array()->empty()) {
-      return invalid_argument(where + ".token_sha256: required, a list of SHA-256 hex digests " +
-                              "(make one with `kiln token new`)");
-    }
-    for (const toml::node& tn : *tokens->as_array()) {
-      auto s = tn.value<std::string>();
-      if (!s || !is_hex64(*s)) {
-        return invalid_argument(where + ".token_sha256: every entry must be 64 lower-case hex " +
-                                "characters (the SHA-256 of a token, not the token)");
-      }
-      e.token_sha256.push_back(*s);
-    }
+    KILN_RETURN_IF_ERROR(get_token_hashes(t, where, /*required=*/true, &e.token_sha256));
     std::string catalog;
     KILN_RETURN_IF_ERROR(get_string(t, where, "catalog", &catalog));
     if (catalog.empty()) return invalid_argument(where + ".catalog: required");

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "elastic/autoscaler.h"
 
 namespace kiln::server {
 
@@ -47,12 +48,26 @@ struct ServerConfig {
 
   // The EMR-compatible endpoint (POST / with X-Amz-Target).
   bool emr_enabled = true;
-  std::vector<std::string> emr_regions;  // empty: any region
+  std::vector<std::string> emr_regions;    // empty: any region
   double emr_requests_per_second = 10000;  // per access key; above: ThrottlingException
   double emr_burst = 10000;
   std::string emr_release_label = "emr-6.15.0";
 
   std::vector<EnvironmentConfig> environments;
+
+  // Operators' tokens (SHA-256 hex): cluster operations that concern every
+  // environment, such as `kiln cluster interrupt`. Not an environment.
+  std::vector<std::string> operator_token_sha256;
+
+  // Elastic capacity: instance groups and autoscaling policies ([[group]],
+  // [autoscaling]). Without [[group]] tables: one on-demand core group of
+  // `workers` nodes with `slots_per_worker` slots, as before.
+  elastic::AutoscalerConfig autoscaler;
+  // [spot]: how long a spot notice gives a node, and a random notice rate
+  // for chaos runs (notices per ready spot node-hour; 0: none).
+  int64_t spot_notice_ms = 120 * 1000;
+  double spot_interruption_rate_per_node_hour = 0;
+  uint64_t spot_chaos_seed = 1;
 
   const EnvironmentConfig* environment(const std::string& name) const;
 };

@@ -30,6 +30,19 @@ TEST(Config, ExampleFileLoadsWithItsDocumentedValues) {
   ASSERT_EQ(c->environments[0].aws_keys.size(), 1u);
   EXPECT_EQ(c->environments[0].aws_keys[0].access_key_id, "AKIAKILNPRODUCTION01");
   EXPECT_EQ(c->worker_nice, 10);
+  // The elastic part: a warm on-demand core and a spot group that target
+  // tracking grows.
+  ASSERT_EQ(c->autoscaler.groups.size(), 3u);
+  EXPECT_EQ(c->autoscaler.groups[0].name, "core");
+  EXPECT_TRUE(c->autoscaler.groups[0].core);
+  EXPECT_EQ(c->autoscaler.groups[0].min_nodes, 1);
+  EXPECT_EQ(c->autoscaler.groups[1].market, elastic::Market::kSpot);
+  ASSERT_EQ(c->autoscaler.targets.size(), 1u);
+  EXPECT_EQ(c->autoscaler.targets[0].group, "spot");
+  EXPECT_EQ(c->autoscaler.period_ms, 10000);
+  EXPECT_EQ(c->spot_notice_ms, 120000);
+  EXPECT_EQ(c->spot_interruption_rate_per_node_hour, 0);
+  EXPECT_TRUE(c->operator_token_sha256.empty());
 }
 
 TEST(Config, AwsSecretsComeFromTheEnvironmentWhenAsked) {
@@ -54,6 +67,12 @@ TEST(Config, DefaultsApplyWhenSectionsAreMissing) {
   EXPECT_EQ(c->workers, 1);
   EXPECT_EQ(c->worker_nice, 10);
   EXPECT_EQ(c->state_dir, "/base/kiln-state");
+  // Without [[group]]: the [executor] pool is the one core group.
+  ASSERT_EQ(c->autoscaler.groups.size(), 1u);
+  EXPECT_TRUE(c->autoscaler.groups[0].core);
+  EXPECT_EQ(c->autoscaler.groups[0].min_nodes, 1);
+  EXPECT_EQ(c->autoscaler.groups[0].max_nodes, 1);
+  EXPECT_EQ(c->autoscaler.groups[0].slots_per_node, 2);
   EXPECT_EQ(c->environments[0].concurrency, 1);
 }
 
@@ -69,6 +88,10 @@ TEST(Config, MistakesNameTheKey) {
        "heartbeat_seconds"},
       {"[executor]\nkind = \"yarn\"\n" + env_block("a"), "executor.kind"},
       {"[executor]\nnice = 20\n" + env_block("a"), "executor.nice: must be 0-19, got 20"},
+      {"[spot]\nnotice_seconds = -1\n" + env_block("a"), "spot.notice_seconds"},
+      {"[spot]\ninterruption_rate_per_node_hour = \"x\"\n" + env_block("a"),
+       "spot.interruption_rate_per_node_hour"},
+      {"[operator]\ntoken_sha256 = [\"secret\"]\n" + env_block("a"), "operator.token_sha256"},
       {"", "at least one [[environment]]"},
       {env_block("a") + "concurrency = 0\n", "environment[0].concurrency: must be 1-256"},
       {env_block("a", "not-a-hash"), "environment[0].token_sha256"},

@@ -15,6 +15,7 @@
 #include "ingest/definition.h"
 #include "ingest/plan.h"
 #include "raster/gdal_env.h"
+#include "server/elastic_control.h"
 #include "server/emr.h"
 #include "server/json_writer.h"
 #include "worker/local_executor.h"
@@ -123,6 +124,10 @@ void write_step(JsonWriter& w, const store::Step& s, const std::string& log_file
     w.null();
   }
   w.key("log_file").value(log_file);
+  w.key("cost").begin_object();
+  w.key("slot_seconds").value(s.slot_seconds);
+  w.key("amount").value(s.cost);
+  w.end_object();
   if (with_action && s.action.contains("ingest")) {
     w.key("action").begin_object().key("ingest").value(s.action["ingest"]).end_object();
   }
@@ -251,17 +256,17 @@ Result<std::unique_ptr<Server>> Server::start(const ServerConfig& config,
   worker::LocalExecutorOptions eo;
   eo.server_url = "http://127.0.0.1:" + std::to_string(s->port_);
   eo.token = s->worker_token_;
-  eo.workers = config.workers;
-  eo.slots_per_worker = config.slots_per_worker;
   eo.state_dir = config.state_dir;
-  eo.command = {kiln_exe,   "worker",
-                "--server", eo.server_url,
-                "--slots",  std::to_string(config.slots_per_worker),
-                "--nice",   std::to_string(config.worker_nice)};
+  eo.command = {kiln_exe,      "worker", "--server",
+                eo.server_url, "--nice", std::to_string(config.worker_nice)};
   Server* raw = s.get();
   eo.on_worker_exit = [raw](int64_t pid) { raw->on_worker_exit(pid); };
   s->executor_ = std::make_unique<worker::LocalExecutor>(eo);
   KILN_RETURN_IF_ERROR(s->executor_->start());
+  // The fleet launches the warm core now; the autoscaler adds and removes
+  // nodes from the scheduler loop.
+  s->elastic_ = std::make_unique<ElasticControl>(s->config_, s->store_.get(), s->executor_.get());
+  KILN_RETURN_IF_ERROR(s->elastic_->start(now_ms()));
 
   s->scheduler_ = std::thread([raw] { raw->scheduler_loop(); });
   return s;
@@ -417,6 +422,7 @@ void Server::scheduler_pass() {
     }
   }
   executor_->tick();
+  if (!stopping_) elastic_->tick(now_ms());
   if (changed) state_version_++;
 }
 
@@ -478,6 +484,8 @@ void Server::install_routes() {
   http_.Get(R"(/v1/steps/([^/]+)/wait)",
             [this](const Request& q, Response& r) { handle_wait(q, r); });
   http_.Get("/v1/cluster", [this](const Request& q, Response& r) { handle_cluster(q, r); });
+  http_.Post(R"(/v1/cluster/nodes/([^/]+)/interrupt)",
+             [this](const Request& q, Response& r) { handle_interrupt(q, r); });
   http_.Put("/v1/environment", [this](const Request& q, Response& r) { handle_environment(q, r); });
   http_.Get("/v1/environment", [this](const Request& q, Response& r) { handle_environment(q, r); });
 
@@ -604,7 +612,11 @@ Result<store::Step> Server::submit(const EnvironmentConfig& env, const SubmitReq
   // definition says (docs/cluster.md): the token decides, never the body.
   def.output.catalog = env.catalog;
   def.output.environment = env.name;
-  const int threads = std::max(1, config_.workers * config_.slots_per_worker);
+  // Partitions enough for every slot the cluster may grow to.
+  int64_t max_slots = 0;
+  for (const auto& g : config_.autoscaler.groups)
+    max_slots += static_cast<int64_t>(g.max_nodes) * g.slots_per_node;
+  const int threads = static_cast<int>(std::clamp<int64_t>(max_slots, 1, 256));
   auto plan = ingest::make_plan(def, ingest::PlanOptions{threads});
   if (!plan.is_ok()) return invalid_argument(plan.status().message());
 
@@ -826,7 +838,38 @@ void Server::handle_cluster(const Request& req, Response& res) {
                {"concurrency", p.concurrency},
                {"priority", p.priority},
                {"queued_tasks", queued == stats->queued_tasks_by_env.end() ? 0 : queued->second}}},
-             {"accepting_steps", !stopping_.load()}});
+             {"accepting_steps", !stopping_.load()},
+             {"elastic", elastic_->to_json(now_ms())}});
+}
+
+void Server::handle_interrupt(const Request& req, Response& res) {
+  const std::string token = bearer_token(req.get_header_value("Authorization"));
+  if (token.empty()) {
+    return send_error(res, 401, "unauthorized", "missing 'Authorization: Bearer <token>' header");
+  }
+  if (!tokens_->is_operator(token)) {
+    // An environment's token may not take capacity from the others.
+    return send_error(
+        res, 403, "forbidden",
+        "interrupting a node needs an operator token ([operator] token_sha256 in the config)");
+  }
+  int64_t notice_ms = -1;
+  if (!req.body.empty()) {
+    json body;
+    if (!parse_body(req, res, &body)) return;
+    if (!only_known(res, body, {"notice_seconds"}, "")) return;
+    if (body.contains("notice_seconds")) {
+      if (!body["notice_seconds"].is_number() || body["notice_seconds"].get<double>() < 0 ||
+          body["notice_seconds"].get<double>() > 3600) {
+        return send_error(res, 400, "bad_request", "notice_seconds: must be a number 0-3600");
+      }
+      notice_ms = static_cast<int64_t>(body["notice_seconds"].get<double>() * 1000);
+    }
+  }
+  Status st = elastic_->interrupt(req.matches[1], notice_ms, now_ms());
+  if (!st.is_ok()) return send_status(res, st);
+  kick();
+  send_json(res, 200, {{"node", std::string(req.matches[1])}, {"interrupted", true}});
 }
 
 void Server::handle_environment(const Request& req, Response& res) {
@@ -902,6 +945,7 @@ void Server::handle_metrics(const Request&, Response& res) {
   metric_header(&out, "kiln_step_start_latency_seconds", "histogram",
                 "Time from a step's submission to RUNNING.");
   start_latency_.render("kiln_step_start_latency_seconds", &out);
+  out += elastic_->metrics(now_ms());
   res.status = 200;
   res.set_content(out, "text/plain; version=0.0.4; charset=utf-8");
 }
@@ -954,8 +998,10 @@ void Server::handle_register(const Request& req, Response& res) {
   const int64_t pid = body.value("pid", int64_t{0});
   const int slots = body.value("slots", 0);
   if (slots < 1) return send_error(res, 400, "bad_request", "slots: must be at least 1");
-  auto w = store_->register_worker(pid, body.value("host", std::string("local")), slots, now_ms());
+  const std::string node = body.value("host", std::string("local"));
+  auto w = store_->register_worker(pid, node, slots, now_ms());
   if (!w.is_ok()) return send_status(res, w.status());
+  elastic_->worker_registered(w->id, node, now_ms());
   {
     std::lock_guard<std::mutex> lock(pid_mu_);
     worker_by_pid_[pid] = w->id;
@@ -976,14 +1022,19 @@ void Server::handle_lease(const Request& req, Response& res) {
   const std::string worker = body.value("worker_id", std::string());
   const int slots = body.value("free_slots", 0);
   json tasks = json::array();
-  if (stopping_ || slots <= 0) return send_json(res, 200, {{"tasks", tasks}});
   const int64_t now = now_ms();
   Status touched = store_->touch_worker(worker, now);
   if (!touched.is_ok()) return send_status(res, touched);
+  // A draining node (scale-in, spot notice) finishes what it runs and
+  // takes nothing new.
+  if (stopping_ || slots <= 0 || !elastic_->may_lease(worker)) {
+    return send_json(res, 200, {{"tasks", tasks}});
+  }
   auto leases = store_->lease(worker, slots, policies(), config_.starvation_seconds * 1000LL,
                               config_.lease_seconds * 1000LL, now);
   if (!leases.is_ok()) return send_status(res, leases.status());
   for (const auto& l : *leases) {
+    elastic_->leased(l.task.id, l.task.attempt, worker, now);
     const bool commit = l.task.kind == store::TaskKind::kCommit;
     json spec = {{"step_id", l.step.id},
                  {"task_id", l.task.id},
@@ -1048,8 +1099,16 @@ void Server::handle_complete(const Request& req, Response& res) {
     err.message = body["error"].value("message", std::string());
   }
   const std::string step_id = body.value("step_id", std::string());
-  auto taken = store_->complete(worker, task, attempt, ok, result, err, now_ms());
+  const int64_t now = now_ms();
+  auto taken = store_->complete(worker, task, attempt, ok, result, err, now);
   if (!taken.is_ok()) return send_status(res, taken.status());
+  // The attempt ran on a node's slot: its step pays for it, whatever the
+  // outcome (a failed attempt used the machine too).
+  const ElasticControl::Charge charge = elastic_->charge(task, attempt, now);
+  if (*taken && !step_id.empty() && charge.slot_seconds > 0) {
+    Status st = store_->add_cost(step_id, charge.slot_seconds, charge.cost);
+    if (!st.is_ok()) log::warn("cost of task " + std::to_string(task) + ": " + st.message());
+  }
   if (*taken) {
     if (ok && result.contains("version")) {
       tiles_written_ += result.value("tiles", int64_t{0});

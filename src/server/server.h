@@ -22,7 +22,8 @@
 
 namespace kiln::server {
 class EmrApi;
-}
+class ElasticControl;
+}  // namespace kiln::server
 
 namespace kiln::worker {
 class Executor;
@@ -72,6 +73,8 @@ class Server final : public StepService {
   void handle_logs(const httplib::Request& req, httplib::Response& res);
   void handle_wait(const httplib::Request& req, httplib::Response& res);
   void handle_cluster(const httplib::Request& req, httplib::Response& res);
+  // POST /v1/cluster/nodes/{id}/interrupt: a spot notice (operator token).
+  void handle_interrupt(const httplib::Request& req, httplib::Response& res);
   void handle_environment(const httplib::Request& req, httplib::Response& res);
   void handle_metrics(const httplib::Request& req, httplib::Response& res);
   // The EMR-compatible endpoint: POST / with X-Amz-Target (server/emr.h).
@@ -103,6 +106,7 @@ class Server final : public StepService {
   std::unique_ptr<EmrApi> emr_;
   std::atomic<uint64_t> emr_request_seq_{0};
   std::unique_ptr<worker::Executor> executor_;
+  std::unique_ptr<ElasticControl> elastic_;  // after executor_: destroyed first
   httplib::Server http_;
   int port_ = 0;
   int64_t started_ms_ = 0;

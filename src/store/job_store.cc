@@ -365,6 +365,17 @@ SELECT s.environment, COUNT(*) FROM tasks t JOIN steps s ON s.id = t.step_id
   return out;
 }
 
+Status JobStore::add_cost(const std::string& step_id, double slot_seconds, double cost) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  KILN_ASSIGN_OR_RETURN(Query q,
+                        impl_->db->query("UPDATE steps SET slot_seconds = slot_seconds + ?2, "
+                                         "cost = cost + ?3 WHERE id = ?1"));
+  q.bind(1, step_id).bind_real(2, slot_seconds).bind_real(3, cost);
+  KILN_RETURN_IF_ERROR(q.run());
+  if (q.changes() == 0) return not_found("step '" + step_id + "' does not exist");
+  return Status::ok();
+}
+
 Result<Load> JobStore::load(int64_t now_ms) {
   std::lock_guard<std::mutex> lock(impl_->mu);
   internal::Database& db = *impl_->db;

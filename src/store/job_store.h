@@ -66,6 +66,10 @@ struct Step {
   StepProgress progress;
   std::string layer;
   int version = 0;  // committed layer version (COMPLETED only)
+  // What its task attempts ran on so far: slot-seconds, and their price
+  // (add_cost()).
+  double slot_seconds = 0;
+  double cost = 0;
 };
 
 struct NewStep {
@@ -239,6 +243,9 @@ class JobStore {
 
   Result<StoreStats> stats();
   Result<Load> load(int64_t now_ms);
+  // Adds one task attempt's slot-seconds and price to its step. NotFound
+  // for an unknown step.
+  Status add_cost(const std::string& step_id, double slot_seconds, double cost);
 
  private:
   JobStore() = default;

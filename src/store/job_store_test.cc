@@ -752,11 +752,11 @@ TEST_F(JobStoreTest, UpgradingFromSchemaOneFillsInEndedStepsProgress) {
   Step pending = submit("a", 1);
   store_.reset();
   {
-    // The database as schema version 1 left it: no final_* columns.
+    // The database as schema version 1 left it: no final_* or cost columns.
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open((dir_ / "kiln.db").c_str(), &db), SQLITE_OK);
     for (const char* c : {"final_tasks_total", "final_tasks_done", "final_tiles_done",
-                          "final_bytes_read", "final_bytes_written"}) {
+                          "final_bytes_read", "final_bytes_written", "slot_seconds", "cost"}) {
       const std::string sql = std::string("ALTER TABLE steps DROP COLUMN ") + c;
       ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK)
           << sqlite3_errmsg(db);
@@ -772,7 +772,7 @@ TEST_F(JobStoreTest, UpgradingFromSchemaOneFillsInEndedStepsProgress) {
   EXPECT_EQ(done.progress.tiles_done, 12);
   EXPECT_EQ(done.progress.bytes_written, 345u);
   EXPECT_EQ(get("a", pending.id).progress.tasks_total, 2);
-  EXPECT_EQ(Peek(dir_ / "kiln.db").scalar("PRAGMA user_version"), "2");
+  EXPECT_EQ(Peek(dir_ / "kiln.db").scalar("PRAGMA user_version"), "3");
 }
 
 TEST_F(JobStoreTest, LoadCountsRunnableLeasedAndBackloggedWork) {
@@ -793,6 +793,18 @@ TEST_F(JobStoreTest, LoadCountsRunnableLeasedAndBackloggedWork) {
   EXPECT_EQ(l->backlog_steps, 1);              // `second`
   EXPECT_EQ(l->oldest_pending_wait_ms, 3000);  // queued when `first` started
   (void)second;
+}
+
+TEST_F(JobStoreTest, CostsAddUpPerStepAndSurviveAReopen) {
+  Step s = submit("a", 1);
+  EXPECT_EQ(get("a", s.id).cost, 0);
+  ASSERT_TRUE(store_->add_cost(s.id, 12.5, 0.25).is_ok());
+  ASSERT_TRUE(store_->add_cost(s.id, 7.5, 0.5).is_ok());
+  EXPECT_EQ(store_->add_cost("s-NOTASTEP00000", 1, 1).code(), StatusCode::kNotFound);
+  reopen();
+  Step after = get("a", s.id);
+  EXPECT_DOUBLE_EQ(after.slot_seconds, 20.0);
+  EXPECT_DOUBLE_EQ(after.cost, 0.75);
 }
 
 TEST(JobStoreInMemory, RunsTheSameSchedulingWithoutAFile) {
@@ -951,7 +963,7 @@ TEST_F(JobStoreTest, EverythingSurvivesClosingAndReopening) {
 
   Peek peek(dir_ / "kiln.db");
   EXPECT_EQ(peek.scalar("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(peek.scalar("PRAGMA user_version"), "2");
+  EXPECT_EQ(peek.scalar("PRAGMA user_version"), "3");
 }
 
 TEST_F(JobStoreTest, ADatabaseFromANewerKilnIsRefused) {

@@ -104,6 +104,12 @@ UPDATE steps
           FROM tasks WHERE tasks.step_id = steps.id)
  WHERE state IN ('COMPLETED', 'CANCELLED', 'FAILED', 'INTERRUPTED');
 )sql"},
+    // What a step's tasks ran on: slot-seconds and their price (the node's
+    // market price over its slots), added as each task attempt ends.
+    {3, R"sql(
+ALTER TABLE steps ADD COLUMN slot_seconds REAL NOT NULL DEFAULT 0;
+ALTER TABLE steps ADD COLUMN cost         REAL NOT NULL DEFAULT 0;
+)sql"},
 };
 
 Result<int> user_version(Database& db) {

@@ -50,6 +50,12 @@ Query& Query::bind(int i, int64_t value) {
   return *this;
 }
 
+Query& Query::bind_real(int i, double value) {
+  int rc = sqlite3_bind_double(stmt_, i, value);
+  if (bind_rc_ == SQLITE_OK) bind_rc_ = rc;
+  return *this;
+}
+
 Query& Query::bind(int i, const std::string& value) {
   int rc =
       sqlite3_bind_text(stmt_, i, value.data(), static_cast<int>(value.size()), SQLITE_TRANSIENT);
@@ -82,6 +88,8 @@ Status Query::run() {
 int64_t Query::changes() const { return sqlite3_changes64(sqlite3_db_handle(stmt_)); }
 
 int64_t Query::int64(int col) const { return sqlite3_column_int64(stmt_, col); }
+
+double Query::real(int col) const { return sqlite3_column_double(stmt_, col); }
 
 std::string Query::text(int col) const {
   const unsigned char* p = sqlite3_column_text(stmt_, col);

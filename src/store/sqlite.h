@@ -37,6 +37,7 @@ class Query {
   // kept and reported by the next next()/run().
   Query& bind(int i, int64_t value);
   Query& bind(int i, const std::string& value);
+  Query& bind_real(int i, double value);
   Query& bind_null(int i);
 
   // Steps once: true when a row is ready to read, false when done.
@@ -48,6 +49,7 @@ class Query {
 
   // Columns of the current row (0-based). NULL reads as 0 / "".
   int64_t int64(int col) const;
+  double real(int col) const;
   std::string text(int col) const;
   bool is_null(int col) const;
 

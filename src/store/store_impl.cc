@@ -41,6 +41,8 @@ Result<Step> step_from_row(const Query& q, bool parse_action) {
   s.ended_ms = q.int64(12);
   if (!q.is_null(13)) s.failure = Failure{q.text(13), q.text(14), q.text(15)};
   s.cancel_signal = q.text(16);
+  s.slot_seconds = q.real(22);
+  s.cost = q.real(23);
   if (is_terminal(s.state)) {
     s.progress.tasks_total = q.int64(17);
     s.progress.tasks_done = q.int64(18);

@@ -19,7 +19,7 @@ inline constexpr const char* kStepColumns =
     "seq, id, environment, name, state, action_on_failure, action, layer, version, "
     "tiles_total, created_ms, started_ms, ended_ms, failure_reason, failure_message, "
     "failure_log_file, cancel_signal, final_tasks_total, final_tasks_done, final_tiles_done, "
-    "final_bytes_read, final_bytes_written";
+    "final_bytes_read, final_bytes_written, slot_seconds, cost";
 inline constexpr const char* kTaskColumns =
     "id, step_id, kind, idx, state, attempt, max_attempts, worker_id, lease_expires_ms, "
     "not_before_ms, queued_ms, last_error";

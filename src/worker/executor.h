@@ -1,7 +1,8 @@
-// Executor: how `kiln serve` gets workers. The local executor starts worker
-// processes on this machine; a Slurm executor or an autoscaling node
-// provider will implement the same interface, so the server's scheduler
-// drives all of them the same way.
+// Executor: how `kiln serve` gets workers. A node is one worker process with
+// some slots standing for one machine of the cluster; the server's fleet
+// (src/elastic) decides which nodes exist and asks the executor to start and
+// stop them. The local executor starts worker processes on this machine; a
+// Slurm executor will start them as Slurm jobs behind the same interface.
 #pragma once
 
 #include <chrono>
@@ -13,13 +14,17 @@
 
 namespace kiln::worker {
 
+struct NodeProcess {
+  std::string node_id;
+  int slots = 0;
+  int64_t pid = 0;        // 0: not running now (between a crash and its restart)
+  bool stopping = false;  // terminate_node() was called
+};
+
 struct ExecutorStatus {
-  std::string kind;         // "local", ...
-  int workers_wanted = 0;   // what the configuration asks for
-  int workers_running = 0;  // started and not seen to exit
-  int slots_per_worker = 0;
-  int64_t restarts = 0;       // workers started again after an exit
-  std::vector<int64_t> pids;  // of running workers (local executor)
+  std::string kind;                // "local", ...
+  int64_t restarts = 0;            // workers started again after a crash
+  std::vector<NodeProcess> nodes;  // every node started and not yet ended
 };
 
 // Not thread-safe unless an implementation says so; the server calls
@@ -29,10 +34,18 @@ struct ExecutorStatus {
 class Executor {
  public:
   virtual ~Executor() = default;
-  // Starts the workers. kInternal naming what failed.
+  // Gets ready to start nodes. kInternal naming what failed.
   virtual Status start() = 0;
-  // Supervises: notices workers that exited, reports them, replaces them.
-  // Call periodically (a few times a second); never blocks for long.
+  // Starts node `node_id`: a worker with `slots` slots that reports the node
+  // id at registration. It is kept running (restarted after a crash) until
+  // terminate_node(). kInvalidArgument for a node id in use.
+  virtual Status launch_node(const std::string& node_id, int slots) = 0;
+  // Stops the node's worker: SIGTERM now, SIGKILL once `grace` has passed
+  // (in tick()); it is not restarted. kNotFound for an unknown node.
+  virtual Status terminate_node(const std::string& node_id, std::chrono::milliseconds grace) = 0;
+  // Supervises: reaps workers that exited, reports them, restarts crashed
+  // ones, kills stopping ones past their grace. Call a few times a second;
+  // never blocks for long.
   virtual void tick() = 0;
   // Asks every worker to stop (SIGTERM), waits up to `grace`, then kills
   // what is left. No worker runs once it returns; tick() then does nothing.

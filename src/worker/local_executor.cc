@@ -34,68 +34,78 @@ LocalExecutor::~LocalExecutor() {
 Status LocalExecutor::start() {
   std::lock_guard<std::mutex> lock(mu_);
   if (started_) return internal_error("the local executor was started already");
-  if (options_.workers < 1) return invalid_argument("executor: workers must be >= 1");
   command_ = options_.command;
   if (command_.empty()) {
     KILN_ASSIGN_OR_RETURN(std::string self, self_executable());
-    command_ = {self,       "worker",
-                "--server", options_.server_url,
-                "--slots",  std::to_string(options_.slots_per_worker)};
+    command_ = {self, "worker", "--server", options_.server_url};
   }
   const std::filesystem::path logs = std::filesystem::path(options_.state_dir) / "logs";
   std::error_code ec;
   std::filesystem::create_directories(logs, ec);
   if (ec) return io_error("cannot create '" + logs.string() + "': " + ec.message());
-
   started_ = true;
-  slots_.resize(static_cast<size_t>(options_.workers));
-  for (size_t i = 0; i < slots_.size(); ++i) {
-    slots_[i].number = static_cast<int>(i) + 1;
-    Status st = start_slot(&slots_[i]);
-    if (!st.is_ok()) {
-      // Nothing half-started: the server reports the error and exits.
-      for (Slot& s : slots_) {
-        if (s.pid == 0) continue;
-        (void)launcher_->signal(s.pid, SIGKILL);
-        (void)launcher_->reap(s.pid, /*wait=*/true);
-        s.pid = 0;
-      }
-      stopped_ = true;
-      return st;
-    }
-  }
-  log::info("started " + std::to_string(slots_.size()) + " local workers with " +
-            std::to_string(options_.slots_per_worker) + " slots each");
   return Status::ok();
 }
 
-Status LocalExecutor::start_slot(Slot* slot) {
-  const std::string log_path = (std::filesystem::path(options_.state_dir) / "logs" /
-                                ("worker-" + std::to_string(slot->number) + ".log"))
-                                   .string();
+Status LocalExecutor::launch_node(const std::string& node_id, int slots) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!started_ || stopped_) return unavailable("the local executor is not running");
+  if (slots < 1) return invalid_argument("node '" + node_id + "': slots must be >= 1");
+  for (const Node& n : nodes_) {
+    if (n.id == node_id) return invalid_argument("node '" + node_id + "' is running already");
+  }
+  Node node;
+  node.id = node_id;
+  node.slots = slots;
+  // Nothing half-started: a node whose first start fails is not kept.
+  KILN_RETURN_IF_ERROR(start_node(&node));
+  nodes_.push_back(std::move(node));
+  return Status::ok();
+}
+
+Status LocalExecutor::terminate_node(const std::string& node_id, std::chrono::milliseconds grace) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (Node& n : nodes_) {
+    if (n.id != node_id) continue;
+    if (n.stopping) return Status::ok();
+    n.stopping = true;
+    n.kill_at = Clock::now() + grace;
+    if (n.pid != 0) (void)launcher_->signal(n.pid, grace.count() > 0 ? SIGTERM : SIGKILL);
+    log::info("node " + node_id + ": stopping its worker" +
+              (n.pid != 0 ? " (pid " + std::to_string(n.pid) + ")" : std::string()));
+    return Status::ok();
+  }
+  return not_found("node '" + node_id + "' is not running");
+}
+
+Status LocalExecutor::start_node(Node* node) {
+  const std::string log_path =
+      (std::filesystem::path(options_.state_dir) / "logs" / ("worker-" + node->id + ".log"))
+          .string();
   Fd log_fd(::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
   if (!log_fd.valid()) {
     return io_error("cannot open worker log '" + log_path + "': " + std::strerror(errno));
   }
   SpawnOptions so;
   so.argv = command_;
+  so.argv.insert(so.argv.end(), {"--slots", std::to_string(node->slots), "--node", node->id});
   so.env = environment_with(kTokenVariable, options_.token);
   so.stdout_fd = log_fd.get();
   so.stderr_fd = log_fd.get();
   KILN_ASSIGN_OR_RETURN(pid_t pid, launcher_->spawn(so));
-  slot->pid = pid;
-  slot->started = Clock::now();
-  log::info("worker " + std::to_string(slot->number) + " started as pid " + std::to_string(pid) +
-            ", log " + log_path);
+  node->pid = pid;
+  node->started = Clock::now();
+  log::info("node " + node->id + ": worker started as pid " + std::to_string(pid) + " with " +
+            std::to_string(node->slots) + " slots, log " + log_path);
   return Status::ok();
 }
 
 std::vector<int64_t> LocalExecutor::reap_exited(bool wait) {
   std::vector<int64_t> gone;
   const Clock::time_point now = Clock::now();
-  for (Slot& s : slots_) {
-    if (s.pid == 0) continue;
-    auto r = launcher_->reap(s.pid, wait);
+  for (Node& n : nodes_) {
+    if (n.pid == 0) continue;
+    auto r = launcher_->reap(n.pid, wait);
     if (!r.is_ok()) {
       // Not our child any more (reaped elsewhere): count it as gone.
       log::error(r.status().message());
@@ -103,17 +113,21 @@ std::vector<int64_t> LocalExecutor::reap_exited(bool wait) {
       continue;
     } else {
       // Expected while stopping; a surprise otherwise.
-      log::write(stopped_ ? log::Level::kInfo : log::Level::kWarn,
-                 "worker " + std::to_string(s.number) + " (pid " + std::to_string(s.pid) +
+      log::write(stopped_ || n.stopping ? log::Level::kInfo : log::Level::kWarn,
+                 "node " + n.id + ": worker (pid " + std::to_string(n.pid) +
                      ") ended: " + (*r)->describe());
     }
-    gone.push_back(s.pid);
-    s.pid = 0;
-    const bool young = now - s.started < options_.young;
-    s.backoff = young ? std::clamp(s.backoff * 2, options_.min_backoff, options_.max_backoff)
+    gone.push_back(n.pid);
+    n.pid = 0;
+    const bool young = now - n.started < options_.young;
+    n.backoff = young ? std::clamp(n.backoff * 2, options_.min_backoff, options_.max_backoff)
                       : options_.min_backoff;
-    s.next_start = now + s.backoff;
+    n.next_start = now + n.backoff;
   }
+  // A stopped node is done once its worker has gone.
+  nodes_.erase(std::remove_if(nodes_.begin(), nodes_.end(),
+                              [](const Node& n) { return n.stopping && n.pid == 0; }),
+               nodes_.end());
   return gone;
 }
 
@@ -124,13 +138,17 @@ void LocalExecutor::tick() {
     if (!started_ || stopped_) return;
     gone = reap_exited(/*wait=*/false);
     const Clock::time_point now = Clock::now();
-    for (Slot& s : slots_) {
-      if (s.pid != 0 || now < s.next_start) continue;
-      Status st = start_slot(&s);
+    for (Node& n : nodes_) {
+      if (n.stopping) {
+        if (n.pid != 0 && now >= n.kill_at) (void)launcher_->signal(n.pid, SIGKILL);
+        continue;
+      }
+      if (n.pid != 0 || now < n.next_start) continue;
+      Status st = start_node(&n);
       if (!st.is_ok()) {
-        log::error("cannot restart worker " + std::to_string(s.number) + ": " + st.message());
-        s.backoff = std::clamp(s.backoff * 2, options_.min_backoff, options_.max_backoff);
-        s.next_start = now + s.backoff;
+        log::error("node " + n.id + ": cannot restart its worker: " + st.message());
+        n.backoff = std::clamp(n.backoff * 2, options_.min_backoff, options_.max_backoff);
+        n.next_start = now + n.backoff;
         continue;
       }
       ++restarts_;
@@ -146,20 +164,20 @@ void LocalExecutor::stop(std::chrono::milliseconds grace) {
     std::lock_guard<std::mutex> lock(mu_);
     if (!started_ || stopped_) return;
     stopped_ = true;
-    for (const Slot& s : slots_)
-      if (s.pid != 0) (void)launcher_->signal(s.pid, SIGTERM);
+    for (const Node& n : nodes_)
+      if (n.pid != 0) (void)launcher_->signal(n.pid, SIGTERM);
     const Clock::time_point deadline = Clock::now() + grace;
     for (;;) {
       for (int64_t pid : reap_exited(/*wait=*/false)) gone.push_back(pid);
-      bool any = std::any_of(slots_.begin(), slots_.end(), [](const Slot& s) { return s.pid; });
+      bool any = std::any_of(nodes_.begin(), nodes_.end(), [](const Node& n) { return n.pid; });
       if (!any || Clock::now() >= deadline) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    for (const Slot& s : slots_) {
-      if (s.pid == 0) continue;
-      log::warn("worker " + std::to_string(s.number) + " (pid " + std::to_string(s.pid) +
+    for (const Node& n : nodes_) {
+      if (n.pid == 0) continue;
+      log::warn("node " + n.id + ": worker (pid " + std::to_string(n.pid) +
                 ") did not stop within the grace period; killing it");
-      (void)launcher_->signal(s.pid, SIGKILL);
+      (void)launcher_->signal(n.pid, SIGKILL);
     }
     for (int64_t pid : reap_exited(/*wait=*/true)) gone.push_back(pid);
   }
@@ -171,14 +189,8 @@ ExecutorStatus LocalExecutor::status() const {
   std::lock_guard<std::mutex> lock(mu_);
   ExecutorStatus st;
   st.kind = "local";
-  st.workers_wanted = options_.workers;
-  st.slots_per_worker = options_.slots_per_worker;
   st.restarts = restarts_;
-  for (const Slot& s : slots_) {
-    if (s.pid == 0) continue;
-    ++st.workers_running;
-    st.pids.push_back(s.pid);
-  }
+  for (const Node& n : nodes_) st.nodes.push_back({n.id, n.slots, n.pid, n.stopping});
   return st;
 }
 

@@ -1,6 +1,6 @@
-// LocalExecutor: `workers` processes of `kiln worker` on this machine, kept
+// LocalExecutor: nodes as `kiln worker` processes on this machine, kept
 // running. Each is started with posix_spawn, KILN_WORKER_TOKEN in its
-// environment and stdout/stderr appended to <state_dir>/logs/worker-N.log.
+// environment and stdout/stderr appended to <state_dir>/logs/worker-<node>.log.
 // A worker that exits is reported through on_worker_exit (so the server can
 // return its leases at once instead of waiting for them to lapse) and started
 // again after a backoff that grows while it keeps dying young.
@@ -24,11 +24,10 @@ namespace kiln::worker {
 struct LocalExecutorOptions {
   std::string server_url;  // "http://127.0.0.1:PORT"
   std::string token;       // the worker token, passed as KILN_WORKER_TOKEN
-  int workers = 1;
-  int slots_per_worker = 2;
-  std::string state_dir;  // logs go to <state_dir>/logs/worker-N.log
-  // The whole command line of a worker; empty: this executable with
-  // "worker --server <server_url> --slots <slots_per_worker>".
+  std::string state_dir;   // logs go to <state_dir>/logs/worker-<node id>.log
+  // A worker's command line without its node arguments: each node's worker
+  // gets "--slots <n> --node <node id>" appended. Empty: this executable's
+  // "worker --server <server_url>".
   std::vector<std::string> command;
   // Called from tick() and stop(), without any executor lock held, with the
   // pid of each worker seen to exit.
@@ -47,31 +46,36 @@ class LocalExecutor final : public Executor {
   ~LocalExecutor() override;  // stop(0) if still running
 
   Status start() override;
+  Status launch_node(const std::string& node_id, int slots) override;
+  Status terminate_node(const std::string& node_id, std::chrono::milliseconds grace) override;
   void tick() override;
   void stop(std::chrono::milliseconds grace) override;
   ExecutorStatus status() const override;
 
  private:
   using Clock = std::chrono::steady_clock;
-  struct Slot {
-    int number = 0;  // 1-based: worker-N.log
-    pid_t pid = 0;   // 0: not running
+  struct Node {
+    std::string id;
+    int slots = 0;
+    pid_t pid = 0;  // 0: not running
     Clock::time_point started;
     Clock::time_point next_start;
     std::chrono::milliseconds backoff{0};
+    bool stopping = false;      // terminate_node(): not restarted
+    Clock::time_point kill_at;  // stopping: SIGKILL from then on
   };
 
   // REQUIRES: mu_ held.
-  Status start_slot(Slot* slot);
-  // Reaps exited workers and schedules their restart; returns their pids.
-  // REQUIRES: mu_ held.
+  Status start_node(Node* node);
+  // Reaps exited workers; schedules restarts of crashed ones and forgets
+  // stopped ones. Returns their pids. REQUIRES: mu_ held.
   std::vector<int64_t> reap_exited(bool wait);
 
   LocalExecutorOptions options_;
   ProcessLauncher* launcher_;
   std::vector<std::string> command_;
   mutable std::mutex mu_;
-  std::vector<Slot> slots_;  // guarded by mu_
+  std::vector<Node> nodes_;  // guarded by mu_
   bool started_ = false;     // guarded by mu_
   bool stopped_ = false;     // guarded by mu_
   int64_t restarts_ = 0;     // guarded by mu_

@@ -55,14 +55,14 @@ class LocalExecutorTest : public testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
 
-  LocalExecutorOptions options(std::vector<std::string> command) {
+  // `script` runs under /bin/sh -c; the node arguments the executor appends
+  // ("--slots N --node ID") become its $1..$4.
+  LocalExecutorOptions options(const std::string& script) {
     LocalExecutorOptions o;
     o.server_url = "http://127.0.0.1:1";
     o.token = "s3cret-token";
-    o.workers = 2;
-    o.slots_per_worker = 3;
     o.state_dir = dir_.string();
-    o.command = std::move(command);
+    o.command = {"/bin/sh", "-c", script, "worker"};
     o.min_backoff = 100ms;
     o.max_backoff = 400ms;
     o.on_worker_exit = [this](int64_t pid) {
@@ -77,82 +77,116 @@ class LocalExecutorTest : public testing::Test {
     return exited_;
   }
 
+  static std::vector<int64_t> pids(const LocalExecutor& ex) {
+    std::vector<int64_t> out;
+    for (const NodeProcess& n : ex.status().nodes)
+      if (n.pid != 0) out.push_back(n.pid);
+    return out;
+  }
+
   fs::path dir_;
   std::mutex mu_;
   std::vector<int64_t> exited_;
 };
 
-TEST_F(LocalExecutorTest, RestartsAWorkerThatDiesAndReportsIt) {
-  LocalExecutor ex(options({"/bin/sleep", "1000"}));
+TEST_F(LocalExecutorTest, RestartsACrashedNodeWorkerAndReportsIt) {
+  LocalExecutor ex(options("exec /bin/sleep 1000"));
   ASSERT_TRUE(ex.start().is_ok());
+  ASSERT_TRUE(ex.launch_node("core-1", 3).is_ok());
+  ASSERT_TRUE(ex.launch_node("core-2", 3).is_ok());
   ExecutorStatus st = ex.status();
   EXPECT_EQ(st.kind, "local");
-  EXPECT_EQ(st.workers_wanted, 2);
-  EXPECT_EQ(st.workers_running, 2);
-  EXPECT_EQ(st.slots_per_worker, 3);
-  ASSERT_EQ(st.pids.size(), 2u);
-  for (int64_t pid : st.pids) EXPECT_TRUE(alive(pid)) << pid;
+  ASSERT_EQ(st.nodes.size(), 2u);
+  EXPECT_EQ(st.nodes[0].node_id, "core-1");
+  EXPECT_EQ(st.nodes[0].slots, 3);
+  std::vector<int64_t> running = pids(ex);
+  ASSERT_EQ(running.size(), 2u);
+  for (int64_t pid : running) EXPECT_TRUE(alive(pid)) << pid;
 
-  const int64_t victim = st.pids[0];
-  const int64_t survivor = st.pids[1];
+  const int64_t victim = running[0];
+  const int64_t survivor = running[1];
   ASSERT_EQ(::kill(static_cast<pid_t>(victim), SIGKILL), 0);
-  ASSERT_TRUE(tick_until(ex, [&] {
-    ExecutorStatus now = ex.status();
-    return now.restarts == 1 && now.workers_running == 2;
-  })) << "the killed worker was not started again";
+  ASSERT_TRUE(tick_until(ex, [&] { return ex.status().restarts == 1 && pids(ex).size() == 2; }))
+      << "the killed worker was not started again";
   EXPECT_EQ(exited(), std::vector<int64_t>{victim});
-  st = ex.status();
-  EXPECT_EQ(std::count(st.pids.begin(), st.pids.end(), victim), 0);
-  EXPECT_EQ(std::count(st.pids.begin(), st.pids.end(), survivor), 1) << "left alone";
-  const std::vector<int64_t> running = st.pids;
+  running = pids(ex);
+  EXPECT_EQ(std::count(running.begin(), running.end(), victim), 0);
+  EXPECT_EQ(std::count(running.begin(), running.end(), survivor), 1) << "left alone";
   for (int64_t pid : running) EXPECT_TRUE(alive(pid)) << pid;
 
   ex.stop(2s);
-  st = ex.status();
-  EXPECT_EQ(st.workers_running, 0);
-  EXPECT_TRUE(st.pids.empty());
+  EXPECT_TRUE(pids(ex).empty());
   EXPECT_EQ(exited().size(), 3u);  // the victim, then both at stop
   // stop() reaped them: no zombie is left to find.
   for (int64_t pid : exited()) EXPECT_FALSE(alive(pid)) << pid;
   ex.tick();  // does nothing once stopped
-  EXPECT_EQ(ex.status().workers_running, 0);
+  EXPECT_TRUE(pids(ex).empty());
 }
 
-TEST_F(LocalExecutorTest, WorkersGetTheTokenAndLogToTheStateDir) {
-  LocalExecutor ex(options({"/bin/sh", "-c",
-                            "echo token=$KILN_WORKER_TOKEN; echo oops >&2; "
-                            "exec /bin/sleep 1000"}));
+TEST_F(LocalExecutorTest, WorkersGetTheTokenTheirNodeAndLogToTheStateDir) {
+  LocalExecutor ex(
+      options("echo token=$KILN_WORKER_TOKEN args=\"$*\"; echo oops >&2; "
+              "exec /bin/sleep 1000"));
   ASSERT_TRUE(ex.start().is_ok());
-  const fs::path log1 = dir_ / "logs" / "worker-1.log";
-  const fs::path log2 = dir_ / "logs" / "worker-2.log";
+  ASSERT_TRUE(ex.launch_node("core-1", 2).is_ok());
+  ASSERT_TRUE(ex.launch_node("spot-4", 8).is_ok());
+  const fs::path log1 = dir_ / "logs" / "worker-core-1.log";
+  const fs::path log2 = dir_ / "logs" / "worker-spot-4.log";
   ASSERT_TRUE(tick_until(ex, [&] {
     return read_file(log1).find("oops") != std::string::npos &&
            read_file(log2).find("oops") != std::string::npos;
   }));
-  EXPECT_NE(read_file(log1).find("token=s3cret-token\n"), std::string::npos) << read_file(log1);
+  EXPECT_NE(read_file(log1).find("token=s3cret-token args=--slots 2 --node core-1\n"),
+            std::string::npos)
+      << read_file(log1);
+  EXPECT_NE(read_file(log2).find("args=--slots 8 --node spot-4\n"), std::string::npos)
+      << read_file(log2);
+  EXPECT_EQ(ex.launch_node("core-1", 2).code(), StatusCode::kInvalidArgument) << "id in use";
   ex.stop(2s);
 }
 
-TEST_F(LocalExecutorTest, StopKillsWorkersThatIgnoreSigterm) {
+TEST_F(LocalExecutorTest, TerminateNodeStopsItForGoodKillingItAfterTheGrace) {
   // `exec` keeps the ignored SIGTERM across into sleep.
-  LocalExecutor ex(options({"/bin/sh", "-c", "trap '' TERM; exec /bin/sleep 1000"}));
+  LocalExecutor ex(options("trap '' TERM; exec /bin/sleep 1000"));
   ASSERT_TRUE(ex.start().is_ok());
-  const std::vector<int64_t> pids = ex.status().pids;
+  ASSERT_TRUE(ex.launch_node("spot-1", 2).is_ok());
+  ASSERT_TRUE(ex.launch_node("core-1", 2).is_ok());
+  std::this_thread::sleep_for(200ms);  // let sh set the trap before the signal
+  const int64_t spot = ex.status().nodes[0].pid;
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(ex.terminate_node("spot-1", 300ms).is_ok());
+  ASSERT_TRUE(tick_until(ex, [&] { return ex.status().nodes.size() == 1; }));
+  const auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_GE(took, 300ms) << "killed before the grace period";
+  EXPECT_FALSE(alive(spot));
+  EXPECT_EQ(exited(), std::vector<int64_t>{spot});
+  EXPECT_EQ(ex.status().nodes[0].node_id, "core-1");
+  EXPECT_EQ(ex.status().restarts, 0) << "a terminated node is not restarted";
+  EXPECT_EQ(ex.terminate_node("spot-1", 0ms).code(), StatusCode::kNotFound);
+  ex.stop(300ms);
+  EXPECT_EQ(exited().size(), 2u);
+}
+
+TEST_F(LocalExecutorTest, StopKillsWorkersThatIgnoreSigterm) {
+  LocalExecutor ex(options("trap '' TERM; exec /bin/sleep 1000"));
+  ASSERT_TRUE(ex.start().is_ok());
+  ASSERT_TRUE(ex.launch_node("core-1", 1).is_ok());
+  ASSERT_TRUE(ex.launch_node("core-2", 1).is_ok());
+  const std::vector<int64_t> before = pids(ex);
   std::this_thread::sleep_for(200ms);  // let sh set the trap before the signal
   const auto t0 = std::chrono::steady_clock::now();
   ex.stop(300ms);
   const auto took = std::chrono::steady_clock::now() - t0;
   EXPECT_GE(took, 300ms) << "stop gave up before the grace period";
   EXPECT_LT(took, 5s);
-  for (int64_t pid : pids) EXPECT_FALSE(alive(pid)) << pid;
+  for (int64_t pid : before) EXPECT_FALSE(alive(pid)) << pid;
   EXPECT_EQ(exited().size(), 2u);
 }
 
 TEST_F(LocalExecutorTest, BackoffGrowsWhileWorkersDieYoung) {
-  LocalExecutorOptions o = options({"/bin/false"});
-  o.workers = 1;
-  LocalExecutor ex(o);
+  LocalExecutor ex(options("exit 1"));
   ASSERT_TRUE(ex.start().is_ok());
+  ASSERT_TRUE(ex.launch_node("core-1", 1).is_ok());
   // 100, 200, 400, 400 ms: four restarts take at least 1.1 s.
   const auto t0 = std::chrono::steady_clock::now();
   ASSERT_TRUE(tick_until(ex, [&] { return ex.status().restarts >= 4; }));
@@ -161,12 +195,15 @@ TEST_F(LocalExecutorTest, BackoffGrowsWhileWorkersDieYoung) {
   ex.stop(1s);
 }
 
-TEST_F(LocalExecutorTest, StartFailsForAMissingProgram) {
-  LocalExecutor ex(options({"/nonexistent/kiln", "worker"}));
-  Status st = ex.start();
+TEST_F(LocalExecutorTest, LaunchFailsForAMissingProgramAndKeepsNothing) {
+  LocalExecutorOptions o = options("");
+  o.command = {"/nonexistent/kiln", "worker"};
+  LocalExecutor ex(o);
+  ASSERT_TRUE(ex.start().is_ok());
+  Status st = ex.launch_node("core-1", 2);
   ASSERT_FALSE(st.is_ok());
   EXPECT_NE(st.message().find("/nonexistent/kiln"), std::string::npos) << st.message();
-  EXPECT_EQ(ex.status().workers_running, 0);
+  EXPECT_TRUE(ex.status().nodes.empty());
 }
 
 }  // namespace

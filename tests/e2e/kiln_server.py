@@ -197,7 +197,8 @@ class KilnServer:
     """One `kiln serve` with its config, state dir and catalog in a temp dir.
 
     Settings are config keys as in examples/kiln.toml: server={...},
-    scheduler={...}, executor={...}; environments is a list of dicts
+    scheduler={...}, executor={...}, extra_toml (text appended to the
+    config, e.g. [[group]] tables); environments is a list of dicts
     (name, token, catalog, concurrency, priority) whose tokens are hashed
     into the config. Defaults: production (PRODUCTION_TOKEN, concurrency 2,
     priority 10) and staging (STAGING_TOKEN, concurrency 1, priority 0),
@@ -205,7 +206,7 @@ class KilnServer:
     fast."""
 
     def __init__(self, testcase=None, server=None, scheduler=None, executor=None,
-                 environments=None, tmp=None):
+                 environments=None, tmp=None, extra_toml=""):
         self.testcase = testcase
         self._own_tmp = tmp is None
         self.tmp = tmp or tempfile.mkdtemp(prefix="kiln-serve-")
@@ -227,6 +228,7 @@ class KilnServer:
             {"name": "production", "token": PRODUCTION_TOKEN, "concurrency": 2, "priority": 10},
             {"name": "staging", "token": STAGING_TOKEN, "concurrency": 1, "priority": 0},
         ]
+        self.extra_toml = extra_toml  # appended verbatim ([[group]], [autoscaling], ...)
         self.config_path = os.path.join(self.tmp, "kiln.toml")
         self.proc = None
         self.log_path = os.path.join(self.tmp, "serve.log")
@@ -267,6 +269,8 @@ class KilnServer:
                       "catalog = %s" % toml_value(env.get("catalog", self.catalog)),
                       "concurrency = %d" % env.get("concurrency", 1),
                       "priority = %d" % env.get("priority", 0)]
+        if self.extra_toml:
+            lines += ["", self.extra_toml.strip()]
         with open(self.config_path, "w", encoding="utf-8") as f:
             f.write("\n".join(lines) + "\n")
 

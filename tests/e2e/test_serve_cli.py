@@ -182,13 +182,22 @@ class StepCliTest(unittest.TestCase):
         _, out, _ = self.kiln(["cluster", "status"], expect_rc=kt.EXIT_OK)
         self.assertIn(self.srv.url, out)
         self.assertRegex(out, r"(?i)workers")
+        self.assertRegex(out, r"elastic\.cost\.total")
+        self.assertRegex(out, r"(?i)core-1")  # the nodes table
         _, out, _ = self.kiln(["cluster", "status", "--json"], expect_rc=kt.EXIT_OK)
-        self.assertEqual(json.loads(out), self.srv.cluster())
+        # The API's JSON as it came; cost and node-seconds grow between the
+        # two reads, so they are compared apart.
+        cli, api = json.loads(out), self.srv.cluster()
+        cli_cost, api_cost = cli["elastic"].pop("cost"), api["elastic"].pop("cost")
+        self.assertEqual(cli, api)
+        self.assertLessEqual(cli_cost["total"], api_cost["total"])
+        self.assertEqual(cli_cost["rate_per_hour"], api_cost["rate_per_hour"])
 
     def test_help_explains_each_command(self):
         for cmd in (["step"], ["step", "submit"], ["step", "list"], ["step", "describe"],
                     ["step", "cancel"], ["step", "logs"], ["step", "wait"],
-                    ["cluster", "status"], ["token", "new"], ["token", "hash"]):
+                    ["cluster", "status"], ["cluster", "interrupt"], ["token", "new"],
+                    ["token", "hash"], ["simulate", "replay"]):
             _, out, _ = kt.run_kiln(cmd + ["--help"], expect_rc=kt.EXIT_OK)
             self.assertIn(cmd[-1], out)
         _, out, _ = kt.run_kiln(["step", "submit", "--help"], expect_rc=kt.EXIT_OK)

@@ -1,0 +1,340 @@
+#include "server/elastic_control.h"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+
+#include "common/log.h"
+#include "elastic/json.h"
+#include "server/metrics.h"
+
+namespace kiln::server {
+namespace {
+
+using json = nlohmann::json;
+
+void append_line(const std::string& path, const json& j) {
+  std::ofstream out(path, std::ios::app);
+  out << j.dump(-1, ' ', false, json::error_handler_t::replace) << '\n';
+}
+
+}  // namespace
+
+// The fleet's NodeProvider on top of the server's Executor: a node is one
+// worker process started with --node <id>. Bootstrap delays are served by
+// starting the process late. Called with ElasticControl::mu_ held.
+class ElasticControl::Provider final : public elastic::NodeProvider {
+ public:
+  Provider(ElasticControl* owner, worker::Executor* executor)
+      : owner_(owner), executor_(executor) {}
+
+  const char* kind() const override { return "local"; }
+
+  Status launch(const elastic::GroupConfig& group, const std::string& node_id,
+                int64_t now_ms) override {
+    if (group.bootstrap_ms > 0) {
+      due_.push_back({node_id, group.slots_per_node, now_ms + group.bootstrap_ms});
+      return Status::ok();
+    }
+    return executor_->launch_node(node_id, group.slots_per_node);
+  }
+
+  // Nothing to tell the worker: may_lease() refuses it new tasks.
+  Status drain(const std::string&, int64_t) override { return Status::ok(); }
+
+  Status terminate(const std::string& node_id, int64_t now_ms) override {
+    due_.erase(std::remove_if(due_.begin(), due_.end(),
+                              [&](const Due& d) { return d.node_id == node_id; }),
+               due_.end());
+    // Its leases go back to the queue now, not when the process is gone:
+    // the tasks re-run elsewhere; a late completion from the old attempt is
+    // ignored, and partition output is idempotent.
+    for (const auto& [worker, node] : owner_->node_of_worker_) {
+      if (node != node_id) continue;
+      Status st = owner_->store_->worker_gone(worker, now_ms);
+      if (!st.is_ok()) log::error("node " + node_id + ": " + st.message());
+    }
+    Status st = executor_->terminate_node(
+        node_id, std::chrono::seconds(owner_->config_.cancel_grace_seconds));
+    if (st.code() == StatusCode::kNotFound) return Status::ok();  // never started (bootstrap)
+    return st;
+  }
+
+  // Starts the nodes whose bootstrap delay has passed.
+  void start_due(int64_t now_ms) {
+    for (auto it = due_.begin(); it != due_.end();) {
+      if (it->at_ms > now_ms) {
+        ++it;
+        continue;
+      }
+      Status st = executor_->launch_node(it->node_id, it->slots);
+      if (!st.is_ok()) log::error("node " + it->node_id + ": cannot start: " + st.message());
+      it = due_.erase(it);
+    }
+  }
+
+ private:
+  struct Due {
+    std::string node_id;
+    int slots = 0;
+    int64_t at_ms = 0;
+  };
+  ElasticControl* owner_;
+  worker::Executor* executor_;
+  std::vector<Due> due_;
+};
+
+ElasticControl::ElasticControl(const ServerConfig& config, store::JobStore* store,
+                               worker::Executor* executor)
+    : config_(config), store_(store), rng_(config.spot_chaos_seed) {
+  provider_ = std::make_unique<Provider>(this, executor);
+  fleet_ = std::make_unique<elastic::Fleet>(config.autoscaler, provider_.get());
+  samples_path_ = config.state_dir + "/autoscaler-samples.jsonl";
+  decisions_path_ = config.state_dir + "/autoscaler-decisions.jsonl";
+}
+
+ElasticControl::~ElasticControl() = default;
+
+Status ElasticControl::start(int64_t now_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  KILN_RETURN_IF_ERROR(fleet_->start(now_ms));
+  provider_->start_due(now_ms);
+  next_reconcile_ms_ = now_ms + config_.autoscaler.period_ms;
+  last_chaos_ms_ = now_ms;
+  return Status::ok();
+}
+
+void ElasticControl::tick(int64_t now_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  // Busy slots per node, from the leases the store holds.
+  auto workers = store_->workers(/*alive_only=*/true);
+  if (workers.is_ok()) {
+    std::map<std::string, int> busy;
+    for (const auto& w : *workers) {
+      auto it = node_of_worker_.find(w.id);
+      if (it != node_of_worker_.end()) busy[it->second] += w.busy;
+    }
+    for (const elastic::Node& n : fleet_->nodes()) {
+      if (n.state == elastic::NodeState::kGone || n.state == elastic::NodeState::kBooting) continue;
+      auto it = busy.find(n.id);
+      fleet_->node_busy(n.id, it == busy.end() ? 0 : it->second, now_ms);
+    }
+  }
+  // Spot notices at the configured rate (chaos runs), per ready spot node.
+  if (config_.spot_interruption_rate_per_node_hour > 0) {
+    const double hours = static_cast<double>(now_ms - last_chaos_ms_) / 3.6e6;
+    const double p = 1 - std::exp(-config_.spot_interruption_rate_per_node_hour * hours);
+    std::uniform_real_distribution<double> u(0, 1);
+    for (const elastic::Node& n : fleet_->nodes()) {
+      if (n.market != elastic::Market::kSpot || n.state != elastic::NodeState::kReady) continue;
+      if (u(rng_) < p) {
+        log::warn("spot interruption notice (chaos) for node " + n.id);
+        (void)fleet_->interrupt(n.id, now_ms, config_.spot_notice_ms);
+      }
+    }
+  }
+  last_chaos_ms_ = now_ms;
+  Status st = fleet_->tick(now_ms);
+  if (!st.is_ok()) log::error("fleet: " + st.message());
+  if (now_ms >= next_reconcile_ms_) {
+    reconcile_locked(now_ms);
+    next_reconcile_ms_ = now_ms + config_.autoscaler.period_ms;
+  }
+  provider_->start_due(now_ms);
+}
+
+elastic::ClusterSample ElasticControl::sample_locked(int64_t now_ms) {
+  elastic::ClusterSample s;
+  s.t_ms = now_ms;
+  auto load = store_->load(now_ms);
+  if (load.is_ok()) {
+    s.pending_tasks = load->pending_tasks;
+    s.backlog_steps = load->backlog_steps;
+    s.running_tasks = load->leased_tasks;
+    s.oldest_pending_wait_ms = load->oldest_pending_wait_ms;
+  } else {
+    log::error("autoscaler sample: " + load.status().message());
+  }
+  for (const elastic::Node& n : fleet_->nodes()) {
+    if (n.state == elastic::NodeState::kReady) {
+      s.slots_total += n.slots;
+      s.slots_busy += std::min(n.busy, n.slots);
+    } else if (n.state == elastic::NodeState::kBooting) {
+      ++s.booting_nodes;
+    }
+  }
+  elastic::derive(&s);
+  return s;
+}
+
+void ElasticControl::reconcile_locked(int64_t now_ms) {
+  const elastic::ClusterSample s = sample_locked(now_ms);
+  // The nodes as the autoscaler sees them this round, recorded with the
+  // sample so `kiln simulate replay` can feed the same inputs to the same
+  // code (the live/simulated cross-check).
+  json nodes = json::array();
+  for (const elastic::Node& n : fleet_->nodes()) nodes.push_back(elastic::to_json(n));
+  append_line(samples_path_, {{"sample", elastic::to_json(s)}, {"nodes", nodes}});
+  auto plan = fleet_->reconcile(s, now_ms);
+  if (!plan.is_ok()) {
+    log::error("autoscaler: " + plan.status().message());
+    return;
+  }
+  record_locked(s, *plan);
+}
+
+void ElasticControl::record_locked(const elastic::ClusterSample&, const elastic::Plan& plan) {
+  for (const elastic::Decision& d : plan.decisions) {
+    log::info("autoscaler: " + elastic::describe(d));
+    append_line(decisions_path_, elastic::to_json(d));
+    decisions_by_group_dir_[d.group + (d.to > d.from ? "|out" : "|in")]++;
+  }
+}
+
+void ElasticControl::worker_registered(const std::string& worker_id, const std::string& node_id,
+                                       int64_t now_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  node_of_worker_[worker_id] = node_id;
+  if (fleet_->node(node_id) != nullptr) fleet_->node_ready(node_id, now_ms);
+}
+
+bool ElasticControl::may_lease(const std::string& worker_id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = node_of_worker_.find(worker_id);
+  if (it == node_of_worker_.end()) return true;  // a worker no fleet node stands behind
+  const elastic::Node* n = fleet_->node(it->second);
+  return n == nullptr || n->state == elastic::NodeState::kReady;
+}
+
+void ElasticControl::leased(int64_t task_id, int attempt, const std::string& worker_id,
+                            int64_t now_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = node_of_worker_.find(worker_id);
+  if (it == node_of_worker_.end()) return;
+  attempts_[{task_id, attempt}] = {it->second, now_ms};
+}
+
+ElasticControl::Charge ElasticControl::charge(int64_t task_id, int attempt, int64_t now_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = attempts_.find({task_id, attempt});
+  if (it == attempts_.end()) return {};
+  Charge c;
+  c.slot_seconds = static_cast<double>(now_ms - it->second.leased_ms) / 1000.0;
+  c.cost = fleet_->slot_cost(it->second.node, it->second.leased_ms, now_ms);
+  attempts_.erase(it);
+  return c;
+}
+
+Status ElasticControl::interrupt(const std::string& node_id, int64_t notice_ms, int64_t now_ms) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const int64_t notice = notice_ms < 0 ? config_.spot_notice_ms : notice_ms;
+  KILN_RETURN_IF_ERROR(fleet_->interrupt(node_id, now_ms, notice));
+  log::warn("spot interruption notice for node " + node_id + ": draining, gone in " +
+            std::to_string(notice / 1000) + " s");
+  return Status::ok();
+}
+
+json ElasticControl::to_json(int64_t now_ms) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  json groups = json::array();
+  const std::vector<elastic::Node> nodes = fleet_->nodes();
+  for (const elastic::GroupConfig& g : config_.autoscaler.groups) {
+    json by_state = json::object();
+    for (const elastic::Node& n : nodes) {
+      if (n.counts_for == g.name && n.state != elastic::NodeState::kGone) {
+        by_state[elastic::node_state_name(n.state)] =
+            by_state.value(elastic::node_state_name(n.state), 0) + 1;
+      }
+    }
+    groups.push_back({{"name", g.name},
+                      {"market", elastic::market_name(g.market)},
+                      {"min_nodes", g.min_nodes},
+                      {"max_nodes", g.max_nodes},
+                      {"slots_per_node", g.slots_per_node},
+                      {"desired_nodes", fleet_->autoscaler().desired(g.name)},
+                      {"price_per_hour", g.price.at(now_ms)},
+                      {"nodes", by_state}});
+  }
+  json live = json::array();
+  for (const elastic::Node& n : nodes)
+    if (n.state != elastic::NodeState::kGone) live.push_back(elastic::to_json(n));
+  json decisions = json::array();
+  const auto& ds = fleet_->decisions();
+  // The reason names the metric values; the full samples are in the
+  // state directory's autoscaler-decisions.jsonl.
+  for (size_t i = ds.size() > 20 ? ds.size() - 20 : 0; i < ds.size(); ++i) {
+    json d = elastic::to_json(ds[i]);
+    d.erase("sample");
+    decisions.push_back(std::move(d));
+  }
+  const elastic::CostReport cost = fleet_->cost(now_ms);
+  json by_market = json::object();
+  for (const auto& [m, c] : cost.by_market)
+    by_market[m] = {{"node_seconds", c.node_seconds}, {"cost", c.cost}};
+  return {
+      {"groups", groups},
+      {"nodes", live},
+      {"decisions", decisions},
+      {"interruptions", fleet_->interruptions()},
+      {"cost",
+       {{"total", cost.total}, {"rate_per_hour", cost.rate_per_hour}, {"by_market", by_market}}}};
+}
+
+std::string ElasticControl::metrics(int64_t now_ms) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::string out;
+  const std::vector<elastic::Node> nodes = fleet_->nodes();
+  metric_header(&out, "kiln_nodes", "gauge", "Nodes of the fleet by group, market and state.");
+  for (const elastic::GroupConfig& g : config_.autoscaler.groups) {
+    for (elastic::NodeState st : {elastic::NodeState::kBooting, elastic::NodeState::kReady,
+                                  elastic::NodeState::kDraining}) {
+      const auto n = std::count_if(nodes.begin(), nodes.end(), [&](const elastic::Node& x) {
+        return x.group == g.name && x.state == st;
+      });
+      metric_sample(&out, "kiln_nodes",
+                    {{"group", g.name},
+                     {"market", elastic::market_name(g.market)},
+                     {"state", elastic::node_state_name(st)}},
+                    static_cast<double>(n));
+    }
+  }
+  metric_header(&out, "kiln_group_desired_nodes", "gauge",
+                "The autoscaler's desired size of each group.");
+  for (const elastic::GroupConfig& g : config_.autoscaler.groups) {
+    metric_sample(&out, "kiln_group_desired_nodes", {{"group", g.name}},
+                  fleet_->autoscaler().desired(g.name));
+  }
+  const elastic::CostReport cost = fleet_->cost(now_ms);
+  auto market_figure = [&](const char* m, bool money) {
+    auto it = cost.by_market.find(m);
+    if (it == cost.by_market.end()) return 0.0;
+    return money ? it->second.cost : it->second.node_seconds;
+  };
+  metric_header(&out, "kiln_cost_total", "counter",
+                "Money spent on nodes since the server started, by market (price traces' unit).");
+  for (const char* m : {"on_demand", "spot"})
+    metric_sample(&out, "kiln_cost_total", {{"market", m}}, market_figure(m, true));
+  metric_header(&out, "kiln_node_seconds_total", "counter",
+                "Node-seconds since the server started, by market.");
+  for (const char* m : {"on_demand", "spot"})
+    metric_sample(&out, "kiln_node_seconds_total", {{"market", m}}, market_figure(m, false));
+  metric_header(&out, "kiln_cost_rate_per_hour", "gauge", "What the nodes up now cost per hour.");
+  metric_sample(&out, "kiln_cost_rate_per_hour", {}, cost.rate_per_hour);
+  metric_header(&out, "kiln_autoscaler_decisions_total", "counter",
+                "Changes of a group's desired size, by group and direction.");
+  for (const elastic::GroupConfig& g : config_.autoscaler.groups) {
+    for (const char* dir : {"out", "in"}) {
+      auto it = decisions_by_group_dir_.find(g.name + "|" + dir);
+      metric_sample(&out, "kiln_autoscaler_decisions_total",
+                    {{"group", g.name}, {"direction", dir}},
+                    it == decisions_by_group_dir_.end() ? 0 : static_cast<double>(it->second));
+    }
+  }
+  metric_header(&out, "kiln_spot_interruptions_total", "counter",
+                "Spot interruption notices received (or injected).");
+  metric_sample(&out, "kiln_spot_interruptions_total", {},
+                static_cast<double>(fleet_->interruptions()));
+  return out;
+}
+
+}  // namespace kiln::server
