@@ -24,6 +24,7 @@ Status Fleet::launch(const std::string& group, const std::string& counts_for, in
   n.slots = g.slots_per_node;
   n.launched_ms = now_ms;
   KILN_RETURN_IF_ERROR(provider_->launch(g, n.id, now_ms));
+  live_.insert(n.id);
   nodes_[n.id] = n;
   return Status::ok();
 }
@@ -62,6 +63,19 @@ void Fleet::node_lost(const std::string& node_id, int64_t now_ms) {
   it->second.ended_ms = now_ms;
   it->second.busy = 0;
   if (it->second.drain_reason.empty()) it->second.drain_reason = "lost";
+  retire(it->second);
+}
+
+void Fleet::retire(const Node& n) {
+  live_.erase(n.id);
+  const GroupConfig& g = groups_.at(n.group);
+  const double c = g.price.cost(n.launched_ms, n.ended_ms);
+  const double secs = static_cast<double>(std::max<int64_t>(0, n.ended_ms - n.launched_ms)) / 1000;
+  gone_cost_.total += c;
+  gone_cost_.by_market[market_name(n.market)].cost += c;
+  gone_cost_.by_market[market_name(n.market)].node_seconds += secs;
+  gone_cost_.by_group[n.group].cost += c;
+  gone_cost_.by_group[n.group].node_seconds += secs;
 }
 
 Status Fleet::interrupt(const std::string& node_id, int64_t now_ms, int64_t notice_ms) {
@@ -86,12 +100,15 @@ Status Fleet::terminate(Node* n, int64_t now_ms) {
   n->state = NodeState::kGone;
   n->ended_ms = now_ms;
   n->busy = 0;
+  retire(*n);
   return st;
 }
 
 Status Fleet::tick(int64_t now_ms) {
   Status first;
-  for (auto& [id, n] : nodes_) {
+  const std::vector<std::string> live(live_.begin(), live_.end());
+  for (const std::string& id : live) {
+    Node& n = nodes_.at(id);
     if (n.state != NodeState::kDraining) continue;
     if (n.busy == 0 || now_ms >= n.drain_deadline_ms) {
       Status st = terminate(&n, now_ms);
@@ -110,7 +127,7 @@ bool Fleet::falls_back(const GroupConfig& g, int64_t now_ms) {
 
 Result<Plan> Fleet::reconcile(const ClusterSample& sample, int64_t now_ms) {
   Status st = tick(now_ms);
-  Plan plan = autoscaler_.reconcile(sample, nodes());
+  Plan plan = autoscaler_.reconcile(sample, live_nodes());
   for (const Decision& d : plan.decisions) remember(d);
   for (const auto& [group, count] : plan.launch) {
     const GroupConfig& g = groups_.at(group);
@@ -169,16 +186,27 @@ std::vector<Node> Fleet::nodes() const {
   return out;
 }
 
+std::vector<Node> Fleet::live_nodes() const {
+  std::vector<Node> out;
+  out.reserve(live_.size());
+  for (const std::string& id : live_) out.push_back(nodes_.at(id));
+  std::stable_sort(out.begin(), out.end(),
+                   [](const Node& a, const Node& b) { return a.launched_ms < b.launched_ms; });
+  return out;
+}
+
 const Node* Fleet::node(const std::string& node_id) const {
   auto it = nodes_.find(node_id);
   return it == nodes_.end() ? nullptr : &it->second;
 }
 
 CostReport Fleet::cost(int64_t now_ms) const {
-  CostReport r;
-  for (const auto& [id, n] : nodes_) {
+  CostReport r = gone_cost_;
+  r.rate_per_hour = 0;
+  for (const std::string& id : live_) {
+    const Node& n = nodes_.at(id);
     const GroupConfig& g = groups_.at(n.group);
-    const int64_t end = n.state == NodeState::kGone ? n.ended_ms : now_ms;
+    const int64_t end = now_ms;
     const double c = g.price.cost(n.launched_ms, end);
     const double secs = static_cast<double>(std::max<int64_t>(0, end - n.launched_ms)) / 1000.0;
     r.total += c;
@@ -186,7 +214,7 @@ CostReport Fleet::cost(int64_t now_ms) const {
     r.by_market[market_name(n.market)].node_seconds += secs;
     r.by_group[n.group].cost += c;
     r.by_group[n.group].node_seconds += secs;
-    if (n.state != NodeState::kGone) r.rate_per_hour += g.price.at(now_ms);
+    r.rate_per_hour += g.price.at(now_ms);
   }
   return r;
 }

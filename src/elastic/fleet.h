@@ -18,6 +18,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -77,7 +78,8 @@ class Fleet {
   // terminated); call between periods, e.g. every second.
   Status tick(int64_t now_ms);
 
-  std::vector<Node> nodes() const;  // every node ever launched, gone ones included
+  std::vector<Node> nodes() const;       // every node ever launched, gone ones included
+  std::vector<Node> live_nodes() const;  // those not gone
   const Node* node(const std::string& node_id) const;
   CostReport cost(int64_t now_ms) const;
   // What one slot of `node_id` cost from t0 to t1 (its node's price over
@@ -95,12 +97,16 @@ class Fleet {
   // Whether a spot group's replacements go to its fallback group now.
   bool falls_back(const GroupConfig& g, int64_t now_ms);
   void remember(const Decision& d);
+  // A node has just gone: out of the live set, its cost into gone_cost_.
+  void retire(const Node& n);
 
   Autoscaler autoscaler_;
   NodeProvider* provider_;
   std::map<std::string, GroupConfig> groups_;
-  std::map<std::string, Node> nodes_;                       // by id
-  std::map<std::string, int> next_number_;                  // per group
+  std::map<std::string, Node> nodes_;       // by id
+  std::set<std::string> live_;              // ids of nodes not gone
+  CostReport gone_cost_;                    // what the nodes that are gone cost, summed as they go
+  std::map<std::string, int> next_number_;  // per group
   std::map<std::string, std::deque<int64_t>> interrupted_;  // per group: notice times
   std::deque<Decision> decisions_;
   int64_t interruptions_ = 0;

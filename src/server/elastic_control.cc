@@ -114,8 +114,8 @@ void ElasticControl::tick(int64_t now_ms) {
       auto it = node_of_worker_.find(w.id);
       if (it != node_of_worker_.end()) busy[it->second] += w.busy;
     }
-    for (const elastic::Node& n : fleet_->nodes()) {
-      if (n.state == elastic::NodeState::kGone || n.state == elastic::NodeState::kBooting) continue;
+    for (const elastic::Node& n : fleet_->live_nodes()) {
+      if (n.state == elastic::NodeState::kBooting) continue;
       auto it = busy.find(n.id);
       fleet_->node_busy(n.id, it == busy.end() ? 0 : it->second, now_ms);
     }
@@ -125,7 +125,7 @@ void ElasticControl::tick(int64_t now_ms) {
     const double hours = static_cast<double>(now_ms - last_chaos_ms_) / 3.6e6;
     const double p = 1 - std::exp(-config_.spot_interruption_rate_per_node_hour * hours);
     std::uniform_real_distribution<double> u(0, 1);
-    for (const elastic::Node& n : fleet_->nodes()) {
+    for (const elastic::Node& n : fleet_->live_nodes()) {
       if (n.market != elastic::Market::kSpot || n.state != elastic::NodeState::kReady) continue;
       if (u(rng_) < p) {
         log::warn("spot interruption notice (chaos) for node " + n.id);
@@ -155,7 +155,7 @@ elastic::ClusterSample ElasticControl::sample_locked(int64_t now_ms) {
   } else {
     log::error("autoscaler sample: " + load.status().message());
   }
-  for (const elastic::Node& n : fleet_->nodes()) {
+  for (const elastic::Node& n : fleet_->live_nodes()) {
     if (n.state == elastic::NodeState::kReady) {
       s.slots_total += n.slots;
       s.slots_busy += std::min(n.busy, n.slots);
@@ -173,7 +173,7 @@ void ElasticControl::reconcile_locked(int64_t now_ms) {
   // sample so `kiln simulate replay` can feed the same inputs to the same
   // code (the live/simulated cross-check).
   json nodes = json::array();
-  for (const elastic::Node& n : fleet_->nodes()) nodes.push_back(elastic::to_json(n));
+  for (const elastic::Node& n : fleet_->live_nodes()) nodes.push_back(elastic::to_json(n));
   append_line(samples_path_, {{"sample", elastic::to_json(s)}, {"nodes", nodes}});
   auto plan = fleet_->reconcile(s, now_ms);
   if (!plan.is_ok()) {
@@ -237,7 +237,7 @@ Status ElasticControl::interrupt(const std::string& node_id, int64_t notice_ms, 
 json ElasticControl::to_json(int64_t now_ms) const {
   std::lock_guard<std::mutex> lock(mu_);
   json groups = json::array();
-  const std::vector<elastic::Node> nodes = fleet_->nodes();
+  const std::vector<elastic::Node> nodes = fleet_->live_nodes();
   for (const elastic::GroupConfig& g : config_.autoscaler.groups) {
     json by_state = json::object();
     for (const elastic::Node& n : nodes) {
@@ -283,7 +283,7 @@ json ElasticControl::to_json(int64_t now_ms) const {
 std::string ElasticControl::metrics(int64_t now_ms) const {
   std::lock_guard<std::mutex> lock(mu_);
   std::string out;
-  const std::vector<elastic::Node> nodes = fleet_->nodes();
+  const std::vector<elastic::Node> nodes = fleet_->live_nodes();
   metric_header(&out, "kiln_nodes", "gauge", "Nodes of the fleet by group, market and state.");
   for (const elastic::GroupConfig& g : config_.autoscaler.groups) {
     for (elastic::NodeState st : {elastic::NodeState::kBooting, elastic::NodeState::kReady,
