@@ -256,8 +256,27 @@ json ElasticControl::to_json(int64_t now_ms) const {
                       {"nodes", by_state}});
   }
   json live = json::array();
-  for (const elastic::Node& n : nodes)
-    if (n.state != elastic::NodeState::kGone) live.push_back(elastic::to_json(n));
+  for (const elastic::Node& n : nodes) {
+    if (n.state == elastic::NodeState::kGone) continue;
+    // What a person reads in `kiln cluster status`; the recorded samples
+    // keep every field (elastic::to_json).
+    json row = {{"id", n.id},
+                {"group", n.group},
+                {"market", elastic::market_name(n.market)},
+                {"state", elastic::node_state_name(n.state)},
+                {"slots", n.slots},
+                {"busy", n.busy},
+                {"up_seconds", (now_ms - n.launched_ms) / 1000},
+                {"idle_seconds", n.busy == 0 && n.idle_since_ms > 0
+                                     ? json((now_ms - n.idle_since_ms) / 1000)
+                                     : json(nullptr)}};
+    if (n.state == elastic::NodeState::kDraining) {
+      row["drain_reason"] = n.drain_reason;
+      row["gone_in_seconds"] = std::max<int64_t>(0, (n.drain_deadline_ms - now_ms) / 1000);
+    }
+    if (n.counts_for != n.group) row["stands_in_for"] = n.counts_for;
+    live.push_back(std::move(row));
+  }
   json decisions = json::array();
   const auto& ds = fleet_->decisions();
   // The reason names the metric values; the full samples are in the
