@@ -49,10 +49,16 @@ class ElasticControl::Provider final : public elastic::NodeProvider {
     // Its leases go back to the queue now, not when the process is gone:
     // the tasks re-run elsewhere; a late completion from the old attempt is
     // ignored, and partition output is idempotent.
-    for (const auto& [worker, node] : owner_->node_of_worker_) {
-      if (node != node_id) continue;
-      Status st = owner_->store_->worker_gone(worker, now_ms);
+    // The store refuses a gone worker any further lease, so the mapping
+    // can go with it.
+    for (auto it = owner_->node_of_worker_.begin(); it != owner_->node_of_worker_.end();) {
+      if (it->second != node_id) {
+        ++it;
+        continue;
+      }
+      Status st = owner_->store_->worker_gone(it->first, now_ms);
       if (!st.is_ok()) log::error("node " + node_id + ": " + st.message());
+      it = owner_->node_of_worker_.erase(it);
     }
     Status st = executor_->terminate_node(
         node_id, std::chrono::seconds(owner_->config_.cancel_grace_seconds));
@@ -134,6 +140,11 @@ void ElasticControl::tick(int64_t now_ms) {
     }
   }
   last_chaos_ms_ = now_ms;
+  // Attempts whose lease was lost never report; a day is far beyond any
+  // lease, so what is older is forgotten rather than kept for ever.
+  for (auto it = attempts_.begin(); it != attempts_.end();) {
+    it = now_ms - it->second.leased_ms > 24 * 3600 * 1000LL ? attempts_.erase(it) : std::next(it);
+  }
   Status st = fleet_->tick(now_ms);
   if (!st.is_ok()) log::error("fleet: " + st.message());
   if (now_ms >= next_reconcile_ms_) {
