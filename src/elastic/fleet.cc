@@ -24,7 +24,8 @@ Status Fleet::launch(const std::string& group, const std::string& counts_for, in
   n.slots = g.slots_per_node;
   n.launched_ms = now_ms;
   KILN_RETURN_IF_ERROR(provider_->launch(g, n.id, now_ms));
-  live_.insert(n.id);
+  live_[++launches_] = n.id;
+  live_seq_[n.id] = launches_;
   nodes_[n.id] = n;
   return Status::ok();
 }
@@ -67,7 +68,12 @@ void Fleet::node_lost(const std::string& node_id, int64_t now_ms) {
 }
 
 void Fleet::retire(const Node& n) {
-  live_.erase(n.id);
+  auto seq = live_seq_.find(n.id);
+  if (seq != live_seq_.end()) {
+    live_.erase(seq->second);
+    live_seq_.erase(seq);
+  }
+  draining_.erase(n.id);
   const GroupConfig& g = groups_.at(n.group);
   const double c = g.price.cost(n.launched_ms, n.ended_ms);
   const double secs = static_cast<double>(std::max<int64_t>(0, n.ended_ms - n.launched_ms)) / 1000;
@@ -91,6 +97,7 @@ Status Fleet::interrupt(const std::string& node_id, int64_t now_ms, int64_t noti
   n.drain_reason = "interruption";
   if (n.state == NodeState::kBooting) return terminate(&n, now_ms);
   n.state = NodeState::kDraining;
+  draining_.insert(n.id);
   n.drain_deadline_ms = now_ms + notice_ms;
   return provider_->drain(n.id, now_ms);
 }
@@ -106,8 +113,8 @@ Status Fleet::terminate(Node* n, int64_t now_ms) {
 
 Status Fleet::tick(int64_t now_ms) {
   Status first;
-  const std::vector<std::string> live(live_.begin(), live_.end());
-  for (const std::string& id : live) {
+  const std::vector<std::string> draining(draining_.begin(), draining_.end());
+  for (const std::string& id : draining) {
     Node& n = nodes_.at(id);
     if (n.state != NodeState::kDraining) continue;
     if (n.busy == 0 || now_ms >= n.drain_deadline_ms) {
@@ -160,6 +167,7 @@ Result<Plan> Fleet::reconcile(const ClusterSample& sample, int64_t now_ms) {
       continue;
     }
     n.state = NodeState::kDraining;
+    draining_.insert(n.id);
     n.drain_deadline_ms = now_ms + autoscaler_.config().drain_timeout_ms;
     Status ds = provider_->drain(id, now_ms);
     if (!ds.is_ok() && st.is_ok()) st = ds;
@@ -189,9 +197,7 @@ std::vector<Node> Fleet::nodes() const {
 std::vector<Node> Fleet::live_nodes() const {
   std::vector<Node> out;
   out.reserve(live_.size());
-  for (const std::string& id : live_) out.push_back(nodes_.at(id));
-  std::stable_sort(out.begin(), out.end(),
-                   [](const Node& a, const Node& b) { return a.launched_ms < b.launched_ms; });
+  for (const auto& [seq, id] : live_) out.push_back(nodes_.at(id));
   return out;
 }
 
@@ -203,7 +209,7 @@ const Node* Fleet::node(const std::string& node_id) const {
 CostReport Fleet::cost(int64_t now_ms) const {
   CostReport r = gone_cost_;
   r.rate_per_hour = 0;
-  for (const std::string& id : live_) {
+  for (const auto& [seq, id] : live_) {
     const Node& n = nodes_.at(id);
     const GroupConfig& g = groups_.at(n.group);
     const int64_t end = now_ms;

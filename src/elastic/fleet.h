@@ -103,8 +103,13 @@ class Fleet {
   Autoscaler autoscaler_;
   NodeProvider* provider_;
   std::map<std::string, GroupConfig> groups_;
-  std::map<std::string, Node> nodes_;       // by id
-  std::set<std::string> live_;              // ids of nodes not gone
+  std::map<std::string, Node> nodes_;  // by id
+  // Nodes not gone, by launch sequence (so in launch order without a sort),
+  // and the sequence of each; the draining ones, which tick() looks at.
+  std::map<int64_t, std::string> live_;
+  std::map<std::string, int64_t> live_seq_;
+  std::set<std::string> draining_;
+  int64_t launches_ = 0;
   CostReport gone_cost_;                    // what the nodes that are gone cost, summed as they go
   std::map<std::string, int> next_number_;  // per group
   std::map<std::string, std::deque<int64_t>> interrupted_;  // per group: notice times

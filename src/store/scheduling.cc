@@ -169,7 +169,8 @@ UPDATE tasks SET state = 'LEASED', attempt = attempt + 1, worker_id = ?2,
     }
     Lease l;
     KILN_ASSIGN_OR_RETURN(l.task, impl_->task(task_id));
-    KILN_ASSIGN_OR_RETURN(std::optional<Step> step, impl_->find_step(l.task.step_id));
+    KILN_ASSIGN_OR_RETURN(std::optional<Step> step,
+                          impl_->find_step(l.task.step_id, /*with_progress=*/false));
     if (!step) return internal_error("task " + std::to_string(task_id) + " has no step");
     l.step = std::move(*step);
     leases.push_back(std::move(l));
@@ -240,7 +241,9 @@ Result<bool> JobStore::complete(const std::string& worker_id, int64_t task_id, i
     return false;
   }
   KILN_RETURN_IF_ERROR(touch(db, worker_id, now_ms));
-  KILN_ASSIGN_OR_RETURN(std::optional<Step> step, impl_->find_step(t.step_id));
+  // Its state, layer and failure policy; not its progress.
+  KILN_ASSIGN_OR_RETURN(std::optional<Step> step,
+                        impl_->find_step(t.step_id, /*with_progress=*/false));
   if (!step) return internal_error("task " + std::to_string(task_id) + " has no step");
 
   // A commit that succeeded while its step was being cancelled came too

@@ -80,10 +80,10 @@ std::string select_tasks(const std::string& rest) {
   return std::string("SELECT ") + kTaskColumns + " FROM tasks " + rest;
 }
 
-Result<std::optional<Step>> JobStore::Impl::find_step(const std::string& id) {
+Result<std::optional<Step>> JobStore::Impl::find_step(const std::string& id, bool with_progress) {
   KILN_ASSIGN_OR_RETURN(Query q, db->query(select_steps("WHERE id = ?1")));
   q.bind(1, id);
-  KILN_ASSIGN_OR_RETURN(std::vector<Step> steps, read_steps(q));
+  KILN_ASSIGN_OR_RETURN(std::vector<Step> steps, read_steps(q, true, with_progress));
   if (steps.empty()) return std::optional<Step>();
   return std::optional<Step>(std::move(steps.front()));
 }
@@ -98,7 +98,8 @@ Result<Step> JobStore::Impl::step_in(const std::string& environment, const std::
   return std::move(steps.front());
 }
 
-Result<std::vector<Step>> JobStore::Impl::read_steps(Query& q, bool parse_action) {
+Result<std::vector<Step>> JobStore::Impl::read_steps(Query& q, bool parse_action,
+                                                     bool with_progress) {
   std::vector<Step> steps;
   for (;;) {
     KILN_ASSIGN_OR_RETURN(bool row, q.next());
@@ -106,7 +107,7 @@ Result<std::vector<Step>> JobStore::Impl::read_steps(Query& q, bool parse_action
     KILN_ASSIGN_OR_RETURN(Step s, step_from_row(q, parse_action));
     steps.push_back(std::move(s));
   }
-  KILN_RETURN_IF_ERROR(fill_progress(steps));
+  if (with_progress) KILN_RETURN_IF_ERROR(fill_progress(steps));
   return steps;
 }
 

@@ -36,14 +36,17 @@ struct JobStore::Impl {
   std::unique_ptr<internal::Database> db;  // guarded by mu
 
   // The step with this id in any environment; nullopt when there is none.
-  Result<std::optional<Step>> find_step(const std::string& id);
+  // `with_progress`: false skips the pass over its tasks (a lease only
+  // needs the step's definition).
+  Result<std::optional<Step>> find_step(const std::string& id, bool with_progress = true);
   // The step with this id in `environment`; NotFound otherwise, with one
   // message whether the id is unknown or belongs to another environment.
   Result<Step> step_in(const std::string& environment, const std::string& id);
   // Every row of `q` (a select_steps() query) as a Step with its progress.
   // `parse_action`: false leaves Step::action null (listings that do not
   // show it skip parsing every step's definition).
-  Result<std::vector<Step>> read_steps(internal::Query& q, bool parse_action = true);
+  Result<std::vector<Step>> read_steps(internal::Query& q, bool parse_action = true,
+                                       bool with_progress = true);
   // Fills the progress of each step that has not ended from its tasks, in
   // one query (an ended step's was read from its row).
   Status fill_progress(std::vector<Step>& steps);
