@@ -63,17 +63,26 @@ Status validate(const AutoscalerConfig& c) {
   std::set<std::string> ruled, targeted;
   for (size_t i = 0; i < c.rules.size(); ++i) {
     const ScalingRule& r = c.rules[i];
-    const std::string where = "autoscaling.rule[" + std::to_string(i) + "] ('" + r.name + "')";
-    if (!has_group(r.group)) return invalid_argument(where + ".group: no group '" + r.group + "'");
+    // The key first, so it reads as in the file; then the rule's name,
+    // unless it is only its position (the parser's default).
+    const std::string where = "autoscaling.rule[" + std::to_string(i) + "]";
+    const std::string named = r.name.empty() || r.name == where ? "" : " (rule '" + r.name + "')";
+    if (!has_group(r.group)) {
+      return invalid_argument(where + ".group" + named + ": no group '" + r.group + "'");
+    }
     ClusterSample probe;
     auto m = metric_value(probe, r.metric);
-    if (!m.is_ok()) return invalid_argument(where + ".metric: " + m.status().message());
-    if (r.evaluation_periods < 1) {
-      return invalid_argument(where + ".evaluation_periods: must be >= 1");
+    if (!m.is_ok()) {
+      return invalid_argument(where + ".metric" + named + ": " + m.status().message());
     }
-    if (r.cooldown_ms < 0) return invalid_argument(where + ".cooldown_seconds: must be >= 0");
+    if (r.evaluation_periods < 1) {
+      return invalid_argument(where + ".evaluation_periods" + named + ": must be >= 1");
+    }
+    if (r.cooldown_ms < 0) {
+      return invalid_argument(where + ".cooldown_seconds" + named + ": must be >= 0");
+    }
     if (r.adjustment == Adjustment::kExactCapacity && r.amount < 0) {
-      return invalid_argument(where + ".amount: an exact capacity must be >= 0");
+      return invalid_argument(where + ".amount" + named + ": an exact capacity must be >= 0");
     }
     ruled.insert(r.group);
   }
@@ -146,7 +155,20 @@ Plan Autoscaler::reconcile(const ClusterSample& s, const std::vector<Node>& node
                  " running, " + std::to_string(s.pending_tasks) + " pending) need " +
                  std::to_string(total_slots) + " slots at " + number(target->target_free_slot_pct) +
                  "% free; other groups give " + std::to_string(other_slots);
-      } else if (nodes_needed < cur && cooled(target->scale_in_cooldown_ms)) {
+      }
+      // The most nodes the work needed over the last idle_timeout: a
+      // scale-in never goes below it. Without this floor the headroom the
+      // target keeps free is idle by design (a packing scheduler leaves the
+      // last node empty), times out between bursts and is bought back at
+      // the next one: an out/in pair every idle_timeout. The window keeps
+      // only samples no later one outdoes (a monotonic queue), so its front
+      // is the maximum and a round costs O(1).
+      auto& window = needed_[g.name];
+      while (!window.empty() && window.back().second <= nodes_needed) window.pop_back();
+      window.emplace_back(now, nodes_needed);
+      while (now - window.front().first > target->idle_timeout_ms) window.pop_front();
+      const int floor = window.front().second;
+      if (want == cur && floor < cur && cooled(target->scale_in_cooldown_ms)) {
         // Only nodes idle for idle_timeout go: the hysteresis that keeps a
         // bursty load from thrashing.
         int idle = 0;
@@ -156,14 +178,15 @@ Plan Autoscaler::reconcile(const ClusterSample& s, const std::vector<Node>& node
             ++idle;
           }
         }
-        const int drop = std::min(cur - nodes_needed, idle);
+        const int drop = std::min(cur - floor, idle);
         if (drop > 0) {
           want = cur - drop;
           policy = "target-tracking";
           reason = std::to_string(needed) + " tasks need " + std::to_string(total_slots) +
-                   " slots at " + number(target->target_free_slot_pct) + "% free; " +
-                   std::to_string(idle) + " node(s) idle for " +
-                   std::to_string(target->idle_timeout_ms / 1000) + " s or more";
+                   " slots at " + number(target->target_free_slot_pct) + "% free; at most " +
+                   std::to_string(floor) + " node(s) needed in the last " +
+                   std::to_string(target->idle_timeout_ms / 1000) + " s; " + std::to_string(idle) +
+                   " node(s) idle for that long";
         }
       }
     }
@@ -213,6 +236,16 @@ Plan Autoscaler::reconcile(const ClusterSample& s, const std::vector<Node>& node
       if (counts(n, g.name)) counted.push_back(&n);
     const int have = static_cast<int>(counted.size());
     const int target_size = desired_[g.name];
+    // A Fleet launches the min sizes before its first round; a group still
+    // below them then (the autoscaler driven alone, or a launch that
+    // failed) is raised with a decision of its own, so the log says why
+    // those nodes exist. Later shortfalls (lost or interrupted nodes) are
+    // replacements of a size already decided, not decisions.
+    if (first_round_ && have < g.min_nodes) {
+      plan.decisions.push_back(
+          {now, g.name, have, target_size, "min-size",
+           std::to_string(have) + " node(s), below min_nodes " + std::to_string(g.min_nodes), s});
+    }
     if (have < target_size) {
       plan.launch.emplace_back(g.name, target_size - have);
     } else if (have > target_size) {
@@ -231,6 +264,7 @@ Plan Autoscaler::reconcile(const ClusterSample& s, const std::vector<Node>& node
       for (int i = 0; i < have - target_size; ++i) plan.drain.push_back(counted[i]->id);
     }
   }
+  first_round_ = false;
   return plan;
 }
 

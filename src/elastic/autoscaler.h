@@ -11,7 +11,8 @@
 // - Target tracking: keep the free-slot percentage near a target. It scales
 //   out at once when work is pending (from zero too), sized so that pending
 //   plus running tasks fit at the target; it scales in only nodes idle for
-//   idle_timeout, and not within scale_in_cooldown of the last change.
+//   idle_timeout, never below the most the work needed over that same
+//   window, and not within scale_in_cooldown of the last change.
 // A group with neither keeps its min size. Sizes are always clamped to
 // [min_nodes, max_nodes]; the core group never goes below its min.
 #pragma once
@@ -67,8 +68,11 @@ Status validate(const AutoscalerConfig& config);
 struct Decision {
   int64_t t_ms = 0;
   std::string group;
-  int from = 0, to = 0;  // desired nodes before / after
-  std::string policy;    // the rule's name, "target-tracking", "min-size", "replace-lost"
+  // Desired nodes before / after ("min-size": the nodes the group had).
+  int from = 0, to = 0;
+  // The rule's name, "target-tracking", "min-size" (a group found below its
+  // min in the first round) or, from the Fleet, "fallback-on-demand".
+  std::string policy;
   std::string reason;    // "pending_ratio 2.50 > 1.00 for 3 periods"
   ClusterSample sample;  // the metric values it was taken on
 };
@@ -103,6 +107,10 @@ class Autoscaler {
   std::map<std::string, int> desired_;
   std::map<std::string, int64_t> last_change_ms_;  // per group, for cooldowns
   std::map<std::string, int> rule_streak_;         // per rule: consecutive samples met
+  // Per target-tracked group: (t_ms, nodes the work needed) over the last
+  // idle_timeout, the floor of a scale-in.
+  std::map<std::string, std::deque<std::pair<int64_t, int>>> needed_;
+  bool first_round_ = true;
 };
 
 }  // namespace kiln::elastic

@@ -115,6 +115,10 @@ Result<GroupConfig> parse_group(const toml::table& t, const std::string& where) 
   KILN_RETURN_IF_ERROR(get_int(t, where, "min_nodes", 0, 10000, &g.min_nodes));
   g.max_nodes = g.min_nodes;
   KILN_RETURN_IF_ERROR(get_int(t, where, "max_nodes", 0, 10000, &g.max_nodes));
+  if (g.max_nodes < g.min_nodes) {
+    return invalid_argument(where + ".max_nodes: must be >= min_nodes (" +
+                            std::to_string(g.min_nodes) + "), got " + std::to_string(g.max_nodes));
+  }
   KILN_RETURN_IF_ERROR(get_int(t, where, "slots_per_node", 1, 256, &g.slots_per_node));
   const bool has_price = t.get("price_per_hour") != nullptr;
   const bool has_trace = t.get("price_trace") != nullptr;

@@ -208,7 +208,7 @@ TEST(Autoscaler, RulesNeedTheirEvaluationPeriodsAndRespectCooldown) {
   c.rules = {out, pct, exact};
   ASSERT_TRUE(validate(c).is_ok()) << validate(c).message();
   Autoscaler a(c);
-  std::vector<Node> nodes;
+  std::vector<Node> nodes = {node("core-1", "core", NodeState::kReady, 2, 2, 0)};
   // pending_ratio 3 > 1: fires on the third consecutive sample only.
   EXPECT_TRUE(a.reconcile(sample(0, 6, 2, 2), nodes).decisions.empty());
   EXPECT_TRUE(a.reconcile(sample(10 * kS, 6, 2, 2), nodes).decisions.empty());

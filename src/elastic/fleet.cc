@@ -96,6 +96,12 @@ Status Fleet::interrupt(const std::string& node_id, int64_t now_ms, int64_t noti
   n.interrupted = true;
   n.drain_reason = "interruption";
   if (n.state == NodeState::kBooting) return terminate(&n, now_ms);
+  if (n.state == NodeState::kDraining) {
+    // Draining already (scale-in): the provider knows; the instance now
+    // goes at the notice's end, or earlier if the drain deadline is sooner.
+    n.drain_deadline_ms = std::min(n.drain_deadline_ms, now_ms + notice_ms);
+    return Status::ok();
+  }
   n.state = NodeState::kDraining;
   draining_.insert(n.id);
   n.drain_deadline_ms = now_ms + notice_ms;

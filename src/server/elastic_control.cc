@@ -198,7 +198,9 @@ void ElasticControl::record_locked(const elastic::ClusterSample&, const elastic:
   for (const elastic::Decision& d : plan.decisions) {
     log::info("autoscaler: " + elastic::describe(d));
     append_line(decisions_path_, elastic::to_json(d));
-    decisions_by_group_dir_[d.group + (d.to > d.from ? "|out" : "|in")]++;
+    // Only changes of the desired size count; a fallback decision moves
+    // where nodes launch, not how many.
+    if (d.to != d.from) decisions_by_group_dir_[d.group + (d.to > d.from ? "|out" : "|in")]++;
   }
 }
 
