@@ -3,85 +3,17 @@
 #include <cmath>
 #include <set>
 
+#include "config/toml_fields.h"
+
 namespace kiln::elastic {
 namespace {
 
-Status check_keys(const toml::table& t, const std::string& where,
-                  const std::set<std::string>& known) {
-  for (const auto& [key, node] : t) {
-    const std::string k(key.str());
-    if (!known.count(k)) {
-      std::string list;
-      for (const auto& n : known) list += (list.empty() ? "" : ", ") + n;
-      return invalid_argument(where + "." + k + ": unknown setting (known: " + list + ")");
-    }
-  }
-  return Status::ok();
-}
-
-Status get_int(const toml::table& t, const std::string& where, const char* key, int64_t lo,
-               int64_t hi, int64_t* out) {
-  const toml::node* n = t.get(key);
-  if (!n) return Status::ok();
-  if (!n->is_integer()) return invalid_argument(where + "." + key + ": must be an integer");
-  const int64_t v = *n->value<int64_t>();
-  if (v < lo || v > hi) {
-    return invalid_argument(where + "." + key + ": must be " + std::to_string(lo) + "-" +
-                            std::to_string(hi) + ", got " + std::to_string(v));
-  }
-  *out = v;
-  return Status::ok();
-}
-
-Status get_int(const toml::table& t, const std::string& where, const char* key, int64_t lo,
-               int64_t hi, int* out) {
-  int64_t v = *out;
-  KILN_RETURN_IF_ERROR(get_int(t, where, key, lo, hi, &v));
-  *out = static_cast<int>(v);
-  return Status::ok();
-}
-
-// Seconds (integer or float) into milliseconds.
-Status get_seconds(const toml::table& t, const std::string& where, const char* key, double hi,
-                   int64_t* out_ms) {
-  const toml::node* n = t.get(key);
-  if (!n) return Status::ok();
-  auto v = n->value<double>();
-  if (!v || !(n->is_integer() || n->is_floating_point()) || !(*v >= 0) || *v > hi) {
-    return invalid_argument(where + "." + key + ": must be a number of seconds 0-" +
-                            std::to_string(static_cast<int64_t>(hi)));
-  }
-  *out_ms = static_cast<int64_t>(std::llround(*v * 1000));
-  return Status::ok();
-}
-
-Status get_number(const toml::table& t, const std::string& where, const char* key, double* out) {
-  const toml::node* n = t.get(key);
-  if (!n) return Status::ok();
-  auto v = n->value<double>();
-  if (!v || !(n->is_integer() || n->is_floating_point()) || !std::isfinite(*v)) {
-    return invalid_argument(where + "." + key + ": must be a number");
-  }
-  *out = *v;
-  return Status::ok();
-}
-
-Status get_string(const toml::table& t, const std::string& where, const char* key,
-                  std::string* out) {
-  const toml::node* n = t.get(key);
-  if (!n) return Status::ok();
-  if (!n->is_string()) return invalid_argument(where + "." + key + ": must be a string");
-  *out = *n->value<std::string>();
-  return Status::ok();
-}
-
-Status get_bool(const toml::table& t, const std::string& where, const char* key, bool* out) {
-  const toml::node* n = t.get(key);
-  if (!n) return Status::ok();
-  if (!n->is_boolean()) return invalid_argument(where + "." + key + ": must be true or false");
-  *out = *n->value<bool>();
-  return Status::ok();
-}
+using config::check_keys;
+using config::get_bool;
+using config::get_int;
+using config::get_number;
+using config::get_seconds;
+using config::get_string;
 
 // The tables of an array of tables `key` in `t` (empty when absent).
 Result<std::vector<const toml::table*>> tables(const toml::table& t, const std::string& where,

@@ -7,64 +7,21 @@
 
 #include <toml++/toml.h>
 
+#include "config/toml_fields.h"
 #include "elastic/config.h"
 
 namespace kiln::server {
 namespace {
 
 namespace fs = std::filesystem;
+using config::check_keys;
+using config::get_int;
+using config::get_string;
 
 std::string absolute_from(const std::string& base, const std::string& p) {
   fs::path path(p);
   if (path.is_relative()) path = fs::path(base) / path;
   return path.lexically_normal().string();
-}
-
-// Refuses keys a table does not know, so a typo is an error, not a default.
-Status check_keys(const toml::table& t, const std::string& where,
-                  const std::set<std::string>& known) {
-  for (const auto& [k, v] : t) {
-    std::string key(k.str());
-    if (!known.count(key)) {
-      std::string list;
-      for (const auto& n : known) list += (list.empty() ? "" : ", ") + n;
-      return invalid_argument(where + (where.empty() ? "" : ".") + key +
-                              ": unknown setting (known: " + list + ")");
-    }
-  }
-  return Status::ok();
-}
-
-// Reads an optional integer key into `out`, checking its range.
-Status get_int(const toml::table& t, const std::string& where, const char* key, int64_t lo,
-               int64_t hi, int64_t* out) {
-  const toml::node* n = t.get(key);
-  if (!n) return Status::ok();
-  auto v = n->value<int64_t>();
-  if (!v || !n->is_integer()) return invalid_argument(where + "." + key + ": must be an integer");
-  if (*v < lo || *v > hi) {
-    return invalid_argument(where + "." + key + ": must be " + std::to_string(lo) + "-" +
-                            std::to_string(hi) + ", got " + std::to_string(*v));
-  }
-  *out = *v;
-  return Status::ok();
-}
-
-Status get_int(const toml::table& t, const std::string& where, const char* key, int64_t lo,
-               int64_t hi, int* out) {
-  int64_t v = *out;
-  KILN_RETURN_IF_ERROR(get_int(t, where, key, lo, hi, &v));
-  *out = static_cast<int>(v);
-  return Status::ok();
-}
-
-Status get_string(const toml::table& t, const std::string& where, const char* key,
-                  std::string* out) {
-  const toml::node* n = t.get(key);
-  if (!n) return Status::ok();
-  if (!n->is_string()) return invalid_argument(where + "." + key + ": must be a string");
-  *out = *n->value<std::string>();
-  return Status::ok();
 }
 
 const toml::table* subtable(const toml::table& root, const char* key, Status* err) {
