@@ -16,6 +16,8 @@ packages=(
   prometheus wrk
   # The EMR clients the EMR-compatibility tests drive.
   awscli python3-boto3
+  # The Slurm executor's test cluster (controller, compute daemons, auth).
+  munge slurm-wlm
 )
 
 missing=()

@@ -1,5 +1,8 @@
-// `kiln simulate replay`: the autoscaler's recorded inputs through the same
-// code again. kiln serve appends each autoscaling round's sample and nodes
+// `kiln simulate`: elastic capacity without spending money.
+//
+// `run` compares four ways of providing capacity on one workload trace
+// (src/sim, docs/simulate.md). `replay` puts the autoscaler's recorded
+// inputs through the same code again. kiln serve appends each autoscaling round's sample and nodes
 // to <state_dir>/autoscaler-samples.jsonl; replaying them through a fresh
 // Autoscaler built from the same config must give the decisions the server
 // took (autoscaler-decisions.jsonl): the live/simulated cross-check.
@@ -9,6 +12,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include <toml++/toml.h>
 #include <nlohmann/json.hpp>
@@ -18,6 +22,7 @@
 #include "elastic/autoscaler.h"
 #include "elastic/config.h"
 #include "elastic/json.h"
+#include "sim/report.h"
 #include "sim/simulator.h"
 
 namespace kiln::cli {
@@ -28,8 +33,11 @@ using nlohmann::json;
 struct SimulateFlags {
   std::string config;
   std::string samples;
-  std::string scenario, workload, spot, svg;
+  std::string scenario, workload, spot, svg, record;
   bool json = false;
+  bool profile = false;
+  bool quiet = false;
+  int threads = 2;
 };
 
 // The autoscaler config of a kiln.toml or a scenario file: its [[group]]
@@ -96,22 +104,33 @@ int run_simulation(const SimulateFlags& f) {
   auto scenario = sim::load_scenario(f.scenario, f.workload, f.spot);
   if (!scenario.is_ok()) return report_error(scenario.status());
   const auto t0 = std::chrono::steady_clock::now();
-  auto report = sim::simulate(*scenario);
+  std::vector<sim::Profile> profiles;
+  sim::SimulateOptions options;
+  options.threads = f.threads;
+  if (f.profile) options.profiles = &profiles;
+  options.record_dir = f.record;
+  auto report = sim::simulate(*scenario, options);
   if (!report.is_ok()) return report_error(report.status());
   const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (!f.svg.empty()) {
-    std::ofstream out(f.svg);
+    std::ofstream out(f.svg, std::ios::binary);
     out << sim::report_svg(*report);
+    out.close();
     if (!out) return report_error(io_error("--svg '" + f.svg + "': cannot write it"));
   }
+  // stdout is a function of the inputs and the seed only (the timing goes
+  // to stderr), so runs can be compared byte for byte.
   if (f.json) {
-    json j = sim::report_json(*report);
-    j["wall_seconds"] = secs;
-    std::printf("%s\n", j.dump(2).c_str());
+    std::printf("%s\n", sim::report_json(*report).dump(2).c_str());
   } else {
     std::printf("%s", sim::report_table(*report).c_str());
-    std::printf("\nsimulated in %.2f s%s%s\n", secs,
-                f.svg.empty() ? "" : "; chart: ", f.svg.c_str());
+  }
+  if (f.profile) {
+    for (const sim::Profile& p : profiles) std::fprintf(stderr, "%s", p.format().c_str());
+  }
+  if (!f.quiet) {
+    std::fprintf(stderr, "kiln simulate: %.2f s (%d thread%s)%s%s\n", secs, f.threads,
+                 f.threads == 1 ? "" : "s", f.svg.empty() ? "" : "; chart: ", f.svg.c_str());
   }
   return kExitOk;
 }
@@ -121,7 +140,11 @@ int run_simulation(const SimulateFlags& f) {
 Command add_simulate_command(CLI::App& app) {
   auto f = std::make_shared<SimulateFlags>();
   Command c;
-  c.app = app.add_subcommand("simulate", "Elastic capacity without spending money");
+  c.app = app.add_subcommand(
+      "simulate",
+      "Elastic capacity without spending money: `run` compares a cluster per request, fixed\n"
+      "clusters and Kiln's autoscaled spot cluster on a workload trace; `replay` feeds\n"
+      "recorded autoscaler samples through the autoscaler again");
   c.app->require_subcommand(1);
   CLI::App* replay = c.app->add_subcommand(
       "replay",
@@ -137,23 +160,61 @@ Command add_simulate_command(CLI::App& app) {
   replay->add_option("--samples", f->samples, "The recorded samples (JSON lines)")->required();
   CLI::App* run = c.app->add_subcommand(
       "run",
-      "Run a workload trace through four ways of providing capacity and compare them: a\n"
-      "cluster per request (bootstrap paid per step), a fixed on-demand cluster sized for the\n"
-      "peak, one sized for the median, and the scenario's warm core + autoscaled groups,\n"
-      "driven by the same autoscaler and job-store scheduling as kiln serve on a simulated\n"
-      "clock. Prints cost, step wait p50/p95/p99, makespan, node-hours by market,\n"
-      "interruptions and re-done work (docs/simulate.md).");
+      "Run a workload trace through four ways of providing capacity and compare them on\n"
+      "cost, step wait, makespan, node-hours by market, spot interruptions and re-done work:\n"
+      "  per-request   a cluster per step: per_request_nodes on-demand nodes of the core\n"
+      "                group's type, bootstrapped for every step (closed form)\n"
+      "  fixed-peak    an always-on on-demand cluster sized for the peak demand\n"
+      "  fixed-median  the same, sized for the median demand\n"
+      "                (demand: the slots the trace would keep busy if every step started on\n"
+      "                arrival, averaged over demand_window_seconds; peak: the busiest window;\n"
+      "                median: the window half of the work arrives at or below)\n"
+      "  autoscaled    the scenario's [[group]] tables and [autoscaling] policies: the warm\n"
+      "                core plus autoscaled (spot) task groups\n"
+      "The last three run kiln serve's own job-store scheduling (in-memory SQLite) and its\n"
+      "fleet and autoscaler on a simulated clock. Same inputs and seed: same output bytes.");
   run->add_option("SCENARIO", f->scenario,
-                  "Scenario TOML: [[group]], [autoscaling] and [simulation] tables "
-                  "(examples/traces/month.toml)")
+                  "Scenario TOML: [[group]] and [autoscaling] tables as in kiln.toml, and a\n"
+                  "[simulation] table (examples/traces/month.toml shows every key)")
       ->required();
   run->add_option("--workload", f->workload,
-                  "Workload CSV (arrival_s,environment,tiles); default: the scenario's");
+                  "Workload trace; overrides simulation.workload. CSV with the header\n"
+                  "arrival_s,environment,tiles (seconds from the start; an environment of\n"
+                  "[[simulation.environment]]; the step's size in tiles), or JSON lines\n"
+                  "{\"arrival_s\": 3600, \"environment\": \"production\", \"tiles\": 8000}\n"
+                  "(.jsonl/.json, or a first line starting with '{'). '#' lines are comments.");
   run->add_option("--spot-trace", f->spot,
-                  "Spot CSV (t_s,price_per_hour,interruptions_per_node_hour); default: the "
-                  "scenario's");
-  run->add_flag("--json", f->json, "Print the report as JSON");
-  run->add_option("--svg", f->svg, "Also write a chart of demand, capacity and cost to FILE");
+                  "Spot market trace; overrides simulation.spot_trace. CSV with the header\n"
+                  "t_s,price_per_hour[,interruptions_per_node_hour], or JSON lines with those\n"
+                  "keys: a step function over time that replaces the spot groups' price and\n"
+                  "the interruption rate (simulation.spot_interruptions_per_node_hour where\n"
+                  "it gives none)");
+  run->add_flag("--json", f->json, "Print the report as JSON instead of a table");
+  run->add_option("--svg", f->svg,
+                  "Also write a chart to FILE: the autoscaled cluster's demand and ready\n"
+                  "capacity by market, and every strategy's cost so far, over time");
+  run->add_option("--threads", f->threads, "Strategies simulated at once (1-3)")
+      ->check(CLI::Range(1, 3))
+      ->capture_default_str();
+  run->add_flag("--profile", f->profile,
+                "Print where each strategy's time went (job store and fleet calls) on stderr");
+  run->add_flag("--quiet", f->quiet, "No timing line on stderr");
+  run->add_option("--record", f->record,
+                  "Write the autoscaled strategy's autoscaling rounds to DIR as kiln serve\n"
+                  "records them: autoscaler-samples.jsonl (for `kiln simulate replay`) and\n"
+                  "autoscaler-decisions.jsonl");
+  run->footer(
+      "[simulation] keys (defaults): workload, spot_trace (paths relative to the scenario),\n"
+      "tiles_per_slot_second (50), tiles_per_partition (2000), max_partitions (64),\n"
+      "commit_seconds (5), per_request_bootstrap_seconds (600), per_request_nodes (4),\n"
+      "starvation_seconds (30), spot_notice_seconds (120), spot_interruptions_per_node_hour\n"
+      "(0; where the spot trace gives none), demand_window_seconds (900),\n"
+      "chart_bucket_seconds (3600), seed (1), and [[simulation.environment]] tables with\n"
+      "name, concurrency, priority (default: production 256/10, staging 64/0).\n"
+      "Output: cost by market, step wait (submission to first task started) p50/p95/p99,\n"
+      "makespan, node-hours by market, most nodes up, interruptions, re-done task time.\n"
+      "Exit status: 0 on success, 2 for a bad scenario or trace (the message names the file\n"
+      "and line), 6 for a missing file. More: docs/simulate.md.");
   c.run = [f, replay, run]() -> int {
     if (*replay) return run_replay(*f);
     if (*run) return run_simulation(*f);

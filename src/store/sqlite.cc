@@ -5,6 +5,7 @@
 #include <sqlite3.h>
 
 #include <cassert>
+#include <mutex>
 
 namespace kiln::store::internal {
 namespace {
@@ -103,6 +104,14 @@ bool Query::is_null(int col) const { return sqlite3_column_type(stmt_, col) == S
 // --- Database --------------------------------------------------------------
 
 Result<std::unique_ptr<Database>> Database::open(const std::string& path) {
+  // SQLite's memory statistics take one process-wide mutex on every
+  // allocation, which serialises stores on different threads (the
+  // simulator's strategies) and are read by nobody here. The setting is
+  // accepted only before SQLite initialises; if something else in the
+  // process (GDAL's GeoPackage driver) initialised it first, the call fails
+  // harmlessly and the statistics stay on.
+  static std::once_flag memstatus_off;
+  std::call_once(memstatus_off, [] { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
   sqlite3* db = nullptr;
   // NOMUTEX: JobStore's mutex already serialises the connection. SQLite's
   // unix VFS opens its files O_CLOEXEC, so task processes forked by a worker
