@@ -152,6 +152,31 @@ struct Load {
   int64_t oldest_pending_wait_ms = 0;  // of pending_tasks; 0 when there is none
 };
 
+// What claim() found for one task.
+struct Claim {
+  enum class Outcome {
+    kLeased,  // `lease` holds it now (a new attempt, or the claimant's own)
+    kWait,    // not runnable yet (backoff, partitions not done, another
+              // holder's lease): ask again at retry_at_ms
+    kDone,    // DONE already: nothing to run
+    kGone,    // the step is not running or the task ended FAILED/CANCELLED
+  };
+  Outcome outcome = Outcome::kWait;
+  std::optional<Lease> lease;
+  int64_t retry_at_ms = 0;
+  std::string why;  // for kWait and kGone: what the claimant is told
+};
+
+// A job of an external batch system (Slurm) running some of a step's tasks.
+struct BatchJob {
+  std::string job_id;  // the batch system's id
+  std::string step_id;
+  std::string kind;     // "partitions" | "commit"
+  std::string indexes;  // partition indexes as submitted: "0-7", "3,5"; "" for commit
+  int64_t submitted_ms = 0;
+  bool ended = false;
+};
+
 namespace internal {
 class Database;
 }
@@ -216,6 +241,34 @@ class JobStore {
   // the worker sends its final figures there.
   Result<bool> complete(const std::string& worker_id, int64_t task_id, int attempt, bool ok,
                         const nlohmann::json& result, const Failure& error, int64_t now_ms);
+  // Leases one named task (index -1: the step's commit task) to
+  // `worker_id`, for an executor that places each task itself (Slurm runs
+  // an array task per partition, which claims its own). Unlike lease(), the
+  // order and the environments' priorities are not consulted: the placement
+  // was decided elsewhere. A task LEASED to another worker is not taken
+  // over: that holder may still be running it (a failed node's processes
+  // can outlive its daemon), so the claimant waits for it to finish,
+  // release or lapse. NotFound for an unknown worker, step or index.
+  Result<Claim> claim(const std::string& worker_id, const std::string& step_id, int64_t index,
+                      int64_t lease_ms, int64_t now_ms);
+  // Every LEASED task's lease lasts at least until `until_ms`: a restarted
+  // server gives workers that outlived it (batch jobs) time to report in.
+  // Returns how many were extended.
+  Result<int64_t> extend_leases(int64_t until_ms);
+  // A step's tasks, partitions by index then the commit task. NotFound for
+  // an unknown step.
+  Result<std::vector<Task>> tasks_of(const std::string& step_id);
+  // Steps in these states, in every environment, oldest first, without
+  // their definitions.
+  Result<std::vector<Step>> steps_in_states(const std::vector<StepState>& states);
+
+  // --- batch jobs (executor "slurm") -----------------------------------------
+  // InvalidArgument for a job id recorded already; NotFound for an unknown step.
+  Status add_batch_job(const BatchJob& job);
+  // Jobs not marked ended, oldest first.
+  Result<std::vector<BatchJob>> open_batch_jobs();
+  Status end_batch_job(const std::string& job_id);
+
   // Leases past their deadline go back to PENDING (counted in
   // lease_expiries); returns how many.
   Result<int64_t> expire_leases(int64_t now_ms);

@@ -1093,5 +1093,184 @@ TEST_F(JobStoreTest, FiftyThreadsSubmittingAtOnceGetDistinctIdsAllListed) {
   EXPECT_EQ(std::set<std::string>(listed.begin(), listed.end()), submitted);
 }
 
+// --- claims and batch jobs (executors that place tasks themselves) -------------
+
+class ClaimTest : public JobStoreTest {
+ protected:
+  Claim claim(const std::string& w, const std::string& step, int64_t index, int64_t now) {
+    auto c = store_->claim(w, step, index, /*lease_ms=*/15000, now);
+    EXPECT_TRUE(c.is_ok()) << c.status().to_string();
+    return c.is_ok() ? *c : Claim{};
+  }
+};
+
+TEST_F(ClaimTest, LeasesTheNamedTaskOnlyAndAgainToItsHolder) {
+  Step s = submit("a", 3);
+  start();
+  const std::string w1 = worker(1), w2 = worker(1);
+  Claim c = claim(w1, s.id, 1, 2000);
+  ASSERT_EQ(c.outcome, Claim::Outcome::kLeased);
+  ASSERT_TRUE(c.lease.has_value());
+  EXPECT_EQ(c.lease->task.index, 1);
+  EXPECT_EQ(c.lease->task.attempt, 1);
+  EXPECT_EQ(c.lease->step.id, s.id);
+  // Partitions 0 and 2 are untouched.
+  auto tasks = store_->tasks_of(s.id);
+  ASSERT_TRUE(tasks.is_ok());
+  ASSERT_EQ(tasks->size(), 4u);
+  EXPECT_EQ((*tasks)[0].state, TaskState::kPending);
+  EXPECT_EQ((*tasks)[1].state, TaskState::kLeased);
+  EXPECT_EQ((*tasks)[2].state, TaskState::kPending);
+  EXPECT_EQ((*tasks)[3].kind, TaskKind::kCommit);
+
+  // Its holder asking again (a lost reply) gets the same attempt.
+  Claim again = claim(w1, s.id, 1, 2100);
+  ASSERT_EQ(again.outcome, Claim::Outcome::kLeased);
+  EXPECT_EQ(again.lease->task.attempt, 1);
+  // Another claimant waits: the holder may still be running it.
+  Claim other = claim(w2, s.id, 1, 2200);
+  EXPECT_EQ(other.outcome, Claim::Outcome::kWait);
+  EXPECT_GT(other.retry_at_ms, 2200);
+  EXPECT_LE(other.retry_at_ms, 2000 + 15000 + 1);
+  EXPECT_NE(other.why.find(w1), std::string::npos) << other.why;
+
+  ASSERT_TRUE(complete_ok(w1, c.lease->task, 3000));
+  EXPECT_EQ(claim(w2, s.id, 1, 3100).outcome, Claim::Outcome::kDone);
+}
+
+TEST_F(ClaimTest, AReleasedTaskIsClaimedAsANewAttemptByTheNextClaimant) {
+  Step s = submit("a", 1);
+  start();
+  const std::string w1 = worker(1), w2 = worker(1);
+  Claim c = claim(w1, s.id, 0, 2000);
+  ASSERT_EQ(c.outcome, Claim::Outcome::kLeased);
+  // A preempted batch task leaves: its lease goes back to the queue at once.
+  ASSERT_TRUE(store_->worker_gone(w1, 2500).is_ok());
+  Claim next = claim(w2, s.id, 0, 2600);
+  ASSERT_EQ(next.outcome, Claim::Outcome::kLeased);
+  EXPECT_EQ(next.lease->task.attempt, 2);
+  // The one that left cannot claim any more.
+  EXPECT_EQ(store_->claim(w1, s.id, 0, 15000, 2700).status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(ClaimTest, ALapsedLeaseCanBeClaimedAfterExpiry) {
+  Step s = submit("a", 1);
+  start();
+  const std::string w1 = worker(1), w2 = worker(1);
+  ASSERT_EQ(claim(w1, s.id, 0, 2000).outcome, Claim::Outcome::kLeased);
+  EXPECT_EQ(claim(w2, s.id, 0, 2000 + 15000).outcome, Claim::Outcome::kWait);
+  auto expired = store_->expire_leases(2000 + 15001);
+  ASSERT_TRUE(expired.is_ok());
+  EXPECT_EQ(*expired, 1);
+  Claim c = claim(w2, s.id, 0, 2000 + 15002);
+  ASSERT_EQ(c.outcome, Claim::Outcome::kLeased);
+  EXPECT_EQ(c.lease->task.attempt, 2);
+}
+
+TEST_F(ClaimTest, AFailedAttemptBacksOffThenTheLastFailureEndsTheStep) {
+  Step s = submit("a", 1, "CONTINUE", /*max_attempts=*/2);
+  start();
+  const std::string w = worker(1);
+  Claim c = claim(w, s.id, 0, 2000);
+  ASSERT_EQ(c.outcome, Claim::Outcome::kLeased);
+  ASSERT_TRUE(complete_failed(w, c.lease->task, 2100));
+  Claim wait = claim(w, s.id, 0, 2200);
+  ASSERT_EQ(wait.outcome, Claim::Outcome::kWait);
+  EXPECT_EQ(wait.retry_at_ms, 2100 + 1000);  // docs/cluster.md: 1 s after the first failure
+  Claim second = claim(w, s.id, 0, wait.retry_at_ms);
+  ASSERT_EQ(second.outcome, Claim::Outcome::kLeased);
+  EXPECT_EQ(second.lease->task.attempt, 2);
+  ASSERT_TRUE(complete_failed(w, second.lease->task, 3500));
+  EXPECT_EQ(get("a", s.id).state, StepState::kFailed);
+  Claim gone = claim(w, s.id, 0, 3600);
+  EXPECT_EQ(gone.outcome, Claim::Outcome::kGone);
+  EXPECT_NE(gone.why.find("FAILED"), std::string::npos) << gone.why;
+}
+
+TEST_F(ClaimTest, TheCommitWaitsForEveryPartitionAndACancelledStepIsGone) {
+  Step s = submit("a", 2);
+  start();
+  const std::string w = worker(2);
+  Claim early = claim(w, s.id, -1, 2000);
+  ASSERT_EQ(early.outcome, Claim::Outcome::kWait);
+  EXPECT_NE(early.why.find("2 partition task(s)"), std::string::npos) << early.why;
+  for (int64_t i : {0, 1}) {
+    Claim c = claim(w, s.id, i, 2100);
+    ASSERT_EQ(c.outcome, Claim::Outcome::kLeased);
+    ASSERT_TRUE(complete_ok(w, c.lease->task, 2200));
+  }
+  Claim commit = claim(w, s.id, -1, 2300);
+  ASSERT_EQ(commit.outcome, Claim::Outcome::kLeased);
+  EXPECT_EQ(commit.lease->task.kind, TaskKind::kCommit);
+
+  Step other = submit("b", 1);
+  start();
+  ASSERT_TRUE(store_->request_cancel("b", other.id, "TERM", 2400).is_ok());
+  EXPECT_EQ(claim(w, other.id, 0, 2500).outcome, Claim::Outcome::kGone);
+}
+
+TEST_F(ClaimTest, UnknownNamesAreNotFound) {
+  Step s = submit("a", 1);
+  start();
+  const std::string w = worker(1);
+  EXPECT_EQ(store_->claim(w, s.id, 7, 15000, 2000).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store_->claim(w, "s-NOSUCHSTEP000", 0, 15000, 2000).status().code(),
+            StatusCode::kNotFound);
+  EXPECT_EQ(store_->claim("w-nobody", s.id, 0, 15000, 2000).status().code(), StatusCode::kNotFound);
+}
+
+TEST_F(ClaimTest, ExtendLeasesGivesSurvivingHoldersTime) {
+  Step s = submit("a", 2);
+  start();
+  const std::string w = worker(1);
+  ASSERT_EQ(claim(w, s.id, 0, 2000).outcome, Claim::Outcome::kLeased);
+  auto n = store_->extend_leases(60000);
+  ASSERT_TRUE(n.is_ok());
+  EXPECT_EQ(*n, 1);
+  auto expired = store_->expire_leases(59000);
+  ASSERT_TRUE(expired.is_ok());
+  EXPECT_EQ(*expired, 0);
+}
+
+TEST_F(ClaimTest, BatchJobsAreRecordedDurablyAndEnded) {
+  Step s = submit("a", 8);
+  ASSERT_TRUE(store_->add_batch_job({"101", s.id, "partitions", "0-7", 1000, false}).is_ok());
+  ASSERT_TRUE(store_->add_batch_job({"102", s.id, "commit", "", 1001, false}).is_ok());
+  EXPECT_EQ(store_->add_batch_job({"101", s.id, "partitions", "0", 1002, false}).code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->add_batch_job({"103", "s-NOSUCHSTEP000", "commit", "", 1003, false}).code(),
+            StatusCode::kNotFound);
+  reopen();
+  auto open = store_->open_batch_jobs();
+  ASSERT_TRUE(open.is_ok());
+  ASSERT_EQ(open->size(), 2u);
+  EXPECT_EQ((*open)[0].job_id, "101");
+  EXPECT_EQ((*open)[0].indexes, "0-7");
+  EXPECT_EQ((*open)[1].kind, "commit");
+  ASSERT_TRUE(store_->end_batch_job("101").is_ok());
+  EXPECT_EQ(store_->end_batch_job("999").code(), StatusCode::kNotFound);
+  open = store_->open_batch_jobs();
+  ASSERT_TRUE(open.is_ok());
+  ASSERT_EQ(open->size(), 1u);
+  EXPECT_EQ((*open)[0].job_id, "102");
+}
+
+TEST_F(ClaimTest, StepsInStatesSpansEnvironmentsInSubmissionOrder) {
+  Step a = submit("a", 1);
+  Step b = submit("b", 1);
+  Step c = submit("a", 1);
+  start();
+  ASSERT_TRUE(store_->request_cancel("a", c.id, "TERM", 1500).is_ok());
+  auto running = store_->steps_in_states({StepState::kRunning});
+  ASSERT_TRUE(running.is_ok());
+  ASSERT_EQ(running->size(), 2u);
+  EXPECT_EQ((*running)[0].id, a.id);
+  EXPECT_EQ((*running)[1].id, b.id);
+  auto both = store_->steps_in_states({StepState::kCancelPending, StepState::kRunning});
+  ASSERT_TRUE(both.is_ok());
+  ASSERT_EQ(both->size(), 3u);
+  EXPECT_EQ((*both)[2].id, c.id);
+}
+
 }  // namespace
 }  // namespace kiln::store

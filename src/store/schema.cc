@@ -110,6 +110,21 @@ UPDATE steps
 ALTER TABLE steps ADD COLUMN slot_seconds REAL NOT NULL DEFAULT 0;
 ALTER TABLE steps ADD COLUMN cost         REAL NOT NULL DEFAULT 0;
 )sql"},
+    // Jobs a batch system (Slurm) runs for a step's tasks, so a restarted
+    // server finds the jobs it submitted instead of submitting them again.
+    // job_id is the batch system's; `indexes` the partition indexes the job
+    // covers as submitted ("0-7", "3,5"; '' for the commit job).
+    {4, R"sql(
+CREATE TABLE batch_jobs (
+  job_id       TEXT PRIMARY KEY,
+  step_id      TEXT NOT NULL REFERENCES steps (id),
+  kind         TEXT NOT NULL,
+  indexes      TEXT NOT NULL,
+  submitted_ms INTEGER NOT NULL,
+  ended        INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX batch_jobs_open ON batch_jobs (ended, step_id);
+)sql"},
 };
 
 Result<int> user_version(Database& db) {

@@ -1,6 +1,7 @@
 // JobStore::Impl: the connection, its mutex, and the row-level helpers the
 // public operations are built from. Internal to src/store; shared by
-// job_store.cc (steps), scheduling.cc (tasks and leases) and workers.cc.
+// job_store.cc (steps), scheduling.cc (tasks and leases), workers.cc and
+// batch.cc (claims and batch jobs).
 #pragma once
 
 #include <memory>
