@@ -68,12 +68,13 @@ struct Command {
   CLI::App* app = nullptr;
   std::function<int()> run;
 };
-Command add_serve_command(CLI::App& app);     // serve_command.cc
-Command add_worker_command(CLI::App& app);    // worker_command.cc
-Command add_task_command(CLI::App& app);      // task_command.cc
-Command add_step_command(CLI::App& app);      // step_command.cc: step submit|list|...
-Command add_cluster_command(CLI::App& app);   // cluster_command.cc: cluster status
-Command add_token_command(CLI::App& app);     // token_command.cc: token new|hash
-Command add_simulate_command(CLI::App& app);  // simulate_command.cc: simulate replay
+Command add_serve_command(CLI::App& app);       // serve_command.cc
+Command add_worker_command(CLI::App& app);      // worker_command.cc
+Command add_task_command(CLI::App& app);        // task_command.cc
+Command add_slurm_task_command(CLI::App& app);  // slurm_task_command.cc
+Command add_step_command(CLI::App& app);        // step_command.cc: step submit|list|...
+Command add_cluster_command(CLI::App& app);     // cluster_command.cc: cluster status
+Command add_token_command(CLI::App& app);       // token_command.cc: token new|hash
+Command add_simulate_command(CLI::App& app);    // simulate_command.cc: simulate replay
 
 }  // namespace kiln::cli

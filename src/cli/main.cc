@@ -55,10 +55,10 @@ int main(int argc, char** argv) {
   CLI::App* catalog = app.add_subcommand("catalog", "Inspect a catalog: ls, info.");
   add_catalog_commands(catalog, &catalog_flags);
 
-  std::vector<Command> commands = {add_serve_command(app),   add_step_command(app),
-                                   add_cluster_command(app), add_token_command(app),
-                                   add_worker_command(app),  add_task_command(app),
-                                   add_simulate_command(app)};
+  std::vector<Command> commands = {add_serve_command(app),      add_step_command(app),
+                                   add_cluster_command(app),    add_token_command(app),
+                                   add_worker_command(app),     add_task_command(app),
+                                   add_slurm_task_command(app), add_simulate_command(app)};
 
   try {
     app.parse(argc, argv);

@@ -493,6 +493,8 @@ void Server::install_routes() {
   http_.Post("/internal/v1/register",
              [this](const Request& q, Response& r) { handle_register(q, r); });
   http_.Post("/internal/v1/lease", [this](const Request& q, Response& r) { handle_lease(q, r); });
+  http_.Post("/internal/v1/claim", [this](const Request& q, Response& r) { handle_claim(q, r); });
+  http_.Post("/internal/v1/leave", [this](const Request& q, Response& r) { handle_leave(q, r); });
   http_.Post("/internal/v1/heartbeat",
              [this](const Request& q, Response& r) { handle_heartbeat(q, r); });
   http_.Post("/internal/v1/complete",
@@ -1033,26 +1035,77 @@ void Server::handle_lease(const Request& req, Response& res) {
   auto leases = store_->lease(worker, slots, policies(), config_.starvation_seconds * 1000LL,
                               config_.lease_seconds * 1000LL, now);
   if (!leases.is_ok()) return send_status(res, leases.status());
-  for (const auto& l : *leases) {
-    elastic_->leased(l.task.id, l.task.attempt, worker, now);
-    const bool commit = l.task.kind == store::TaskKind::kCommit;
-    json spec = {{"step_id", l.step.id},
-                 {"task_id", l.task.id},
-                 {"attempt", l.task.attempt},
-                 {"kind", commit ? "commit" : "partition"},
-                 {"index", l.task.index},
-                 {"definition", l.step.action.value("ingest", json::object())},
-                 {"plan", l.step.action.value("plan", json{{"threads", 1}})}};
-    tasks.push_back({{"task_id", l.task.id},
-                     {"attempt", l.task.attempt},
-                     {"step_id", l.step.id},
-                     {"spec", spec},
-                     {"log_path", log_path(l.step.id)}});
-    step_log(l.step.id, std::string(commit ? "commit task" : "partition task ") +
-                            (commit ? "" : std::to_string(l.task.index)) + " attempt " +
-                            std::to_string(l.task.attempt) + " leased by " + worker);
-  }
+  for (const auto& l : *leases) tasks.push_back(leased_task(l, worker, now));
   send_json(res, 200, {{"tasks", tasks}});
+}
+
+json Server::leased_task(const store::Lease& l, const std::string& worker, int64_t now) {
+  elastic_->leased(l.task.id, l.task.attempt, worker, now);
+  const bool commit = l.task.kind == store::TaskKind::kCommit;
+  json spec = {{"step_id", l.step.id},
+               {"task_id", l.task.id},
+               {"attempt", l.task.attempt},
+               {"kind", commit ? "commit" : "partition"},
+               {"index", l.task.index},
+               {"definition", l.step.action.value("ingest", json::object())},
+               {"plan", l.step.action.value("plan", json{{"threads", 1}})}};
+  step_log(l.step.id, std::string(commit ? "commit task" : "partition task ") +
+                          (commit ? "" : std::to_string(l.task.index)) + " attempt " +
+                          std::to_string(l.task.attempt) + " leased by " + worker);
+  return {{"task_id", l.task.id},
+          {"attempt", l.task.attempt},
+          {"step_id", l.step.id},
+          {"spec", spec},
+          {"log_path", log_path(l.step.id)}};
+}
+
+void Server::handle_claim(const Request& req, Response& res) {
+  if (!worker_authenticated(req, res)) return;
+  json body;
+  if (!parse_body(req, res, &body)) return;
+  const json* step = body.contains("step_id") ? &body["step_id"] : nullptr;
+  const json* index = body.contains("index") ? &body["index"] : nullptr;
+  if (!step || !step->is_string() || !index || !index->is_number_integer()) {
+    return send_error(res, 400, "invalid_request",
+                      "claim needs step_id (string) and index (integer; -1: the commit task)");
+  }
+  const std::string worker = body.value("worker_id", std::string());
+  const int64_t now = now_ms();
+  if (stopping_) {
+    return send_json(
+        res, 200,
+        {{"outcome", "wait"}, {"retry_after_ms", 1000}, {"why", "the server is shutting down"}});
+  }
+  auto c = store_->claim(worker, step->get<std::string>(), index->get<int64_t>(),
+                         config_.lease_seconds * 1000LL, now);
+  if (!c.is_ok()) return send_status(res, c.status());
+  using Outcome = store::Claim::Outcome;
+  switch (c->outcome) {
+    case Outcome::kLeased:
+      return send_json(res, 200,
+                       {{"outcome", "leased"}, {"task", leased_task(*c->lease, worker, now)}});
+    case Outcome::kWait:
+      return send_json(res, 200,
+                       {{"outcome", "wait"},
+                        {"retry_after_ms", std::max<int64_t>(c->retry_at_ms - now, 100)},
+                        {"why", c->why}});
+    case Outcome::kDone:
+      return send_json(res, 200, {{"outcome", "done"}, {"why", c->why}});
+    case Outcome::kGone:
+      return send_json(res, 200, {{"outcome", "gone"}, {"why", c->why}});
+  }
+}
+
+void Server::handle_leave(const Request& req, Response& res) {
+  if (!worker_authenticated(req, res)) return;
+  json body;
+  if (!parse_body(req, res, &body)) return;
+  const std::string worker = body.value("worker_id", std::string());
+  Status st = store_->worker_gone(worker, now_ms());
+  if (!st.is_ok()) return send_status(res, st);
+  state_version_++;
+  kick();
+  send_json(res, 200, {{"left", true}});
 }
 
 void Server::handle_heartbeat(const Request& req, Response& res) {

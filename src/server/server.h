@@ -82,6 +82,12 @@ class Server final : public StepService {
 
   void handle_register(const httplib::Request& req, httplib::Response& res);
   void handle_lease(const httplib::Request& req, httplib::Response& res);
+  // A batch task (Slurm) claims the task it was started for; a worker that
+  // stops (preempted, cancelled) leaves, returning its leases at once.
+  void handle_claim(const httplib::Request& req, httplib::Response& res);
+  void handle_leave(const httplib::Request& req, httplib::Response& res);
+  // The lease reply for one task (its spec and log), logged in the step's log.
+  nlohmann::json leased_task(const store::Lease& l, const std::string& worker, int64_t now);
   void handle_heartbeat(const httplib::Request& req, httplib::Response& res);
   void handle_complete(const httplib::Request& req, httplib::Response& res);
 

@@ -62,20 +62,27 @@ Result<Registration> ServerClient::register_worker(int64_t pid, int slots,
   }
 }
 
+namespace {
+
+// One task of a lease or claim reply. Throws json::exception on a bad shape.
+LeasedTask leased_task_from(const json& t) {
+  LeasedTask lt;
+  lt.task_id = t.at("task_id").get<int64_t>();
+  lt.attempt = t.at("attempt").get<int>();
+  lt.step_id = t.at("step_id").get<std::string>();
+  lt.spec = t.at("spec");
+  lt.log_path = t.at("log_path").get<std::string>();
+  return lt;
+}
+
+}  // namespace
+
 Result<std::vector<LeasedTask>> ServerClient::lease(const std::string& worker_id, int free_slots) {
   KILN_ASSIGN_OR_RETURN(json reply, post("/internal/v1/lease",
                                          {{"worker_id", worker_id}, {"free_slots", free_slots}}));
   try {
     std::vector<LeasedTask> tasks;
-    for (const json& t : reply.at("tasks")) {
-      LeasedTask lt;
-      lt.task_id = t.at("task_id").get<int64_t>();
-      lt.attempt = t.at("attempt").get<int>();
-      lt.step_id = t.at("step_id").get<std::string>();
-      lt.spec = t.at("spec");
-      lt.log_path = t.at("log_path").get<std::string>();
-      tasks.push_back(std::move(lt));
-    }
+    for (const json& t : reply.at("tasks")) tasks.push_back(leased_task_from(t));
     return tasks;
   } catch (const json::exception& e) {
     return io_error(std::string("lease: unexpected reply: ") + e.what());
@@ -120,6 +127,39 @@ Status ServerClient::complete(const std::string& worker_id, const Completion& c)
     body["error"] = {{"reason", c.reason}, {"message", c.message}};
   }
   auto reply = post("/internal/v1/complete", body);
+  return reply.is_ok() ? Status::ok() : reply.status();
+}
+
+Result<ClaimReply> ServerClient::claim(const std::string& worker_id, const std::string& step_id,
+                                       int64_t index) {
+  KILN_ASSIGN_OR_RETURN(json reply,
+                        post("/internal/v1/claim",
+                             {{"worker_id", worker_id}, {"step_id", step_id}, {"index", index}}));
+  try {
+    ClaimReply r;
+    const std::string outcome = reply.at("outcome").get<std::string>();
+    r.why = reply.value("why", std::string());
+    if (outcome == "leased") {
+      r.outcome = ClaimReply::Outcome::kLeased;
+      r.task = leased_task_from(reply.at("task"));
+    } else if (outcome == "wait") {
+      r.outcome = ClaimReply::Outcome::kWait;
+      r.retry_after = std::chrono::milliseconds(reply.value("retry_after_ms", int64_t{1000}));
+    } else if (outcome == "done") {
+      r.outcome = ClaimReply::Outcome::kDone;
+    } else if (outcome == "gone") {
+      r.outcome = ClaimReply::Outcome::kGone;
+    } else {
+      return io_error("claim: unexpected outcome '" + outcome + "'");
+    }
+    return r;
+  } catch (const json::exception& e) {
+    return io_error(std::string("claim: unexpected reply: ") + e.what());
+  }
+}
+
+Status ServerClient::leave(const std::string& worker_id) {
+  auto reply = post("/internal/v1/leave", {{"worker_id", worker_id}});
   return reply.is_ok() ? Status::ok() : reply.status();
 }
 

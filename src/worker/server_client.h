@@ -3,6 +3,7 @@
 // loopback with the worker token.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -56,6 +57,16 @@ struct Completion {
   std::string message;
 };
 
+// The reply to a claim of one named task (a batch task asking for the task
+// it was started for).
+struct ClaimReply {
+  enum class Outcome { kLeased, kWait, kDone, kGone };
+  Outcome outcome = Outcome::kWait;
+  LeasedTask task;                           // kLeased
+  std::chrono::milliseconds retry_after{0};  // kWait
+  std::string why;                           // kWait, kGone: the server's reason
+};
+
 // Errors: kIOError when the server cannot be reached or fails (5xx, a reply
 // that is not the expected JSON): worth retrying. kInvalidArgument when it
 // refuses the request (4xx: a wrong token, a worker it no longer knows):
@@ -71,6 +82,10 @@ class ServerClient {
   Result<HeartbeatReply> heartbeat(const std::string& worker_id,
                                    const std::vector<TaskProgress>& tasks);
   Status complete(const std::string& worker_id, const Completion& c);
+  // Leases task `index` of `step_id` (-1: its commit task), if it can run.
+  Result<ClaimReply> claim(const std::string& worker_id, const std::string& step_id, int64_t index);
+  // The worker stops for good: the server returns its leases at once.
+  Status leave(const std::string& worker_id);
 
  private:
   Result<nlohmann::json> post(const std::string& path, const nlohmann::json& body);

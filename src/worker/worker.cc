@@ -74,8 +74,12 @@ class Worker {
       if (stop_.cancelled() && !stopping_) begin_shutdown();
       if (stopping_ && tasks_.empty()) {
         (void)send_completions(/*final=*/true);
+        if (claiming()) {
+          Status left = client_.leave(reg_.worker_id);
+          if (!left.is_ok()) log::warn("leave: " + left.message());
+        }
         log::info("worker " + reg_.worker_id + " stopped");
-        return Status::ok();
+        return end_status_;
       }
       wait_for_output(next_wake());
       collect_exits();
@@ -87,15 +91,22 @@ class Worker {
       if (st.is_ok() && wants_lease(now)) st = lease();
       if (!st.is_ok()) return give_up(st);
       const Clock::duration silent = Clock::now() - last_contact_;
-      if (silent > std::chrono::seconds(reg_.lease_seconds)) {
+      if (silent > outage_limit()) {
         return give_up(io_error("the server at " + o_.server_url + " has not answered for " +
-                                seconds_text(silent) + " (lease_seconds " +
-                                std::to_string(reg_.lease_seconds) + ")"));
+                                seconds_text(silent) + " (limit " + seconds_text(outage_limit()) +
+                                ")"));
       }
     }
   }
 
  private:
+  bool claiming() const { return !o_.claim_step.empty(); }
+
+  Clock::duration outage_limit() const {
+    if (o_.outage_limit.count() > 0) return o_.outage_limit;
+    return std::chrono::seconds(reg_.lease_seconds);
+  }
+
   Status make_spec_dir() {
     const char* tmp = std::getenv("TMPDIR");
     std::string tmpl = std::string(tmp && *tmp ? tmp : "/tmp") + "/kiln-worker-XXXXXX";
@@ -122,7 +133,7 @@ class Worker {
         return Status::ok();
       }
       if (r.status().code() != StatusCode::kIOError) return r.status();
-      if (Clock::now() - start > std::chrono::seconds(reg_.lease_seconds)) {
+      if (Clock::now() - start > outage_limit()) {
         return r.status().with_context("cannot register");
       }
       std::this_thread::sleep_for(kRetryWait);
@@ -130,6 +141,9 @@ class Worker {
   }
 
   bool wants_lease(Clock::time_point now) const {
+    // A claimant asks again only once its last attempt's end is reported.
+    if (claiming())
+      return !stopping_ && tasks_.empty() && completions_.empty() && now >= next_lease_;
     return !stopping_ && static_cast<int>(tasks_.size()) < o_.slots && now >= next_lease_;
   }
 
@@ -170,6 +184,13 @@ class Worker {
         log::info(name + " ended (" + exit->describe() + "); the server no longer holds it");
       } else {
         Completion c = t.completion();
+        if (claiming() && stopping_ && c.reason == "WORKER_STOPPED") {
+          // Stopped from outside (preempted, cancelled): leave() returns the
+          // lease; reported as a failure it would cost an attempt.
+          log::info(name + " stopped (" + exit->describe() + "); its lease goes back");
+          it = tasks_.erase(it);
+          continue;
+        }
         if (c.ok) {
           log::info(name + " done");
         } else {
@@ -258,7 +279,55 @@ class Worker {
     return Status::ok();
   }
 
+  Status claim() {
+    auto reply = client_.claim(reg_.worker_id, o_.claim_step, o_.claim_index);
+    const Clock::time_point now = Clock::now();
+    if (!reply.is_ok()) {
+      next_lease_ = now + o_.idle_poll;
+      return note(reply.status(), "claim");
+    }
+    KILN_RETURN_IF_ERROR(note(Status::ok(), "claim"));
+    const std::string what = (o_.claim_index < 0 ? std::string("commit task")
+                                                 : "partition " + std::to_string(o_.claim_index)) +
+                             " of step " + o_.claim_step;
+    switch (reply->outcome) {
+      case ClaimReply::Outcome::kLeased:
+        start_task(reply->task);
+        break;
+      case ClaimReply::Outcome::kWait:
+        if (reply->why != last_wait_) log::info(what + ": waiting: " + reply->why);
+        last_wait_ = reply->why;
+        next_lease_ = now + reply->retry_after;
+        break;
+      case ClaimReply::Outcome::kDone:
+        log::info(what + " is done");
+        end_status_ = Status::ok();
+        stopping_ = true;
+        break;
+      case ClaimReply::Outcome::kGone:
+        log::warn(what + ": nothing to run: " + reply->why);
+        end_status_ = not_found(what + ": " + reply->why);
+        stopping_ = true;
+        break;
+    }
+    return Status::ok();
+  }
+
+  void start_task(const LeasedTask& lt) {
+    auto p = TaskProcess::start(lt, command_, spec_dir_, launcher_);
+    if (!p.is_ok()) {
+      log::error("task " + std::to_string(lt.task_id) + ": " + p.status().message());
+      completions_.push_back({lt.task_id, lt.attempt, lt.step_id, false, nullptr, "WORKER_ERROR",
+                              p.status().message()});
+      return;
+    }
+    log::info("task " + std::to_string(lt.task_id) + " (step " + lt.step_id + ", attempt " +
+              std::to_string(lt.attempt) + ") started as pid " + std::to_string((*p)->pid()));
+    tasks_.push_back(std::move(p).value());
+  }
+
   Status lease() {
+    if (claiming()) return claim();
     const int free_slots = o_.slots - static_cast<int>(tasks_.size());
     auto leased = client_.lease(reg_.worker_id, free_slots);
     const Clock::time_point now = Clock::now();
@@ -269,23 +338,15 @@ class Worker {
     KILN_RETURN_IF_ERROR(note(Status::ok(), "lease"));
     // Fewer than asked for: the queue is empty for now.
     next_lease_ = static_cast<int>(leased->size()) < free_slots ? now + o_.idle_poll : now;
-    for (const LeasedTask& lt : *leased) {
-      auto p = TaskProcess::start(lt, command_, spec_dir_, launcher_);
-      if (!p.is_ok()) {
-        log::error("task " + std::to_string(lt.task_id) + ": " + p.status().message());
-        completions_.push_back({lt.task_id, lt.attempt, lt.step_id, false, nullptr, "WORKER_ERROR",
-                                p.status().message()});
-        continue;
-      }
-      log::info("task " + std::to_string(lt.task_id) + " (step " + lt.step_id + ", attempt " +
-                std::to_string(lt.attempt) + ") started as pid " + std::to_string((*p)->pid()));
-      tasks_.push_back(std::move(p).value());
-    }
+    for (const LeasedTask& lt : *leased) start_task(lt);
     return Status::ok();
   }
 
   void begin_shutdown() {
     stopping_ = true;
+    if (claiming())
+      end_status_ = cancelled("stopped before " + o_.claim_step + " task " +
+                              std::to_string(o_.claim_index) + " was done");
     log::info("stopping: " + std::to_string(tasks_.size()) + " tasks to end");
     for (auto& t : tasks_) t->signal(SIGTERM, StopCause::kShutdown, o_.shutdown_grace);
   }
@@ -310,6 +371,8 @@ class Worker {
   Clock::time_point last_contact_, next_heartbeat_, next_lease_, next_completion_;
   bool stopping_ = false;
   bool outage_ = false;
+  Status end_status_;      // what run() returns once stopped
+  std::string last_wait_;  // claim mode: the last reason to wait, logged once
 };
 
 }  // namespace

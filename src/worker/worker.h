@@ -33,8 +33,24 @@ struct WorkerOptions {
   // Between lease requests that found nothing to do.
   std::chrono::milliseconds idle_poll{500};
   ProcessLauncher* launcher = nullptr;  // default: posix_launcher()
+
+  // Claim mode, for a batch task (one Slurm array task): instead of leasing
+  // whatever is runnable, run task `claim_index` of step `claim_step` (-1:
+  // its commit task), again after a failed attempt when the server allows,
+  // until it is DONE; then leave and return. Empty claim_step: lease mode.
+  std::string claim_step;
+  int64_t claim_index = 0;
+  // How long the server may stay unreachable before the worker gives up;
+  // 0: the server's lease_seconds. A batch task waits out a server restart.
+  std::chrono::seconds outage_limit{0};
 };
 
+// Claim mode returns ok once the task is DONE; kNotFound when its
+// step ended otherwise (failed, cancelled) or the task failed for good;
+// kCancelled when `stop` fired before the task was done (its lease is
+// returned to the server at once: a preempted batch task's work is not
+// counted as a failure).
+//
 // Runs until `stop` fires, then stops leasing, SIGTERMs its tasks, waits for
 // them up to shutdown_grace (reporting those that end) and returns ok.
 // Returns an error when the server refuses the worker (a wrong token, a
