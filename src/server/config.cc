@@ -97,7 +97,7 @@ Result<ServerConfig> parse_config(const std::string& text, const std::string& ba
   }
   KILN_RETURN_IF_ERROR(check_keys(root, "",
                                   {"server", "scheduler", "executor", "emr", "environment", "group",
-                                   "autoscaling", "spot", "operator"}));
+                                   "autoscaling", "spot", "operator", "slurm"}));
 
   ServerConfig c;
   c.state_dir = absolute_from(base_dir, "kiln-state");
@@ -140,8 +140,9 @@ Result<ServerConfig> parse_config(const std::string& text, const std::string& ba
     KILN_RETURN_IF_ERROR(
         check_keys(*t, "executor", {"kind", "workers", "slots_per_worker", "nice"}));
     KILN_RETURN_IF_ERROR(get_string(*t, "executor", "kind", &c.executor));
-    if (c.executor != "local") {
-      return invalid_argument("executor.kind: '" + c.executor + "' is not known (known: local)");
+    if (c.executor != "local" && c.executor != "slurm") {
+      return invalid_argument("executor.kind: '" + c.executor +
+                              "' is not known (known: local, slurm)");
     }
     KILN_RETURN_IF_ERROR(get_int(*t, "executor", "workers", 1, 256, &c.workers));
     KILN_RETURN_IF_ERROR(get_int(*t, "executor", "slots_per_worker", 1, 256, &c.slots_per_worker));
@@ -149,6 +150,44 @@ Result<ServerConfig> parse_config(const std::string& text, const std::string& ba
   }
   KILN_RETURN_IF_ERROR(err);
 
+  if (const toml::table* t = subtable(root, "slurm", &err)) {
+    KILN_RETURN_IF_ERROR(check_keys(*t, "slurm",
+                                    {"conf", "bin_dir", "kiln", "server_url", "partitions",
+                                     "poll_ms", "resubmit_after_seconds"}));
+    std::string conf, bin_dir, kiln;
+    KILN_RETURN_IF_ERROR(get_string(*t, "slurm", "conf", &conf));
+    KILN_RETURN_IF_ERROR(get_string(*t, "slurm", "bin_dir", &bin_dir));
+    KILN_RETURN_IF_ERROR(get_string(*t, "slurm", "kiln", &kiln));
+    if (!conf.empty()) c.slurm.conf = absolute_from(base_dir, conf);
+    if (!bin_dir.empty()) c.slurm.bin_dir = absolute_from(base_dir, bin_dir);
+    if (!kiln.empty()) c.slurm.kiln = absolute_from(base_dir, kiln);
+    KILN_RETURN_IF_ERROR(get_string(*t, "slurm", "server_url", &c.slurm.server_url));
+    KILN_RETURN_IF_ERROR(get_int(*t, "slurm", "poll_ms", 100, 60000, &c.slurm.poll_ms));
+    KILN_RETURN_IF_ERROR(
+        get_int(*t, "slurm", "resubmit_after_seconds", 1, 3600, &c.slurm.resubmit_after_seconds));
+    if (const toml::node* n = t->get("partitions")) {
+      const toml::table* parts = n->as_table();
+      if (!parts) {
+        return invalid_argument("slurm.partitions: must be a table of environment = \"partition\"");
+      }
+      for (const auto& [env, v] : *parts) {
+        auto name = v.value<std::string>();
+        if (!name || name->empty()) {
+          return invalid_argument("slurm.partitions." + std::string(env.str()) +
+                                  ": must be a partition name (a string)");
+        }
+        c.slurm.partitions[std::string(env.str())] = *name;
+      }
+    }
+  }
+  KILN_RETURN_IF_ERROR(err);
+  if (c.executor == "slurm") {
+    if (c.slurm.conf.empty()) {
+      return invalid_argument(
+          "slurm.conf: required with executor.kind = \"slurm\" (the path of slurm.conf; "
+          "without it Slurm's clients look the controller up in DNS)");
+    }
+  }
   if (const toml::table* t = subtable(root, "operator", &err)) {
     KILN_RETURN_IF_ERROR(check_keys(*t, "operator", {"token_sha256"}));
     KILN_RETURN_IF_ERROR(

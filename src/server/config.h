@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,19 @@ struct EnvironmentConfig {
   std::vector<AwsKey> aws_keys;  // EMR endpoint credentials
 };
 
+// [slurm]: the Slurm executor (docs/slurm.md).
+struct SlurmConfig {
+  std::string conf;     // slurm.conf, absolute; required with executor "slurm"
+  std::string bin_dir;  // Slurm's clients; empty: found in PATH
+  std::string kiln;     // the kiln binary on the compute nodes; empty: this one
+  // How compute nodes reach this server; empty: http://127.0.0.1:<port>
+  // (a cluster on this host).
+  std::string server_url;
+  std::map<std::string, std::string> partitions;  // environment -> partition (default: its name)
+  int poll_ms = 1000;
+  int resubmit_after_seconds = 5;
+};
+
 struct ServerConfig {
   std::string host = "127.0.0.1";
   int port = 8470;        // 0: any free port (tests)
@@ -40,7 +54,8 @@ struct ServerConfig {
   int starvation_seconds = 30;
   int cancel_grace_seconds = 10;
 
-  std::string executor = "local";
+  std::string executor = "local";  // "local" | "slurm"
+  SlurmConfig slurm;
   int workers = 1;
   int slots_per_worker = 2;
   // Nice level of worker processes and their tasks (0: the server's own).

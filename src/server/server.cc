@@ -18,6 +18,8 @@
 #include "server/elastic_control.h"
 #include "server/emr.h"
 #include "server/json_writer.h"
+#include "slurm/dispatcher.h"
+#include "slurm/slurm_executor.h"
 #include "worker/local_executor.h"
 
 namespace kiln::server {
@@ -32,6 +34,14 @@ int64_t now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
+}
+
+// The first line of a file; "" when it cannot be read.
+std::string read_first_line(const fs::path& path) {
+  std::ifstream in(path);
+  std::string line;
+  if (in) std::getline(in, line);
+  return line;
 }
 
 // RFC 3339 UTC with milliseconds; null for "not yet".
@@ -218,18 +228,36 @@ Result<std::unique_ptr<Server>> Server::start(const ServerConfig& config,
     log::warn("interrupted " + std::to_string(interrupted) +
               " step(s) of environments no longer configured");
   }
-  // Local workers die with the server that started them (PR_SET_PDEATHSIG):
-  // whatever they held goes back to the queue now, not at lease expiry.
-  KILN_ASSIGN_OR_RETURN(auto old_workers, s->store_->workers(/*alive_only=*/true));
-  for (const auto& w : old_workers) KILN_RETURN_IF_ERROR(s->store_->worker_gone(w.id, now));
-  if (!old_workers.empty()) {
-    log::info("recovered: " + std::to_string(old_workers.size()) +
-              " worker(s) of the previous run gone, their tasks requeued");
+  const bool slurm = config.executor == "slurm";
+  if (slurm) {
+    // Slurm jobs outlive the server: their tasks keep running and report
+    // in once it is back. Their leases get time for that instead of
+    // lapsing over the restart.
+    KILN_ASSIGN_OR_RETURN(int64_t held,
+                          s->store_->extend_leases(now + 2 * config.lease_seconds * 1000LL));
+    if (held > 0) {
+      log::info("re-attaching: " + std::to_string(held) +
+                " task(s) leased by Slurm jobs of the previous run keep their leases");
+    }
+  } else {
+    // Local workers die with the server that started them
+    // (PR_SET_PDEATHSIG): whatever they held goes back to the queue now,
+    // not at lease expiry.
+    KILN_ASSIGN_OR_RETURN(auto old_workers, s->store_->workers(/*alive_only=*/true));
+    for (const auto& w : old_workers) KILN_RETURN_IF_ERROR(s->store_->worker_gone(w.id, now));
+    if (!old_workers.empty()) {
+      log::info("recovered: " + std::to_string(old_workers.size()) +
+                " worker(s) of the previous run gone, their tasks requeued");
+    }
   }
 
   s->tokens_ = std::make_unique<TokenTable>(config);
   for (const auto& e : config.environments) s->policies_[e.name] = {e.concurrency, e.priority};
-  s->worker_token_ = new_token();
+  // Slurm jobs read the token from a file when they start, maybe after a
+  // restart of the server: it stays the same across restarts.
+  if (slurm)
+    s->worker_token_ = read_first_line(fs::path(config.state_dir) / "slurm" / "worker-token");
+  if (s->worker_token_.empty()) s->worker_token_ = new_token();
   if (s->worker_token_.empty()) return internal_error("cannot draw random bytes for a token");
 
   if (config.emr_enabled) {
@@ -253,6 +281,31 @@ Result<std::unique_ptr<Server>> Server::start(const ServerConfig& config,
                     " (in use, or not an address of this host)");
   }
 
+  if (slurm) {
+    slurm::SlurmClientOptions so;
+    so.conf = config.slurm.conf;
+    so.bin_dir = config.slurm.bin_dir;
+    KILN_ASSIGN_OR_RETURN(slurm::SlurmClient client, slurm::SlurmClient::create(so));
+    slurm::DispatcherOptions d;
+    d.kiln_exe = config.slurm.kiln.empty() ? kiln_exe : config.slurm.kiln;
+    d.server_url = config.slurm.server_url.empty() ? "http://127.0.0.1:" + std::to_string(s->port_)
+                                                   : config.slurm.server_url;
+    d.state_dir = config.state_dir;
+    d.token = s->worker_token_;
+    d.partitions = config.slurm.partitions;
+    d.poll_ms = config.slurm.poll_ms;
+    d.resubmit_after_ms = config.slurm.resubmit_after_seconds * 1000LL;
+    Server* self = s.get();
+    d.log_path = [self](const std::string& step) { return self->log_path(step); };
+    d.step_log = [self](const std::string& step, const std::string& line) {
+      self->step_log(step, line);
+    };
+    s->dispatcher_ = std::make_unique<slurm::Dispatcher>(s->store_.get(), std::move(client), d);
+    KILN_RETURN_IF_ERROR(s->dispatcher_->start());
+    log::info("executor slurm: SLURM_CONF=" + config.slurm.conf + ", tasks run " + d.kiln_exe +
+              " slurm-task, reaching this server at " + d.server_url);
+    s->executor_ = std::make_unique<slurm::SlurmExecutor>();
+  }
   worker::LocalExecutorOptions eo;
   eo.server_url = "http://127.0.0.1:" + std::to_string(s->port_);
   eo.token = s->worker_token_;
@@ -261,7 +314,7 @@ Result<std::unique_ptr<Server>> Server::start(const ServerConfig& config,
                 eo.server_url, "--nice", std::to_string(config.worker_nice)};
   Server* raw = s.get();
   eo.on_worker_exit = [raw](int64_t pid) { raw->on_worker_exit(pid); };
-  s->executor_ = std::make_unique<worker::LocalExecutor>(eo);
+  if (!s->executor_) s->executor_ = std::make_unique<worker::LocalExecutor>(eo);
   KILN_RETURN_IF_ERROR(s->executor_->start());
   // The fleet launches the warm core now; the autoscaler adds and removes
   // nodes from the scheduler loop.
@@ -421,6 +474,7 @@ void Server::scheduler_pass() {
       if (!s.is_ok()) log::error("mark_cleaned: " + s.to_string());
     }
   }
+  if (dispatcher_ && !stopping_) dispatcher_->tick(now_ms());
   executor_->tick();
   if (!stopping_) elastic_->tick(now_ms());
   if (changed) state_version_++;

@@ -29,6 +29,10 @@ namespace kiln::worker {
 class Executor;
 }
 
+namespace kiln::slurm {
+class Dispatcher;
+}
+
 namespace kiln::server {
 
 class Server final : public StepService {
@@ -112,7 +116,8 @@ class Server final : public StepService {
   std::unique_ptr<EmrApi> emr_;
   std::atomic<uint64_t> emr_request_seq_{0};
   std::unique_ptr<worker::Executor> executor_;
-  std::unique_ptr<ElasticControl> elastic_;  // after executor_: destroyed first
+  std::unique_ptr<ElasticControl> elastic_;        // after executor_: destroyed first
+  std::unique_ptr<slurm::Dispatcher> dispatcher_;  // executor "slurm" only
   httplib::Server http_;
   int port_ = 0;
   int64_t started_ms_ = 0;
