@@ -121,7 +121,7 @@ Result<std::string> Dispatcher::submit(const store::Step& step, const std::strin
                            (commit ? std::string("commit job ") + *id
                                    : "array job " + *id + " [" + indexes + "]") +
                            " to partition " + r.partition +
-                           (after_ok.empty() ? "" : ", after " + after_ok.front() + " succeeds"));
+                           (after_ok.empty() ? "" : ", afterok:" + after_ok.front()));
   return *id;
 }
 
@@ -209,6 +209,14 @@ void Dispatcher::log_changes(const store::Step& step, const std::vector<store::B
   }
 }
 
+bool Dispatcher::completed(const std::string& step_id) const {
+  auto tasks = store_->tasks_of(step_id);
+  if (!tasks.is_ok()) return false;
+  for (const store::Task& t : *tasks)
+    if (t.state != store::TaskState::kDone) return false;
+  return true;
+}
+
 void Dispatcher::tick(int64_t now_ms) {
   if (now_ms < next_poll_ms_) return;
   next_poll_ms_ = now_ms + o_.poll_ms;
@@ -254,12 +262,14 @@ void Dispatcher::tick(int64_t now_ms) {
     }
     note(dispatch_running(step, jobs, now_ms));
   }
-  // Jobs of steps that ended: whatever still runs is wasted (a FAILED
-  // step's other partitions), and the records are closed.
+  // Jobs of steps that ended: whatever still runs of a step that failed
+  // or was cancelled is wasted, and is cancelled; a COMPLETED step's jobs
+  // are only finishing (its commit job exits once it has reported). The
+  // records are closed once nothing of them is live.
   for (const store::BatchJob& j : *open) {
     const bool step_active = active.count(j.step_id) > 0;
     if (live(j)) {
-      if (!step_active && cancel_sent_.insert(j.job_id).second) {
+      if (!step_active && !completed(j.step_id) && cancel_sent_.insert(j.job_id).second) {
         note(client_.cancel({j.job_id}, "TERM"));
         o_.step_log(j.step_id, "slurm: step ended; scancel of job " + j.job_id);
       }

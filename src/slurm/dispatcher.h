@@ -70,6 +70,8 @@ class Dispatcher {
                              const std::string& indexes, const std::vector<std::string>& after_ok,
                              int64_t now_ms);
   bool live(const store::BatchJob& job) const;
+  // Every task of the step is DONE (it COMPLETED).
+  bool completed(const std::string& step_id) const;
   // Logs state changes of this step's elements.
   void log_changes(const store::Step& step, const std::vector<store::BatchJob>& jobs);
 
