@@ -99,7 +99,9 @@ int run_slurm_task(SlurmTaskFlags f) {
   o.server_url = f.server;
   o.token = *token;
   o.slots = 1;
-  o.host = node.empty() ? "" : "slurm:" + node;
+  // The Slurm node's name: the fleet's node of that name counts this
+  // task as its busy slot.
+  o.host = node;
   o.claim_step = f.step;
   o.claim_index = f.index;
   o.outage_limit = std::chrono::seconds(f.outage_limit_seconds);

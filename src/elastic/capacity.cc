@@ -78,6 +78,7 @@ double PriceTrace::cost(int64_t t0_ms, int64_t t1_ms) const {
 Status validate_groups(const std::vector<GroupConfig>& groups) {
   if (groups.empty()) return invalid_argument("at least one group is needed: the core group");
   std::set<std::string> names;
+  std::set<std::string> node_names;  // across groups
   int cores = 0;
   for (const GroupConfig& g : groups) {
     const std::string where = "group '" + g.name + "'";
@@ -100,6 +101,25 @@ Status validate_groups(const std::vector<GroupConfig>& groups) {
       return invalid_argument(where + ".slots_per_node: must be 1-256");
     }
     if (g.bootstrap_ms < 0) return invalid_argument(where + ".bootstrap_seconds: must be >= 0");
+    if (!g.node_names.empty()) {
+      if (static_cast<int>(g.node_names.size()) < g.max_nodes) {
+        return invalid_argument(where + ".nodes: " + std::to_string(g.node_names.size()) +
+                                " name(s) for max_nodes " + std::to_string(g.max_nodes));
+      }
+      for (const std::string& n : g.node_names) {
+        bool ok = !n.empty() && n.size() <= 64;
+        for (char ch : n) {
+          if (!(std::isalnum(static_cast<unsigned char>(ch)) || ch == '_' || ch == '-' ||
+                ch == '.')) {
+            ok = false;
+          }
+        }
+        if (!ok) return invalid_argument(where + ".nodes: '" + n + "' is not a node name");
+        if (!node_names.insert(n).second) {
+          return invalid_argument(where + ".nodes: '" + n + "' is named twice");
+        }
+      }
+    }
     if (g.core) {
       ++cores;
       if (g.market != Market::kOnDemand) {

@@ -49,6 +49,11 @@ struct GroupConfig {
   std::string fallback_group;
   int fallback_after_interruptions = 3;
   int64_t interruption_window_ms = 3600 * 1000;
+  // Machines with fixed names (Slurm nodes: static ones for the core, CLOUD
+  // ones powered up and down): a node takes the first name not in use, so
+  // its id is the name its provider and its workers know it by. Empty:
+  // nodes are named "<group>-<n>". max_nodes <= node_names.size().
+  std::vector<std::string> node_names;
 };
 
 // Checks one group set: one core group (on demand, min >= 1), names unique

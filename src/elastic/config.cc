@@ -33,7 +33,7 @@ Result<GroupConfig> parse_group(const toml::table& t, const std::string& where) 
       check_keys(t, where,
                  {"name", "core", "market", "min_nodes", "max_nodes", "slots_per_node",
                   "price_per_hour", "price_trace", "bootstrap_seconds", "fallback_group",
-                  "fallback_after_interruptions", "interruption_window_seconds"}));
+                  "fallback_after_interruptions", "interruption_window_seconds", "nodes"}));
   GroupConfig g;
   KILN_RETURN_IF_ERROR(get_string(t, where, "name", &g.name));
   if (g.name.empty()) return invalid_argument(where + ".name: required");
@@ -92,6 +92,15 @@ Result<GroupConfig> parse_group(const toml::table& t, const std::string& where) 
       get_int(t, where, "fallback_after_interruptions", 1, 1000, &g.fallback_after_interruptions));
   KILN_RETURN_IF_ERROR(
       get_seconds(t, where, "interruption_window_seconds", 30 * 86400, &g.interruption_window_ms));
+  if (const toml::node* n = t.get("nodes")) {
+    const toml::array* a = n->as_array();
+    if (!a) return invalid_argument(where + ".nodes: must be a list of node names");
+    for (const toml::node& e : *a) {
+      auto name = e.value<std::string>();
+      if (!name) return invalid_argument(where + ".nodes: must be a list of node names");
+      g.node_names.push_back(*name);
+    }
+  }
   return g;
 }
 

@@ -10,6 +10,11 @@ Fleet::Fleet(AutoscalerConfig config, NodeProvider* provider)
 }
 
 std::string Fleet::next_id(const std::string& group) {
+  const GroupConfig& g = groups_.at(group);
+  for (const std::string& name : g.node_names) {
+    auto it = nodes_.find(name);
+    if (it == nodes_.end() || it->second.state == NodeState::kGone) return name;
+  }
   return group + "-" + std::to_string(++next_number_[group]);
 }
 

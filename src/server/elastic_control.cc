@@ -39,8 +39,13 @@ class ElasticControl::Provider final : public elastic::NodeProvider {
     return executor_->launch_node(node_id, group.slots_per_node);
   }
 
-  // Nothing to tell the worker: may_lease() refuses it new tasks.
-  Status drain(const std::string&, int64_t) override { return Status::ok(); }
+  // may_lease() refuses the node's workers new tasks; an executor that
+  // places tasks itself (Slurm) is told too.
+  Status drain(const std::string& node_id, int64_t) override {
+    return executor_->drain_node(node_id);
+  }
+
+  worker::Executor* executor() { return executor_; }
 
   Status terminate(const std::string& node_id, int64_t now_ms) override {
     due_.erase(std::remove_if(due_.begin(), due_.end(),
@@ -112,6 +117,9 @@ Status ElasticControl::start(int64_t now_ms) {
 
 void ElasticControl::tick(int64_t now_ms) {
   std::lock_guard<std::mutex> lock(mu_);
+  for (const std::string& id : provider_->executor()->take_ready_nodes()) {
+    if (fleet_->node(id) != nullptr) fleet_->node_ready(id, now_ms);
+  }
   // Busy slots per node, from the leases the store holds.
   auto workers = store_->workers(/*alive_only=*/true);
   if (workers.is_ok()) {

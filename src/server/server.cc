@@ -300,11 +300,14 @@ Result<std::unique_ptr<Server>> Server::start(const ServerConfig& config,
     d.step_log = [self](const std::string& step, const std::string& line) {
       self->step_log(step, line);
     };
+    std::vector<std::string> managed;
+    for (const auto& g : config.autoscaler.groups)
+      managed.insert(managed.end(), g.node_names.begin(), g.node_names.end());
+    s->executor_ = std::make_unique<slurm::SlurmExecutor>(client, std::move(managed));
     s->dispatcher_ = std::make_unique<slurm::Dispatcher>(s->store_.get(), std::move(client), d);
     KILN_RETURN_IF_ERROR(s->dispatcher_->start());
     log::info("executor slurm: SLURM_CONF=" + config.slurm.conf + ", tasks run " + d.kiln_exe +
               " slurm-task, reaching this server at " + d.server_url);
-    s->executor_ = std::make_unique<slurm::SlurmExecutor>();
   }
   worker::LocalExecutorOptions eo;
   eo.server_url = "http://127.0.0.1:" + std::to_string(s->port_);

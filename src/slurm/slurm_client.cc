@@ -242,6 +242,14 @@ Status SlurmClient::power(const std::string& nodes, bool up) const {
   return r.is_ok() ? Status::ok() : r.status();
 }
 
+Status SlurmClient::update_nodes(const std::string& nodes, const std::string& state,
+                                 const std::string& reason) const {
+  std::vector<std::string> argv = {"scontrol", "update", "NodeName=" + nodes, "State=" + state};
+  if (!reason.empty()) argv.push_back("Reason=" + reason);
+  auto r = run(argv);
+  return r.is_ok() ? Status::ok() : r.status();
+}
+
 Result<std::vector<NodeInfo>> SlurmClient::nodes() const {
   KILN_ASSIGN_OR_RETURN(Output out, run({"sinfo", "--noheader", "--Node", "--format=%N|%T|%c"}));
   std::vector<NodeInfo> nodes;

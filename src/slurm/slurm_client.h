@@ -70,6 +70,10 @@ class SlurmClient {
   Status cancel(const std::vector<std::string>& job_ids, const std::string& signal) const;
   // scontrol update NodeName=... State=POWER_UP | POWER_DOWN.
   Status power(const std::string& nodes, bool up) const;
+  // scontrol update NodeName=<nodes> State=<state> [Reason=<reason>]
+  // (DRAIN needs a reason; RESUME, POWER_DOWN_FORCE, ... do not).
+  Status update_nodes(const std::string& nodes, const std::string& state,
+                      const std::string& reason) const;
   Result<std::vector<NodeInfo>> nodes() const;
 
   const SlurmClientOptions& options() const { return o_; }

@@ -1,8 +1,9 @@
 // Executor: how `kiln serve` gets workers. A node is one worker process with
 // some slots standing for one machine of the cluster; the server's fleet
 // (src/elastic) decides which nodes exist and asks the executor to start and
-// stop them. The local executor starts worker processes on this machine; a
-// Slurm executor will start them as Slurm jobs behind the same interface.
+// stop them. The local executor starts worker processes on this machine;
+// the Slurm executor (src/slurm) powers Slurm's nodes up and down instead,
+// since there Slurm runs the tasks.
 #pragma once
 
 #include <chrono>
@@ -43,6 +44,15 @@ class Executor {
   // Stops the node's worker: SIGTERM now, SIGKILL once `grace` has passed
   // (in tick()); it is not restarted. kNotFound for an unknown node.
   virtual Status terminate_node(const std::string& node_id, std::chrono::milliseconds grace) = 0;
+  // The node must take no new task from now on (scale-in, spot notice);
+  // what it runs may finish. The local executor needs nothing here (the
+  // server stops leasing to it); a batch system is told to drain it.
+  virtual Status drain_node(const std::string& /*node_id*/) { return Status::ok(); }
+  // Nodes launched since the last call that can take tasks now, for an
+  // executor that learns this itself (a Slurm node that finished powering
+  // up). The local executor returns none: its nodes are ready when their
+  // worker registers.
+  virtual std::vector<std::string> take_ready_nodes() { return {}; }
   // Supervises: reaps workers that exited, reports them, restarts crashed
   // ones, kills stopping ones past their grace. Call a few times a second;
   // never blocks for long.

@@ -230,6 +230,12 @@ class Worker {
                      st.message());
         } else {
           (void)note(st, "complete");
+          // A claimant whose task is DONE has nothing left to run: asking
+          // again would only hear so.
+          if (claiming() && completions_.front().ok && !stopping_) {
+            end_status_ = Status::ok();
+            stopping_ = true;
+          }
         }
         completions_.pop_front();
         continue;

@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# ResumeProgram of the kilntest cluster (scripts/slurm-cluster.sh): slurmctld
+# runs it with a hostlist of CLOUD nodes to power up, e.g. "cloud[1-2]". Here
+# "powering up" a node means starting its slurmd on this host.
+#
+# slurmctld runs this with a bare environment (PATH unset), stdin/stdout/stderr
+# closed, in a process group it may kill, and with signals blocked. Hence:
+# an explicit PATH, output sent to <state>/log/power.log, slurmd started in a
+# new session with an empty signal mask.
+#
+# A node that powers up must report a boot time newer than the resume
+# request, or slurmctld keeps it in POWERING_UP ("Still waiting for boot of
+# node ...") until ResumeTimeout marks it DOWN. A slurmd on this already
+# running host would report the host's boot time, so it is started in a new
+# time namespace whose CLOCK_BOOTTIME reads (almost) zero: a fresh boot.
+set -euo pipefail
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+
+# The state directory is the directory of this cluster's slurm.conf.
+# slurmctld passes SLURM_CONF; failing that, take slurmctld's own -f argument.
+find_conf() {
+  if [[ -n ${SLURM_CONF:-} && -f $SLURM_CONF ]]; then echo "$SLURM_CONF (from SLURM_CONF)"; return; fi
+  local pid=$PPID args i
+  while [[ $pid -gt 1 ]]; do
+    mapfile -d '' args <"/proc/$pid/cmdline" || true
+    if [[ ${args[0]:-} == *slurmctld ]]; then
+      for (( i = 1; i + 1 < ${#args[@]}; i++ )); do
+        [[ ${args[$i]} == -f ]] && { echo "${args[$((i + 1))]} (from slurmctld -f)"; return; }
+      done
+    fi
+    pid=$(awk '{ sub(/.*\) /, ""); print $2 }' "/proc/$pid/stat")
+  done
+  return 1
+}
+found=$(find_conf) || { logger -t kiln-slurm-resume "cannot find slurm.conf for $*" 2>/dev/null; exit 1; }
+conf=${found% (from *}
+export SLURM_CONF=$conf
+state=$(dirname "$conf")
+exec </dev/null >>"$state/log/power.log" 2>&1
+echo "$(date +%T.%N) resume $*: $found; $(grep -E '^Sig(Blk|Ign)' /proc/self/status | paste -sd' ')"
+
+# Whole seconds: slurmctld compares times in seconds, so the boot time must be
+# at least one second after the request it stamped when calling us.
+sleep 1
+# Under the pids lock, and only while <state>/pids exists: `slurm-cluster.sh
+# stop` renames that file under the same lock before it stops what it lists,
+# so every slurmd started here is either recorded in time or never started.
+exec 9>>"$state/pids.lock"
+flock 9
+if [[ ! -f $state/pids ]]; then
+  echo "$(date +%T.%N) cluster stopped (no $state/pids): nothing started"
+  exit 0
+fi
+for node in $(scontrol show hostnames "$1"); do
+  old=$(awk -v n="slurmd-$node" '$1 == n { p = $2 } END { print p }' "$state/pids")
+  if [[ -n $old ]] && kill -0 "$old" 2>/dev/null; then
+    echo "$node: slurmd already running (pid $old)"
+    continue
+  fi
+  mkdir -p "$state/spool/$node"
+  up=$(cut -d. -f1 /proc/uptime)
+  # setsid: out of slurmctld's process group, which it kills when a power
+  # program runs too long. perl clears the inherited signal mask and
+  # dispositions, then becomes slurmd (no fork: $! is slurmd's PID).
+  # 9>&-: slurmd must not inherit the lock.
+  setsid unshare --time --boottime="-$up" \
+    perl -MPOSIX -e 'sigprocmask(SIG_SETMASK, POSIX::SigSet->new); $SIG{$_} = "DEFAULT" for keys %SIG; exec { $ARGV[0] } @ARGV or die "exec $ARGV[0]: $!\n"' \
+    slurmd -D -f "$conf" -N "$node" </dev/null >>"$state/log/slurmd-$node.stdout" 2>&1 9>&- &
+  pid=$!
+  echo "slurmd-$node $pid" >>"$state/pids"
+  echo "$(date +%T.%N) $node: slurmd pid $pid (boot time shifted by -$up s)"
+done

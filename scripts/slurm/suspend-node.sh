@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# SuspendProgram of the kilntest cluster (scripts/slurm-cluster.sh): slurmctld
+# runs it with a hostlist of idle CLOUD nodes to power down; this stops the
+# slurmd that resume-node.sh started for each (by its recorded PID) and drops
+# it from <state>/pids. Same bare environment as resume-node.sh.
+set -euo pipefail
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+
+find_conf() {
+  if [[ -n ${SLURM_CONF:-} && -f $SLURM_CONF ]]; then echo "$SLURM_CONF (from SLURM_CONF)"; return; fi
+  local pid=$PPID args i
+  while [[ $pid -gt 1 ]]; do
+    mapfile -d '' args <"/proc/$pid/cmdline" || true
+    if [[ ${args[0]:-} == *slurmctld ]]; then
+      for (( i = 1; i + 1 < ${#args[@]}; i++ )); do
+        [[ ${args[$i]} == -f ]] && { echo "${args[$((i + 1))]} (from slurmctld -f)"; return; }
+      done
+    fi
+    pid=$(awk '{ sub(/.*\) /, ""); print $2 }' "/proc/$pid/stat")
+  done
+  return 1
+}
+found=$(find_conf) || { logger -t kiln-slurm-suspend "cannot find slurm.conf for $*" 2>/dev/null; exit 1; }
+conf=${found% (from *}
+export SLURM_CONF=$conf
+state=$(dirname "$conf")
+exec </dev/null >>"$state/log/power.log" 2>&1
+echo "$(date +%T.%N) suspend $*: $found"
+
+for node in $(scontrol show hostnames "$1"); do
+  pid=$(awk -v n="slurmd-$node" '$1 == n { p = $2 } END { print p }' "$state/pids" 2>/dev/null || true)
+  # Only a live slurmd of this cluster (its command line names our slurm.conf).
+  cmd=
+  [[ -n $pid ]] && cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)
+  if [[ $cmd == *"$conf"* ]]; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for (( i = 0; i < 50; i++ )); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
+    echo "$(date +%T.%N) $node: stopped slurmd pid $pid"
+  else
+    echo "$(date +%T.%N) $node: no running slurmd recorded"
+  fi
+  flock "$state/pids.lock" sh -c '[ -f "$2" ] || exit 0; grep -v "^$1 " "$2" >"$2.tmp" || true; mv "$2.tmp" "$2"' _ "slurmd-$node" "$state/pids"
+done
