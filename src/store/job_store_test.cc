@@ -963,7 +963,7 @@ TEST_F(JobStoreTest, EverythingSurvivesClosingAndReopening) {
 
   Peek peek(dir_ / "kiln.db");
   EXPECT_EQ(peek.scalar("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(peek.scalar("PRAGMA user_version"), "3");
+  EXPECT_EQ(peek.scalar("PRAGMA user_version"), "4");
 }
 
 TEST_F(JobStoreTest, ADatabaseFromANewerKilnIsRefused) {
