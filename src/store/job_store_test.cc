@@ -752,9 +752,11 @@ TEST_F(JobStoreTest, UpgradingFromSchemaOneFillsInEndedStepsProgress) {
   Step pending = submit("a", 1);
   store_.reset();
   {
-    // The database as schema version 1 left it: no final_* or cost columns.
+    // The database as schema version 1 left it: no final_* or cost
+    // columns, no batch_jobs table.
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open((dir_ / "kiln.db").c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "DROP TABLE batch_jobs", nullptr, nullptr, nullptr), SQLITE_OK);
     for (const char* c : {"final_tasks_total", "final_tasks_done", "final_tiles_done",
                           "final_bytes_read", "final_bytes_written", "slot_seconds", "cost"}) {
       const std::string sql = std::string("ALTER TABLE steps DROP COLUMN ") + c;
@@ -772,7 +774,7 @@ TEST_F(JobStoreTest, UpgradingFromSchemaOneFillsInEndedStepsProgress) {
   EXPECT_EQ(done.progress.tiles_done, 12);
   EXPECT_EQ(done.progress.bytes_written, 345u);
   EXPECT_EQ(get("a", pending.id).progress.tasks_total, 2);
-  EXPECT_EQ(Peek(dir_ / "kiln.db").scalar("PRAGMA user_version"), "3");
+  EXPECT_EQ(Peek(dir_ / "kiln.db").scalar("PRAGMA user_version"), "4");
 }
 
 TEST_F(JobStoreTest, LoadCountsRunnableLeasedAndBackloggedWork) {
