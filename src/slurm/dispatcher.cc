@@ -203,10 +203,36 @@ void Dispatcher::log_changes(const store::Step& step, const std::vector<store::B
       }
       std::string& seen = seen_state_[key];
       if (seen == now) continue;
+      // Waiting for a slot or a node is the normal state of most elements
+      // of a big array: logged only when it says something (a requeued
+      // element, a hold, a dependency), not for every element.
+      const bool routine_wait = j.state == "PENDING" && seen.empty() &&
+                                j.reason.find("held") == std::string::npos &&
+                                j.reason.find("Dependency") == std::string::npos;
       seen = now;
-      o_.step_log(step.id, "slurm: job " + key + " " + now);
+      if (!routine_wait) o_.step_log(step.id, "slurm: job " + key + " " + now);
     }
   }
+}
+
+void Dispatcher::release_held(const store::Step& step, const std::vector<store::BatchJob>& jobs) {
+  std::vector<std::string> held;
+  for (const store::BatchJob& job : jobs) {
+    auto it = queue_.find(job.job_id);
+    if (it == queue_.end()) continue;
+    for (const JobInfo& j : it->second) {
+      if (j.state != "PENDING") continue;
+      std::string reason = j.reason;
+      std::transform(reason.begin(), reason.end(), reason.begin(), ::tolower);
+      if (reason.find("held") != std::string::npos) held.push_back(element_name(j));
+    }
+  }
+  if (held.empty()) return;
+  std::string list;
+  for (const std::string& h : held) list += (list.empty() ? "" : ",") + h;
+  Status st = client_.release(held);
+  o_.step_log(step.id,
+              "slurm: released held job(s) " + list + (st.is_ok() ? "" : ": " + st.message()));
 }
 
 bool Dispatcher::completed(const std::string& step_id) const {
@@ -246,6 +272,7 @@ void Dispatcher::tick(int64_t now_ms) {
     active.insert(step.id);
     const std::vector<store::BatchJob>& jobs = by_step[step.id];
     log_changes(step, jobs);
+    release_held(step, jobs);
     if (step.state == store::StepState::kCancelPending) {
       std::vector<std::string> ids;
       for (const store::BatchJob& j : jobs)

@@ -17,6 +17,7 @@
 //   - a CANCEL_PENDING step's live jobs are scancel-ed with the signal the
 //     client asked for; a step that ended (FAILED) has its leftover jobs
 //     cancelled; jobs with nothing live left are marked ended;
+//   - an element Slurm holds (its launch failed) is released;
 //   - each element's Slurm state changes are written to the step's log
 //     ("slurm: job 12_3 RUNNING on node2").
 // Not thread-safe: the scheduler thread calls tick().
@@ -70,6 +71,9 @@ class Dispatcher {
                              const std::string& indexes, const std::vector<std::string>& after_ok,
                              int64_t now_ms);
   bool live(const store::BatchJob& job) const;
+  // Slurm holds a job whose launch failed (on a node powering down, say):
+  // held jobs never run, so they are released.
+  void release_held(const store::Step& step, const std::vector<store::BatchJob>& jobs);
   // Every task of the step is DONE (it COMPLETED).
   bool completed(const std::string& step_id) const;
   // Logs state changes of this step's elements.

@@ -236,6 +236,14 @@ Status SlurmClient::cancel(const std::vector<std::string>& job_ids,
   return r.is_ok() ? Status::ok() : r.status();
 }
 
+Status SlurmClient::release(const std::vector<std::string>& job_ids) const {
+  if (job_ids.empty()) return Status::ok();
+  std::string list;
+  for (const std::string& id : job_ids) list += (list.empty() ? "" : ",") + id;
+  auto r = run({"scontrol", "release", list});
+  return r.is_ok() ? Status::ok() : r.status();
+}
+
 Status SlurmClient::power(const std::string& nodes, bool up) const {
   auto r = run({"scontrol", "update", "NodeName=" + nodes,
                 std::string("State=") + (up ? "POWER_UP" : "POWER_DOWN")});

@@ -68,6 +68,9 @@ class SlurmClient {
   // scancel. `signal` "TERM": Slurm's own sequence (SIGTERM, then SIGKILL
   // after KillWait); "KILL": SIGKILL at once, then the jobs are cancelled.
   Status cancel(const std::vector<std::string>& job_ids, const std::string& signal) const;
+  // scontrol release: lets held jobs (a launch that failed on a node
+  // powering down is requeued held) be scheduled again. Ids like "12_3".
+  Status release(const std::vector<std::string>& job_ids) const;
   // scontrol update NodeName=... State=POWER_UP | POWER_DOWN.
   Status power(const std::string& nodes, bool up) const;
   // scontrol update NodeName=<nodes> State=<state> [Reason=<reason>]

@@ -1,5 +1,7 @@
 #include "slurm/slurm_executor.h"
 
+#include <algorithm>
+
 #include "common/log.h"
 
 namespace kiln::slurm {
@@ -54,6 +56,15 @@ Status SlurmExecutor::start() {
 }
 
 Status SlurmExecutor::launch_node(const std::string& node_id, int slots) {
+  if (std::find(managed_names_.begin(), managed_names_.end(), node_id) == managed_names_.end()) {
+    // A group without `nodes`: capacity Slurm has anyway, under no name.
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!nodes_.emplace(node_id, Managed{slots, Phase::kUp, false}).second) {
+      return invalid_argument("node '" + node_id + "' is in use");
+    }
+    ready_.push_back(node_id);
+    return Status::ok();
+  }
   KILN_ASSIGN_OR_RETURN(auto states, node_states());
   auto it = states.find(node_id);
   if (it == states.end()) return not_found("Slurm has no node '" + node_id + "'");
@@ -98,6 +109,11 @@ Status SlurmExecutor::terminate_node(const std::string& node_id, std::chrono::mi
   }
   if (!cloud) return Status::ok();
   log::info("slurm: powering down node " + node_id);
+  // Drained first, so that no job is placed on it while it goes; jobs still
+  // on it are requeued by the forced power-down and claim their tasks
+  // again elsewhere.
+  Status drained = client_.update_nodes(node_id, "DRAIN", "kiln: scale-in");
+  if (!drained.is_ok()) log::warn("slurm: " + drained.message());
   return client_.update_nodes(node_id, "POWER_DOWN_FORCE", "");
 }
 

@@ -20,18 +20,31 @@ import slurm_cluster
 
 CLUSTER = None
 
-# Layer definitions: the Landsat scene at zoom 16 (9 partitions, a few
-# seconds on this machine) and at 17 (longer: time to break things while it
+# Layer definitions: the Landsat scene to zoom 16, 9 partitions. FAST
+# writes PNG (about half a second a partition here); SLOW writes lossless
+# WebP (several seconds a partition: time to break things while a task
 # runs).
-def definition(layer, max_zoom=16):
-    return ks.l7_definition(layer, max_zoom=max_zoom)
+FAST, SLOW = "png", "webp-lossless"
+
+
+def definition(layer, kind=FAST):
+    d = ks.l7_definition(layer, max_zoom=16)
+    if kind == SLOW:
+        d["output"]["encoding"] = {"format": "webp", "webp_lossless": True}
+    return d
 
 
 def setUpModule():
     global CLUSTER
     slurm_cluster.require_slurm()
-    CLUSTER = slurm_cluster.SlurmCluster()
+    # Slurm's own power saving never suspends a CLOUD node here: Kiln's
+    # autoscaler decides when they go (test_a_burst_powers_up_a_cloud_node).
+    CLUSTER = slurm_cluster.SlurmCluster(extra_env={"KILN_SLURM_SUSPEND_TIME": "3600"})
     CLUSTER.start()
+    # The local executor's tiles, first: a second KilnServer closed while a
+    # test's server runs would take that one for an orphan of its own.
+    for kind in (FAST, SLOW):
+        reference_digests(kind)
 
 
 def tearDownModule():
@@ -39,8 +52,9 @@ def tearDownModule():
         CLUSTER.stop()
 
 
-def slurm_server(testcase, emr_endpoint=False, **kw):
+def slurm_server(testcase, emr_endpoint=False, extra_toml="", **kw):
     extra = '[slurm]\nconf = "%s"\npoll_ms = 300\nresubmit_after_seconds = 2\n' % CLUSTER.conf
+    extra += extra_toml
     cls = emr.EmrServer if emr_endpoint else ks.KilnServer
     executor = {"kind": "slurm", "workers": 1, "slots_per_worker": 2}
     return cls(testcase, executor=executor, extra_toml=extra, **kw)
@@ -62,25 +76,32 @@ def live_jobs_of(step_id):
     return [l for l in out.splitlines() if ("kiln-" + step_id) in l]
 
 
+_REFERENCE = {}
+
+
+def reference_digests(kind):
+    """{tile: sha256} of the same definition ingested by the local executor."""
+    if kind not in _REFERENCE:
+        with ks.KilnServer() as srv:
+            layer = "ref"
+            step = srv.wait_step(srv.submit(definition(layer, kind))["id"], timeout=600)
+            assert step["state"] == "COMPLETED", step
+            _REFERENCE[kind] = emr.tile_digests_of_layer(srv.catalog, "production", layer)
+            assert len(_REFERENCE[kind]) > 400, len(_REFERENCE[kind])
+    return _REFERENCE[kind]
+
+
+def assert_same_tiles(testcase, srv, env, layer, kind):
+    got = emr.tile_digests_of_layer(srv.catalog, env, layer)
+    want = reference_digests(kind)
+    testcase.assertEqual(len(got), len(want))
+    testcase.assertEqual(got, want, "tiles differ from the local executor's")
+
+
 class SlurmExecutorTest(unittest.TestCase):
 
-    @classmethod
-    def setUpClass(cls):
-        # The reference: the same definitions on the local executor.
-        cls.reference = {}
-        with ks.KilnServer() as srv:
-            for z in (16, 17):
-                layer = "ref%d" % z
-                step = srv.submit(definition(layer, z))
-                step = srv.wait_step(step["id"], timeout=600)
-                assert step["state"] == "COMPLETED", step
-                cls.reference[z] = emr.tile_digests_of_layer(srv.catalog, "production", layer)
-        assert len(cls.reference[16]) > 400, len(cls.reference[16])
-
-    def assert_same_tiles(self, srv, env, layer, z):
-        got = emr.tile_digests_of_layer(srv.catalog, env, layer)
-        self.assertEqual(len(got), len(self.reference[z]))
-        self.assertEqual(got, self.reference[z], "tiles differ from the local executor's")
+    def assert_same_tiles(self, srv, env, layer, kind):
+        assert_same_tiles(self, srv, env, layer, kind)
 
     def wait_partition_running(self, srv, step_id, token=ks.PRODUCTION_TOKEN, timeout=120):
         """Waits until an array element runs and has written tiles."""
@@ -106,8 +127,8 @@ class SlurmExecutorTest(unittest.TestCase):
                                              StepId=emr_id)["Step"]
             self.assertEqual(described["Status"]["State"], "COMPLETED")
 
-            self.assert_same_tiles(srv, "production", "native", 16)
-            self.assert_same_tiles(srv, "production", "viaemr", 16)
+            self.assert_same_tiles(srv, "production", "native", FAST)
+            self.assert_same_tiles(srv, "production", "viaemr", FAST)
             nodes = nodes_in_log(full_log(srv, native["id"])) | nodes_in_log(
                 full_log(srv, emr_id))
             self.assertEqual(nodes, {"node1", "node2", "node3"})
@@ -122,7 +143,9 @@ class SlurmExecutorTest(unittest.TestCase):
 
     def test_a_node_that_dies_mid_array_loses_no_step(self):
         with slurm_server(self) as srv:
-            step = srv.submit(definition("nodefail", 17))
+            step = srv.submit(definition("nodefail", SLOW))
+            self.wait_partition_running(srv, step["id"])
+            # Crash a node while one of the step's elements runs on it.
             victim = None
             deadline = time.time() + 120
             while victim is None and time.time() < deadline:
@@ -132,9 +155,7 @@ class SlurmExecutorTest(unittest.TestCase):
                     if name == "kiln-" + step["id"] and state == "RUNNING" and node:
                         victim = node
                         break
-                time.sleep(0.2)
-            self.assertIsNotNone(victim, "no array element started")
-            self.wait_partition_running(srv, step["id"])
+            self.assertIsNotNone(victim, "no array element ran")
             CLUSTER.kill_node(victim)
             try:
                 step = srv.wait_step(step["id"], timeout=400)
@@ -144,13 +165,13 @@ class SlurmExecutorTest(unittest.TestCase):
             log = full_log(srv, step["id"])
             self.assertEqual(step["state"], "COMPLETED", log)
             self.assertRegex(log, r"attempt 2 leased", "no task ran again after the node died")
-            self.assert_same_tiles(srv, "production", "nodefail", 17)
+            self.assert_same_tiles(srv, "production", "nodefail", SLOW)
 
     def test_production_preempts_staging_and_both_complete(self):
         with slurm_server(self) as srv:
-            staging = srv.submit(definition("pre", 17), token=ks.STAGING_TOKEN)
+            staging = srv.submit(definition("pre", SLOW), token=ks.STAGING_TOKEN)
             self.wait_partition_running(srv, staging["id"], token=ks.STAGING_TOKEN)
-            prod = srv.submit(definition("pre", 16))
+            prod = srv.submit(definition("pre", FAST))
             prod = srv.wait_step(prod["id"], timeout=300)
             staging = srv.wait_step(staging["id"], timeout=400, token=ks.STAGING_TOKEN)
             slog = full_log(srv, staging["id"], token=ks.STAGING_TOKEN)
@@ -161,14 +182,14 @@ class SlurmExecutorTest(unittest.TestCase):
             self.assertRegex(slog, r"slurm: job \d+_\d+ (PREEMPTED|REQUEUED|PENDING \(BeginTime\))"
                              r"|attempt 2 leased", slog)
             self.assertNotIn("failed:", slog)
-            self.assert_same_tiles(srv, "production", "pre", 16)
-            self.assert_same_tiles(srv, "staging", "pre", 17)
+            self.assert_same_tiles(srv, "production", "pre", FAST)
+            self.assert_same_tiles(srv, "staging", "pre", SLOW)
 
     # --- cancel and restart ----------------------------------------------------------
 
     def test_cancel_ends_the_slurm_jobs(self):
         with slurm_server(self) as srv:
-            step = srv.submit(definition("cancelled", 17))
+            step = srv.submit(definition("cancelled", SLOW))
             self.wait_partition_running(srv, step["id"])
             self.assertTrue(live_jobs_of(step["id"]))
             srv.cancel(step["id"])
@@ -186,7 +207,7 @@ class SlurmExecutorTest(unittest.TestCase):
 
     def test_a_restarted_server_reattaches_without_resubmitting(self):
         with slurm_server(self) as srv:
-            step = srv.submit(definition("restart", 17))
+            step = srv.submit(definition("restart", SLOW))
             srv.wait_until(step["id"], lambda s: s["progress"]["tasks_done"] >= 2, timeout=180,
                            what="two partitions done")
             srv.kill9()
@@ -198,7 +219,96 @@ class SlurmExecutorTest(unittest.TestCase):
             self.assertEqual(log.count("slurm: submitted array job"), 1, log)
             self.assertNotIn("submitted again", log)
             self.assertNotIn("attempt 2 leased", log)
-            self.assert_same_tiles(srv, "production", "restart", 17)
+            self.assert_same_tiles(srv, "production", "restart", SLOW)
+
+
+# The core group is the three static nodes; a spot group of the two CLOUD
+# nodes, which target tracking powers up when tasks wait and down after the
+# idle timeout. Jobs may run in the environment's partition or in `cloud`.
+CLOUD_TOML = """
+partitions = { production = "production,cloud", staging = "staging,cloud" }
+
+[[group]]
+name = "core"
+core = true
+min_nodes = 3
+max_nodes = 3
+slots_per_node = 2
+nodes = ["node1", "node2", "node3"]
+price_per_hour = 0.40
+
+[[group]]
+name = "cloud"
+market = "spot"
+min_nodes = 0
+max_nodes = 2
+slots_per_node = 2
+nodes = ["cloud1", "cloud2"]
+price_per_hour = 0.12
+
+[autoscaling]
+period_seconds = 2
+drain_timeout_seconds = 10
+
+[[autoscaling.target]]
+group = "cloud"
+free_slot_pct = 0
+scale_out_cooldown_seconds = 0
+scale_in_cooldown_seconds = 2
+idle_timeout_seconds = 6
+"""
+
+
+class SlurmCloudNodesTest(unittest.TestCase):
+
+    def cloud_states(self):
+        return {n: CLUSTER.node_state(n) for n in ("cloud1", "cloud2")}
+
+    def test_a_burst_powers_up_a_cloud_node_and_idle_powers_it_down(self):
+        with slurm_server(self, extra_toml=CLOUD_TOML) as srv:
+            # Off and drained: Slurm does not wake them for pending jobs.
+            ks_wait = time.time() + 20
+            while time.time() < ks_wait and not all(
+                    s.startswith("drained") for s in self.cloud_states().values()):
+                time.sleep(0.2)
+            self.assertTrue(all("~" in s and s.startswith("drained")
+                                for s in self.cloud_states().values()), self.cloud_states())
+            # Two big steps at once: 72 partition tasks for 6 static slots.
+            steps = [srv.submit(definition("burst%d" % i, SLOW)) for i in range(2)]
+            log = ""
+            for step in steps:
+                step = srv.wait_step(step["id"], timeout=400)
+                log += full_log(srv, step["id"])
+                self.assertEqual(step["state"], "COMPLETED", log)
+            decisions = [d for d in _read_jsonl(os.path.join(srv.state_dir,
+                                                             "autoscaler-decisions.jsonl"))
+                         if d["group"] == "cloud"]
+            self.assertTrue(any(d["to"] > d["from"] for d in decisions), decisions)
+            ran_on = nodes_in_log(log)
+            self.assertTrue(ran_on & {"cloud1", "cloud2"},
+                            "no task ran on a CLOUD node: %s" % sorted(ran_on))
+            self.assertTrue(ran_on & {"node1", "node2", "node3"}, sorted(ran_on))
+            # Idle: scaled in, powered down (the suspend script stopped its
+            # slurmd) and drained again.
+            deadline = time.time() + 90
+            while time.time() < deadline and not all(
+                    "~" in s and s.startswith("drained") for s in self.cloud_states().values()):
+                time.sleep(0.5)
+            self.assertTrue(all("~" in s and s.startswith("drained")
+                                for s in self.cloud_states().values()), self.cloud_states())
+            self.assertTrue(any(d["to"] < d["from"] for d in _read_jsonl(
+                os.path.join(srv.state_dir, "autoscaler-decisions.jsonl"))
+                if d["group"] == "cloud"))
+            for i in range(2):
+                assert_same_tiles(self, srv, "production", "burst%d" % i, SLOW)
+
+
+def _read_jsonl(path):
+    import json
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(l) for l in f if l.strip()]
 
 
 if __name__ == "__main__":
