@@ -107,6 +107,23 @@ AutoscalerConfig target_config(double free_pct = 0) {
   return c;
 }
 
+TEST(Groups, NodeNamesMustCoverMaxNodesAndBeUnique) {
+  GroupConfig core;
+  core.name = "core";
+  core.core = true;
+  core.min_nodes = core.max_nodes = 2;
+  core.node_names = {"node1"};
+  auto st = validate_groups({core});
+  EXPECT_NE(st.message().find("group 'core'.nodes: 1 name(s) for max_nodes 2"), std::string::npos)
+      << st.message();
+  core.node_names = {"node1", "node1"};
+  EXPECT_NE(validate_groups({core}).message().find("named twice"), std::string::npos);
+  core.node_names = {"node1", "no de"};
+  EXPECT_NE(validate_groups({core}).message().find("not a node name"), std::string::npos);
+  core.node_names = {"node1", "node2"};
+  EXPECT_TRUE(validate_groups({core}).is_ok());
+}
+
 TEST(Autoscaler, TargetTrackingScalesOutFromZeroInOneRound) {
   AutoscalerConfig c = target_config();
   ASSERT_TRUE(validate(c).is_ok());
@@ -301,6 +318,32 @@ TEST(Fleet, KeepsTheCoreWarmScalesAndDrainsThroughTheProvider) {
   EXPECT_EQ(fleet.node("core-1")->state, NodeState::kReady);
   EXPECT_NE(std::find(provider.calls.begin(), provider.calls.end(), "terminate spot-1"),
             provider.calls.end());
+}
+
+TEST(Fleet, NamedNodesTakeTheFirstFreeNameAndReuseItOnceGone) {
+  RecordingProvider provider;
+  AutoscalerConfig c = target_config();
+  c.groups[0].node_names = {"node1"};
+  c.groups[1].node_names = {"cloud1", "cloud2", "cloud3"};
+  c.groups[1].max_nodes = 3;
+  ASSERT_TRUE(validate(c).is_ok()) << validate(c).message();
+  Fleet fleet(c, &provider);
+  ASSERT_TRUE(fleet.start(0).is_ok());
+  EXPECT_EQ(provider.calls, std::vector<std::string>{"launch core node1"});
+  fleet.node_ready("node1", 1 * kS);
+  ASSERT_TRUE(fleet.reconcile(sample(10 * kS, 3, 2, 2), 10 * kS).is_ok());
+  EXPECT_EQ(provider.calls.back(), "launch spot cloud2");
+  ASSERT_NE(fleet.node("cloud1"), nullptr);
+  fleet.node_ready("cloud1", 20 * kS);
+  fleet.node_ready("cloud2", 20 * kS);
+  // A notice takes cloud1 away (notice 0: gone at once) and its
+  // replacement reuses the freed name rather than a fourth one.
+  ASSERT_TRUE(fleet.interrupt("cloud1", 30 * kS, 0).is_ok());
+  ASSERT_TRUE(fleet.tick(31 * kS).is_ok());
+  EXPECT_EQ(fleet.node("cloud1")->state, NodeState::kGone);
+  ASSERT_TRUE(fleet.reconcile(sample(40 * kS, 3, 2, 4), 40 * kS).is_ok());
+  EXPECT_EQ(std::count(provider.calls.begin(), provider.calls.end(), "launch spot cloud1"), 2);
+  EXPECT_EQ(fleet.node("cloud1")->state, NodeState::kBooting);
 }
 
 TEST(Fleet, ADrainTimesOutAndAnInterruptedNodeIsReplaced) {

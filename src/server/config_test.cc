@@ -45,6 +45,40 @@ TEST(Config, ExampleFileLoadsWithItsDocumentedValues) {
   EXPECT_TRUE(c->operator_token_sha256.empty());
 }
 
+TEST(Config, SlurmExampleLoads) {
+  auto c = load_config(std::string(KILN_SOURCE_DIR) + "/examples/kiln-slurm.toml");
+  ASSERT_TRUE(c.is_ok()) << c.status().to_string();
+  EXPECT_EQ(c->executor, "slurm");
+  EXPECT_EQ(c->slurm.conf, std::string(KILN_SOURCE_DIR) + "/examples/@SLURM_CONF@");
+  EXPECT_EQ(c->slurm.partitions.at("production"), "production,cloud");
+  EXPECT_EQ(c->slurm.poll_ms, 1000);
+  EXPECT_EQ(c->slurm.resubmit_after_seconds, 5);
+  ASSERT_EQ(c->autoscaler.groups.size(), 2u);
+  EXPECT_EQ(c->autoscaler.groups[1].node_names, (std::vector<std::string>{"cloud1", "cloud2"}));
+}
+
+TEST(Config, SlurmMistakesNameTheKey) {
+  const std::string envs = env_block("production");
+  auto bad = [&](const std::string& text) {
+    auto c = parse_config(text + envs, "/base");
+    EXPECT_FALSE(c.is_ok()) << text;
+    return c.is_ok() ? std::string() : c.status().message();
+  };
+  EXPECT_NE(bad("[executor]\nkind = \"slurm\"\n").find("slurm.conf: required"), std::string::npos);
+  EXPECT_NE(bad("[executor]\nkind = \"pbs\"\n").find("known: local, slurm"), std::string::npos);
+  EXPECT_NE(bad("[slurm]\nconf = \"s.conf\"\npartitions = \"x\"\n").find("slurm.partitions"),
+            std::string::npos);
+  EXPECT_NE(bad("[slurm]\nconf = \"s.conf\"\npartitions = { production = 3 }\n")
+                .find("slurm.partitions.production"),
+            std::string::npos);
+  EXPECT_NE(bad("[slurm]\nconf = \"s.conf\"\npoll = 3\n").find("poll"), std::string::npos);
+  auto ok =
+      parse_config("[executor]\nkind = \"slurm\"\n[slurm]\nconf = \"s.conf\"\n" + envs, "/base");
+  ASSERT_TRUE(ok.is_ok()) << ok.status().to_string();
+  EXPECT_EQ(ok->slurm.conf, "/base/s.conf");
+  EXPECT_TRUE(ok->slurm.partitions.empty());
+}
+
 TEST(Config, AwsSecretsComeFromTheEnvironmentWhenAsked) {
   const std::string text =
       env_block("a") +
