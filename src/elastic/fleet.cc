@@ -11,9 +11,12 @@ Fleet::Fleet(AutoscalerConfig config, NodeProvider* provider)
 
 std::string Fleet::next_id(const std::string& group) {
   const GroupConfig& g = groups_.at(group);
-  for (const std::string& name : g.node_names) {
-    auto it = nodes_.find(name);
-    if (it == nodes_.end() || it->second.state == NodeState::kGone) return name;
+  if (!g.node_names.empty()) {
+    for (const std::string& name : g.node_names) {
+      auto it = nodes_.find(name);
+      if (it == nodes_.end() || it->second.state == NodeState::kGone) return name;
+    }
+    return "";  // every machine of the group is in use (some still draining)
   }
   return group + "-" + std::to_string(++next_number_[group]);
 }
@@ -22,6 +25,9 @@ Status Fleet::launch(const std::string& group, const std::string& counts_for, in
   const GroupConfig& g = groups_.at(group);
   Node n;
   n.id = next_id(group);
+  if (n.id.empty()) {
+    return unavailable("group '" + group + "': every named node is in use (some still draining)");
+  }
   n.group = group;
   n.counts_for = counts_for;
   n.market = g.market;

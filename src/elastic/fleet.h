@@ -93,6 +93,8 @@ class Fleet {
  private:
   Status launch(const std::string& group, const std::string& counts_for, int64_t now_ms);
   Status terminate(Node* n, int64_t now_ms);
+  // The next node's id: the group's first free name, "" when every name
+  // is in use; "<group>-<n>" for a group without names.
   std::string next_id(const std::string& group);
   // Whether a spot group's replacements go to its fallback group now.
   bool falls_back(const GroupConfig& g, int64_t now_ms);

@@ -300,10 +300,13 @@ Result<std::unique_ptr<Server>> Server::start(const ServerConfig& config,
     d.step_log = [self](const std::string& step, const std::string& line) {
       self->step_log(step, line);
     };
-    std::vector<std::string> managed;
-    for (const auto& g : config.autoscaler.groups)
-      managed.insert(managed.end(), g.node_names.begin(), g.node_names.end());
-    s->executor_ = std::make_unique<slurm::SlurmExecutor>(client, std::move(managed));
+    std::vector<std::string> static_nodes, cloud_nodes;
+    for (const auto& g : config.autoscaler.groups) {
+      auto& names = g.core ? static_nodes : cloud_nodes;
+      names.insert(names.end(), g.node_names.begin(), g.node_names.end());
+    }
+    s->executor_ = std::make_unique<slurm::SlurmExecutor>(client, std::move(static_nodes),
+                                                          std::move(cloud_nodes));
     s->dispatcher_ = std::make_unique<slurm::Dispatcher>(s->store_.get(), std::move(client), d);
     KILN_RETURN_IF_ERROR(s->dispatcher_->start());
     log::info("executor slurm: SLURM_CONF=" + config.slurm.conf + ", tasks run " + d.kiln_exe +
@@ -344,7 +347,9 @@ void Server::shutdown() {
             std::to_string(config_.shutdown_grace_seconds) + " s for running tasks");
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::seconds(config_.shutdown_grace_seconds);
-  while (std::chrono::steady_clock::now() < deadline) {
+  // Slurm's elements outlive the server and report to the next one: no
+  // point waiting for them.
+  while (!dispatcher_ && std::chrono::steady_clock::now() < deadline) {
     auto st = store_->stats();
     if (!st.is_ok() || st->tasks_leased == 0) break;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));

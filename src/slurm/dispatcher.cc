@@ -1,6 +1,11 @@
 #include "slurm/dispatcher.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <algorithm>
 #include <filesystem>
@@ -17,19 +22,33 @@ namespace fs = std::filesystem;
 // 256; older kernels 128): the kiln path must fit with " slurm-task".
 constexpr size_t kMaxShebang = 120;
 
-Status write_file(const fs::path& path, const std::string& text, fs::perms perms) {
-  const fs::path tmp = path.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    if (!out) return io_error("cannot write '" + tmp.string() + "'");
-    out << text;
-    if (!out.flush()) return io_error("cannot write '" + tmp.string() + "'");
+// Writes `text` to `path` atomically with mode `mode` from the start (the
+// token file is never readable by others, even briefly): a temporary file
+// of a unique name, created exclusively, synced, renamed over `path`.
+Status write_file(const fs::path& path, const std::string& text, mode_t mode) {
+  const std::string tmp = path.string() + ".tmp-" + std::to_string(::getpid());
+  ::unlink(tmp.c_str());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+  if (fd < 0) return io_error("cannot create '" + tmp + "': " + std::strerror(errno));
+  size_t off = 0;
+  while (off < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + off, text.size() - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const std::string why = std::strerror(errno);
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return io_error("cannot write '" + tmp + "': " + why);
+    }
+    off += static_cast<size_t>(n);
   }
-  std::error_code ec;
-  fs::permissions(tmp, perms, ec);
-  if (ec) return io_error("cannot set the mode of '" + tmp.string() + "': " + ec.message());
-  fs::rename(tmp, path, ec);
-  if (ec) return io_error("cannot rename '" + tmp.string() + "': " + ec.message());
+  const bool synced = ::fchmod(fd, mode) == 0 && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!synced || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    const std::string why = std::strerror(errno);
+    ::unlink(tmp.c_str());
+    return io_error("cannot write '" + path.string() + "': " + why);
+  }
   return Status::ok();
 }
 
@@ -72,6 +91,11 @@ Status Dispatcher::start() {
         "slurm: the kiln binary's path '" + o_.kiln_exe + "' must have no blanks and be under " +
         std::to_string(kMaxShebang - 12) + " characters: it is the batch script's #! line");
   }
+  if (o_.state_dir.find_first_of("%\\") != std::string::npos) {
+    return invalid_argument(
+        "server.state_dir '" + o_.state_dir +
+        "': Slurm expands % and \\ in output paths; choose a path without them");
+  }
   const fs::path dir = fs::path(o_.state_dir) / "slurm";
   std::error_code ec;
   fs::create_directories(dir, ec);
@@ -79,13 +103,9 @@ Status Dispatcher::start() {
   // The whole script: the kernel starts kiln with the script's path and
   // sbatch's script arguments; nothing is ever read by a shell.
   script_ = (dir / "kiln-task.sbatch").string();
-  KILN_RETURN_IF_ERROR(write_file(script_, "#!" + o_.kiln_exe + " slurm-task\n",
-                                  fs::perms::owner_all | fs::perms::group_read |
-                                      fs::perms::group_exec | fs::perms::others_read |
-                                      fs::perms::others_exec));
+  KILN_RETURN_IF_ERROR(write_file(script_, "#!" + o_.kiln_exe + " slurm-task\n", 0755));
   token_file_ = (dir / "worker-token").string();
-  KILN_RETURN_IF_ERROR(
-      write_file(token_file_, o_.token + "\n", fs::perms::owner_read | fs::perms::owner_write));
+  KILN_RETURN_IF_ERROR(write_file(token_file_, o_.token + "\n", 0600));
   return Status::ok();
 }
 
@@ -112,7 +132,27 @@ Result<std::string> Dispatcher::submit(const store::Step& step, const std::strin
   r.script_args = {"--server", o_.server_url, "--token-file", token_file_, "--step", step.id};
   if (commit) r.script_args.push_back("--commit");
   auto id = client_.submit(r);
-  if (!id.is_ok()) return id.status().with_context("step " + step.id);
+  if (!id.is_ok()) {
+    // Said in the step's log (once per message): the step would otherwise
+    // look RUNNING with nothing happening. A refusal that keeps coming
+    // back (no such partition, an array over MaxArraySize) fails the step.
+    const std::string msg = id.status().message();
+    int& refusals = refusals_[step.id];
+    if (++refusals == 1 || msg != last_refusal_[step.id]) {
+      o_.step_log(step.id, "slurm: cannot submit: " + msg);
+    }
+    last_refusal_[step.id] = msg;
+    if (refusals >= kMaxRefusals) {
+      store::Failure f{
+          "EXECUTOR_ERROR",
+          "Slurm refused the step's jobs " + std::to_string(refusals) + " times: " + msg, ""};
+      auto failed = store_->fail_step(step.id, f, now_ms);
+      if (failed.is_ok() && *failed) o_.step_log(step.id, "step FAILED: " + f.message);
+    }
+    return id.status().with_context("step " + step.id);
+  }
+  refusals_.erase(step.id);
+  last_refusal_.erase(step.id);
   store::BatchJob job{*id, step.id, kind, commit ? "" : indexes, now_ms, false};
   KILN_RETURN_IF_ERROR(store_->add_batch_job(job));
   // Counted as live until the next squeue says otherwise.
@@ -150,25 +190,26 @@ Status Dispatcher::dispatch_running(const store::Step& step,
     }
   }
 
+  // The step's first dispatch: no job was ever recorded for it. Then the
+  // array covers every PENDING partition and the commit waits on it.
+  KILN_ASSIGN_OR_RETURN(bool dispatched, store_->has_batch_jobs(step.id));
   std::vector<int64_t> first, again;
-  bool all_done = true, never_attempted = true;
+  bool all_done = true;
   const store::Task* commit = nullptr;
   for (const store::Task& t : tasks) {
-    if (t.attempt > 0) never_attempted = false;
     if (t.kind == store::TaskKind::kCommit) {
       commit = &t;
       continue;
     }
     if (t.state != store::TaskState::kDone) all_done = false;
     if (t.state != store::TaskState::kPending || covered.count(t.index)) continue;
-    if (jobs.empty() && never_attempted) {
+    if (!dispatched) {
       first.push_back(t.index);
     } else if (now_ms - t.queued_ms >= o_.resubmit_after_ms) {
       again.push_back(t.index);
     }
   }
-  if (jobs.empty() && never_attempted) {
-    // The step's first dispatch: the array, then the commit after it.
+  if (!dispatched) {
     std::vector<std::string> after;
     if (!first.empty()) {
       KILN_ASSIGN_OR_RETURN(std::string array_id,
@@ -206,9 +247,10 @@ void Dispatcher::log_changes(const store::Step& step, const std::vector<store::B
       // Waiting for a slot or a node is the normal state of most elements
       // of a big array: logged only when it says something (a requeued
       // element, a hold, a dependency), not for every element.
-      const bool routine_wait = j.state == "PENDING" && seen.empty() &&
-                                j.reason.find("held") == std::string::npos &&
-                                j.reason.find("Dependency") == std::string::npos;
+      const bool routine_wait =
+          j.state == "PENDING" && seen.empty() &&
+          (j.reason == "Priority" || j.reason == "Resources" || j.reason == "None" ||
+           j.reason.empty() || j.reason.rfind("Nodes required for job are DOWN", 0) == 0);
       seen = now;
       if (!routine_wait) o_.step_log(step.id, "slurm: job " + key + " " + now);
     }
@@ -221,18 +263,21 @@ void Dispatcher::release_held(const store::Step& step, const std::vector<store::
     auto it = queue_.find(job.job_id);
     if (it == queue_.end()) continue;
     for (const JobInfo& j : it->second) {
-      if (j.state != "PENDING") continue;
-      std::string reason = j.reason;
-      std::transform(reason.begin(), reason.end(), reason.begin(), ::tolower);
-      if (reason.find("held") != std::string::npos) held.push_back(element_name(j));
+      // Only Slurm's own hold after a failed launch: a hold an operator put
+      // on (JobHeldAdmin, JobHeldUser) is theirs to lift.
+      if (j.state != "PENDING" || j.reason.find("launch failed requeued held") == std::string::npos)
+        continue;
+      const std::string name = element_name(j);
+      if (released_.insert(name).second) held.push_back(name);
     }
   }
   if (held.empty()) return;
-  std::string list;
-  for (const std::string& h : held) list += (list.empty() ? "" : ",") + h;
   Status st = client_.release(held);
-  o_.step_log(step.id,
-              "slurm: released held job(s) " + list + (st.is_ok() ? "" : ": " + st.message()));
+  if (!st.is_ok()) {
+    for (const std::string& h : held) released_.erase(h);  // tried again next time
+  }
+  o_.step_log(step.id, "slurm: released held job(s) " + join(held, ",") +
+                           (st.is_ok() ? "" : ": " + st.message()));
 }
 
 bool Dispatcher::completed(const std::string& step_id) const {
@@ -272,38 +317,72 @@ void Dispatcher::tick(int64_t now_ms) {
     active.insert(step.id);
     const std::vector<store::BatchJob>& jobs = by_step[step.id];
     log_changes(step, jobs);
-    release_held(step, jobs);
     if (step.state == store::StepState::kCancelPending) {
       std::vector<std::string> ids;
       for (const store::BatchJob& j : jobs)
         if (live(j)) ids.push_back(j.job_id);
-      if (!ids.empty() && cancel_sent_.insert(step.id).second) {
-        const std::string sig = step.cancel_signal.empty() ? "TERM" : step.cancel_signal;
+      const std::string sig = step.cancel_signal.empty() ? "TERM" : step.cancel_signal;
+      // Once per step and signal (a TERM may be followed by a KILL), and
+      // again next time if scancel failed.
+      const std::string key = step.id + "|" + sig;
+      if (!ids.empty() && !cancel_sent_.count(key)) {
         Status st = client_.cancel(ids, sig);
-        std::string list;
-        for (const std::string& id : ids) list += (list.empty() ? "" : ",") + id;
-        o_.step_log(step.id, "slurm: scancel (" + sig + ") of job(s) " + list +
+        if (st.is_ok()) cancel_sent_.insert(key);
+        o_.step_log(step.id, "slurm: scancel (" + sig + ") of job(s) " + join(ids, ",") +
                                  (st.is_ok() ? "" : ": " + st.message()));
       }
       continue;
     }
+    release_held(step, jobs);
     note(dispatch_running(step, jobs, now_ms));
   }
-  // Jobs of steps that ended: whatever still runs of a step that failed
-  // or was cancelled is wasted, and is cancelled; a COMPLETED step's jobs
-  // are only finishing (its commit job exits once it has reported). The
-  // records are closed once nothing of them is live.
+  // Jobs of steps that ended. A step that failed or was cancelled: what
+  // still runs of it is wasted, and is cancelled. A COMPLETED step: its
+  // running elements are only finishing (the commit job exits once it has
+  // reported), but elements still pending (a resubmission that turned out
+  // not to be needed) would take a slot just to hear "done", so they go.
+  // The records are closed once nothing of them is live.
   for (const store::BatchJob& j : *open) {
-    const bool step_active = active.count(j.step_id) > 0;
+    if (active.count(j.step_id)) continue;
     if (live(j)) {
-      if (!step_active && !completed(j.step_id) && cancel_sent_.insert(j.job_id).second) {
-        note(client_.cancel({j.job_id}, "TERM"));
-        o_.step_log(j.step_id, "slurm: step ended; scancel of job " + j.job_id);
+      const bool done = completed(j.step_id);
+      std::vector<std::string> ids;
+      for (const JobInfo& e : queue_[j.job_id]) {
+        if (!is_live_state(e.state)) continue;
+        if (!done || e.state == "PENDING") ids.push_back(element_name(e));
+      }
+      if (!ids.empty() && !cancel_sent_.count(j.job_id + "|ended")) {
+        Status st = client_.cancel(ids, "TERM");
+        if (st.is_ok()) cancel_sent_.insert(j.job_id + "|ended");
+        o_.step_log(j.step_id, "slurm: step ended; scancel of job(s) " + join(ids, ",") +
+                                   (st.is_ok() ? "" : ": " + st.message()));
       }
       continue;
     }
     if (now_ms - j.submitted_ms < o_.poll_ms * 2) continue;  // squeue may not list it yet
     note(store_->end_batch_job(j.job_id));
+    // What was kept about the job's elements is not needed any more.
+    for (auto it = seen_state_.begin(); it != seen_state_.end();) {
+      const bool mine = it->first == j.job_id || it->first.rfind(j.job_id + "_", 0) == 0;
+      it = mine ? seen_state_.erase(it) : std::next(it);
+    }
+    for (auto it = released_.begin(); it != released_.end();) {
+      it = it->rfind(j.job_id + "_", 0) == 0 ? released_.erase(it) : std::next(it);
+    }
+    cancel_sent_.erase(j.job_id + "|ended");
+  }
+  for (auto it = cancel_sent_.begin(); it != cancel_sent_.end();) {
+    const std::string id = it->substr(0, it->find('|'));
+    const bool stale = id.rfind("s-", 0) == 0 && !active.count(id);
+    it = stale ? cancel_sent_.erase(it) : std::next(it);
+  }
+  for (auto it = refusals_.begin(); it != refusals_.end();) {
+    if (active.count(it->first)) {
+      ++it;
+      continue;
+    }
+    last_refusal_.erase(it->first);
+    it = refusals_.erase(it);
   }
 }
 

@@ -7,8 +7,10 @@
 //   - a RUNNING step with no Slurm jobs yet gets one job array, one element
 //     per PENDING partition task, in its environment's partition, and a
 //     commit job with afterok on the array (kill_invalid_depend ends it
-//     when the array fails); both are recorded in the store first thing,
-//     so a restarted server re-attaches instead of submitting again;
+//     when the array fails); each is recorded in the store as soon as
+//     sbatch returns its id, so a restarted server re-attaches instead of
+//     submitting again; a refusal goes to the step's log, and one that
+//     keeps coming back fails the step;
 //   - a PENDING partition task that no live Slurm job covers any more (its
 //     element ended without finishing it: node failure without requeue, a
 //     crash, a lease that lapsed) is submitted again as a new array element
@@ -87,8 +89,14 @@ class Dispatcher {
   std::string last_error_;  // logged once until it changes
   // The last squeue: job id -> its elements (index -1: a plain job).
   std::map<std::string, std::vector<JobInfo>> queue_;
+  static constexpr int kMaxRefusals = 3;
   std::map<std::string, std::string> seen_state_;  // "job_index" -> "STATE node"
-  std::set<std::string> cancel_sent_;              // step ids scancel-ed this run
+  // "step|SIGNAL" scancel-ed while CANCEL_PENDING; "job|ended" for jobs of
+  // steps that ended.
+  std::set<std::string> cancel_sent_;
+  std::set<std::string> released_;                   // held elements released
+  std::map<std::string, int> refusals_;              // step -> sbatch refusals in a row
+  std::map<std::string, std::string> last_refusal_;  // step -> the last refusal's message
 };
 
 // "0-3,5,7-8" for sorted indexes {0,1,2,3,5,7,8}.

@@ -47,12 +47,6 @@ std::string trim(std::string s) {
   return s.substr(i);
 }
 
-std::string join(const std::vector<std::string>& v, const std::string& sep) {
-  std::string out;
-  for (size_t i = 0; i < v.size(); ++i) out += (i ? sep : "") + v[i];
-  return out;
-}
-
 std::string find_in_path(const std::string& name) {
   const char* path = std::getenv("PATH");
   std::string dirs = path && *path ? path : "/usr/local/bin:/usr/bin:/bin";
@@ -70,6 +64,12 @@ std::string user_name() {
 }
 
 }  // namespace
+
+std::string join(const std::vector<std::string>& items, const std::string& sep) {
+  std::string out;
+  for (size_t i = 0; i < items.size(); ++i) out += (i ? sep : "") + items[i];
+  return out;
+}
 
 bool is_live_state(const std::string& state) {
   static const std::set<std::string> kLive = {
@@ -131,6 +131,7 @@ Result<SlurmClient::Output> SlurmClient::run(const std::vector<std::string>& arg
     if (out_r.valid()) fds[n++] = {out_r.get(), POLLIN, 0};
     if (err_r.valid()) fds[n++] = {err_r.get(), POLLIN, 0};
     if (::poll(fds, n, static_cast<int>(std::min<int64_t>(left, 1000))) < 0 && errno != EINTR) {
+      timed_out = true;  // cannot watch it any more: do not wait for it either
       break;
     }
     for (nfds_t i = 0; i < n; ++i) {
@@ -238,9 +239,7 @@ Status SlurmClient::cancel(const std::vector<std::string>& job_ids,
 
 Status SlurmClient::release(const std::vector<std::string>& job_ids) const {
   if (job_ids.empty()) return Status::ok();
-  std::string list;
-  for (const std::string& id : job_ids) list += (list.empty() ? "" : ",") + id;
-  auto r = run({"scontrol", "release", list});
+  auto r = run({"scontrol", "release", join(job_ids)});
   return r.is_ok() ? Status::ok() : r.status();
 }
 

@@ -50,6 +50,9 @@ struct NodeInfo {
   int cpus = 0;
 };
 
+// "a,b,c": Slurm's list syntax (job ids, node names).
+std::string join(const std::vector<std::string>& items, const std::string& sep = ",");
+
 // States in which a job may still run (or is running): the dispatcher does
 // not submit the work again while its job is in one of these.
 bool is_live_state(const std::string& state);

@@ -1,19 +1,15 @@
 #include "slurm/slurm_executor.h"
 
-#include <algorithm>
-
 #include "common/log.h"
 
 namespace kiln::slurm {
 namespace {
 
-constexpr const char* kOffReason = "kiln: powered down; the autoscaler powers it up";
+using Clock = std::chrono::steady_clock;
 
-std::string join(const std::vector<std::string>& v) {
-  std::string out;
-  for (const std::string& s : v) out += (out.empty() ? "" : ",") + s;
-  return out;
-}
+constexpr const char* kOffReason = "kiln: powered down; the autoscaler powers it up";
+// A CLOUD node not up this long after POWER_UP is reported (once).
+constexpr std::chrono::minutes kPowerUpWarning{5};
 
 }  // namespace
 
@@ -28,8 +24,11 @@ bool SlurmExecutor::up(const std::string& state) {
          state.rfind("allocated", 0) == 0 || state.rfind("completing", 0) == 0;
 }
 
-SlurmExecutor::SlurmExecutor(SlurmClient client, std::vector<std::string> managed)
-    : client_(std::move(client)), managed_names_(std::move(managed)) {}
+SlurmExecutor::SlurmExecutor(SlurmClient client, std::vector<std::string> static_nodes,
+                             std::vector<std::string> cloud_nodes)
+    : client_(std::move(client)),
+      static_(static_nodes.begin(), static_nodes.end()),
+      cloud_(cloud_nodes.begin(), cloud_nodes.end()) {}
 
 Result<std::map<std::string, std::string>> SlurmExecutor::node_states() const {
   KILN_ASSIGN_OR_RETURN(std::vector<NodeInfo> nodes, client_.nodes());
@@ -39,82 +38,69 @@ Result<std::map<std::string, std::string>> SlurmExecutor::node_states() const {
 }
 
 Status SlurmExecutor::start() {
-  if (managed_names_.empty()) return Status::ok();
+  if (static_.empty() && cloud_.empty()) return Status::ok();
   KILN_ASSIGN_OR_RETURN(auto states, node_states());
-  std::vector<std::string> off;
-  for (const std::string& name : managed_names_) {
-    auto it = states.find(name);
-    if (it == states.end()) {
-      return invalid_argument("[[group]] nodes: Slurm has no node '" + name + "'");
+  std::vector<std::string> off, on;
+  for (const std::set<std::string>* names : {&static_, &cloud_}) {
+    for (const std::string& name : *names) {
+      auto it = states.find(name);
+      if (it == states.end()) {
+        return invalid_argument("[[group]] nodes: Slurm has no node '" + name + "'");
+      }
+      if (names == &static_) continue;
+      if (powered_down(it->second)) {
+        if (it->second.rfind("drained", 0) != 0) off.push_back(name);
+      } else {
+        on.push_back(name);
+      }
     }
-    if (powered_down(it->second) && it->second.rfind("drained", 0) != 0) off.push_back(name);
   }
-  // Powered-down nodes stay drained until the autoscaler wants them, so
-  // pending jobs do not make Slurm power them up on its own.
+  // Powered-down CLOUD nodes stay drained until the autoscaler wants them,
+  // so pending jobs do not make Slurm power them up on its own. One that is
+  // up (left so by an earlier run) finishes what it runs and goes down.
   if (!off.empty()) KILN_RETURN_IF_ERROR(client_.update_nodes(join(off), "DRAIN", kOffReason));
+  if (!on.empty()) {
+    KILN_RETURN_IF_ERROR(client_.update_nodes(join(on), "POWER_DOWN_ASAP", kOffReason));
+    std::lock_guard<std::mutex> lock(mu_);
+    powering_down_.insert(on.begin(), on.end());
+  }
   return Status::ok();
 }
 
 Status SlurmExecutor::launch_node(const std::string& node_id, int slots) {
-  if (std::find(managed_names_.begin(), managed_names_.end(), node_id) == managed_names_.end()) {
-    // A group without `nodes`: capacity Slurm has anyway, under no name.
-    std::lock_guard<std::mutex> lock(mu_);
-    if (!nodes_.emplace(node_id, Managed{slots, Phase::kUp, false}).second) {
-      return invalid_argument("node '" + node_id + "' is in use");
-    }
-    ready_.push_back(node_id);
-    return Status::ok();
-  }
-  KILN_ASSIGN_OR_RETURN(auto states, node_states());
-  auto it = states.find(node_id);
-  if (it == states.end()) return not_found("Slurm has no node '" + node_id + "'");
-  Managed m;
-  m.slots = slots;
-  if (powered_down(it->second)) {
-    KILN_RETURN_IF_ERROR(client_.update_nodes(node_id, "RESUME", ""));
-    KILN_RETURN_IF_ERROR(client_.power(node_id, /*up=*/true));
-    m.cloud = true;
-    m.phase = Phase::kPoweringUp;
-    log::info("slurm: powering up node " + node_id);
-  } else if (it->second.rfind("drain", 0) == 0) {
-    // Drained by an earlier scale-in that had not powered it down yet.
-    KILN_RETURN_IF_ERROR(client_.update_nodes(node_id, "RESUME", ""));
-  }
   std::lock_guard<std::mutex> lock(mu_);
-  powering_down_.erase(node_id);
-  if (m.phase == Phase::kUp) ready_.push_back(node_id);
-  nodes_[node_id] = m;
+  Node n;
+  n.slots = slots;
+  n.cloud = cloud_.count(node_id) > 0;
+  n.since = Clock::now();
+  if (!nodes_.emplace(node_id, n).second) {
+    return invalid_argument("node '" + node_id + "' is in use");
+  }
+  if (n.cloud) {
+    nodes_[node_id].powering_up = true;
+    ops_.emplace_back(Op::kPowerUp, node_id);
+  } else {
+    // Static capacity (named or not): Slurm has it already.
+    ready_.push_back(node_id);
+  }
   return Status::ok();
 }
 
 Status SlurmExecutor::drain_node(const std::string& node_id) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = nodes_.find(node_id);
-    if (it == nodes_.end()) return not_found("no node '" + node_id + "'");
-    if (!it->second.cloud) return Status::ok();  // static capacity stays in Slurm
-  }
-  return client_.update_nodes(node_id, "DRAIN", "kiln: draining (scale-in or notice)");
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = nodes_.find(node_id);
+  if (it == nodes_.end()) return not_found("no node '" + node_id + "'");
+  if (it->second.cloud) ops_.emplace_back(Op::kDrain, node_id);
+  return Status::ok();
 }
 
 Status SlurmExecutor::terminate_node(const std::string& node_id, std::chrono::milliseconds) {
-  bool cloud = false;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = nodes_.find(node_id);
-    if (it == nodes_.end()) return not_found("no node '" + node_id + "'");
-    cloud = it->second.cloud;
-    nodes_.erase(it);
-    if (cloud) powering_down_.insert(node_id);
-  }
-  if (!cloud) return Status::ok();
-  log::info("slurm: powering down node " + node_id);
-  // Drained first, so that no job is placed on it while it goes; jobs still
-  // on it are requeued by the forced power-down and claim their tasks
-  // again elsewhere.
-  Status drained = client_.update_nodes(node_id, "DRAIN", "kiln: scale-in");
-  if (!drained.is_ok()) log::warn("slurm: " + drained.message());
-  return client_.update_nodes(node_id, "POWER_DOWN_FORCE", "");
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = nodes_.find(node_id);
+  if (it == nodes_.end()) return not_found("no node '" + node_id + "'");
+  if (it->second.cloud) ops_.emplace_back(Op::kPowerDown, node_id);
+  nodes_.erase(it);
+  return Status::ok();
 }
 
 std::vector<std::string> SlurmExecutor::take_ready_nodes() {
@@ -124,13 +110,55 @@ std::vector<std::string> SlurmExecutor::take_ready_nodes() {
   return out;
 }
 
+void SlurmExecutor::run(Op op, const std::string& node) {
+  Status st;
+  switch (op) {
+    case Op::kPowerUp: {
+      log::info("slurm: powering up node " + node);
+      st = client_.update_nodes(node, "RESUME", "");
+      // A node that was drained but not powered down yet is only undrained.
+      auto states = node_states();
+      const bool down = !states.is_ok() || !states->count(node) || powered_down(states->at(node));
+      if (st.is_ok() && down) st = client_.power(node, /*up=*/true);
+      if (!st.is_ok()) {
+        // Left drained, so Slurm does not wake it behind the autoscaler's
+        // back; the fleet keeps counting it as booting.
+        (void)client_.update_nodes(node, "DRAIN", kOffReason);
+      }
+      break;
+    }
+    case Op::kDrain:
+      st = client_.update_nodes(node, "DRAIN", "kiln: draining (scale-in or spot notice)");
+      break;
+    case Op::kPowerDown: {
+      log::info("slurm: powering down node " + node);
+      // Drained first, so no job is placed on it while it goes; jobs still
+      // on it are requeued by the forced power-down.
+      Status drained = client_.update_nodes(node, "DRAIN", "kiln: scale-in");
+      if (!drained.is_ok()) log::warn("slurm: " + drained.message());
+      st = client_.update_nodes(node, "POWER_DOWN_FORCE", "");
+      std::lock_guard<std::mutex> lock(mu_);
+      powering_down_.insert(node);
+      break;
+    }
+  }
+  if (!st.is_ok()) log::error("slurm: node " + node + ": " + st.message());
+}
+
 void SlurmExecutor::tick() {
-  const auto now = std::chrono::steady_clock::now();
+  std::deque<std::pair<Op, std::string>> ops;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (now < next_poll_) return;
+    ops.swap(ops_);
+  }
+  for (const auto& [op, node] : ops) run(op, node);
+
+  const auto now = Clock::now();
+  if (now < next_poll_) return;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
     bool waiting = !powering_down_.empty();
-    for (const auto& [id, m] : nodes_) waiting = waiting || m.phase == Phase::kPoweringUp;
+    for (const auto& [id, n] : nodes_) waiting = waiting || n.powering_up;
     if (!waiting) return;
   }
   next_poll_ = now + std::chrono::seconds(1);
@@ -142,18 +170,26 @@ void SlurmExecutor::tick() {
   std::vector<std::string> to_drain;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    for (auto& [id, m] : nodes_) {
-      if (m.phase != Phase::kPoweringUp) continue;
+    for (auto& [id, n] : nodes_) {
+      if (!n.powering_up) continue;
       auto it = states->find(id);
       if (it != states->end() && up(it->second)) {
-        m.phase = Phase::kUp;
+        n.powering_up = false;
         ready_.push_back(id);
         log::info("slurm: node " + id + " is up (" + it->second + ")");
+      } else if (now - n.since > kPowerUpWarning) {
+        log::warn("slurm: node " + id + " is not up " + std::to_string(kPowerUpWarning.count()) +
+                  " min after POWER_UP (" +
+                  (it == states->end() ? std::string("unknown") : it->second) + ")");
+        n.since = now;  // once per period
       }
     }
     for (auto it = powering_down_.begin(); it != powering_down_.end();) {
       auto st = states->find(*it);
-      if (st != states->end() && st->second.find('~') != std::string::npos) {
+      // Launched again meanwhile: the power-up takes it from here.
+      if (nodes_.count(*it)) {
+        it = powering_down_.erase(it);
+      } else if (st != states->end() && st->second.find('~') != std::string::npos) {
         if (st->second.rfind("drained", 0) != 0) to_drain.push_back(*it);
         it = powering_down_.erase(it);
       } else {
@@ -171,7 +207,7 @@ worker::ExecutorStatus SlurmExecutor::status() const {
   std::lock_guard<std::mutex> lock(mu_);
   worker::ExecutorStatus st;
   st.kind = "slurm";
-  for (const auto& [id, m] : nodes_) st.nodes.push_back({id, m.slots, 0, false});
+  for (const auto& [id, n] : nodes_) st.nodes.push_back({id, n.slots, 0, false});
   return st;
 }
 

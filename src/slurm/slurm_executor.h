@@ -2,21 +2,26 @@
 // "slurm"` (docs/slurm.md). Tasks do not go through worker processes here:
 // the Dispatcher submits them as Slurm jobs. The fleet's nodes are Slurm's
 // nodes, by name ([[group]] nodes = [...]):
-//   - a node that is up already (a static node of the core group) is ready
-//     as soon as it is launched, and terminating it leaves it alone;
-//   - a CLOUD node that is powered down is kept drained, so Slurm's own
-//     scheduler never wakes it; launching it undrains it and powers it up
+//   - a node of the core group (static, always up), or of a group without
+//     names, is ready as soon as it is launched; terminating it leaves
+//     Slurm alone;
+//   - a node of any other named group is a CLOUD node. While it is not in
+//     the fleet it is kept drained (and powered down), so Slurm's scheduler
+//     never wakes it by itself; launching it undrains it and powers it up
 //     (Slurm runs its ResumeProgram), and it is ready once sinfo shows it
 //     up; draining it drains it in Slurm (running jobs finish, no new
-//     ones); terminating it powers it down with POWER_DOWN_FORCE (jobs
-//     still on it are requeued and claim their tasks again elsewhere), and
-//     once it is down it is drained again.
-// The autoscaler's policy therefore decides when CLOUD nodes exist, the
-// same as it decides for local workers. tick() polls sinfo at most once a
-// second.
+//     ones); terminating it drains it and powers it down with
+//     POWER_DOWN_FORCE (jobs still on it are requeued and claim their tasks
+//     again elsewhere), and once it is down it is drained again.
+// launch/drain/terminate only record what to do: the fleet calls them with
+// its lock held, from HTTP threads too (a spot notice). tick(), on the
+// scheduler thread, runs the Slurm commands and polls sinfo (at most once a
+// second) while a node is powering up or down.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <mutex>
 #include <set>
@@ -30,10 +35,13 @@ namespace kiln::slurm {
 
 class SlurmExecutor final : public worker::Executor {
  public:
-  // `managed`: every node name the fleet's groups may use; the powered-down
-  // ones are drained by start().
-  SlurmExecutor(SlurmClient client, std::vector<std::string> managed);
+  // `static_nodes`: the core group's names; `cloud_nodes`: every other
+  // named group's.
+  SlurmExecutor(SlurmClient client, std::vector<std::string> static_nodes,
+                std::vector<std::string> cloud_nodes);
 
+  // Checks every named node exists in Slurm; drains the CLOUD ones (and
+  // powers down those that are up: a previous run left them so).
   Status start() override;
   Status launch_node(const std::string& node_id, int slots) override;
   Status drain_node(const std::string& node_id) override;
@@ -44,26 +52,30 @@ class SlurmExecutor final : public worker::Executor {
   worker::ExecutorStatus status() const override;
 
   // sinfo's state says the node is powered down or powering down ("idle~",
-  // "drained~", "idle%"), or powering up ("idle#").
+  // "drained~", "idle%").
   static bool powered_down(const std::string& state);
+  // Up and able to run jobs ("idle", "mixed", "allocated").
   static bool up(const std::string& state);
 
  private:
-  enum class Phase { kPoweringUp, kUp, kPoweringDown };
-  struct Managed {
+  enum class Op { kPowerUp, kDrain, kPowerDown };
+  struct Node {
     int slots = 0;
-    Phase phase = Phase::kUp;
-    bool cloud = false;  // powered up by us: powered down again at terminate
+    bool cloud = false;
+    bool powering_up = false;
+    std::chrono::steady_clock::time_point since{};
   };
   Result<std::map<std::string, std::string>> node_states() const;
+  void run(Op op, const std::string& node);
 
   SlurmClient client_;
-  std::vector<std::string> managed_names_;
+  std::set<std::string> static_, cloud_;
   mutable std::mutex mu_;
-  std::map<std::string, Managed> nodes_;  // launched and not yet down
-  std::set<std::string> powering_down_;   // to drain again once down
-  std::vector<std::string> ready_;        // for take_ready_nodes()
-  std::chrono::steady_clock::time_point next_poll_{};
+  std::map<std::string, Node> nodes_;                  // guarded by mu_
+  std::deque<std::pair<Op, std::string>> ops_;         // guarded by mu_
+  std::set<std::string> powering_down_;                // guarded by mu_
+  std::vector<std::string> ready_;                     // guarded by mu_
+  std::chrono::steady_clock::time_point next_poll_{};  // scheduler thread only
 };
 
 }  // namespace kiln::slurm

@@ -80,9 +80,15 @@ Result<Claim> JobStore::claim(const std::string& worker_id, const std::string& s
                     std::min(t.lease_expires_ms + 1, now_ms + kHolderPollMs));
     }
     // The claimant's own lease (its earlier reply was lost): the same
-    // attempt again.
+    // attempt again, renewed.
+    {
+      KILN_ASSIGN_OR_RETURN(Query q,
+                            db.query("UPDATE tasks SET lease_expires_ms = ?2 WHERE id = ?1"));
+      q.bind(1, t.id).bind(2, now_ms + lease_ms);
+      KILN_RETURN_IF_ERROR(q.run());
+    }
     Lease l;
-    l.task = t;
+    KILN_ASSIGN_OR_RETURN(l.task, impl_->task(t.id));
     l.step = std::move(*step);
     c.lease = std::move(l);
     return finish(Claim::Outcome::kLeased, "", 0);
@@ -194,6 +200,30 @@ SELECT job_id, step_id, kind, indexes, submitted_ms FROM batch_jobs
     out.push_back(std::move(j));
   }
   return out;
+}
+
+Result<bool> JobStore::has_batch_jobs(const std::string& step_id) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  KILN_ASSIGN_OR_RETURN(Query q,
+                        impl_->db->query("SELECT 1 FROM batch_jobs WHERE step_id = ?1 LIMIT 1"));
+  q.bind(1, step_id);
+  return q.next();
+}
+
+Result<bool> JobStore::fail_step(const std::string& step_id, const Failure& failure,
+                                 int64_t now_ms) {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  internal::Database& db = *impl_->db;
+  KILN_ASSIGN_OR_RETURN(Transaction txn, Transaction::begin(db));
+  KILN_ASSIGN_OR_RETURN(std::optional<Step> step,
+                        impl_->find_step(step_id, /*with_progress=*/false));
+  if (!step) return not_found("no step '" + step_id + "'");
+  if (step->state != StepState::kRunning && step->state != StepState::kCancelPending) {
+    return false;
+  }
+  KILN_RETURN_IF_ERROR(impl_->end_step(step_id, StepState::kFailed, &failure, now_ms));
+  KILN_RETURN_IF_ERROR(txn.commit());
+  return true;
 }
 
 Status JobStore::end_batch_job(const std::string& job_id) {

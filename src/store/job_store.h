@@ -267,6 +267,13 @@ class JobStore {
   Status add_batch_job(const BatchJob& job);
   // Jobs not marked ended, oldest first.
   Result<std::vector<BatchJob>> open_batch_jobs();
+  // Whether any batch job was ever recorded for the step (ended or not).
+  Result<bool> has_batch_jobs(const std::string& step_id);
+  // A RUNNING or CANCEL_PENDING step -> FAILED with `failure` (an executor
+  // that cannot run it: the batch system refuses its jobs). Its PENDING
+  // tasks are CANCELLED; LEASED ones end as their workers report. Returns
+  // false when the step had ended already. NotFound for an unknown step.
+  Result<bool> fail_step(const std::string& step_id, const Failure& failure, int64_t now_ms);
   Status end_batch_job(const std::string& job_id);
 
   // Leases past their deadline go back to PENDING (counted in

@@ -184,7 +184,10 @@ class Worker {
         log::info(name + " ended (" + exit->describe() + "); the server no longer holds it");
       } else {
         Completion c = t.completion();
-        if (claiming() && stopping_ && c.reason == "WORKER_STOPPED") {
+        // Stopped from outside (Slurm preempts or cancels the job): Slurm
+        // signals the task process too, so it may end before this worker
+        // saw its own signal; whatever the task then says, it did not fail.
+        if (claiming() && !c.ok && (stop_.cancelled() || c.reason == "WORKER_STOPPED")) {
           // Stopped from outside (preempted, cancelled): leave() returns the
           // lease; reported as a failure it would cost an attempt.
           log::info(name + " stopped (" + exit->describe() + "); its lease goes back");
@@ -228,6 +231,12 @@ class Worker {
           // the lease will lapse and the task run again.
           log::error("complete task " + std::to_string(completions_.front().task_id) + ": " +
                      st.message());
+          // A claimant would claim its own lease back and run the same
+          // attempt again, for ever: it stops, and Slurm sees it fail.
+          if (claiming() && !stopping_) {
+            end_status_ = st;
+            stopping_ = true;
+          }
         } else {
           (void)note(st, "complete");
           // A claimant whose task is DONE has nothing left to run: asking

@@ -155,6 +155,8 @@ class SlurmExecutorTest(unittest.TestCase):
                     if name == "kiln-" + step["id"] and state == "RUNNING" and node:
                         victim = node
                         break
+                else:
+                    time.sleep(0.1)
             self.assertIsNotNone(victim, "no array element ran")
             CLUSTER.kill_node(victim)
             try:
@@ -185,36 +187,71 @@ class SlurmExecutorTest(unittest.TestCase):
             self.assert_same_tiles(srv, "production", "pre", FAST)
             self.assert_same_tiles(srv, "staging", "pre", SLOW)
 
+    def test_an_element_cancelled_behind_kilns_back_is_submitted_again(self):
+        with slurm_server(self) as srv:
+            step = srv.submit(definition("resubmit", SLOW))
+            # 9 partitions, 6 CPUs: the last elements wait. An operator
+            # cancels one of them.
+            victim = None
+            deadline = time.time() + 60
+            while victim is None and time.time() < deadline:
+                for line in CLUSTER.run("squeue", "--noheader", "--array",
+                                        "--format=%j|%T|%i").splitlines():
+                    name, state, jid = line.split("|")
+                    if name == "kiln-" + step["id"] and state == "PENDING" and "_" in jid:
+                        victim = jid
+                if victim is None:
+                    time.sleep(0.1)
+            self.assertIsNotNone(victim, "no element waited")
+            CLUSTER.run("scancel", victim)
+            step = srv.wait_step(step["id"], timeout=300)
+            log = full_log(srv, step["id"])
+            self.assertEqual(step["state"], "COMPLETED", log)
+            index = victim.split("_")[1]
+            self.assertRegex(log, r"slurm: partition\(s\) [0-9,-]*\b%s\b[0-9,-]* had no live "
+                                  r"Slurm job left; submitted again" % index)
+            self.assert_same_tiles(srv, "production", "resubmit", SLOW)
+
     # --- cancel and restart ----------------------------------------------------------
 
     def test_cancel_ends_the_slurm_jobs(self):
-        with slurm_server(self) as srv:
-            step = srv.submit(definition("cancelled", SLOW))
-            self.wait_partition_running(srv, step["id"])
-            self.assertTrue(live_jobs_of(step["id"]))
-            srv.cancel(step["id"])
-            step = srv.wait_step(step["id"], timeout=120)
-            self.assertEqual(step["state"], "CANCELLED", full_log(srv, step["id"]))
-            deadline = time.time() + 30
-            while live_jobs_of(step["id"]) and time.time() < deadline:
-                time.sleep(0.2)
-            self.assertEqual(live_jobs_of(step["id"]), [], "Slurm jobs outlived the cancel")
-            # The dispatcher cancels the jobs: while the step is CANCEL_PENDING,
-            # or once it is CANCELLED if the workers' own cancel was faster.
-            self.assertRegex(full_log(srv, step["id"]),
-                             r"slurm: (scancel \(TERM\) of job\(s\)|step ended; scancel of job)")
-            kt.assert_nothing_published(self, srv.catalog, "production", "cancelled")
+        # SEND_INTERRUPT (TERM: Slurm's SIGTERM, SIGKILL after KillWait) and
+        # TERMINATE_PROCESS (KILL at once), on two steps running together.
+        # Heartbeats every 2 s: the dispatcher (every 0.3 s) sees the step
+        # CANCEL_PENDING before the workers' own cancel ends it.
+        with slurm_server(self, scheduler={"heartbeat_seconds": 2}) as srv:
+            steps = {sig: srv.submit(definition("cancelled-" + sig.lower(), SLOW))
+                     for sig in ("TERM", "KILL")}
+            for step in steps.values():
+                self.wait_partition_running(srv, step["id"])
+                self.assertTrue(live_jobs_of(step["id"]))
+            for sig, step in steps.items():
+                srv.cancel(step["id"], signal_name=sig)
+            for sig, step in steps.items():
+                step = srv.wait_step(step["id"], timeout=120)
+                log = full_log(srv, step["id"])
+                self.assertEqual(step["state"], "CANCELLED", log)
+                deadline = time.time() + 30
+                while live_jobs_of(step["id"]) and time.time() < deadline:
+                    time.sleep(0.2)
+                self.assertEqual(live_jobs_of(step["id"]), [], "Slurm jobs outlived the cancel")
+                self.assertRegex(log, r"slurm: scancel \(%s\) of job\(s\) \d+" % sig)
+                kt.assert_nothing_published(self, srv.catalog, "production",
+                                            "cancelled-" + sig.lower())
 
     def test_a_restarted_server_reattaches_without_resubmitting(self):
         with slurm_server(self) as srv:
             step = srv.submit(definition("restart", SLOW))
-            srv.wait_until(step["id"], lambda s: s["progress"]["tasks_done"] >= 2, timeout=180,
-                           what="two partitions done")
+            mid = srv.wait_until(step["id"], lambda s: s["progress"]["tasks_done"] >= 2,
+                                 timeout=180, what="two partitions done")
+            self.assertLess(mid["progress"]["tasks_done"], mid["progress"]["tasks_total"])
+            self.assertTrue(live_jobs_of(step["id"]), "nothing left running to re-attach to")
             srv.kill9()
             time.sleep(2)
             srv.start()
             step = srv.wait_step(step["id"], timeout=300)
             log = full_log(srv, step["id"])
+            self.assertRegex(srv.log_tail(100000), r"re-attaching: \d+ task\(s\) leased")
             self.assertEqual(step["state"], "COMPLETED", log)
             self.assertEqual(log.count("slurm: submitted array job"), 1, log)
             self.assertNotIn("submitted again", log)
