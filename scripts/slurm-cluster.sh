@@ -49,6 +49,10 @@ Options (and environment):
   KILN_SLURM_SUSPEND_TIME  idle seconds before a cloud node powers down
                            (default 20)
   KILN_SLURM_START_TIMEOUT seconds `start` waits for the nodes (default 30)
+  KILN_SLURM_EXTRA_CONF    a file whose lines `start` appends to the generated
+                           slurm.conf, e.g. an extra partition
+                           `PartitionName=one Nodes=node1 State=UP` (default:
+                           none; nothing is appended)
 
 Needs root and the Debian packages munge and slurm-wlm
 (scripts/install-deps.sh). Every client call must have SLURM_CONF set.
@@ -70,6 +74,7 @@ CPUS=${KILN_SLURM_CPUS:-2}
 MEM_MB=${KILN_SLURM_MEM_MB:-1024}
 SUSPEND_TIME=${KILN_SLURM_SUSPEND_TIME:-20}
 START_TIMEOUT=${KILN_SLURM_START_TIMEOUT:-30}
+EXTRA_CONF=${KILN_SLURM_EXTRA_CONF:-}
 WIPE=0
 KEEP_JOBS=0
 CMD=
@@ -98,6 +103,8 @@ for v in PORT_BASE CPUS MEM_MB SUSPEND_TIME START_TIMEOUT; do
 done
 (( PORT_BASE >= 1024 && PORT_BASE + 5 <= 65535 )) || die "port base $PORT_BASE out of range"
 (( CPUS >= 1 )) || die "KILN_SLURM_CPUS must be at least 1"
+[[ -z $EXTRA_CONF || $CMD != start || -r $EXTRA_CONF ]] ||
+  die "KILN_SLURM_EXTRA_CONF: cannot read '$EXTRA_CONF'"
 
 # Absolute state path: slurm.conf and the power scripts use it from anywhere.
 [[ $CMD == start ]] && mkdir -p "$STATE"
@@ -356,6 +363,10 @@ PartitionName=staging Nodes=${statics} Default=YES PriorityTier=1 PreemptMode=RE
 PartitionName=production Nodes=${statics} PriorityTier=10 PreemptMode=OFF MaxTime=INFINITE State=UP
 PartitionName=cloud Nodes=${cloud} MaxTime=INFINITE State=UP
 EOF
+    if [[ -n $EXTRA_CONF ]]; then
+      echo "# Appended from KILN_SLURM_EXTRA_CONF=${EXTRA_CONF}"
+      cat "$EXTRA_CONF"
+    fi
   } >"$CONF"
   # slurmd reads cgroup.conf beside slurm.conf even with proctrack/linuxproc.
   cat >"$STATE/cgroup.conf" <<'EOF'
