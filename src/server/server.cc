@@ -293,6 +293,7 @@ Result<std::unique_ptr<Server>> Server::start(const ServerConfig& config,
     d.state_dir = config.state_dir;
     d.token = s->worker_token_;
     d.partitions = config.slurm.partitions;
+    for (const auto& e : config.environments) d.environments.push_back(e.name);
     d.poll_ms = config.slurm.poll_ms;
     d.resubmit_after_ms = config.slurm.resubmit_after_seconds * 1000LL;
     Server* self = s.get();

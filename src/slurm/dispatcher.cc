@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 
 #include "common/log.h"
 
@@ -95,6 +96,25 @@ Status Dispatcher::start() {
     return invalid_argument(
         "server.state_dir '" + o_.state_dir +
         "': Slurm expands % and \\ in output paths; choose a path without them");
+  }
+  for (const auto& [env, part] : o_.partitions) {
+    if (std::find(o_.environments.begin(), o_.environments.end(), env) == o_.environments.end()) {
+      return invalid_argument("slurm.partitions." + env + ": no environment of that name");
+    }
+  }
+  if (!o_.environments.empty()) {
+    KILN_ASSIGN_OR_RETURN(std::vector<std::string> known, client_.partitions());
+    for (const std::string& env : o_.environments) {
+      std::stringstream list(partition_of(env));
+      std::string part;
+      while (std::getline(list, part, ',')) {
+        if (std::find(known.begin(), known.end(), part) == known.end()) {
+          return invalid_argument("environment '" + env + "': Slurm has no partition '" + part +
+                                  "' (known: " + join(known, ", ") +
+                                  "); map it with [slurm] partitions");
+        }
+      }
+    }
   }
   const fs::path dir = fs::path(o_.state_dir) / "slurm";
   std::error_code ec;

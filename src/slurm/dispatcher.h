@@ -45,6 +45,9 @@ struct DispatcherOptions {
   // Environment name -> Slurm partition; an environment not listed uses
   // the partition of its own name.
   std::map<std::string, std::string> partitions;
+  // The configured environments: start() checks each one's partitions
+  // exist, so a typo fails at start instead of at the first step.
+  std::vector<std::string> environments;
   int64_t poll_ms = 1000;
   // A PENDING task no live job covers is submitted again after this long.
   int64_t resubmit_after_ms = 5000;
@@ -58,7 +61,8 @@ class Dispatcher {
  public:
   Dispatcher(store::JobStore* store, SlurmClient client, DispatcherOptions options);
 
-  // Writes the batch script and the token file under <state_dir>/slurm/.
+  // Checks the environments' partitions exist in Slurm; writes the batch
+  // script and the token file under <state_dir>/slurm/.
   Status start();
   void tick(int64_t now_ms);
 

@@ -257,6 +257,19 @@ Status SlurmClient::update_nodes(const std::string& nodes, const std::string& st
   return r.is_ok() ? Status::ok() : r.status();
 }
 
+Result<std::vector<std::string>> SlurmClient::partitions() const {
+  KILN_ASSIGN_OR_RETURN(Output out, run({"sinfo", "--noheader", "--format=%R"}));
+  std::vector<std::string> names;
+  std::istringstream lines(out.out);
+  std::string line;
+  while (std::getline(lines, line)) {
+    line = trim(line);
+    if (!line.empty() && std::find(names.begin(), names.end(), line) == names.end())
+      names.push_back(line);
+  }
+  return names;
+}
+
 Result<std::vector<NodeInfo>> SlurmClient::nodes() const {
   KILN_ASSIGN_OR_RETURN(Output out, run({"sinfo", "--noheader", "--Node", "--format=%N|%T|%c"}));
   std::vector<NodeInfo> nodes;

@@ -81,6 +81,8 @@ class SlurmClient {
   Status update_nodes(const std::string& nodes, const std::string& state,
                       const std::string& reason) const;
   Result<std::vector<NodeInfo>> nodes() const;
+  // The cluster's partition names (sinfo --format=%R).
+  Result<std::vector<std::string>> partitions() const;
 
   const SlurmClientOptions& options() const { return o_; }
 
