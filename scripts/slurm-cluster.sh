@@ -271,6 +271,7 @@ sinfo_nodes() {  # "name state" per line; state as sinfo %T (idle, down*, idle~ 
 start_slurmd() {  # start_slurmd NODE: a static node's slurmd in the background
   local node=$1 pid
   mkdir -p "$STATE/spool/$node"
+  cd "$STATE"
   setsid slurmd -D -f "$CONF" -N "$node" </dev/null >>"$LOG/slurmd-$node.stdout" 2>&1 &
   pid=$!
   record_pid "slurmd-$node" "$pid"
@@ -399,6 +400,9 @@ cmd_start() {
   chmod 700 "$STATE/munge"
   : >"$PIDS"
   export SLURM_CONF=$CONF
+  # The daemons' working directory: a core file of theirs (slurmstepd's,
+  # when its node is killed) lands in the state dir, not the caller's.
+  cd "$STATE"
 
   # From here on, a failure stops whatever was started.
   trap 'rc=$?; if (( rc != 0 )); then show_logs; say "start failed; stopping what was started"; cmd_stop >/dev/null 2>&1 || true; fi' EXIT

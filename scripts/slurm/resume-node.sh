@@ -58,6 +58,7 @@ for node in $(scontrol show hostnames "$1"); do
     continue
   fi
   mkdir -p "$state/spool/$node"
+  cd "$state"  # slurmd's (and its slurmstepds') working directory
   up=$(cut -d. -f1 /proc/uptime)
   # setsid: out of slurmctld's process group, which it kills when a power
   # program runs too long. perl clears the inherited signal mask and
