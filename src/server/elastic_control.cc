@@ -219,6 +219,11 @@ void ElasticControl::worker_registered(const std::string& worker_id, const std::
   if (fleet_->node(node_id) != nullptr) fleet_->node_ready(node_id, now_ms);
 }
 
+void ElasticControl::worker_left(const std::string& worker_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  node_of_worker_.erase(worker_id);
+}
+
 bool ElasticControl::may_lease(const std::string& worker_id) const {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = node_of_worker_.find(worker_id);

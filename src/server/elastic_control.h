@@ -42,6 +42,8 @@ class ElasticControl {
 
   // A worker registered for node `node_id` (its --node).
   void worker_registered(const std::string& worker_id, const std::string& node_id, int64_t now_ms);
+  // The worker stopped for good (a batch task that left): forgotten.
+  void worker_left(const std::string& worker_id);
   // Whether this worker's node may take new tasks (not draining or gone).
   bool may_lease(const std::string& worker_id) const;
   // A task attempt was leased to this worker now (start of its charge).

@@ -1166,6 +1166,7 @@ void Server::handle_leave(const Request& req, Response& res) {
   const std::string worker = body.value("worker_id", std::string());
   Status st = store_->worker_gone(worker, now_ms());
   if (!st.is_ok()) return send_status(res, st);
+  elastic_->worker_left(worker);
   state_version_++;
   kick();
   send_json(res, 200, {{"left", true}});
