@@ -277,7 +277,8 @@ void Dispatcher::log_changes(const store::Step& step, const std::vector<store::B
   }
 }
 
-void Dispatcher::release_held(const store::Step& step, const std::vector<store::BatchJob>& jobs) {
+void Dispatcher::release_held(const store::Step& step, const std::vector<store::BatchJob>& jobs,
+                              int64_t now_ms) {
   std::vector<std::string> held;
   for (const store::BatchJob& job : jobs) {
     auto it = queue_.find(job.job_id);
@@ -287,8 +288,13 @@ void Dispatcher::release_held(const store::Step& step, const std::vector<store::
       // on (JobHeldAdmin, JobHeldUser) is theirs to lift.
       if (j.state != "PENDING" || j.reason.find("launch failed requeued held") == std::string::npos)
         continue;
+      // Once per few seconds each: squeue may still show the hold just
+      // released, and an element can be held again by a later launch.
       const std::string name = element_name(j);
-      if (released_.insert(name).second) held.push_back(name);
+      auto [at, fresh] = released_.emplace(name, now_ms);
+      if (!fresh && now_ms - at->second < kReleaseAgainMs) continue;
+      at->second = now_ms;
+      held.push_back(name);
     }
   }
   if (held.empty()) return;
@@ -353,7 +359,7 @@ void Dispatcher::tick(int64_t now_ms) {
       }
       continue;
     }
-    release_held(step, jobs);
+    release_held(step, jobs, now_ms);
     note(dispatch_running(step, jobs, now_ms));
   }
   // Jobs of steps that ended. A step that failed or was cancelled: what
@@ -387,7 +393,7 @@ void Dispatcher::tick(int64_t now_ms) {
       it = mine ? seen_state_.erase(it) : std::next(it);
     }
     for (auto it = released_.begin(); it != released_.end();) {
-      it = it->rfind(j.job_id + "_", 0) == 0 ? released_.erase(it) : std::next(it);
+      it = it->first.rfind(j.job_id + "_", 0) == 0 ? released_.erase(it) : std::next(it);
     }
     cancel_sent_.erase(j.job_id + "|ended");
   }

@@ -79,7 +79,8 @@ class Dispatcher {
   bool live(const store::BatchJob& job) const;
   // Slurm holds a job whose launch failed (on a node powering down, say):
   // held jobs never run, so they are released.
-  void release_held(const store::Step& step, const std::vector<store::BatchJob>& jobs);
+  void release_held(const store::Step& step, const std::vector<store::BatchJob>& jobs,
+                    int64_t now_ms);
   // Every task of the step is DONE (it COMPLETED).
   bool completed(const std::string& step_id) const;
   // Logs state changes of this step's elements.
@@ -98,7 +99,8 @@ class Dispatcher {
   // "step|SIGNAL" scancel-ed while CANCEL_PENDING; "job|ended" for jobs of
   // steps that ended.
   std::set<std::string> cancel_sent_;
-  std::set<std::string> released_;                   // held elements released
+  static constexpr int64_t kReleaseAgainMs = 10000;
+  std::map<std::string, int64_t> released_;          // held element -> when it was last released
   std::map<std::string, int> refusals_;              // step -> sbatch refusals in a row
   std::map<std::string, std::string> last_refusal_;  // step -> the last refusal's message
 };
