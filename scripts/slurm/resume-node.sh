@@ -14,29 +14,10 @@
 # running host would report the host's boot time, so it is started in a new
 # time namespace whose CLOCK_BOOTTIME reads (almost) zero: a fresh boot.
 set -euo pipefail
-export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 
-# The state directory is the directory of this cluster's slurm.conf.
-# slurmctld passes SLURM_CONF; failing that, take slurmctld's own -f argument.
-find_conf() {
-  if [[ -n ${SLURM_CONF:-} && -f $SLURM_CONF ]]; then echo "$SLURM_CONF (from SLURM_CONF)"; return; fi
-  local pid=$PPID args i
-  while [[ $pid -gt 1 ]]; do
-    mapfile -d '' args <"/proc/$pid/cmdline" || true
-    if [[ ${args[0]:-} == *slurmctld ]]; then
-      for (( i = 1; i + 1 < ${#args[@]}; i++ )); do
-        [[ ${args[$i]} == -f ]] && { echo "${args[$((i + 1))]} (from slurmctld -f)"; return; }
-      done
-    fi
-    pid=$(awk '{ sub(/.*\) /, ""); print $2 }' "/proc/$pid/stat")
-  done
-  return 1
-}
-found=$(find_conf) || { logger -t kiln-slurm-resume "cannot find slurm.conf for $*" 2>/dev/null; exit 1; }
-conf=${found% (from *}
-export SLURM_CONF=$conf
-state=$(dirname "$conf")
-exec </dev/null >>"$state/log/power.log" 2>&1
+# shellcheck source=power-common.sh
+. "${BASH_SOURCE[0]%/*}/power-common.sh"  # no PATH yet: no dirname
+power_setup resume "$@"
 echo "$(date +%T.%N) resume $*: $found; $(grep -E '^Sig(Blk|Ign)' /proc/self/status | paste -sd' ')"
 
 # Whole seconds: slurmctld compares times in seconds, so the boot time must be

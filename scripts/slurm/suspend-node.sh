@@ -4,27 +4,9 @@
 # slurmd that resume-node.sh started for each (by its recorded PID) and drops
 # it from <state>/pids. Same bare environment as resume-node.sh.
 set -euo pipefail
-export PATH=/usr/sbin:/usr/bin:/sbin:/bin
-
-find_conf() {
-  if [[ -n ${SLURM_CONF:-} && -f $SLURM_CONF ]]; then echo "$SLURM_CONF (from SLURM_CONF)"; return; fi
-  local pid=$PPID args i
-  while [[ $pid -gt 1 ]]; do
-    mapfile -d '' args <"/proc/$pid/cmdline" || true
-    if [[ ${args[0]:-} == *slurmctld ]]; then
-      for (( i = 1; i + 1 < ${#args[@]}; i++ )); do
-        [[ ${args[$i]} == -f ]] && { echo "${args[$((i + 1))]} (from slurmctld -f)"; return; }
-      done
-    fi
-    pid=$(awk '{ sub(/.*\) /, ""); print $2 }' "/proc/$pid/stat")
-  done
-  return 1
-}
-found=$(find_conf) || { logger -t kiln-slurm-suspend "cannot find slurm.conf for $*" 2>/dev/null; exit 1; }
-conf=${found% (from *}
-export SLURM_CONF=$conf
-state=$(dirname "$conf")
-exec </dev/null >>"$state/log/power.log" 2>&1
+# shellcheck source=power-common.sh
+. "${BASH_SOURCE[0]%/*}/power-common.sh"  # no PATH yet: no dirname
+power_setup suspend "$@"
 echo "$(date +%T.%N) suspend $*: $found"
 
 for node in $(scontrol show hostnames "$1"); do

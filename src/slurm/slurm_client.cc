@@ -47,6 +47,18 @@ std::string trim(std::string s) {
   return s.substr(i);
 }
 
+// A client's output: its lines, trimmed, without the blank ones.
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line)) {
+    line = trim(line);
+    if (!line.empty()) out.push_back(std::move(line));
+  }
+  return out;
+}
+
 std::string find_in_path(const std::string& name) {
   const char* path = std::getenv("PATH");
   std::string dirs = path && *path ? path : "/usr/local/bin:/usr/bin:/bin";
@@ -196,11 +208,7 @@ Result<std::vector<JobInfo>> SlurmClient::queue() const {
       Output out, run({"squeue", "--noheader", "--array", "--states=all", "--user=" + user_name(),
                        std::string("--format=") + kQueueFormat}));
   std::vector<JobInfo> jobs;
-  std::istringstream lines(out.out);
-  std::string line;
-  while (std::getline(lines, line)) {
-    line = trim(line);
-    if (line.empty()) continue;
+  for (const std::string& line : lines_of(out.out)) {
     const std::vector<std::string> f = split(line, '|');
     if (f.size() < 5) return io_error("squeue: unexpected line '" + line + "'");
     JobInfo j;
@@ -260,12 +268,8 @@ Status SlurmClient::update_nodes(const std::string& nodes, const std::string& st
 Result<std::vector<std::string>> SlurmClient::partitions() const {
   KILN_ASSIGN_OR_RETURN(Output out, run({"sinfo", "--noheader", "--format=%R"}));
   std::vector<std::string> names;
-  std::istringstream lines(out.out);
-  std::string line;
-  while (std::getline(lines, line)) {
-    line = trim(line);
-    if (!line.empty() && std::find(names.begin(), names.end(), line) == names.end())
-      names.push_back(line);
+  for (const std::string& line : lines_of(out.out)) {
+    if (std::find(names.begin(), names.end(), line) == names.end()) names.push_back(line);
   }
   return names;
 }
@@ -274,11 +278,7 @@ Result<std::vector<NodeInfo>> SlurmClient::nodes() const {
   KILN_ASSIGN_OR_RETURN(Output out, run({"sinfo", "--noheader", "--Node", "--format=%N|%T|%c"}));
   std::vector<NodeInfo> nodes;
   std::set<std::string> seen;  // a node in two partitions is listed twice
-  std::istringstream lines(out.out);
-  std::string line;
-  while (std::getline(lines, line)) {
-    line = trim(line);
-    if (line.empty()) continue;
+  for (const std::string& line : lines_of(out.out)) {
     const std::vector<std::string> f = split(line, '|');
     if (f.size() < 3) return io_error("sinfo: unexpected line '" + line + "'");
     if (!seen.insert(f[0]).second) continue;

@@ -28,19 +28,7 @@ Result<Claim> JobStore::claim(const std::string& worker_id, const std::string& s
   std::lock_guard<std::mutex> lock(impl_->mu);
   internal::Database& db = *impl_->db;
   KILN_ASSIGN_OR_RETURN(Transaction txn, Transaction::begin(db));
-  {
-    KILN_ASSIGN_OR_RETURN(Query q, db.query("SELECT alive FROM workers WHERE id = ?1"));
-    q.bind(1, worker_id);
-    KILN_ASSIGN_OR_RETURN(bool row, q.next());
-    if (!row) return not_found("worker '" + worker_id + "' is not registered");
-    if (q.int64(0) == 0) return not_found("worker '" + worker_id + "' was declared gone");
-  }
-  {
-    KILN_ASSIGN_OR_RETURN(
-        Query q, db.query("UPDATE workers SET last_seen_ms = ?2 WHERE id = ?1 AND alive = 1"));
-    q.bind(1, worker_id).bind(2, now_ms);
-    KILN_RETURN_IF_ERROR(q.run());
-  }
+  KILN_RETURN_IF_ERROR(impl_->check_live_worker(worker_id, now_ms));
   KILN_ASSIGN_OR_RETURN(std::optional<Step> step,
                         impl_->find_step(step_id, /*with_progress=*/false));
   if (!step) return not_found("no step '" + step_id + "'");
@@ -81,43 +69,30 @@ Result<Claim> JobStore::claim(const std::string& worker_id, const std::string& s
     }
     // The claimant's own lease (its earlier reply was lost): the same
     // attempt again, renewed.
-    {
-      KILN_ASSIGN_OR_RETURN(Query q,
-                            db.query("UPDATE tasks SET lease_expires_ms = ?2 WHERE id = ?1"));
-      q.bind(1, t.id).bind(2, now_ms + lease_ms);
-      KILN_RETURN_IF_ERROR(q.run());
-    }
-    Lease l;
-    KILN_ASSIGN_OR_RETURN(l.task, impl_->task(t.id));
-    l.step = std::move(*step);
-    c.lease = std::move(l);
-    return finish(Claim::Outcome::kLeased, "", 0);
-  }
-  // PENDING.
-  if (t.not_before_ms > now_ms) {
-    return finish(Claim::Outcome::kWait,
-                  "attempt " + std::to_string(t.attempt) + " failed; backing off", t.not_before_ms);
-  }
-  if (t.kind == TaskKind::kCommit) {
-    KILN_ASSIGN_OR_RETURN(Query q, db.query(R"sql(
-SELECT COUNT(*) FROM tasks WHERE step_id = ?1 AND kind = 'partition' AND state <> 'DONE')sql"));
-    q.bind(1, step_id);
-    KILN_ASSIGN_OR_RETURN(bool row, q.next());
-    const int64_t unfinished = row ? q.int64(0) : 0;
-    if (unfinished > 0) {
-      return finish(Claim::Outcome::kWait,
-                    std::to_string(unfinished) + " partition task(s) not done yet",
-                    now_ms + kCommitPollMs);
-    }
-  }
-  {
-    // As lease(): a new attempt starts from zero progress.
-    KILN_ASSIGN_OR_RETURN(Query q, db.query(R"sql(
-UPDATE tasks SET state = 'LEASED', attempt = attempt + 1, worker_id = ?2,
-                 lease_expires_ms = ?3, tiles_done = 0, bytes_read = 0, bytes_written = 0
- WHERE id = ?1)sql"));
-    q.bind(1, t.id).bind(2, worker_id).bind(3, now_ms + lease_ms);
+    KILN_ASSIGN_OR_RETURN(Query q,
+                          db.query("UPDATE tasks SET lease_expires_ms = ?2 WHERE id = ?1"));
+    q.bind(1, t.id).bind(2, now_ms + lease_ms);
     KILN_RETURN_IF_ERROR(q.run());
+  } else {
+    // PENDING.
+    if (t.not_before_ms > now_ms) {
+      return finish(Claim::Outcome::kWait,
+                    "attempt " + std::to_string(t.attempt) + " failed; backing off",
+                    t.not_before_ms);
+    }
+    if (t.kind == TaskKind::kCommit) {
+      KILN_ASSIGN_OR_RETURN(Query q, db.query(R"sql(
+SELECT COUNT(*) FROM tasks WHERE step_id = ?1 AND kind = 'partition' AND state <> 'DONE')sql"));
+      q.bind(1, step_id);
+      KILN_ASSIGN_OR_RETURN(bool row, q.next());
+      const int64_t unfinished = row ? q.int64(0) : 0;
+      if (unfinished > 0) {
+        return finish(Claim::Outcome::kWait,
+                      std::to_string(unfinished) + " partition task(s) not done yet",
+                      now_ms + kCommitPollMs);
+      }
+    }
+    KILN_RETURN_IF_ERROR(impl_->start_attempt(t.id, worker_id, now_ms + lease_ms));
   }
   Lease l;
   KILN_ASSIGN_OR_RETURN(l.task, impl_->task(t.id));

@@ -105,14 +105,7 @@ Result<std::vector<Lease>> JobStore::lease(const std::string& worker_id, int slo
   std::lock_guard<std::mutex> lock(impl_->mu);
   internal::Database& db = *impl_->db;
   KILN_ASSIGN_OR_RETURN(Transaction txn, Transaction::begin(db));
-  {
-    KILN_ASSIGN_OR_RETURN(Query q, db.query("SELECT alive FROM workers WHERE id = ?1"));
-    q.bind(1, worker_id);
-    KILN_ASSIGN_OR_RETURN(bool row, q.next());
-    if (!row) return not_found("worker '" + worker_id + "' is not registered");
-    if (q.int64(0) == 0) return not_found("worker '" + worker_id + "' was declared gone");
-  }
-  KILN_RETURN_IF_ERROR(touch(db, worker_id, now_ms));
+  KILN_RETURN_IF_ERROR(impl_->check_live_worker(worker_id, now_ms));
   if (slots <= 0) {
     KILN_RETURN_IF_ERROR(txn.commit());
     return std::vector<Lease>();
@@ -158,15 +151,7 @@ SELECT t.id FROM steps s
 
   std::vector<Lease> leases;
   for (int64_t task_id : chosen) {
-    {
-      // A new attempt starts from zero progress.
-      KILN_ASSIGN_OR_RETURN(Query q, db.query(R"sql(
-UPDATE tasks SET state = 'LEASED', attempt = attempt + 1, worker_id = ?2,
-                 lease_expires_ms = ?3, tiles_done = 0, bytes_read = 0, bytes_written = 0
- WHERE id = ?1)sql"));
-      q.bind(1, task_id).bind(2, worker_id).bind(3, now_ms + lease_ms);
-      KILN_RETURN_IF_ERROR(q.run());
-    }
+    KILN_RETURN_IF_ERROR(impl_->start_attempt(task_id, worker_id, now_ms + lease_ms));
     Lease l;
     KILN_ASSIGN_OR_RETURN(l.task, impl_->task(task_id));
     KILN_ASSIGN_OR_RETURN(std::optional<Step> step,

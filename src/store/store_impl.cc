@@ -228,4 +228,27 @@ Status JobStore::Impl::add_to_counter(const char* name, int64_t delta) {
   return q.run();
 }
 
+Status JobStore::Impl::check_live_worker(const std::string& worker_id, int64_t now_ms) {
+  {
+    KILN_ASSIGN_OR_RETURN(Query q, db->query("SELECT alive FROM workers WHERE id = ?1"));
+    q.bind(1, worker_id);
+    KILN_ASSIGN_OR_RETURN(bool row, q.next());
+    if (!row) return not_found("worker '" + worker_id + "' is not registered");
+    if (q.int64(0) == 0) return not_found("worker '" + worker_id + "' was declared gone");
+  }
+  KILN_ASSIGN_OR_RETURN(Query q, db->query("UPDATE workers SET last_seen_ms = ?2 WHERE id = ?1"));
+  q.bind(1, worker_id).bind(2, now_ms);
+  return q.run();
+}
+
+Status JobStore::Impl::start_attempt(int64_t task_id, const std::string& worker_id,
+                                     int64_t expires_ms) {
+  KILN_ASSIGN_OR_RETURN(Query q, db->query(R"sql(
+UPDATE tasks SET state = 'LEASED', attempt = attempt + 1, worker_id = ?2,
+                 lease_expires_ms = ?3, tiles_done = 0, bytes_read = 0, bytes_written = 0
+ WHERE id = ?1)sql"));
+  q.bind(1, task_id).bind(2, worker_id).bind(3, expires_ms);
+  return q.run();
+}
+
 }  // namespace kiln::store

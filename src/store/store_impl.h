@@ -69,6 +69,12 @@ struct JobStore::Impl {
   // back to PENDING when its step still runs, else CANCELLED.
   Status release_lease(const Task& t, int64_t now_ms);
   Status add_to_counter(const char* name, int64_t delta);
+  // NotFound unless the worker is registered and not declared gone; marks
+  // it seen now. For the calls that hand a worker work (lease, claim).
+  Status check_live_worker(const std::string& worker_id, int64_t now_ms);
+  // The task is LEASED to `worker_id` until `expires_ms` as its next
+  // attempt, which starts from zero progress.
+  Status start_attempt(int64_t task_id, const std::string& worker_id, int64_t expires_ms);
 };
 
 }  // namespace kiln::store

@@ -25,6 +25,8 @@ import subprocess
 import tempfile
 import time
 
+import kiln_test as kt
+
 # Ports a cluster uses: slurmctld on the base, five slurmd above it.
 PORTS_PER_CLUSTER = 6
 STATIC_NODES = ("node1", "node2", "node3")
@@ -54,16 +56,8 @@ class SlurmCommandError(RuntimeError):
             f"stderr:\n{stderr.strip()}\nstdout:\n{stdout.strip()}")
 
 
-def source_dir():
-    """The repository root: $KILN_SOURCE_DIR, else two levels above here."""
-    env = os.environ.get("KILN_SOURCE_DIR")
-    if env:
-        return os.path.abspath(env)
-    return os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-
-
 def cluster_script():
-    return os.path.join(source_dir(), "scripts", "slurm-cluster.sh")
+    return os.path.join(kt.source_dir(), "scripts", "slurm-cluster.sh")
 
 
 def _search_path():

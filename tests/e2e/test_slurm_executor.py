@@ -76,6 +76,20 @@ def live_jobs_of(step_id):
     return [l for l in out.splitlines() if ("kiln-" + step_id) in l]
 
 
+def wait_for_element(step_id, state, timeout):
+    """(job id like "12_3", node) of the first element of the step's array
+    squeue shows in `state`; None after `timeout` seconds."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for line in CLUSTER.run("squeue", "--noheader", "--array",
+                                "--format=%j|%T|%i|%N").splitlines():
+            name, st, jid, node = line.split("|")
+            if name == "kiln-" + step_id and st == state and "_" in jid:
+                return jid, node
+        time.sleep(0.1)
+    return None
+
+
 _REFERENCE = {}
 
 
@@ -146,18 +160,9 @@ class SlurmExecutorTest(unittest.TestCase):
             step = srv.submit(definition("nodefail", SLOW))
             self.wait_partition_running(srv, step["id"])
             # Crash a node while one of the step's elements runs on it.
-            victim = None
-            deadline = time.time() + 120
-            while victim is None and time.time() < deadline:
-                for line in CLUSTER.run("squeue", "--noheader", "--array",
-                                        "--format=%j|%T|%N").splitlines():
-                    name, state, node = line.split("|")
-                    if name == "kiln-" + step["id"] and state == "RUNNING" and node:
-                        victim = node
-                        break
-                else:
-                    time.sleep(0.1)
-            self.assertIsNotNone(victim, "no array element ran")
+            running = wait_for_element(step["id"], "RUNNING", timeout=120)
+            self.assertIsNotNone(running, "no array element ran")
+            victim = running[1]
             CLUSTER.kill_node(victim)
             try:
                 step = srv.wait_step(step["id"], timeout=400)
@@ -192,17 +197,9 @@ class SlurmExecutorTest(unittest.TestCase):
             step = srv.submit(definition("resubmit", SLOW))
             # 9 partitions, 6 CPUs: the last elements wait. An operator
             # cancels one of them.
-            victim = None
-            deadline = time.time() + 60
-            while victim is None and time.time() < deadline:
-                for line in CLUSTER.run("squeue", "--noheader", "--array",
-                                        "--format=%j|%T|%i").splitlines():
-                    name, state, jid = line.split("|")
-                    if name == "kiln-" + step["id"] and state == "PENDING" and "_" in jid:
-                        victim = jid
-                if victim is None:
-                    time.sleep(0.1)
-            self.assertIsNotNone(victim, "no element waited")
+            waiting = wait_for_element(step["id"], "PENDING", timeout=60)
+            self.assertIsNotNone(waiting, "no element waited")
+            victim = waiting[0]
             CLUSTER.run("scancel", victim)
             step = srv.wait_step(step["id"], timeout=300)
             log = full_log(srv, step["id"])
@@ -322,8 +319,14 @@ class SlurmCloudNodesTest(unittest.TestCase):
                          if d["group"] == "cloud"]
             self.assertTrue(any(d["to"] > d["from"] for d in decisions), decisions)
             ran_on = nodes_in_log(log)
-            self.assertTrue(ran_on & {"cloud1", "cloud2"},
-                            "no task ran on a CLOUD node: %s" % sorted(ran_on))
+            if not ran_on & {"cloud1", "cloud2"}:
+                power_log = os.path.join(os.path.dirname(CLUSTER.conf), "log", "power.log")
+                with open(power_log, encoding="utf-8", errors="replace") as f:
+                    power = f.read()[-2000:]
+                slurm_lines = [l for l in srv.log_tail(100000).splitlines() if "slurm" in l]
+                self.fail("no task ran on a CLOUD node: %s\ndecisions: %s\npower.log: %s\n"
+                          "server: %s" % (sorted(ran_on), decisions, power,
+                                          "\n".join(slurm_lines[-30:])))
             self.assertTrue(ran_on & {"node1", "node2", "node3"}, sorted(ran_on))
             # Idle: scaled in, powered down (the suspend script stopped its
             # slurmd) and drained again.
