@@ -1,36 +1,18 @@
-// RAII owners of POSIX file descriptors for the catalog: UniqueFd closes a
-// descriptor, FileLock holds an exclusive flock(2) on a lock file. Internal to
-// src/catalog.
+// FileLock: an exclusive flock(2) on a lock file, held for the owner's
+// lifetime. Internal to src/catalog.
 #pragma once
 
 #include <string>
 
+#include "common/process.h"
 #include "common/status.h"
 
 namespace kiln::catalog::internal {
 
-// Owns one file descriptor; closes it when destroyed. Move-only.
-class UniqueFd {
- public:
-  UniqueFd() = default;
-  explicit UniqueFd(int fd) : fd_(fd) {}
-  UniqueFd(UniqueFd&& other) noexcept : fd_(other.release()) {}
-  UniqueFd& operator=(UniqueFd&& other) noexcept;
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  ~UniqueFd();
-
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-  // Gives up ownership; the caller closes the returned descriptor.
-  int release();
-  // Closes now and reports close(2)'s error (a write error may surface only
-  // here, e.g. on NFS), naming `path`. Idempotent.
-  Status close(const std::string& path);
-
- private:
-  int fd_ = -1;
-};
+// The catalog's descriptors are os::Fd (common/process.h), the one owner
+// type of the code base. The old name remains for layer_writer.cc, which
+// belongs to another change; it is the same type, not a second one.
+using UniqueFd = os::Fd;
 
 // Holds an exclusive flock(2) on a file from acquire() until destruction.
 // flock locks belong to the open file description, so two FileLocks on one
@@ -47,8 +29,8 @@ class FileLock {
   ~FileLock() = default;
 
  private:
-  explicit FileLock(UniqueFd fd) : fd_(std::move(fd)) {}
-  UniqueFd fd_;
+  explicit FileLock(os::Fd fd) : fd_(std::move(fd)) {}
+  os::Fd fd_;
 };
 
 }  // namespace kiln::catalog::internal

@@ -20,7 +20,7 @@
 #include "cli/exit_codes.h"
 #include "common/cancel.h"
 #include "common/log.h"
-#include "worker/process.h"
+#include "common/process.h"
 #include "worker/worker.h"
 
 namespace kiln::cli {
@@ -56,7 +56,7 @@ Result<std::string> read_token(const std::string& path) {
 }
 
 int run_slurm_task(SlurmTaskFlags f) {
-  worker::stop_with_parent_or_signal(on_slurm_task_signal);
+  os::stop_with_parent_or_signal(on_slurm_task_signal);
   ::signal(SIGPIPE, SIG_IGN);
 
   if (f.commit) {

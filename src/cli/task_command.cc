@@ -6,10 +6,8 @@
 #include <unistd.h>
 
 #include <chrono>
-#include <condition_variable>
 #include <cstdio>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 
@@ -19,8 +17,9 @@
 #include "cli/exit_codes.h"
 #include "common/cancel.h"
 #include "common/log.h"
+#include "common/mutex.h"
+#include "common/process.h"
 #include "ingest/task.h"
-#include "worker/process.h"
 
 namespace kiln::cli {
 namespace {
@@ -39,15 +38,15 @@ constexpr std::chrono::milliseconds kProgressPeriod{250};
 // and the final line share it.
 class LineWriter {
  public:
-  void write(const json& j) {
+  void write(const json& j) EXCLUDES(mu_) {
     const std::string line = j.dump() + "\n";
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     std::fwrite(line.data(), 1, line.size(), stdout);
     std::fflush(stdout);
   }
 
  private:
-  std::mutex mu_;
+  Mutex mu_;
 };
 
 // Prints progress lines while a task runs, when the counters moved.
@@ -58,9 +57,9 @@ class ProgressLines {
   ~ProgressLines() { stop(); }
 
   // Prints the last state (if it changed) and joins the thread. Idempotent.
-  void stop() {
+  void stop() EXCLUDES(mu_) {
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       if (stopped_) return;
       stopped_ = true;
     }
@@ -70,13 +69,26 @@ class ProgressLines {
   }
 
  private:
-  void loop() {
-    std::unique_lock<std::mutex> lock(mu_);
-    while (!wake_.wait_for(lock, kProgressPeriod, [this] { return stopped_; })) {
-      lock.unlock();
+  void loop() EXCLUDES(mu_) {
+    for (;;) {
+      {
+        MutexLock lock(&mu_);
+        if (wait_for_stop()) return;
+      }
       emit_if_changed();
-      lock.lock();
     }
+  }
+
+  // True once stop() is called; false when kProgressPeriod passed first.
+  bool wait_for_stop() REQUIRES(mu_) {
+    const auto deadline = std::chrono::steady_clock::now() + kProgressPeriod;
+    while (!stopped_) {
+      const auto left =
+          std::chrono::ceil<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      if (left <= std::chrono::milliseconds::zero()) return false;
+      wake_.wait_for(&mu_, left);
+    }
+    return true;
   }
 
   void emit_if_changed() {
@@ -93,9 +105,9 @@ class ProgressLines {
   // Touched by the thread, then by stop() after the join. Starts at zero:
   // a task that never got going prints no progress.
   json last_ = {{"tiles_done", 0}, {"bytes_read", 0}, {"bytes_written", 0}};
-  std::mutex mu_;
-  std::condition_variable wake_;
-  bool stopped_ = false;  // guarded by mu_
+  Mutex mu_;
+  CondVar wake_;
+  bool stopped_ GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 
@@ -109,7 +121,7 @@ int fail(LineWriter* out, const Status& s) {
 int run_task(const std::string& spec_path) {
   // A task outliving its worker would keep writing into the step's staging
   // while the task is leased again elsewhere: die with the worker.
-  worker::stop_with_parent_or_signal(on_task_signal);
+  os::stop_with_parent_or_signal(on_task_signal);
 
   LineWriter out;
   auto spec = ingest::load_task_spec(spec_path);

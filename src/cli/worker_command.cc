@@ -15,7 +15,7 @@
 #include "cli/exit_codes.h"
 #include "common/cancel.h"
 #include "common/log.h"
-#include "worker/process.h"
+#include "common/process.h"
 #include "worker/worker.h"
 
 namespace kiln::cli {
@@ -36,7 +36,7 @@ int run_worker(const WorkerFlags& f) {
   // A worker outliving the server that started it would hold tasks nobody
   // tracks: it gets SIGTERM when its parent goes, like a `kiln serve` stop.
   const pid_t parent = ::getppid();
-  worker::stop_with_parent_or_signal(on_worker_signal);
+  os::stop_with_parent_or_signal(on_worker_signal);
   ::signal(SIGPIPE, SIG_IGN);  // a dead server's socket must not kill us mid-write
   if (::getppid() != parent) g_worker_stop.cancel();  // it went before prctl took effect
 

@@ -11,7 +11,7 @@
 #include <set>
 #include <sstream>
 
-#include "worker/process.h"
+#include "common/process.h"
 
 namespace kiln::slurm {
 namespace {
@@ -114,17 +114,18 @@ Result<SlurmClient> SlurmClient::create(SlurmClientOptions o) {
 }
 
 Result<SlurmClient::Output> SlurmClient::run(const std::vector<std::string>& argv) const {
-  worker::Fd out_r, out_w, err_r, err_w;
-  KILN_RETURN_IF_ERROR(worker::make_pipe(&out_r, &out_w));
-  KILN_RETURN_IF_ERROR(worker::make_pipe(&err_r, &err_w));
-  worker::SpawnOptions so;
+  os::Fd out_r, out_w, err_r, err_w;
+  KILN_RETURN_IF_ERROR(os::make_pipe(&out_r, &out_w));
+  KILN_RETURN_IF_ERROR(os::make_pipe(&err_r, &err_w));
+  os::SpawnOptions so;
   so.argv = argv;
   so.argv[0] = (std::filesystem::path(o_.bin_dir) / argv[0]).string();
-  so.env = worker::environment_with("SLURM_CONF", o_.conf);
+  so.env = os::environment_with("SLURM_CONF", o_.conf);
   so.stdout_fd = out_w.get();
   so.stderr_fd = err_w.get();
-  worker::ProcessLauncher& launcher = worker::posix_launcher();
-  KILN_ASSIGN_OR_RETURN(pid_t pid, launcher.spawn(so));
+  // A client left running by an early return is killed and reaped with
+  // `child`.
+  KILN_ASSIGN_OR_RETURN(os::Child child, os::posix_launcher().start(so));
   out_w.reset();
   err_w.reset();
 
@@ -150,7 +151,7 @@ Result<SlurmClient::Output> SlurmClient::run(const std::vector<std::string>& arg
       if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
       char buf[8192];
       const ssize_t got = ::read(fds[i].fd, buf, sizeof(buf));
-      worker::Fd& fd = fds[i].fd == out_r.get() ? out_r : err_r;
+      os::Fd& fd = fds[i].fd == out_r.get() ? out_r : err_r;
       std::string& sink = fds[i].fd == out_r.get() ? result.out : result.err;
       if (got > 0) {
         sink.append(buf, static_cast<size_t>(got));
@@ -159,8 +160,8 @@ Result<SlurmClient::Output> SlurmClient::run(const std::vector<std::string>& arg
       }
     }
   }
-  if (timed_out) (void)launcher.signal(pid, SIGKILL);
-  KILN_ASSIGN_OR_RETURN(std::optional<worker::ExitStatus> exit, launcher.reap(pid, /*wait=*/true));
+  if (timed_out) (void)child.signal(SIGKILL);
+  KILN_ASSIGN_OR_RETURN(os::ExitStatus exit, child.wait());
   const std::string cmd = join(argv, " ");
   if (timed_out) {
     return io_error(
@@ -168,8 +169,8 @@ Result<SlurmClient::Output> SlurmClient::run(const std::vector<std::string>& arg
         std::to_string(std::chrono::duration_cast<std::chrono::seconds>(o_.timeout).count()) +
         " s (is slurmctld up? SLURM_CONF=" + o_.conf + ")");
   }
-  if (!exit || !exit->ok()) {
-    return io_error(cmd + ": " + (exit ? exit->describe() : std::string("no exit status")) +
+  if (!exit.ok()) {
+    return io_error(cmd + ": " + exit.describe() +
                     (trim(result.err).empty() ? "" : ": " + trim(result.err)));
   }
   result.code = 0;

@@ -20,7 +20,7 @@ constexpr char kTokenVariable[] = "KILN_WORKER_TOKEN";
 
 LocalExecutor::LocalExecutor(LocalExecutorOptions options)
     : options_(std::move(options)),
-      launcher_(options_.launcher ? options_.launcher : &posix_launcher()) {}
+      launcher_(options_.launcher ? options_.launcher : &os::posix_launcher()) {}
 
 LocalExecutor::~LocalExecutor() {
   bool running;
@@ -36,7 +36,7 @@ Status LocalExecutor::start() {
   if (started_) return internal_error("the local executor was started already");
   command_ = options_.command;
   if (command_.empty()) {
-    KILN_ASSIGN_OR_RETURN(std::string self, self_executable());
+    KILN_ASSIGN_OR_RETURN(std::string self, os::self_executable());
     command_ = {self, "worker", "--server", options_.server_url};
   }
   const std::filesystem::path logs = std::filesystem::path(options_.state_dir) / "logs";
@@ -70,9 +70,10 @@ Status LocalExecutor::terminate_node(const std::string& node_id, std::chrono::mi
     if (n.stopping) return Status::ok();
     n.stopping = true;
     n.kill_at = Clock::now() + grace;
-    if (n.pid != 0) (void)launcher_->signal(n.pid, grace.count() > 0 ? SIGTERM : SIGKILL);
-    log::info("node " + node_id + ": stopping its worker" +
-              (n.pid != 0 ? " (pid " + std::to_string(n.pid) + ")" : std::string()));
+    (void)n.worker.signal(grace.count() > 0 ? SIGTERM : SIGKILL);
+    log::info(
+        "node " + node_id + ": stopping its worker" +
+        (n.worker.running() ? " (pid " + std::to_string(n.worker.pid()) + ")" : std::string()));
     return Status::ok();
   }
   return not_found("node '" + node_id + "' is not running");
@@ -82,18 +83,19 @@ Status LocalExecutor::start_node(Node* node) {
   const std::string log_path =
       (std::filesystem::path(options_.state_dir) / "logs" / ("worker-" + node->id + ".log"))
           .string();
-  Fd log_fd(::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+  os::Fd log_fd(::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
   if (!log_fd.valid()) {
     return io_error("cannot open worker log '" + log_path + "': " + std::strerror(errno));
   }
-  SpawnOptions so;
+  os::SpawnOptions so;
   so.argv = command_;
   so.argv.insert(so.argv.end(), {"--slots", std::to_string(node->slots), "--node", node->id});
-  so.env = environment_with(kTokenVariable, options_.token);
+  so.env = os::environment_with(kTokenVariable, options_.token);
   so.stdout_fd = log_fd.get();
   so.stderr_fd = log_fd.get();
-  KILN_ASSIGN_OR_RETURN(pid_t pid, launcher_->spawn(so));
-  node->pid = pid;
+  KILN_ASSIGN_OR_RETURN(os::Child worker, launcher_->start(so));
+  const pid_t pid = worker.pid();
+  node->worker = std::move(worker);
   node->started = Clock::now();
   log::info("node " + node->id + ": worker started as pid " + std::to_string(pid) + " with " +
             std::to_string(node->slots) + " slots, log " + log_path);
@@ -104,8 +106,8 @@ std::vector<int64_t> LocalExecutor::reap_exited(bool wait) {
   std::vector<int64_t> gone;
   const Clock::time_point now = Clock::now();
   for (Node& n : nodes_) {
-    if (n.pid == 0) continue;
-    auto r = launcher_->reap(n.pid, wait);
+    if (!n.worker.running()) continue;
+    auto r = n.worker.reap(wait);
     if (!r.is_ok()) {
       // Not our child any more (reaped elsewhere): count it as gone.
       log::error(r.status().message());
@@ -114,11 +116,10 @@ std::vector<int64_t> LocalExecutor::reap_exited(bool wait) {
     } else {
       // Expected while stopping; a surprise otherwise.
       log::write(stopped_ || n.stopping ? log::Level::kInfo : log::Level::kWarn,
-                 "node " + n.id + ": worker (pid " + std::to_string(n.pid) +
+                 "node " + n.id + ": worker (pid " + std::to_string(n.worker.pid()) +
                      ") ended: " + (*r)->describe());
     }
-    gone.push_back(n.pid);
-    n.pid = 0;
+    gone.push_back(n.worker.pid());
     const bool young = now - n.started < options_.young;
     n.backoff = young ? std::clamp(n.backoff * 2, options_.min_backoff, options_.max_backoff)
                       : options_.min_backoff;
@@ -126,7 +127,7 @@ std::vector<int64_t> LocalExecutor::reap_exited(bool wait) {
   }
   // A stopped node is done once its worker has gone.
   nodes_.erase(std::remove_if(nodes_.begin(), nodes_.end(),
-                              [](const Node& n) { return n.stopping && n.pid == 0; }),
+                              [](const Node& n) { return n.stopping && !n.worker.running(); }),
                nodes_.end());
   return gone;
 }
@@ -140,10 +141,10 @@ void LocalExecutor::tick() {
     const Clock::time_point now = Clock::now();
     for (Node& n : nodes_) {
       if (n.stopping) {
-        if (n.pid != 0 && now >= n.kill_at) (void)launcher_->signal(n.pid, SIGKILL);
+        if (now >= n.kill_at) (void)n.worker.signal(SIGKILL);
         continue;
       }
-      if (n.pid != 0 || now < n.next_start) continue;
+      if (n.worker.running() || now < n.next_start) continue;
       Status st = start_node(&n);
       if (!st.is_ok()) {
         log::error("node " + n.id + ": cannot restart its worker: " + st.message());
@@ -164,20 +165,20 @@ void LocalExecutor::stop(std::chrono::milliseconds grace) {
     std::lock_guard<std::mutex> lock(mu_);
     if (!started_ || stopped_) return;
     stopped_ = true;
-    for (const Node& n : nodes_)
-      if (n.pid != 0) (void)launcher_->signal(n.pid, SIGTERM);
+    for (Node& n : nodes_) (void)n.worker.signal(SIGTERM);
     const Clock::time_point deadline = Clock::now() + grace;
     for (;;) {
       for (int64_t pid : reap_exited(/*wait=*/false)) gone.push_back(pid);
-      bool any = std::any_of(nodes_.begin(), nodes_.end(), [](const Node& n) { return n.pid; });
+      bool any = std::any_of(nodes_.begin(), nodes_.end(),
+                             [](const Node& n) { return n.worker.running(); });
       if (!any || Clock::now() >= deadline) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
-    for (const Node& n : nodes_) {
-      if (n.pid == 0) continue;
-      log::warn("node " + n.id + ": worker (pid " + std::to_string(n.pid) +
+    for (Node& n : nodes_) {
+      if (!n.worker.running()) continue;
+      log::warn("node " + n.id + ": worker (pid " + std::to_string(n.worker.pid()) +
                 ") did not stop within the grace period; killing it");
-      (void)launcher_->signal(n.pid, SIGKILL);
+      (void)n.worker.signal(SIGKILL);
     }
     for (int64_t pid : reap_exited(/*wait=*/true)) gone.push_back(pid);
   }
@@ -190,7 +191,9 @@ ExecutorStatus LocalExecutor::status() const {
   ExecutorStatus st;
   st.kind = "local";
   st.restarts = restarts_;
-  for (const Node& n : nodes_) st.nodes.push_back({n.id, n.slots, n.pid, n.stopping});
+  for (const Node& n : nodes_) {
+    st.nodes.push_back({n.id, n.slots, n.worker.running() ? n.worker.pid() : 0, n.stopping});
+  }
   return st;
 }
 

@@ -16,8 +16,8 @@
 #include <string>
 #include <vector>
 
+#include "common/process.h"
 #include "worker/executor.h"
-#include "worker/process.h"
 
 namespace kiln::worker {
 
@@ -37,7 +37,7 @@ struct LocalExecutorOptions {
   std::chrono::milliseconds min_backoff{500};
   std::chrono::milliseconds max_backoff{10000};
   std::chrono::milliseconds young{10000};
-  ProcessLauncher* launcher = nullptr;  // default: posix_launcher()
+  os::ProcessLauncher* launcher = nullptr;  // default: posix_launcher()
 };
 
 class LocalExecutor final : public Executor {
@@ -57,7 +57,7 @@ class LocalExecutor final : public Executor {
   struct Node {
     std::string id;
     int slots = 0;
-    pid_t pid = 0;  // 0: not running
+    os::Child worker;  // not running(): between a crash and its restart
     Clock::time_point started;
     Clock::time_point next_start;
     std::chrono::milliseconds backoff{0};
@@ -72,7 +72,7 @@ class LocalExecutor final : public Executor {
   std::vector<int64_t> reap_exited(bool wait);
 
   LocalExecutorOptions options_;
-  ProcessLauncher* launcher_;
+  os::ProcessLauncher* launcher_;
   std::vector<std::string> command_;
   mutable std::mutex mu_;
   std::vector<Node> nodes_;  // guarded by mu_

@@ -25,8 +25,8 @@ constexpr size_t kMaxLineBytes = 64 << 20;
 Result<std::unique_ptr<TaskProcess>> TaskProcess::start(const LeasedTask& task,
                                                         const std::vector<std::string>& command,
                                                         const std::string& spec_dir,
-                                                        ProcessLauncher* launcher) {
-  std::unique_ptr<TaskProcess> p(new TaskProcess(task, launcher));
+                                                        os::ProcessLauncher* launcher) {
+  std::unique_ptr<TaskProcess> p(new TaskProcess(task));
   p->progress_.task_id = task.task_id;
   p->progress_.attempt = task.attempt;
   p->spec_path_ = spec_dir + "/task-" + std::to_string(task.task_id) + "-" +
@@ -41,33 +41,30 @@ Result<std::unique_ptr<TaskProcess>> TaskProcess::start(const LeasedTask& task,
   std::error_code ec;
   const std::filesystem::path log_dir = std::filesystem::path(task.log_path).parent_path();
   if (!log_dir.empty()) std::filesystem::create_directories(log_dir, ec);
-  Fd log(::open(task.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
+  os::Fd log(::open(task.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
   if (!log.valid()) {
     return io_error("cannot open task log '" + task.log_path + "': " + std::strerror(errno));
   }
-  Fd write_end;
-  KILN_RETURN_IF_ERROR(make_pipe(&p->out_, &write_end));
+  os::Fd write_end;
+  KILN_RETURN_IF_ERROR(os::make_pipe(&p->out_, &write_end));
   if (::fcntl(p->out_.get(), F_SETFL, O_NONBLOCK) != 0) {
     return internal_error(std::string("cannot make a pipe non-blocking: ") + std::strerror(errno));
   }
 
-  SpawnOptions so;
+  os::SpawnOptions so;
   so.argv = command;
   so.argv.push_back("--spec");
   so.argv.push_back(p->spec_path_);
   so.stdout_fd = write_end.get();
   so.stderr_fd = log.get();
-  KILN_ASSIGN_OR_RETURN(p->pid_, launcher->spawn(so));
+  KILN_ASSIGN_OR_RETURN(p->child_, launcher->start(so));
   // write_end and log close here: the child holds the only copies, so the
   // pipe reports EOF when it exits.
   return Result<std::unique_ptr<TaskProcess>>(std::move(p));
 }
 
 TaskProcess::~TaskProcess() {
-  if (pid_ > 0 && !exit_) {
-    (void)launcher_->signal(pid_, SIGKILL);
-    (void)launcher_->reap(pid_, /*wait=*/true);
-  }
+  child_.kill_and_reap();  // before the spec file goes: the task may still read it
   if (!spec_path_.empty()) ::unlink(spec_path_.c_str());
 }
 
@@ -135,14 +132,14 @@ void TaskProcess::handle_line(const std::string& line) {
             "progress, a result or an error: " + line.substr(0, 200));
 }
 
-std::optional<ExitStatus> TaskProcess::poll_exit() {
+std::optional<os::ExitStatus> TaskProcess::poll_exit() {
   if (exit_) return exit_;
-  auto r = launcher_->reap(pid_, /*wait=*/false);
+  auto r = child_.reap(/*wait=*/false);
   if (!r.is_ok()) {
     // Not our child (cannot happen unless someone else reaped it): treat it
     // as crashed rather than waiting forever.
     log::error("task " + std::to_string(task_.task_id) + ": " + r.status().message());
-    exit_ = ExitStatus{true, 0, SIGKILL};
+    exit_ = os::ExitStatus{true, 0, SIGKILL};
   } else if (!r->has_value()) {
     return std::nullopt;
   } else {
@@ -165,12 +162,12 @@ void TaskProcess::signal(int sig, StopCause cause, Clock::duration grace) {
   } else if (!kill_deadline_) {
     kill_deadline_ = Clock::now() + grace;
   }
-  (void)launcher_->signal(pid_, sig);
+  (void)child_.signal(sig);
 }
 
 bool TaskProcess::escalate(Clock::time_point now) {
   if (exit_ || killed_ || !kill_deadline_ || now < *kill_deadline_) return false;
-  log::warn("task " + std::to_string(task_.task_id) + " (pid " + std::to_string(pid_) +
+  log::warn("task " + std::to_string(task_.task_id) + " (pid " + std::to_string(pid()) +
             ") did not stop within its grace period; killing it");
   signal(SIGKILL, cause_, {});
   return true;
@@ -212,7 +209,7 @@ Completion TaskProcess::completion() const {
       break;
     case StopCause::kNone:
       c.reason = "TASK_CRASHED";
-      c.message = "task process (pid " + std::to_string(pid_) + ") ended (" + how + ")" +
+      c.message = "task process (pid " + std::to_string(pid()) + ") ended (" + how + ")" +
                   (exit_ && exit_->ok() ? " but reported no result" : " without reporting why") +
                   "; see the step's log";
       break;

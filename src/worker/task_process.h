@@ -11,8 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/process.h"
 #include "common/status.h"
-#include "worker/process.h"
 #include "worker/server_client.h"
 
 namespace kiln::worker {
@@ -31,12 +31,12 @@ class TaskProcess {
   static Result<std::unique_ptr<TaskProcess>> start(const LeasedTask& task,
                                                     const std::vector<std::string>& command,
                                                     const std::string& spec_dir,
-                                                    ProcessLauncher* launcher);
+                                                    os::ProcessLauncher* launcher);
   // Kills and reaps a process still running; removes the spec file.
   ~TaskProcess();
 
   const LeasedTask& task() const { return task_; }
-  pid_t pid() const { return pid_; }
+  pid_t pid() const { return child_.pid(); }
   // The read end of the stdout pipe (non-blocking), for poll(2); -1 at EOF.
   int stdout_fd() const { return out_.get(); }
 
@@ -44,7 +44,7 @@ class TaskProcess {
   void read_output();
   // The exit status once the process ended (it is reaped and its output read
   // to the end then); nullopt while it runs.
-  std::optional<ExitStatus> poll_exit();
+  std::optional<os::ExitStatus> poll_exit();
 
   // Sends `sig`, remembering `cause`. SIGTERM starts the grace period after
   // which escalate() kills.
@@ -60,17 +60,15 @@ class TaskProcess {
   Completion completion() const;
 
  private:
-  TaskProcess(LeasedTask task, ProcessLauncher* launcher)
-      : task_(std::move(task)), launcher_(launcher) {}
+  explicit TaskProcess(LeasedTask task) : task_(std::move(task)) {}
   void handle_line(const std::string& line);
 
   LeasedTask task_;
-  ProcessLauncher* launcher_;
   std::string spec_path_;
-  pid_t pid_ = 0;
-  Fd out_;
+  os::Child child_;  // killed and reaped with the TaskProcess if still running
+  os::Fd out_;
   std::string pending_;  // a partial line
-  std::optional<ExitStatus> exit_;
+  std::optional<os::ExitStatus> exit_;
   TaskProgress progress_;
   std::optional<nlohmann::json> result_;
   std::optional<std::pair<std::string, std::string>> error_;  // reason, message

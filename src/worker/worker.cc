@@ -44,7 +44,7 @@ class Worker {
   Worker(const WorkerOptions& o, const CancelToken& stop)
       : o_(o),
         stop_(stop),
-        launcher_(o.launcher ? o.launcher : &posix_launcher()),
+        launcher_(o.launcher ? o.launcher : &os::posix_launcher()),
         client_(o.server_url, o.token) {}
 
   ~Worker() {
@@ -58,7 +58,7 @@ class Worker {
   Status run() {
     command_ = o_.task_command;
     if (command_.empty()) {
-      KILN_ASSIGN_OR_RETURN(std::string self, self_executable());
+      KILN_ASSIGN_OR_RETURN(std::string self, os::self_executable());
       command_ = {self, "task", "run"};
     }
     KILN_RETURN_IF_ERROR(make_spec_dir());
@@ -172,7 +172,7 @@ class Worker {
   void collect_exits() {
     for (auto it = tasks_.begin(); it != tasks_.end();) {
       TaskProcess& t = **it;
-      std::optional<ExitStatus> exit = t.poll_exit();
+      std::optional<os::ExitStatus> exit = t.poll_exit();
       if (!exit) {
         ++it;
         continue;
@@ -375,7 +375,7 @@ class Worker {
 
   const WorkerOptions& o_;
   const CancelToken& stop_;
-  ProcessLauncher* launcher_;
+  os::ProcessLauncher* launcher_;
   ServerClient client_;
   std::vector<std::string> command_;
   std::string spec_dir_;

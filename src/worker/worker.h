@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "common/cancel.h"
+#include "common/process.h"
 #include "common/status.h"
-#include "worker/process.h"
 
 namespace kiln::worker {
 
@@ -32,7 +32,7 @@ struct WorkerOptions {
   std::chrono::milliseconds shutdown_grace{10000};
   // Between lease requests that found nothing to do.
   std::chrono::milliseconds idle_poll{500};
-  ProcessLauncher* launcher = nullptr;  // default: posix_launcher()
+  os::ProcessLauncher* launcher = nullptr;  // default: posix_launcher()
 
   // Claim mode, for a batch task (one Slurm array task): instead of leasing
   // whatever is runnable, run task `claim_index` of step `claim_step` (-1:

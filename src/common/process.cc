@@ -1,4 +1,4 @@
-#include "worker/process.h"
+#include "common/process.h"
 
 #include <fcntl.h>
 #include <signal.h>
@@ -10,10 +10,11 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <utility>
 
 extern char** environ;
 
-namespace kiln::worker {
+namespace kiln::os {
 namespace {
 
 // posix_spawn's attributes: the child starts with no signal blocked and every
@@ -135,15 +136,20 @@ Fd& Fd::operator=(Fd&& o) noexcept {
   return *this;
 }
 
-int Fd::release() {
-  int fd = fd_;
-  fd_ = -1;
-  return fd;
-}
+int Fd::release() { return std::exchange(fd_, -1); }
 
 void Fd::reset() {
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
+}
+
+Status Fd::close(const std::string& path) {
+  if (fd_ < 0) return Status::ok();
+  // Linux releases the descriptor even when close() fails, so no retry.
+  if (::close(release()) != 0) {
+    return io_error("cannot close '" + path + "': " + std::strerror(errno));
+  }
+  return Status::ok();
 }
 
 ExitStatus ExitStatus::from_wait_status(int status) {
@@ -167,6 +173,59 @@ std::string ExitStatus::describe() const {
 ProcessLauncher& posix_launcher() {
   static PosixLauncher launcher;
   return launcher;
+}
+
+Result<Child> ProcessLauncher::start(const SpawnOptions& options) {
+  KILN_ASSIGN_OR_RETURN(pid_t pid, spawn(options));
+  return Child(this, pid);
+}
+
+Child::Child(Child&& o) noexcept : launcher_(o.launcher_), pid_(o.pid_), reaped_(o.reaped_) {
+  o.release();
+}
+
+Child& Child::operator=(Child&& o) noexcept {
+  if (this != &o) {
+    kill_and_reap();
+    launcher_ = o.launcher_;
+    pid_ = o.pid_;
+    reaped_ = o.reaped_;
+    o.release();
+  }
+  return *this;
+}
+
+Status Child::signal(int sig) {
+  if (!running()) return Status::ok();
+  return launcher_->signal(pid_, sig);
+}
+
+Result<std::optional<ExitStatus>> Child::reap(bool wait) {
+  if (!running()) return internal_error("reap: no child process to wait for");
+  auto r = launcher_->reap(pid_, wait);
+  if (!r.is_ok() || r->has_value()) reaped_ = true;
+  return r;
+}
+
+Result<ExitStatus> Child::wait() {
+  KILN_ASSIGN_OR_RETURN(std::optional<ExitStatus> st, reap(/*wait=*/true));
+  if (!st) return internal_error("process " + std::to_string(pid_) + " has no exit status");
+  return *st;
+}
+
+void Child::kill_and_reap() {
+  if (!running()) return;
+  (void)launcher_->signal(pid_, SIGKILL);
+  (void)launcher_->reap(pid_, /*wait=*/true);
+  reaped_ = true;
+}
+
+pid_t Child::release() {
+  const pid_t pid = pid_;
+  launcher_ = nullptr;
+  pid_ = 0;
+  reaped_ = false;
+  return pid;
 }
 
 std::vector<std::string> environment_with(const std::string& name, const std::string& value) {
@@ -210,4 +269,4 @@ void stop_with_parent_or_signal(void (*handler)(int)) {
   ::pthread_sigmask(SIG_UNBLOCK, &stop_signals, nullptr);
 }
 
-}  // namespace kiln::worker
+}  // namespace kiln::os
