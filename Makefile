@@ -75,7 +75,14 @@ demo: deps data build-demo
 	@echo "  - the one-shot engine without a server: $(KILN) ingest --definition $(DEMO_DEF)"
 
 test: deps data build-debinfo
-	ctest --test-dir $(BUILD_DIR) --output-on-failure -j2
+	@set -o pipefail; ctest --test-dir $(BUILD_DIR) --output-on-failure -j2 | tee $(BUILD_DIR)/ctest.log; \
+	rc=$$?; \
+	if grep -q '^The following tests did not run:' $(BUILD_DIR)/ctest.log; then \
+	  echo "make test: every test must run here; a skipped test fails the run (see 'did not run' above;" \
+	    "their output is in $(BUILD_DIR)/Testing/Temporary/LastTest.log)" >&2; \
+	  exit 1; \
+	fi; \
+	exit $$rc
 
 asan: deps data
 	$(call configure,$(ASAN_DIR),Asan,-DKILN_WERROR=ON)

@@ -86,9 +86,7 @@ class FootprintTest : public testing::Test {
 };
 
 SourceInfo l7_info() {
-  const std::string path = test_data_path("L7_ETMs.tif");
-  EXPECT_FALSE(path.empty()) << "data/L7_ETMs.tif is missing from the source tree";
-  auto info = inspect_source({.uri = path});
+  auto info = inspect_source({.uri = test_data_path("L7_ETMs.tif")});
   EXPECT_TRUE(info.is_ok()) << info.status().to_string();
   return info.is_ok() ? *info : SourceInfo{};
 }
@@ -273,9 +271,7 @@ TEST_F(FootprintTest, MissingGeotransformOrCrsIsAnInputError) {
 }
 
 TEST_F(FootprintTest, RotatedSceneNativeFootprintFollowsItsCorners) {
-  const std::string path = test_data_path("rotated.tif");
-  if (path.empty()) GTEST_SKIP() << "rotated.tif (shared sample data) is not available";
-  auto info = inspect_source({.uri = path});
+  auto info = inspect_source({.uri = test_data_path("rotated.tif")});
   ASSERT_TRUE(info.is_ok()) << info.status().to_string();
   ASSERT_FALSE(info->north_up());
   const GeometryPtr fp = native_footprint(*info);

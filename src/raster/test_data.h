@@ -1,8 +1,11 @@
-// Test-only: where the sample rasters live. data/ in the source tree holds
-// the scenes every checkout has (L7_ETMs.tif); the shared sample set
-// (/work/shared/data, described in its PROVENANCE.md) may be absent, so tests
-// that use it must GTEST_SKIP() when test_data_path() returns "".
+// Test-only: where the sample rasters live. Tests read only inside the
+// repository: data/ holds the scenes `make data` (scripts/fetch-data.sh)
+// unpacks from Debian's r-cran-stars package (L7_ETMs.tif...), tests/data/
+// the small files committed with the tests (origin and licence of each in
+// tests/data/PROVENANCE.md). A missing file fails the test; it never skips.
 #pragma once
+
+#include <gtest/gtest.h>
 
 #include <filesystem>
 #include <string>
@@ -14,20 +17,22 @@
 
 namespace kiln {
 
-// The path of sample raster `name`: the source tree's data/ first, then the
-// shared sample set; "" when neither has it.
+// The path of sample raster `name` in data/ or tests/data/ of the source
+// tree. When neither has it, adds a (non-fatal) GoogleTest failure that says
+// to run `make data` and returns the data/ path, so the test goes on to fail
+// where it opens the file rather than skipping.
 inline std::string test_data_path(const std::string& name) {
   namespace fs = std::filesystem;
-  const fs::path candidates[] = {
-      fs::path(KILN_SOURCE_DIR) / "data" / name,
-      fs::path("/work/shared/data") / name,
-      fs::path(KILN_SOURCE_DIR) / ".." / "shared" / "data" / name,
-  };
-  for (const fs::path& p : candidates) {
+  const fs::path fetched = fs::path(KILN_SOURCE_DIR) / "data" / name;
+  const fs::path committed = fs::path(KILN_SOURCE_DIR) / "tests" / "data" / name;
+  for (const fs::path& p : {fetched, committed}) {
     std::error_code ec;
     if (fs::is_regular_file(p, ec)) return p.lexically_normal().string();
   }
-  return "";
+  ADD_FAILURE() << "sample raster " << name << " is in neither " << fetched.parent_path().string()
+                << " nor " << committed.parent_path().string()
+                << ": run `make data` (scripts/fetch-data.sh) to fetch data/";
+  return fetched.lexically_normal().string();
 }
 
 }  // namespace kiln

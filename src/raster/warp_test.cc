@@ -44,7 +44,6 @@ class WarpTest : public testing::Test {
   void SetUp() override {
     init_gdal();
     path_ = test_data_path("L7_ETMs.tif");
-    ASSERT_FALSE(path_.empty()) << "data/L7_ETMs.tif is missing from the source tree";
     SourceRequest req;
     req.uri = path_;
     req.bands = {3, 2, 1};

@@ -582,18 +582,3 @@ def reference_ingest(definition, tmp):
         json.dump(d, f)
     kt.run_kiln(["ingest", "--definition", path, "--progress", "none"], expect_rc=kt.EXIT_OK)
     return os.path.realpath(kt.current_dir(ref_catalog, "default", definition["layer"]))
-
-
-def truncated_geotiff(src, dst, keep=0.5):
-    """Writes a cloud-optimised GeoTIFF of `src` (headers first, so GDAL still
-    opens it) cut to `keep` of its bytes: reading pixels past the cut fails.
-    Returns dst."""
-    from osgeo import gdal
-    full = dst + ".full.tif"
-    gdal.Translate(full, src, format="COG", creationOptions=["BLOCKSIZE=128", "COMPRESS=NONE"])
-    with open(full, "rb") as f:
-        data = f.read()
-    with open(dst, "wb") as f:
-        f.write(data[: int(len(data) * keep)])
-    os.remove(full)
-    return dst

@@ -7,9 +7,10 @@ run by hand from tests/e2e with:
 
     KILN_BIN=../../build/src/cli/kiln /usr/bin/python3 -m unittest -v test_pyramid
 
-Imagery: data/ holds what scripts/fetch-data.sh downloads (L7_ETMs.tif must be
-there: tests fail without it); the shared corpus (RGB.byte.tif, corrupt.tif...)
-is looked up beside the checkout and tests that need it skip when absent.
+Imagery comes only from inside the repository: data/ holds what `make data`
+(scripts/fetch-data.sh) unpacks from Debian's r-cran-stars package
+(L7_ETMs.tif...), tests/data/ the small files committed with the tests (see
+tests/data/PROVENANCE.md). A missing file fails the test; none skips.
 """
 
 import glob
@@ -65,46 +66,45 @@ def kiln_bin():
     return os.path.join(source_dir(), "build", "src", "cli", "kiln")
 
 
-def shared_data_dirs():
-    """Directories that may hold the shared imagery corpus, in search order."""
+def data_dirs():
+    """The repository's imagery directories, in search order: data/ (fetched
+    by `make data`), tests/data/ (committed)."""
     src = source_dir()
-    return [
-        os.path.join(src, "data"),
-        "/work/shared/data",
-        os.path.normpath(os.path.join(src, "..", "shared", "data")),
-    ]
+    return [os.path.join(src, "data"), os.path.join(src, "tests", "data")]
 
 
 def data_path(name):
-    """Absolute path of the imagery file `name`, or None when no data
-    directory has it (callers skipTest for shared-only files)."""
-    for d in shared_data_dirs():
+    """Absolute path of the imagery file `name`. Raises AssertionError (a test
+    failure, not a skip) when neither data directory has it."""
+    for d in data_dirs():
         p = os.path.join(d, name)
         if os.path.isfile(p):
             return p
-    return None
-
-
-def require_data(testcase, name):
-    """Path of a shared-corpus file, or skips the test saying what is missing."""
-    p = data_path(name)
-    if p is None:
-        testcase.skipTest(
-            "%s not found in %s (shared imagery corpus absent)"
-            % (name, ", ".join(shared_data_dirs()))
-        )
-    return p
+    raise AssertionError(
+        "%s is in neither %s: run `make data` (scripts/fetch-data.sh) to fetch data/"
+        % (name, " nor ".join(data_dirs()))
+    )
 
 
 def l7_path():
-    """Path of data/L7_ETMs.tif. Raises AssertionError (a failure, not a skip)
-    when it is missing: `make test` always fetches it."""
-    p = data_path(L7)
-    if p is None:
-        raise AssertionError(
-            "%s missing: run scripts/fetch-data.sh (make test does)" % L7
-        )
-    return p
+    """Path of data/L7_ETMs.tif (fails the test when missing: `make test`
+    fetches it)."""
+    return data_path(L7)
+
+
+def truncated_geotiff(src, dst, keep=0.5, bands=None):
+    """Writes a cloud-optimised GeoTIFF of `src` (of its `bands`, a list of
+    1-based band numbers, when given; headers first, so GDAL still opens it)
+    cut to `keep` of its bytes: reading pixels past the cut fails. Returns dst."""
+    full = dst + ".full.tif"
+    gdal.Translate(full, src, format="COG", bandList=bands,
+                   creationOptions=["BLOCKSIZE=128", "COMPRESS=NONE"])
+    with open(full, "rb") as f:
+        data = f.read()
+    with open(dst, "wb") as f:
+        f.write(data[: int(len(data) * keep)])
+    os.remove(full)
+    return dst
 
 
 def run_kiln(args, expect_rc=None, timeout=DEFAULT_TIMEOUT, cwd=None, env=None):

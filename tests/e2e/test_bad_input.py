@@ -62,6 +62,12 @@ class BadInputTest(unittest.TestCase):
             kt.assert_nothing_published(self, self.cat, "default", layer)
         return err
 
+    def corrupt_scene(self):
+        """An RGB copy of the Landsat scene whose file is cut in half: GDAL
+        opens it, reading the pixels past the cut fails."""
+        return kt.truncated_geotiff(kt.l7_path(), os.path.join(self.work, "corrupt.tif"),
+                                    bands=[3, 2, 1])
+
     # --- sources -------------------------------------------------------
 
     def test_missing_source(self):
@@ -83,21 +89,21 @@ class BadInputTest(unittest.TestCase):
                           layer="band7")
 
     def test_corrupt_tif(self):
-        # Metadata opens fine; tiles past row 512 are truncated, so this fails
-        # while tiles are being read, after staging has started.
-        src = kt.require_data(self, "corrupt.tif")
+        # Metadata opens fine; the tiles past the cut are truncated, so this
+        # fails while tiles are being read, after staging has started.
+        src = self.corrupt_scene()
         self.assert_fails(kt.ingest_args(src, self.cat, "corrupt"), [kt.EXIT_INPUT],
                           [re.escape("corrupt.tif")], layer="corrupt")
 
     def test_no_geotransform_or_crs(self):
-        src = kt.require_data(self, "rc_cog_no_offest.tif")
+        src = kt.data_path("rc_cog_no_offest.tif")
         self.assert_fails(kt.ingest_args(src, self.cat, "nogeo"), [kt.EXIT_INPUT],
                           [re.escape("rc_cog_no_offest.tif"), NO_GEOREF], layer="nogeo")
 
     def test_no_crs_for_zoomed_layout(self):
         # float_nan.tif has a geotransform but no CRS: it cannot be placed on
         # the Web Mercator grid.
-        src = kt.require_data(self, "float_nan.tif")
+        src = kt.data_path("float_nan.tif")
         self.assert_fails(kt.ingest_args(src, self.cat, "nocrs", "--layout", "zoomed"),
                           [kt.EXIT_INPUT], [re.escape("float_nan.tif"), NO_GEOREF],
                           layer="nocrs")
@@ -201,7 +207,7 @@ class BadInputTest(unittest.TestCase):
         self.check_failed_reingest_keeps_version(os.path.join(self.work, "gone.tif"))
 
     def test_failed_reingest_from_corrupt_file_keeps_previous_version(self):
-        self.check_failed_reingest_keeps_version(kt.require_data(self, "corrupt.tif"))
+        self.check_failed_reingest_keeps_version(self.corrupt_scene())
 
 
 if __name__ == "__main__":

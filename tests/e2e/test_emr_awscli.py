@@ -218,7 +218,7 @@ class AwsCliTest(unittest.TestCase):
 
     def test_wait_step_complete_fails_on_a_failed_step(self):
         srv = self.start_server(scheduler={"max_attempts": 1})
-        bad_src = ks.truncated_geotiff(kt.l7_path(), os.path.join(srv.tmp, "cut-scene.tif"),
+        bad_src = kt.truncated_geotiff(kt.l7_path(), os.path.join(srv.tmp, "cut-scene.tif"),
                                        keep=0.4)
         path = emr.write_definition(srv, "broken",
                                     ks.l7_definition("broken", max_zoom=MAX_ZOOM, uri=bad_src))

@@ -155,7 +155,7 @@ class Boto3Test(unittest.TestCase):
         srv = self.start_server(scheduler={"max_attempts": 1})
         client = srv.client(PROD)
         good = emr.write_definition(srv, "good", ks.l7_definition("good", max_zoom=MAX_ZOOM))
-        bad_src = ks.truncated_geotiff(kt.l7_path(), os.path.join(srv.tmp, "truncated-scene.tif"),
+        bad_src = kt.truncated_geotiff(kt.l7_path(), os.path.join(srv.tmp, "truncated-scene.tif"),
                                        keep=0.4)
         bad = emr.write_definition(srv, "bad", ks.l7_definition("bad", max_zoom=MAX_ZOOM,
                                                                 uri=bad_src))

@@ -139,7 +139,7 @@ class StepCliTest(unittest.TestCase):
 
         tmp = tempfile.mkdtemp(prefix="kiln-cli-")
         self.addCleanup(shutil.rmtree, tmp, True)
-        bad = ks.truncated_geotiff(kt.l7_path(), os.path.join(tmp, "cut-scene.tif"), keep=0.4)
+        bad = kt.truncated_geotiff(kt.l7_path(), os.path.join(tmp, "cut-scene.tif"), keep=0.4)
         rc, out, err = self.kiln(["step", "submit", bad, "--layer", "cli-bad", "--bands", "3,2,1",
                                  "--wait"])
         # A source error: the exit code `kiln ingest` gives a corrupt source.

@@ -37,7 +37,7 @@ class ServeFailuresTest(unittest.TestCase):
 
     def test_corrupt_source_fails_its_step_while_another_completes(self):
         srv = self.start_server(scheduler={"max_attempts": 2})
-        bad_src = ks.truncated_geotiff(kt.l7_path(), os.path.join(srv.tmp, "truncated-scene.tif"),
+        bad_src = kt.truncated_geotiff(kt.l7_path(), os.path.join(srv.tmp, "truncated-scene.tif"),
                                        keep=0.4)
         from osgeo import gdal
         ds = gdal.Open(bad_src)  # precondition: it opens, so planning accepts it
@@ -65,7 +65,7 @@ class ServeFailuresTest(unittest.TestCase):
     def test_cancel_and_wait_cancels_pending_steps_after_a_failure(self):
         srv = self.start_server(scheduler={"max_attempts": 1}, environments=[
             {"name": "production", "token": ks.PRODUCTION_TOKEN, "concurrency": 1}])
-        bad_src = ks.truncated_geotiff(kt.l7_path(), os.path.join(srv.tmp, "cut.tif"), keep=0.4)
+        bad_src = kt.truncated_geotiff(kt.l7_path(), os.path.join(srv.tmp, "cut.tif"), keep=0.4)
         bad = srv.submit(ks.l7_definition("broken", uri=bad_src),
                          action_on_failure="CANCEL_AND_WAIT")
         queued = srv.submit(ks.l7_definition("queued"))

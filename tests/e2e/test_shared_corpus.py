@@ -1,7 +1,8 @@
-"""Real imagery from other projects' test fixtures (the shared corpus, see
-PROVENANCE.md beside it): every valid file ingests with defaults into a
-layer whose tiles have the right bands, cell type and nodata, and whose
-pixels match gdalwarp's."""
+"""Real imagery from other projects' test fixtures (tests/data/, origin and
+licence of each file in tests/data/PROVENANCE.md) and from Debian's
+r-cran-stars package (data/, fetched by `make data`): every valid file
+ingests with defaults into a layer whose tiles have the right bands, cell
+type and nodata, and whose pixels match gdalwarp's."""
 
 import math
 import os
@@ -55,7 +56,7 @@ class SharedCorpusTest(unittest.TestCase):
         self.addCleanup(self.cat.__exit__, None, None, None)
 
     def ingest(self, names, layer, *extra):
-        srcs = [kt.require_data(self, n) for n in names]
+        srcs = [kt.data_path(n) for n in names]
         kt.run_kiln(kt.ingest_args(srcs, self.cat, layer, *extra), expect_rc=kt.EXIT_OK)
         return srcs
 
@@ -120,7 +121,7 @@ class SharedCorpusTest(unittest.TestCase):
         got_valid = kt.valid_mask(got, alpha, nodata)
         ref, ref_alpha = kt.reference_warp(src, bands, z, x, y, 256, meta["resample"], srs=srs)
         ref_valid = ref_alpha > 0
-        # rc_image_float.tif holds NaNs without declaring a nodata value.
+        # rc_image_float.crop.tif holds NaNs without declaring a nodata value.
         # gdalwarp carries NaN as a value, so its kernel spreads it to the
         # neighbours; Kiln may treat NaN as nodata and renormalise the kernel
         # over the finite neighbours instead. Only finite values compare, and
@@ -148,30 +149,32 @@ class SharedCorpusTest(unittest.TestCase):
     # --- one test per file ----------------------------------------------
 
     def test_rgb_byte_utm(self):
-        srcs = self.ingest(["RGB.byte.tif"], "rgb")
+        # A corner of a Landsat scene: data and the nodata=0 collar around it.
+        srcs = self.ingest(["RGB.byte.crop.tif"], "rgb")
         meta, tiles = self.check_layer("rgb", srcs, "png", 3, "uint8", nodata=0)
         self.compare_with_gdalwarp(meta, tiles, srcs[0], None)
 
-    def test_naip_four_bands_as_tif(self):
-        # RGB + near infrared: four data bands, more than PNG carries with an
-        # alpha channel, so GeoTIFF tiles.
-        srcs = self.ingest(["naip_m_3607824_se_17_1_20160620_sub.tif"], "naip", "--format", "tif")
-        meta, tiles = self.check_layer("naip", srcs, "tif", 4, "uint8", check_nodata=False)
-        self.compare_with_gdalwarp(meta, tiles, srcs[0], None)
+    def test_four_bands_as_tif(self):
+        # Landsat 7 blue, green, red and near infrared: four data bands, more
+        # than PNG carries with an alpha channel, so GeoTIFF tiles.
+        srcs = self.ingest([kt.L7], "four", "--bands", "1,2,3,4", "--format", "tif")
+        meta, tiles = self.check_layer("four", srcs, "tif", 4, "uint8", check_nodata=False)
+        self.assertEqual([b["source"]["band"] for b in meta["bands"]], [1, 2, 3, 4])
+        self.compare_with_gdalwarp(meta, tiles, srcs[0], [1, 2, 3, 4])
 
-    def test_naip_rgb_as_png(self):
-        srcs = self.ingest(["naip_m_3607824_se_17_1_20160620_sub.tif"], "naip-rgb",
-                           "--bands", "1,2,3")
-        meta, tiles = self.check_layer("naip-rgb", srcs, "png", 3, "uint8", check_nodata=False)
+    def test_three_of_six_bands_as_png(self):
+        srcs = self.ingest([kt.L7], "three", "--bands", "1,2,3")
+        meta, tiles = self.check_layer("three", srcs, "png", 3, "uint8", check_nodata=False)
         self.assertEqual([b["source"]["band"] for b in meta["bands"]], [1, 2, 3])
         self.compare_with_gdalwarp(meta, tiles, srcs[0], [1, 2, 3])
 
     def test_mosaic_of_two_uint16_scenes(self):
-        srcs = self.ingest(["rt_mosaic_cog1.tif", "rt_mosaic_cog2.tif"], "mosaic",
+        # Windows of two neighbouring Landsat scenes that overlap by half.
+        srcs = self.ingest(["rt_mosaic_cog1.crop.tif", "rt_mosaic_cog2.crop.tif"], "mosaic",
                            "--format", "tif", "--cell-type", "uint16")
         meta, tiles = self.check_layer("mosaic", srcs, "tif", 3, "uint16", nodata=0)
         self.assertEqual(sorted(os.path.basename(s["uri"]) for s in meta["sources"]),
-                         ["rt_mosaic_cog1.tif", "rt_mosaic_cog2.tif"])
+                         ["rt_mosaic_cog1.crop.tif", "rt_mosaic_cog2.crop.tif"])
         # Each max-zoom pixel comes from one of the scenes: where only one is
         # valid it must match that one's gdalwarp output; where both are, one
         # of them (the overlap order is the engine's choice).
@@ -204,12 +207,12 @@ class SharedCorpusTest(unittest.TestCase):
                              "mosaic: mean abs diff %.2f > %.2f" % (diffs.mean(), limit))
 
     def test_uint16_single_band_scene(self):
-        srcs = self.ingest(["rt_scene_band1.tif"], "scene")
+        srcs = self.ingest(["rt_scene_band1.crop.tif"], "scene")
         meta, tiles = self.check_layer("scene", srcs, "png", 1, "uint16", nodata=0)
         self.compare_with_gdalwarp(meta, tiles, srcs[0], None)
 
     def test_uint16_nodata_one(self):
-        srcs = self.ingest(["rt_cog_nodata.tif"], "cog-nodata")
+        srcs = self.ingest(["rt_cog_nodata.crop.tif"], "cog-nodata")
         meta, tiles = self.check_layer("cog-nodata", srcs, "png", 1, "uint16", nodata=1)
         self.compare_with_gdalwarp(meta, tiles, srcs[0], None)
 
@@ -220,18 +223,18 @@ class SharedCorpusTest(unittest.TestCase):
         self.compare_with_gdalwarp(meta, tiles, srcs[0], None)
 
     def test_float64_geographic(self):
-        srcs = self.ingest(["rc_image_float.tif"], "float64", "--format", "tif",
+        srcs = self.ingest(["rc_image_float.crop.tif"], "float64", "--format", "tif",
                            "--cell-type", "float64")
         meta, tiles = self.check_layer("float64", srcs, "tif", 1, "float64", check_nodata=False)
         self.compare_with_gdalwarp(meta, tiles, srcs[0], None)
 
     def test_float32_dem_keeps_its_nodata(self):
-        srcs = self.ingest(["dem-hills.tiff"], "dem", "--format", "tif", "--cell-type", "float32")
+        srcs = self.ingest(["dem-hills.crop.tif"], "dem", "--format", "tif", "--cell-type", "float32")
         meta, tiles = self.check_layer("dem", srcs, "tif", 1, "float32", nodata=-999999)
         self.compare_with_gdalwarp(meta, tiles, srcs[0], None)
 
     def test_hillshade_already_in_web_mercator(self):
-        srcs = self.ingest(["shade.tif"], "shade")
+        srcs = self.ingest(["shade.deflate.tif"], "shade")
         meta, tiles = self.check_layer("shade", srcs, "png", 1, "uint8", nodata=255)
         self.compare_with_gdalwarp(meta, tiles, srcs[0], None)
 
