@@ -6,6 +6,8 @@
 
 #include <httplib.h>
 
+#include "server/http_errors.h"
+
 namespace kiln::cli {
 namespace {
 
@@ -21,29 +23,34 @@ std::string from_env(const char* name) {
 // proxy or a crashed handler may send anything else, so fall back to the
 // status line and a short excerpt of the body.
 Status status_from_response(int http_status, const std::string& body) {
-  std::string message;
+  std::string message, code;
   auto j = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (j.is_object() && j.contains("error") && j["error"].is_object()) {
     const auto& e = j["error"];
     if (e.contains("message") && e["message"].is_string()) message = e["message"];
+    if (e.contains("code") && e["code"].is_string()) code = e["code"];
   }
   if (message.empty()) {
     message = "HTTP " + std::to_string(http_status);
     if (!body.empty()) message += ": " + body.substr(0, 200);
   }
+  // Errors of the cluster core carry a native code (server/http_errors.h);
+  // the door's own refusals (authentication, limits) go by HTTP status.
   switch (http_status) {
-    case 400:
+    case 401:
+      return invalid_argument(message + " (give a token with --token or KILN_TOKEN)");
     case 403:
     case 409:
     case 413:
       return invalid_argument(message);
-    case 401:
-      return invalid_argument(message + " (give a token with --token or KILN_TOKEN)");
-    case 404:
-      return not_found(message);
     default:
-      return internal_error(message);
+      break;
   }
+  const StatusCode c = server::status_code_for_native(code);
+  if (c != StatusCode::kInternal && c != StatusCode::kOk) return Status(c, message);
+  if (http_status == 400) return invalid_argument(message);
+  if (http_status == 404) return not_found(message);
+  return internal_error(message);
 }
 
 Result<nlohmann::json> parse_body(const httplib::Result& res) {

@@ -9,7 +9,7 @@
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
 #include "common/log.h"
-#include "server/config.h"
+#include "config/server_config.h"
 #include "server/server.h"
 
 namespace kiln::cli {
@@ -31,14 +31,14 @@ std::string self_exe() {
 }
 
 int run_serve(const ServeFlags& f) {
-  auto config = server::load_config(f.config);
+  auto config = config::load_config(f.config);
   if (!config.is_ok()) {
     log::error(config.status().message());
     return exit_code_for(config.status());
   }
   if (!f.listen.empty()) {
     // Same parser as the file's server.listen.
-    auto c = server::parse_config("[server]\nlisten = \"" + f.listen +
+    auto c = config::parse_config("[server]\nlisten = \"" + f.listen +
                                       "\"\n[[environment]]\nname = \"x\"\ntoken_sha256 = [\"" +
                                       std::string(64, '0') + "\"]\ncatalog = \"/\"\n",
                                   "/");

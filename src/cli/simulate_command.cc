@@ -20,7 +20,7 @@
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
 #include "elastic/autoscaler.h"
-#include "elastic/config.h"
+#include "config/autoscaler_config.h"
 #include "elastic/json.h"
 #include "sim/report.h"
 #include "sim/simulator.h"
@@ -52,14 +52,14 @@ Result<elastic::AutoscalerConfig> load_autoscaler_config(const std::string& path
     msg << path << ": line " << e.source().begin.line << ": " << e.description();
     return invalid_argument(msg.str());
   }
-  elastic::CoreDefaults core;
+  config::CoreDefaults core;
   if (const toml::table* ex = root["executor"].as_table()) {
     core.nodes =
         static_cast<int>(ex->get("workers") ? ex->get("workers")->value_or(int64_t{1}) : 1);
     core.slots_per_node = static_cast<int>(
         ex->get("slots_per_worker") ? ex->get("slots_per_worker")->value_or(int64_t{2}) : 2);
   }
-  auto c = elastic::parse_autoscaler_config(root, core);
+  auto c = config::parse_autoscaler_config(root, core);
   if (!c.is_ok()) return c.status().with_context(path);
   return c;
 }

@@ -12,9 +12,9 @@
 #include <utility>
 #include <vector>
 
+#include "config/autoscaler_config.h"
 #include "elastic/autoscaler.h"
 #include "elastic/capacity.h"
-#include "elastic/config.h"
 #include "elastic/fleet.h"
 
 namespace kiln::elastic {
@@ -560,7 +560,7 @@ threshold = 1
 [[autoscaling.target]]
 group = "spot"
 )");
-  auto c = parse_autoscaler_config(doc);
+  auto c = config::parse_autoscaler_config(doc);
   ASSERT_TRUE(c.is_ok()) << c.status().message();
   EXPECT_EQ(c->period_ms, 10 * kS);
   EXPECT_EQ(c->drain_timeout_ms, 120 * kS);
@@ -584,7 +584,7 @@ group = "spot"
   EXPECT_EQ(t.idle_timeout_ms, 600 * kS);
 
   // Without [[group]]: the old fixed pool, as the caller describes it.
-  auto fixed = parse_autoscaler_config(toml::table{}, CoreDefaults{4, 3});
+  auto fixed = config::parse_autoscaler_config(toml::table{}, config::CoreDefaults{4, 3});
   ASSERT_TRUE(fixed.is_ok());
   ASSERT_EQ(fixed->groups.size(), 1u);
   EXPECT_EQ(fixed->groups[0].name, "core");
@@ -635,7 +635,7 @@ TEST(ConfigContract, EveryErrorNamesItsKey) {
        "autoscaling.target[0].idle_timeout: unknown"},
   };
   for (const auto& [text, expect] : cases) {
-    auto bad = parse_autoscaler_config(toml::parse(text));
+    auto bad = config::parse_autoscaler_config(toml::parse(text));
     ASSERT_FALSE(bad.is_ok()) << text;
     EXPECT_EQ(bad.status().code(), StatusCode::kInvalidArgument) << text;
     EXPECT_NE(bad.status().message().find(expect), std::string::npos)

@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "config/autoscaler_config.h"
 #include "elastic/autoscaler.h"
 #include "elastic/capacity.h"
-#include "elastic/config.h"
 #include "elastic/fleet.h"
 #include "elastic/json.h"
 
@@ -445,7 +445,7 @@ adjustment = "percent_change_in_capacity"
 amount = 50
 cooldown_seconds = 60
 )");
-  auto c = parse_autoscaler_config(doc);
+  auto c = config::parse_autoscaler_config(doc);
   ASSERT_TRUE(c.is_ok()) << c.status().message();
   ASSERT_EQ(c->groups.size(), 2u);
   EXPECT_EQ(c->groups[0].slots_per_node, 4);
@@ -457,7 +457,7 @@ cooldown_seconds = 60
   EXPECT_EQ(c->rules[0].comparison, Comparison::kGreaterOrEqual);
   EXPECT_EQ(c->rules[0].adjustment, Adjustment::kPercentChangeInCapacity);
 
-  auto none = parse_autoscaler_config(toml::table{}, CoreDefaults{3, 8});
+  auto none = config::parse_autoscaler_config(toml::table{}, config::CoreDefaults{3, 8});
   ASSERT_TRUE(none.is_ok());
   ASSERT_EQ(none->groups.size(), 1u);
   EXPECT_EQ(none->groups[0].max_nodes, 3);
@@ -472,7 +472,7 @@ cooldown_seconds = 60
             "metric = \"pending_tasks\"\ncomparison = \"=\"\nthreshold = 1\n",
             "autoscaling.rule[0].comparison"},
        }) {
-    auto bad = parse_autoscaler_config(toml::parse(text));
+    auto bad = config::parse_autoscaler_config(toml::parse(text));
     ASSERT_FALSE(bad.is_ok()) << text;
     EXPECT_NE(bad.status().message().find(expect), std::string::npos) << bad.status().message();
   }

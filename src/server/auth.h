@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include "server/config.h"
+#include "server/core_names.h"
 
 namespace kiln::server {
 

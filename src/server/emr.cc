@@ -8,13 +8,18 @@
 #include <utility>
 #include <vector>
 
+#include "config/limits.h"
 #include "server/auth.h"
 #include "server/emr_args.h"
+#include "server/http_errors.h"
 
 namespace kiln::server {
 namespace {
 
 using json = nlohmann::json;
+
+// EMR's own limit on AddJobFlowSteps (its API reference: 256 steps).
+constexpr size_t kMaxStepsPerCall = 256;
 
 // --- replies ------------------------------------------------------------------
 
@@ -57,19 +62,8 @@ Reply no_such_step(const std::string& id) {
 // error: InternalServerError for the older operations (AddJobFlowSteps,
 // CancelSteps, ModifyCluster), InternalServerException for the rest.
 Reply from_status(const Status& s, const std::string& internal_type) {
-  switch (s.code()) {
-    case StatusCode::kUnavailable:
-      // 503: every AWS SDK retries it, which is right for a server that is
-      // restarting (nothing was done).
-      return error_reply(503, "ServiceUnavailableException", s.message());
-    case StatusCode::kInvalidArgument:
-    case StatusCode::kInputError:
-    case StatusCode::kEmpty:
-    case StatusCode::kNotFound:
-      return validation_error(s.message());
-    default:
-      return error_reply(500, internal_type, s.message());
-  }
+  const HttpError& e = http_error(s.code());
+  return error_reply(e.http_status, e.emr_type ? e.emr_type : internal_type, s.message());
 }
 
 // --- reading requests -----------------------------------------------------------
@@ -411,9 +405,9 @@ Reply add_job_flow_steps(const Call& c, const json& in) {
     return validation_error("Specified job flow ID does not exist.");
   }
   if (configs.empty()) return validation_error("Steps: give at least one step");
-  if (configs.size() > 256) {
-    return validation_error("Steps: at most 256 steps per call, got " +
-                            std::to_string(configs.size()));
+  if (configs.size() > kMaxStepsPerCall) {
+    return validation_error("Steps: at most " + std::to_string(kMaxStepsPerCall) +
+                            " steps per call, got " + std::to_string(configs.size()));
   }
 
   // All or nothing: every step is translated before the first is submitted.
@@ -618,11 +612,12 @@ Reply modify_cluster(const Call& c, const json& in) {
   if (r.failed()) return r.error();
   if (cluster_id != c.cluster_id) return no_such_cluster(cluster_id);
   if (level) {
-    if (*level < 1 || *level > 256) {
-      return validation_error("StepConcurrencyLevel must be between 1 and 256, not " +
-                              std::to_string(*level));
+    if (*level < config::kMinConcurrency || *level > config::kMaxConcurrency) {
+      return validation_error(
+          "StepConcurrencyLevel must be between " + std::to_string(config::kMinConcurrency) +
+          " and " + std::to_string(config::kMaxConcurrency) + ", not " + std::to_string(*level));
     }
-    Status s = c.steps.set_concurrency(c.env, static_cast<int>(*level));
+    Status s = c.steps.set_concurrency(c.env, *level);
     if (!s.is_ok()) return from_status(s, c.internal_type);
   }
   auto info = c.steps.cluster(c.env);

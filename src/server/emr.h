@@ -16,8 +16,7 @@
 
 #include <string>
 
-#include "server/config.h"
-#include "server/step_service.h"
+#include "server/core_names.h"
 
 namespace kiln::server {
 

@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "common/status.h"
-#include "server/step_service.h"
+#include "server/core_names.h"
 
 namespace kiln::server {
 

@@ -95,14 +95,14 @@ class MemorySteps final : public StepService {
   Result<ClusterInfo> cluster(const EnvironmentConfig& env) override {
     if (broken) return internal_error("database is locked");
     ClusterInfo c;
-    c.workers = 2;
+    c.workers.resize(2);
     c.slots_total = 4;
     c.concurrency = concurrency.count(env.name) ? concurrency[env.name] : env.concurrency;
     c.started_ms = kStartedMs;
     return c;
   }
 
-  Status set_concurrency(const EnvironmentConfig& env, int level) override {
+  Status set_concurrency(const EnvironmentConfig& env, int64_t level) override {
     if (level < 1 || level > 256) return invalid_argument("concurrency: must be 1-256");
     concurrency[env.name] = level;
     return Status::ok();

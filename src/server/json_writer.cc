@@ -4,6 +4,8 @@
 #include <cmath>
 #include <ctime>
 
+#include "common/time_format.h"
+
 namespace kiln::server {
 namespace {
 
@@ -30,15 +32,6 @@ size_t utf8_sequence(std::string_view s, size_t i) {
     return 4;
   }
   return 0;
-}
-
-void append_digits(std::string* out, int v, int width) {
-  char buf[8];
-  for (int i = width - 1; i >= 0; --i) {
-    buf[i] = static_cast<char>('0' + v % 10);
-    v /= 10;
-  }
-  out->append(buf, static_cast<size_t>(width));
 }
 
 }  // namespace
@@ -108,26 +101,6 @@ void append_json_string(std::string* out, std::string_view s) {
     }
   }
   out->push_back('"');
-}
-
-void append_rfc3339(std::string* out, int64_t epoch_ms) {
-  const std::time_t secs = static_cast<std::time_t>(epoch_ms / 1000);
-  std::tm tm{};
-  gmtime_r(&secs, &tm);
-  append_digits(out, tm.tm_year + 1900, 4);
-  out->push_back('-');
-  append_digits(out, tm.tm_mon + 1, 2);
-  out->push_back('-');
-  append_digits(out, tm.tm_mday, 2);
-  out->push_back('T');
-  append_digits(out, tm.tm_hour, 2);
-  out->push_back(':');
-  append_digits(out, tm.tm_min, 2);
-  out->push_back(':');
-  append_digits(out, tm.tm_sec, 2);
-  out->push_back('.');
-  append_digits(out, static_cast<int>(epoch_ms % 1000), 3);
-  out->push_back('Z');
 }
 
 void JsonWriter::separate() {

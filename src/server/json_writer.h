@@ -58,7 +58,4 @@ class JsonWriter {
 // Appends `s` to `out` as a JSON string literal, quotes included.
 void append_json_string(std::string* out, std::string_view s);
 
-// Appends epoch_ms as RFC 3339 UTC with milliseconds, no quotes.
-void append_rfc3339(std::string* out, int64_t epoch_ms);
-
 }  // namespace kiln::server

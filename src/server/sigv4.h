@@ -30,7 +30,7 @@
 #include <variant>
 #include <vector>
 
-#include "server/config.h"
+#include "server/core_names.h"
 
 namespace kiln::server {
 

@@ -13,6 +13,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "cluster/sample.h"
 #include "elastic/fleet.h"
 #include "elastic/json.h"
 #include "sim/event_queue.h"
@@ -513,17 +514,12 @@ Status ClusterSim::reconcile(int64_t now) {
     load_.oldest_pending_wait_ms += now - load_ms_;
   }
   load_ms_ = now;
-  // As kiln serve's ElasticControl::sample_locked builds it.
-  elastic::ClusterSample s;
-  s.t_ms = now;
-  s.pending_tasks = load_.pending_tasks;
-  s.backlog_steps = load_.backlog_steps;
-  s.running_tasks = load_.leased_tasks;
-  s.oldest_pending_wait_ms = load_.oldest_pending_wait_ms;
-  s.slots_total = ready_slots_[0] + ready_slots_[1];
-  s.slots_busy = ready_busy_;
-  s.booting_nodes = booting_;
-  elastic::derive(&s);
+  // The sample as kiln serve builds it (cluster::make_sample).
+  cluster::Capacity capacity;
+  capacity.slots_total = ready_slots_[0] + ready_slots_[1];
+  capacity.slots_busy = ready_busy_;
+  capacity.booting_nodes = booting_;
+  const elastic::ClusterSample s = cluster::make_sample(load_, capacity, now);
   bucket_.demand = std::max(bucket_.demand, static_cast<double>(s.pending_tasks + s.running_tasks));
   if (samples_out_.is_open()) {
     // As kiln serve records a round: the sample and the nodes as they were

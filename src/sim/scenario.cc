@@ -8,7 +8,7 @@
 
 #include <toml++/toml.h>
 
-#include "elastic/config.h"
+#include "config/autoscaler_config.h"
 
 namespace kiln::sim {
 namespace {
@@ -186,7 +186,7 @@ Result<Scenario> load_scenario(const std::string& path, const std::string& workl
     return invalid_argument(path + ":" + std::to_string(e.source().begin.line) + ": " +
                             std::string(e.description()));
   }
-  auto ac = elastic::parse_autoscaler_config(root);
+  auto ac = config::parse_autoscaler_config(root);
   if (!ac.is_ok()) return ac.status().with_context(path);
   sc.autoscaler = std::move(ac).value();
 

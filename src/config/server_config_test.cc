@@ -1,11 +1,11 @@
 // kiln.toml parsing: the documented example loads, and mistakes name the key.
-#include "server/config.h"
+#include "config/server_config.h"
 
 #include <cstdlib>
 
 #include <gtest/gtest.h>
 
-namespace kiln::server {
+namespace kiln::config {
 namespace {
 
 const std::string kHash(64, 'a');
@@ -149,4 +149,4 @@ TEST(Config, MistakesNameTheKey) {
 }
 
 }  // namespace
-}  // namespace kiln::server
+}  // namespace kiln::config

@@ -1,14 +1,15 @@
-#include "server/elastic_control.h"
+#include "cluster/elastic_control.h"
 
 #include <algorithm>
 #include <cmath>
 #include <fstream>
 
+#include "cluster/sample.h"
 #include "common/log.h"
+#include "common/prometheus.h"
 #include "elastic/json.h"
-#include "server/metrics.h"
 
-namespace kiln::server {
+namespace kiln::cluster {
 namespace {
 
 using json = nlohmann::json;
@@ -47,7 +48,9 @@ class ElasticControl::Provider final : public elastic::NodeProvider {
 
   worker::Executor* executor() { return executor_; }
 
-  Status terminate(const std::string& node_id, int64_t now_ms) override {
+  // The fleet calls this inside ElasticControl's methods, which hold mu_;
+  // the analysis cannot see through the fleet's virtual call.
+  Status terminate(const std::string& node_id, int64_t now_ms) override NO_THREAD_SAFETY_ANALYSIS {
     due_.erase(std::remove_if(due_.begin(), due_.end(),
                               [&](const Due& d) { return d.node_id == node_id; }),
                due_.end());
@@ -95,19 +98,20 @@ class ElasticControl::Provider final : public elastic::NodeProvider {
   std::vector<Due> due_;
 };
 
-ElasticControl::ElasticControl(const ServerConfig& config, store::JobStore* store,
+ElasticControl::ElasticControl(const config::ServerConfig& config, store::JobStore* store,
                                worker::Executor* executor)
-    : config_(config), store_(store), rng_(config.spot_chaos_seed) {
-  provider_ = std::make_unique<Provider>(this, executor);
-  fleet_ = std::make_unique<elastic::Fleet>(config.autoscaler, provider_.get());
-  samples_path_ = config.state_dir + "/autoscaler-samples.jsonl";
-  decisions_path_ = config.state_dir + "/autoscaler-decisions.jsonl";
-}
+    : config_(config),
+      store_(store),
+      provider_(std::make_unique<Provider>(this, executor)),
+      fleet_(std::make_unique<elastic::Fleet>(config.autoscaler, provider_.get())),
+      rng_(config.spot_chaos_seed),
+      samples_path_(config.state_dir + "/autoscaler-samples.jsonl"),
+      decisions_path_(config.state_dir + "/autoscaler-decisions.jsonl") {}
 
 ElasticControl::~ElasticControl() = default;
 
 Status ElasticControl::start(int64_t now_ms) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   KILN_RETURN_IF_ERROR(fleet_->start(now_ms));
   provider_->start_due(now_ms);
   next_reconcile_ms_ = now_ms + config_.autoscaler.period_ms;
@@ -116,7 +120,7 @@ Status ElasticControl::start(int64_t now_ms) {
 }
 
 void ElasticControl::tick(int64_t now_ms) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   for (const std::string& id : provider_->executor()->take_ready_nodes()) {
     if (fleet_->node(id) != nullptr) fleet_->node_ready(id, now_ms);
   }
@@ -143,7 +147,8 @@ void ElasticControl::tick(int64_t now_ms) {
       if (n.market != elastic::Market::kSpot || n.state != elastic::NodeState::kReady) continue;
       if (u(rng_) < p) {
         log::warn("spot interruption notice (chaos) for node " + n.id);
-        (void)fleet_->interrupt(n.id, now_ms, config_.spot_notice_ms);
+        Status st = fleet_->interrupt(n.id, now_ms, config_.spot_notice_ms);
+        if (!st.is_ok()) log::error("spot chaos: node " + n.id + ": " + st.message());
       }
     }
   }
@@ -162,47 +167,30 @@ void ElasticControl::tick(int64_t now_ms) {
   provider_->start_due(now_ms);
 }
 
-elastic::ClusterSample ElasticControl::sample_locked(int64_t now_ms) {
-  elastic::ClusterSample s;
-  s.t_ms = now_ms;
-  auto load = store_->load(now_ms);
-  if (load.is_ok()) {
-    s.pending_tasks = load->pending_tasks;
-    s.backlog_steps = load->backlog_steps;
-    s.running_tasks = load->leased_tasks;
-    s.oldest_pending_wait_ms = load->oldest_pending_wait_ms;
-  } else {
-    log::error("autoscaler sample: " + load.status().message());
-  }
-  for (const elastic::Node& n : fleet_->live_nodes()) {
-    if (n.state == elastic::NodeState::kReady) {
-      s.slots_total += n.slots;
-      s.slots_busy += std::min(n.busy, n.slots);
-    } else if (n.state == elastic::NodeState::kBooting) {
-      ++s.booting_nodes;
-    }
-  }
-  elastic::derive(&s);
-  return s;
-}
-
 void ElasticControl::reconcile_locked(int64_t now_ms) {
-  const elastic::ClusterSample s = sample_locked(now_ms);
+  auto load = store_->load(now_ms);
+  if (!load.is_ok()) {
+    log::error("autoscaler: round skipped, the cluster's load cannot be read: " +
+               load.status().message());
+    return;
+  }
+  const std::vector<elastic::Node> nodes_now = fleet_->live_nodes();
+  const elastic::ClusterSample s = make_sample(*load, capacity_of(nodes_now), now_ms);
   // The nodes as the autoscaler sees them this round, recorded with the
   // sample so `kiln simulate replay` can feed the same inputs to the same
   // code (the live/simulated cross-check).
   json nodes = json::array();
-  for (const elastic::Node& n : fleet_->live_nodes()) nodes.push_back(elastic::to_json(n));
+  for (const elastic::Node& n : nodes_now) nodes.push_back(elastic::to_json(n));
   append_line(samples_path_, {{"sample", elastic::to_json(s)}, {"nodes", nodes}});
   auto plan = fleet_->reconcile(s, now_ms);
   if (!plan.is_ok()) {
     log::error("autoscaler: " + plan.status().message());
     return;
   }
-  record_locked(s, *plan);
+  record_locked(*plan);
 }
 
-void ElasticControl::record_locked(const elastic::ClusterSample&, const elastic::Plan& plan) {
+void ElasticControl::record_locked(const elastic::Plan& plan) {
   for (const elastic::Decision& d : plan.decisions) {
     log::info("autoscaler: " + elastic::describe(d));
     append_line(decisions_path_, elastic::to_json(d));
@@ -214,18 +202,18 @@ void ElasticControl::record_locked(const elastic::ClusterSample&, const elastic:
 
 void ElasticControl::worker_registered(const std::string& worker_id, const std::string& node_id,
                                        int64_t now_ms) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   node_of_worker_[worker_id] = node_id;
   if (fleet_->node(node_id) != nullptr) fleet_->node_ready(node_id, now_ms);
 }
 
 void ElasticControl::worker_left(const std::string& worker_id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   node_of_worker_.erase(worker_id);
 }
 
 bool ElasticControl::may_lease(const std::string& worker_id) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = node_of_worker_.find(worker_id);
   if (it == node_of_worker_.end()) return true;  // a worker no fleet node stands behind
   const elastic::Node* n = fleet_->node(it->second);
@@ -234,14 +222,14 @@ bool ElasticControl::may_lease(const std::string& worker_id) const {
 
 void ElasticControl::leased(int64_t task_id, int attempt, const std::string& worker_id,
                             int64_t now_ms) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = node_of_worker_.find(worker_id);
   if (it == node_of_worker_.end()) return;
   attempts_[{task_id, attempt}] = {it->second, now_ms};
 }
 
 ElasticControl::Charge ElasticControl::charge(int64_t task_id, int attempt, int64_t now_ms) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = attempts_.find({task_id, attempt});
   if (it == attempts_.end()) return {};
   Charge c;
@@ -252,7 +240,7 @@ ElasticControl::Charge ElasticControl::charge(int64_t task_id, int attempt, int6
 }
 
 Status ElasticControl::interrupt(const std::string& node_id, int64_t notice_ms, int64_t now_ms) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   const int64_t notice = notice_ms < 0 ? config_.spot_notice_ms : notice_ms;
   KILN_RETURN_IF_ERROR(fleet_->interrupt(node_id, now_ms, notice));
   log::warn("spot interruption notice for node " + node_id + ": draining, gone in " +
@@ -261,7 +249,7 @@ Status ElasticControl::interrupt(const std::string& node_id, int64_t notice_ms, 
 }
 
 json ElasticControl::to_json(int64_t now_ms) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   json groups = json::array();
   const std::vector<elastic::Node> nodes = fleet_->live_nodes();
   for (const elastic::GroupConfig& g : config_.autoscaler.groups) {
@@ -326,7 +314,7 @@ json ElasticControl::to_json(int64_t now_ms) const {
 }
 
 std::string ElasticControl::metrics(int64_t now_ms) const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   std::string out;
   const std::vector<elastic::Node> nodes = fleet_->live_nodes();
   metric_header(&out, "kiln_nodes", "gauge", "Nodes of the fleet by group, market and state.");
@@ -382,4 +370,4 @@ std::string ElasticControl::metrics(int64_t now_ms) const {
   return out;
 }
 
-}  // namespace kiln::server
+}  // namespace kiln::cluster

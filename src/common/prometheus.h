@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-namespace kiln::server {
+namespace kiln {
 
 // A cumulative histogram with fixed upper bounds (seconds).
 class Histogram {
@@ -33,4 +33,4 @@ void metric_header(std::string* out, const std::string& name, const char* type,
 void metric_sample(std::string* out, const std::string& name,
                    const std::vector<std::pair<std::string, std::string>>& labels, double value);
 
-}  // namespace kiln::server
+}  // namespace kiln

@@ -1,9 +1,9 @@
-#include "server/metrics.h"
+#include "common/prometheus.h"
 
 #include <cmath>
 #include <cstdio>
 
-namespace kiln::server {
+namespace kiln {
 namespace {
 
 std::string format_value(double v) {
@@ -73,4 +73,4 @@ void metric_sample(std::string* out, const std::string& name,
   *out += " " + format_value(value) + "\n";
 }
 
-}  // namespace kiln::server
+}  // namespace kiln

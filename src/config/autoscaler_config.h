@@ -10,7 +10,7 @@
 #include "common/status.h"
 #include "elastic/autoscaler.h"
 
-namespace kiln::elastic {
+namespace kiln::config {
 
 // The core group a config without [[group]] tables gets: the fixed pool of
 // the [executor] table (nodes x slots, on demand, price 0).
@@ -21,7 +21,7 @@ struct CoreDefaults {
 
 // Reads [[group]] and [autoscaling] from the document's root (other tables
 // are the caller's) and validates the result.
-Result<AutoscalerConfig> parse_autoscaler_config(const toml::table& root,
-                                                 const CoreDefaults& core = {});
+Result<elastic::AutoscalerConfig> parse_autoscaler_config(const toml::table& root,
+                                                          const CoreDefaults& core = {});
 
-}  // namespace kiln::elastic
+}  // namespace kiln::config

@@ -1,19 +1,21 @@
-#include "elastic/config.h"
+#include "config/autoscaler_config.h"
 
 #include <cmath>
 #include <set>
 
+#include "config/limits.h"
 #include "config/toml_fields.h"
 
-namespace kiln::elastic {
+namespace kiln::config {
 namespace {
 
-using config::check_keys;
-using config::get_bool;
-using config::get_int;
-using config::get_number;
-using config::get_seconds;
-using config::get_string;
+using elastic::Adjustment;
+using elastic::AutoscalerConfig;
+using elastic::Comparison;
+using elastic::GroupConfig;
+using elastic::PriceTrace;
+using elastic::ScalingRule;
+using elastic::TargetTracking;
 
 // The tables of an array of tables `key` in `t` (empty when absent).
 Result<std::vector<const toml::table*>> tables(const toml::table& t, const std::string& where,
@@ -40,7 +42,7 @@ Result<GroupConfig> parse_group(const toml::table& t, const std::string& where) 
   KILN_RETURN_IF_ERROR(get_bool(t, where, "core", &g.core));
   std::string market = "on_demand";
   KILN_RETURN_IF_ERROR(get_string(t, where, "market", &market));
-  auto m = parse_market(market);
+  auto m = elastic::parse_market(market);
   if (!m.is_ok()) return invalid_argument(where + ".market: " + m.status().message());
   g.market = *m;
   g.min_nodes = g.core ? 1 : 0;
@@ -51,7 +53,7 @@ Result<GroupConfig> parse_group(const toml::table& t, const std::string& where) 
     return invalid_argument(where + ".max_nodes: must be >= min_nodes (" +
                             std::to_string(g.min_nodes) + "), got " + std::to_string(g.max_nodes));
   }
-  KILN_RETURN_IF_ERROR(get_int(t, where, "slots_per_node", 1, 256, &g.slots_per_node));
+  KILN_RETURN_IF_ERROR(get_int(t, where, "slots_per_node", 1, kMaxSlotsPerNode, &g.slots_per_node));
   const bool has_price = t.get("price_per_hour") != nullptr;
   const bool has_trace = t.get("price_trace") != nullptr;
   if (has_price && has_trace) {
@@ -211,8 +213,8 @@ Result<AutoscalerConfig> parse_autoscaler_config(const toml::table& root,
       c.targets.push_back(std::move(tt));
     }
   }
-  KILN_RETURN_IF_ERROR(validate(c));
+  KILN_RETURN_IF_ERROR(elastic::validate(c));
   return c;
 }
 
-}  // namespace kiln::elastic
+}  // namespace kiln::config

@@ -10,7 +10,7 @@
 #include "common/status.h"
 #include "elastic/autoscaler.h"
 
-namespace kiln::server {
+namespace kiln::config {
 
 // An AWS-style key pair for the EMR-compatible endpoint. SigV4 needs the
 // secret itself on the server side (it signs, it cannot compare hashes).
@@ -93,4 +93,4 @@ Result<ServerConfig> parse_config(const std::string& text, const std::string& ba
 // Reads and parses a file.
 Result<ServerConfig> load_config(const std::string& path);
 
-}  // namespace kiln::server
+}  // namespace kiln::config

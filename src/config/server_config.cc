@@ -1,4 +1,4 @@
-#include "server/config.h"
+#include "config/server_config.h"
 
 #include <filesystem>
 #include <fstream>
@@ -7,10 +7,11 @@
 
 #include <toml++/toml.h>
 
+#include "config/autoscaler_config.h"
+#include "config/limits.h"
 #include "config/toml_fields.h"
-#include "elastic/config.h"
 
-namespace kiln::server {
+namespace kiln::config {
 namespace {
 
 namespace fs = std::filesystem;
@@ -144,8 +145,9 @@ Result<ServerConfig> parse_config(const std::string& text, const std::string& ba
       return invalid_argument("executor.kind: '" + c.executor +
                               "' is not known (known: local, slurm)");
     }
-    KILN_RETURN_IF_ERROR(get_int(*t, "executor", "workers", 1, 256, &c.workers));
-    KILN_RETURN_IF_ERROR(get_int(*t, "executor", "slots_per_worker", 1, 256, &c.slots_per_worker));
+    KILN_RETURN_IF_ERROR(get_int(*t, "executor", "workers", 1, kMaxExecutorWorkers, &c.workers));
+    KILN_RETURN_IF_ERROR(
+        get_int(*t, "executor", "slots_per_worker", 1, kMaxSlotsPerNode, &c.slots_per_worker));
     KILN_RETURN_IF_ERROR(get_int(*t, "executor", "nice", 0, 19, &c.worker_nice));
   }
   KILN_RETURN_IF_ERROR(err);
@@ -214,10 +216,10 @@ Result<ServerConfig> parse_config(const std::string& text, const std::string& ba
   // Instance groups and policies; without [[group]], the [executor] pool
   // above is the one core group.
   {
-    elastic::CoreDefaults core;
+    CoreDefaults core;
     core.nodes = c.workers;
     core.slots_per_node = c.slots_per_worker;
-    auto a = elastic::parse_autoscaler_config(root, core);
+    auto a = parse_autoscaler_config(root, core);
     if (!a.is_ok()) return a.status();
     c.autoscaler = std::move(a).value();
   }
@@ -277,7 +279,8 @@ Result<ServerConfig> parse_config(const std::string& text, const std::string& ba
     KILN_RETURN_IF_ERROR(get_string(t, where, "catalog", &catalog));
     if (catalog.empty()) return invalid_argument(where + ".catalog: required");
     e.catalog = absolute_from(base_dir, catalog);
-    KILN_RETURN_IF_ERROR(get_int(t, where, "concurrency", 1, 256, &e.concurrency));
+    KILN_RETURN_IF_ERROR(
+        get_int(t, where, "concurrency", kMinConcurrency, kMaxConcurrency, &e.concurrency));
     KILN_RETURN_IF_ERROR(get_int(t, where, "priority", -1000, 1000, &e.priority));
     if (const toml::node* keys = t.get("aws_access_keys")) {
       if (!keys->is_array_of_tables()) {
@@ -344,4 +347,4 @@ Result<ServerConfig> load_config(const std::string& path) {
   return c;
 }
 
-}  // namespace kiln::server
+}  // namespace kiln::config

@@ -1,0 +1,190 @@
+#include "cluster/step_service.h"
+
+#include <algorithm>
+
+#include "common/log.h"
+#include "config/limits.h"
+#include "ingest/definition.h"
+
+namespace kiln::cluster {
+
+int plan_threads_for(const config::ServerConfig& config) {
+  int64_t max_slots = 0;
+  for (const auto& g : config.autoscaler.groups)
+    max_slots += static_cast<int64_t>(g.max_nodes) * g.slots_per_node;
+  return static_cast<int>(std::clamp<int64_t>(max_slots, 1, config::kMaxPlanThreads));
+}
+
+CoreStepService::CoreStepService(const config::ServerConfig& config, StepServiceOptions options,
+                                 store::JobStore* store, Planner* planner, StepLog* log,
+                                 Policies* policies, StepEvents* events, Lifecycle* lifecycle,
+                                 const Clock& clock)
+    : config_(config),
+      options_(options),
+      store_(store),
+      planner_(planner),
+      log_(log),
+      policies_(policies),
+      events_(events),
+      lifecycle_(lifecycle),
+      clock_(clock) {}
+
+Result<ingest::IngestDefinition> CoreStepService::definition_of(const SubmitRequest& req) const {
+  Result<std::vector<ingest::IngestDefinition>> defs = invalid_argument("no definition");
+  if (req.definition_uri.empty()) {
+    defs = ingest::parse_definition(req.definition);
+  } else {
+    std::string uri = req.definition_uri;
+    if (uri.rfind("file://", 0) == 0) uri = uri.substr(7);
+    if (uri.empty() || uri[0] != '/') {
+      return invalid_argument("definition '" + req.definition_uri +
+                              "': give an absolute path or a file:///absolute/path.json URI "
+                              "(other schemes are not supported yet)");
+    }
+    defs = ingest::load_definition(uri);
+  }
+  if (!defs.is_ok()) return invalid_argument(defs.status().message());
+  if (defs->size() != 1) {
+    return invalid_argument("the definition holds " + std::to_string(defs->size()) +
+                            " layers; a step ingests exactly one");
+  }
+  ingest::IngestDefinition def = (*defs)[0];
+  for (size_t i = 0; i < def.sources.size(); ++i) {
+    const std::string& uri = def.sources[i].uri;
+    if (!uri.empty() && uri[0] != '/' && uri.rfind("/vsi", 0) != 0 &&
+        uri.find("://") == std::string::npos) {
+      return invalid_argument("sources[" + std::to_string(i) + "].uri: '" + uri +
+                              "' is relative; the server does not share your working directory, "
+                              "give an absolute path");
+    }
+  }
+  return def;
+}
+
+Result<store::Step> CoreStepService::submit(const EnvironmentConfig& env,
+                                            const SubmitRequest& req) {
+  if (lifecycle_->stopping()) {
+    return unavailable("the server is shutting down and takes no new steps");
+  }
+  const std::string& aof = req.action_on_failure;
+  if (aof == "TERMINATE_CLUSTER" || aof == "TERMINATE_JOB_FLOW") {
+    return invalid_argument("action_on_failure: " + aof +
+                            " is refused: the cluster is shared by every environment and stays "
+                            "up; use CONTINUE or CANCEL_AND_WAIT");
+  }
+  if (aof != "CONTINUE" && aof != "CANCEL_AND_WAIT") {
+    return invalid_argument("action_on_failure: '" + aof +
+                            "' is not one of CONTINUE, CANCEL_AND_WAIT");
+  }
+  if (req.name.size() > static_cast<size_t>(config::kMaxStepNameLength)) {
+    return invalid_argument("name: at most " + std::to_string(config::kMaxStepNameLength) +
+                            " characters");
+  }
+  KILN_ASSIGN_OR_RETURN(ingest::IngestDefinition def, definition_of(req));
+  // A step writes only under its environment's catalog root, whatever the
+  // definition says (docs/cluster.md): the credentials decide, never the body.
+  def.output.catalog = env.catalog;
+  def.output.environment = env.name;
+  auto plan = planner_->plan(def, options_.plan_threads);
+  if (!plan.is_ok()) return invalid_argument(plan.status().message());
+
+  store::NewStep ns;
+  ns.environment = env.name;
+  ns.name = req.name.empty() ? def.layer : req.name;
+  ns.action_on_failure = aof;
+  ns.action = {{"ingest", ingest::to_json(def)}, {"plan", {{"threads", options_.plan_threads}}}};
+  if (!req.emr_request.is_null()) ns.action["emr"] = req.emr_request;
+  ns.layer = def.layer;
+  ns.partitions = plan->partitions;
+  ns.tiles_total = plan->tiles_total;
+  ns.max_attempts = options_.max_attempts;
+  KILN_ASSIGN_OR_RETURN(store::Step step, store_->submit(ns, clock_.now_ms()));
+  log_->append(step.id, "step '" + ns.name + "' submitted in environment " + env.name + ": layer " +
+                            def.layer + ", " + std::to_string(ns.partitions) +
+                            " partition task(s), " + std::to_string(ns.tiles_total) + " tiles");
+  events_->notify();
+  return step;
+}
+
+Result<store::Step> CoreStepService::get(const EnvironmentConfig& env, const std::string& id) {
+  return store_->get(env.name, id);
+}
+
+Result<store::ListPage> CoreStepService::list(const EnvironmentConfig& env, store::ListQuery q) {
+  q.environment = env.name;
+  if (q.limit < 1 || q.limit > config::kMaxListLimit) {
+    return invalid_argument("limit: must be 1-" + std::to_string(config::kMaxListLimit));
+  }
+  return store_->list(q);
+}
+
+Result<store::Step> CoreStepService::cancel(const EnvironmentConfig& env, const std::string& id,
+                                            const std::string& signal) {
+  if (signal != "TERM" && signal != "KILL") {
+    return invalid_argument("signal: must be \"TERM\" or \"KILL\", got \"" + signal + "\"");
+  }
+  KILN_ASSIGN_OR_RETURN(store::Step step,
+                        store_->request_cancel(env.name, id, signal, clock_.now_ms()));
+  log_->append(step.id,
+               "cancel requested (" + signal + "); state " + store::step_state_name(step.state));
+  events_->notify();
+  return step;
+}
+
+Result<ClusterInfo> CoreStepService::cluster(const EnvironmentConfig& env) {
+  ClusterInfo c;
+  KILN_ASSIGN_OR_RETURN(c.workers, store_->workers(/*alive_only=*/true));
+  KILN_ASSIGN_OR_RETURN(store::StoreStats stats, store_->stats());
+  for (const auto& w : c.workers) {
+    c.slots_total += w.slots;
+    c.slots_busy += w.busy;
+  }
+  auto q = stats.queued_tasks_by_env.find(env.name);
+  c.queued_tasks = q == stats.queued_tasks_by_env.end() ? 0 : q->second;
+  KILN_ASSIGN_OR_RETURN(store::EnvironmentPolicy p, policies_->get(env.name));
+  c.concurrency = p.concurrency;
+  c.priority = p.priority;
+  c.accepting_steps = !lifecycle_->stopping();
+  c.started_ms = options_.started_ms;
+  return c;
+}
+
+Status CoreStepService::set_concurrency(const EnvironmentConfig& env, int64_t concurrency) {
+  KILN_RETURN_IF_ERROR(policies_->set_concurrency(env.name, concurrency));
+  log::info("environment " + env.name + ": concurrency now " + std::to_string(concurrency));
+  // More room may start PENDING steps now.
+  events_->notify();
+  return Status::ok();
+}
+
+std::string CoreStepService::log_location(const std::string& step_id) const {
+  return log_->path(step_id);
+}
+
+Result<store::Step> CoreStepService::wait(const EnvironmentConfig& env, const std::string& id,
+                                          int64_t timeout_ms) {
+  const int64_t deadline = clock_.now_ms() + std::max<int64_t>(timeout_ms, 0);
+  uint64_t seen = events_->version();
+  for (;;) {
+    KILN_ASSIGN_OR_RETURN(store::Step step, store_->get(env.name, id));
+    if (store::is_terminal(step.state) || clock_.now_ms() >= deadline || events_->closed()) {
+      return step;
+    }
+    seen = events_->wait_for_change(seen, deadline);
+  }
+}
+
+Result<LogChunk> CoreStepService::read_log(const EnvironmentConfig& env, const std::string& id,
+                                           int64_t offset, int64_t max_bytes) {
+  if (offset < 0) return invalid_argument("offset: must be a non-negative integer");
+  KILN_ASSIGN_OR_RETURN(store::Step step, store_->get(env.name, id));
+  return log_->read(step.id, offset, std::min(max_bytes, config::kMaxLogChunkBytes));
+}
+
+Result<store::StoreStats> CoreStepService::stats() { return store_->stats(); }
+
+Result<store::EnvironmentPolicy> CoreStepService::policy(const EnvironmentConfig& env) const {
+  return policies_->get(env.name);
+}
+
+}  // namespace kiln::cluster

@@ -1,0 +1,68 @@
+#include "server/emr_door.h"
+
+#include <chrono>
+#include <cstdio>
+
+namespace kiln::server {
+namespace {
+
+using json = nlohmann::json;
+
+std::vector<SigV4Key> keys_of(const ServerConfig& config) {
+  std::vector<SigV4Key> keys;
+  for (const auto& e : config.environments)
+    for (const auto& k : e.aws_keys) keys.push_back({k.access_key_id, k.secret_access_key, e.name});
+  return keys;
+}
+
+}  // namespace
+
+EmrDoor::EmrDoor(StepService& steps, const ServerConfig& config, int64_t started_ms)
+    : config_(config),
+      started_ms_(started_ms),
+      sigv4_(keys_of(config), config.emr_regions),
+      limiter_(config.emr_requests_per_second, config.emr_burst),
+      api_(steps, config) {}
+
+void EmrDoor::install(httplib::Server& http) {
+  http.Post("/", [this](const httplib::Request& q, httplib::Response& r) { handle(q, r); });
+}
+
+void EmrDoor::handle(const httplib::Request& req, httplib::Response& res) {
+  // A request id per call, as AWS sends: clients log it with errors.
+  char rid[64];
+  std::snprintf(rid, sizeof rid, "kiln-%016llx-%08llx",
+                static_cast<unsigned long long>(started_ms_),
+                static_cast<unsigned long long>(request_seq_++));
+  res.set_header("x-amzn-RequestId", rid);
+  auto emr_error = [&res](int status, const std::string& type, const std::string& message) {
+    res.status = status;
+    res.set_content(json{{"__type", type}, {"Message", message}}.dump(), kEmrContentType);
+  };
+  const std::string target = req.get_header_value("X-Amz-Target");
+  if (target.rfind(kEmrTargetPrefix, 0) != 0) {
+    return emr_error(400, "UnknownOperationException",
+                     "X-Amz-Target must be ElasticMapReduce.<Operation>; got '" + target + "'");
+  }
+  SigV4Request sr;
+  sr.method = req.method;
+  const auto q = req.target.find('?');
+  sr.path = q == std::string::npos ? req.target : req.target.substr(0, q);
+  sr.query = q == std::string::npos ? "" : req.target.substr(q + 1);
+  for (const auto& [k, v] : req.headers) sr.headers.emplace_back(k, v);
+  sr.body = req.body;
+  const SigV4Result auth = sigv4_.verify(sr, std::chrono::system_clock::now());
+  if (!auth.ok()) {
+    return emr_error(auth.error().http_status, auth.error().type, auth.error().message);
+  }
+  if (!limiter_.allow(auth.key().access_key_id)) {
+    return emr_error(400, "ThrottlingException", "Rate exceeded");
+  }
+  const EnvironmentConfig* env = config_.environment(auth.key().environment);
+  if (!env) return emr_error(500, "InternalServerException", "credentials map to no environment");
+  const EmrResponse r = api_.handle(*env, target, req.body);
+  res.status = r.http_status;
+  res.set_content(r.body, kEmrContentType);
+}
+
+}  // namespace kiln::server

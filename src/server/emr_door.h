@@ -1,0 +1,40 @@
+// The EMR-compatible endpoint's HTTP door: POST / with X-Amz-Target. It
+// checks the SigV4 signature (the access key decides the environment),
+// throttles per access key, stamps an x-amzn-RequestId and hands the call
+// to EmrApi (server/emr.h), which speaks the EMR Step API over the
+// StepService.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+
+#include <httplib.h>
+
+#include "server/core_names.h"
+#include "server/emr.h"
+#include "server/rate_limiter.h"
+#include "server/sigv4.h"
+
+namespace kiln::server {
+
+class EmrDoor {
+ public:
+  // `steps` and `config` must outlive this object. started_ms: part of
+  // every request id, so ids differ across restarts.
+  EmrDoor(StepService& steps, const ServerConfig& config, int64_t started_ms);
+
+  void install(httplib::Server& http);
+
+ private:
+  void handle(const httplib::Request& req, httplib::Response& res);
+
+  const ServerConfig& config_;
+  const int64_t started_ms_;
+  SigV4Verifier sigv4_;
+  RateLimiter limiter_;
+  EmrApi api_;
+  std::atomic<uint64_t> request_seq_{0};
+};
+
+}  // namespace kiln::server

@@ -1,0 +1,39 @@
+// What every HTTP door shares: JSON replies, the native error body, reading
+// a JSON request body and query parameters. Error replies go through
+// server/http_errors.h's table.
+#pragma once
+
+#include <cstdint>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include "common/status.h"
+
+namespace kiln::server {
+
+void send_json(httplib::Response& res, int status, const nlohmann::json& body);
+void send_json_text(httplib::Response& res, int status, std::string&& text);
+// {"error": {"code": code, "message": message}} with that HTTP status.
+void send_error(httplib::Response& res, int status, const std::string& code,
+                const std::string& message);
+// The error for a failed Status, as http_errors.h maps it.
+void send_status(httplib::Response& res, const Status& s);
+
+// Parses a JSON object body; on failure answers 400 and returns false.
+bool parse_body(const httplib::Request& req, httplib::Response& res, nlohmann::json* out);
+// Refuses members not in `known` (400 naming the first one); `where` is
+// the object's path ("" or "action: ").
+bool only_known(httplib::Response& res, const nlohmann::json& obj,
+                const std::set<std::string>& known, const std::string& where);
+// A decimal integer within [lo, hi].
+bool parse_int(const std::string& s, int64_t lo, int64_t hi, int64_t* out);
+// "A,B" -> {"A", "B"}; empty items dropped.
+std::vector<std::string> split_commas(const std::string& s);
+// RFC 3339 UTC with milliseconds; null for "not yet" (ms <= 0).
+nlohmann::json rfc3339(int64_t ms);
+
+}  // namespace kiln::server

@@ -1,0 +1,66 @@
+// The native REST door (docs/cluster.md, "Native API"): /v1/steps,
+// /v1/cluster, /v1/environment, /metrics, /healthz, /readyz. It
+// authenticates the caller's bearer token to an environment, translates
+// HTTP to cluster::CoreStepService calls and back, and holds no state or
+// logic of its own beyond that.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include <httplib.h>
+
+#include "cluster/elastic_control.h"
+#include "cluster/lifecycle.h"
+#include "cluster/step_service.h"
+#include "cluster/worker_protocol.h"
+#include "common/clock.h"
+#include "common/prometheus.h"
+#include "server/auth.h"
+#include "server/core_names.h"
+
+namespace kiln::server {
+
+// Counters the process keeps for /metrics beyond the store's.
+struct ServerCounters {
+  Histogram start_latency{{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}};
+  std::atomic<int64_t> http_requests{0};
+};
+
+class RestApi {
+ public:
+  struct Deps {
+    const ServerConfig& config;
+    cluster::CoreStepService& steps;
+    cluster::ElasticControl& elastic;
+    const cluster::WorkerProtocol& workers;
+    const TokenTable& tokens;
+    const cluster::Lifecycle& lifecycle;
+    ServerCounters& counters;
+    const Clock& clock;
+  };
+  explicit RestApi(Deps deps) : d_(deps) {}
+
+  // Adds the door's routes to `http`.
+  void install(httplib::Server& http);
+
+ private:
+  // The caller's environment, or writes 401 and returns nullptr.
+  const EnvironmentConfig* authenticate(const httplib::Request& req, httplib::Response& res);
+
+  void handle_submit(const httplib::Request& req, httplib::Response& res);
+  void handle_list(const httplib::Request& req, httplib::Response& res);
+  void handle_describe(const httplib::Request& req, httplib::Response& res);
+  void handle_cancel(const httplib::Request& req, httplib::Response& res);
+  void handle_logs(const httplib::Request& req, httplib::Response& res);
+  void handle_wait(const httplib::Request& req, httplib::Response& res);
+  void handle_cluster(const httplib::Request& req, httplib::Response& res);
+  // POST /v1/cluster/nodes/{id}/interrupt: a spot notice (operator token).
+  void handle_interrupt(const httplib::Request& req, httplib::Response& res);
+  void handle_environment(const httplib::Request& req, httplib::Response& res);
+  void handle_metrics(const httplib::Request& req, httplib::Response& res);
+
+  Deps d_;
+};
+
+}  // namespace kiln::server
