@@ -25,7 +25,7 @@ std::string state_text(TaskState s) { return task_state_name(s); }
 
 Result<Claim> JobStore::claim(const std::string& worker_id, const std::string& step_id,
                               int64_t index, int64_t lease_ms, int64_t now_ms) {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(&impl_->mu);
   internal::Database& db = *impl_->db;
   KILN_ASSIGN_OR_RETURN(Transaction txn, Transaction::begin(db));
   KILN_RETURN_IF_ERROR(impl_->check_live_worker(worker_id, now_ms));
@@ -102,7 +102,7 @@ SELECT COUNT(*) FROM tasks WHERE step_id = ?1 AND kind = 'partition' AND state <
 }
 
 Result<int64_t> JobStore::extend_leases(int64_t until_ms) {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(&impl_->mu);
   KILN_ASSIGN_OR_RETURN(Query q, impl_->db->query(R"sql(
 UPDATE tasks SET lease_expires_ms = ?1 WHERE state = 'LEASED' AND lease_expires_ms < ?1)sql"));
   q.bind(1, until_ms);
@@ -111,7 +111,7 @@ UPDATE tasks SET lease_expires_ms = ?1 WHERE state = 'LEASED' AND lease_expires_
 }
 
 Result<std::vector<Task>> JobStore::tasks_of(const std::string& step_id) {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(&impl_->mu);
   KILN_ASSIGN_OR_RETURN(std::optional<Step> step,
                         impl_->find_step(step_id, /*with_progress=*/false));
   if (!step) return not_found("no step '" + step_id + "'");
@@ -122,7 +122,7 @@ Result<std::vector<Task>> JobStore::tasks_of(const std::string& step_id) {
 }
 
 Result<std::vector<Step>> JobStore::steps_in_states(const std::vector<StepState>& states) {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(&impl_->mu);
   std::vector<Step> out;
   for (StepState s : states) {
     KILN_ASSIGN_OR_RETURN(Query q, impl_->db->query(select_steps("WHERE state = ?1")));
@@ -136,7 +136,7 @@ Result<std::vector<Step>> JobStore::steps_in_states(const std::vector<StepState>
 }
 
 Status JobStore::add_batch_job(const BatchJob& job) {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(&impl_->mu);
   internal::Database& db = *impl_->db;
   KILN_ASSIGN_OR_RETURN(Transaction txn, Transaction::begin(db));
   KILN_ASSIGN_OR_RETURN(std::optional<Step> step,
@@ -158,7 +158,7 @@ VALUES (?1, ?2, ?3, ?4, ?5, ?6))sql"));
 }
 
 Result<std::vector<BatchJob>> JobStore::open_batch_jobs() {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(&impl_->mu);
   KILN_ASSIGN_OR_RETURN(Query q, impl_->db->query(R"sql(
 SELECT job_id, step_id, kind, indexes, submitted_ms FROM batch_jobs
  WHERE ended = 0 ORDER BY submitted_ms, rowid)sql"));
@@ -178,7 +178,7 @@ SELECT job_id, step_id, kind, indexes, submitted_ms FROM batch_jobs
 }
 
 Result<bool> JobStore::has_batch_jobs(const std::string& step_id) {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(&impl_->mu);
   KILN_ASSIGN_OR_RETURN(Query q,
                         impl_->db->query("SELECT 1 FROM batch_jobs WHERE step_id = ?1 LIMIT 1"));
   q.bind(1, step_id);
@@ -187,7 +187,7 @@ Result<bool> JobStore::has_batch_jobs(const std::string& step_id) {
 
 Result<bool> JobStore::fail_step(const std::string& step_id, const Failure& failure,
                                  int64_t now_ms) {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(&impl_->mu);
   internal::Database& db = *impl_->db;
   KILN_ASSIGN_OR_RETURN(Transaction txn, Transaction::begin(db));
   KILN_ASSIGN_OR_RETURN(std::optional<Step> step,
@@ -202,7 +202,7 @@ Result<bool> JobStore::fail_step(const std::string& step_id, const Failure& fail
 }
 
 Status JobStore::end_batch_job(const std::string& job_id) {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(&impl_->mu);
   KILN_ASSIGN_OR_RETURN(Query q,
                         impl_->db->query("UPDATE batch_jobs SET ended = 1 WHERE job_id = ?1"));
   q.bind(1, job_id);

@@ -168,7 +168,12 @@ Result<std::unique_ptr<JobStore>> JobStore::from_database(std::unique_ptr<intern
   KILN_RETURN_IF_ERROR(internal::migrate(*db));
   std::unique_ptr<JobStore> store(new JobStore());
   store->impl_ = std::make_unique<Impl>();
-  store->impl_->db = std::move(db);
+  {
+    // Nobody else can see the store yet; the lock is for the analysis, and
+    // costs nothing uncontended.
+    MutexLock lock(&store->impl_->mu);
+    store->impl_->db = std::move(db);
+  }
   return store;
 }
 
@@ -183,7 +188,7 @@ Result<Step> JobStore::submit(const NewStep& s, int64_t now_ms) {
   const std::string action =
       s.action.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(&impl_->mu);
   internal::Database& db = *impl_->db;
   KILN_ASSIGN_OR_RETURN(Transaction txn, Transaction::begin(db));
 
@@ -225,7 +230,7 @@ VALUES (?1, ?2, ?3, 'PENDING', ?4, ?5))sql"));
 }
 
 Result<Step> JobStore::get(const std::string& environment, const std::string& id) {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(&impl_->mu);
   KILN_ASSIGN_OR_RETURN(ReadSnapshot snapshot, ReadSnapshot::begin(*impl_->db));
   return impl_->step_in(environment, id);
 }
@@ -247,7 +252,7 @@ Result<ListPage> JobStore::list(const ListQuery& q) {
   nlohmann::json ids = nlohmann::json::array();
   for (const std::string& id : q.ids) ids.push_back(id);
 
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(&impl_->mu);
   KILN_ASSIGN_OR_RETURN(ReadSnapshot snapshot, ReadSnapshot::begin(*impl_->db));
   KILN_ASSIGN_OR_RETURN(Query query, impl_->db->query(select_steps(R"sql(
  WHERE environment = ?1 AND seq < ?2
@@ -284,7 +289,7 @@ Result<Step> JobStore::request_cancel(const std::string& environment, const std:
   if (sig != "TERM" && sig != "KILL") {
     return invalid_argument("signal must be TERM or KILL, not '" + signal + "'");
   }
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(&impl_->mu);
   internal::Database& db = *impl_->db;
   KILN_ASSIGN_OR_RETURN(Transaction txn, Transaction::begin(db));
   KILN_ASSIGN_OR_RETURN(Step step, impl_->step_in(environment, id));
@@ -318,7 +323,7 @@ Result<Step> JobStore::request_cancel(const std::string& environment, const std:
 // --- stats -------------------------------------------------------------------
 
 Result<StoreStats> JobStore::stats() {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(&impl_->mu);
   internal::Database& db = *impl_->db;
   StoreStats out;
   // One read transaction, so the figures are one consistent snapshot.
@@ -366,7 +371,7 @@ SELECT s.environment, COUNT(*) FROM tasks t JOIN steps s ON s.id = t.step_id
 }
 
 Status JobStore::add_cost(const std::string& step_id, double slot_seconds, double cost) {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(&impl_->mu);
   KILN_ASSIGN_OR_RETURN(Query q,
                         impl_->db->query("UPDATE steps SET slot_seconds = slot_seconds + ?2, "
                                          "cost = cost + ?3 WHERE id = ?1"));
@@ -377,7 +382,7 @@ Status JobStore::add_cost(const std::string& step_id, double slot_seconds, doubl
 }
 
 Result<Load> JobStore::load(int64_t now_ms) {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(&impl_->mu);
   internal::Database& db = *impl_->db;
   KILN_ASSIGN_OR_RETURN(ReadSnapshot snapshot, ReadSnapshot::begin(db));
   Load out;

@@ -56,7 +56,7 @@ Status touch(internal::Database& db, const std::string& worker_id, int64_t now_m
 
 Result<std::vector<std::string>> JobStore::start_steps(
     const std::map<std::string, EnvironmentPolicy>& policies, int64_t now_ms) {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(&impl_->mu);
   internal::Database& db = *impl_->db;
   KILN_ASSIGN_OR_RETURN(Transaction txn, Transaction::begin(db));
   std::vector<std::string> started;
@@ -102,7 +102,7 @@ Result<std::vector<Lease>> JobStore::lease(const std::string& worker_id, int slo
                                            const std::map<std::string, EnvironmentPolicy>& policies,
                                            int64_t starvation_ms, int64_t lease_ms,
                                            int64_t now_ms) {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(&impl_->mu);
   internal::Database& db = *impl_->db;
   KILN_ASSIGN_OR_RETURN(Transaction txn, Transaction::begin(db));
   KILN_RETURN_IF_ERROR(impl_->check_live_worker(worker_id, now_ms));
@@ -167,7 +167,7 @@ SELECT t.id FROM steps s
 Result<std::vector<int64_t>> JobStore::heartbeat(const std::string& worker_id,
                                                  const std::vector<Heartbeat>& tasks,
                                                  int64_t lease_ms, int64_t now_ms) {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(&impl_->mu);
   internal::Database& db = *impl_->db;
   KILN_ASSIGN_OR_RETURN(Transaction txn, Transaction::begin(db));
   KILN_RETURN_IF_ERROR(touch(db, worker_id, now_ms));
@@ -189,7 +189,7 @@ UPDATE tasks SET lease_expires_ms = ?4, tiles_done = ?5, bytes_read = ?6, bytes_
 
 Result<std::vector<std::pair<int64_t, std::string>>> JobStore::cancellations(
     const std::string& worker_id) {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(&impl_->mu);
   // Any step that is no longer RUNNING: CANCEL_PENDING with the signal the
   // client asked for; FAILED (another task ran out of attempts) or
   // INTERRUPTED with TERM, since their remaining work is wasted.
@@ -211,7 +211,7 @@ SELECT t.id, s.cancel_signal FROM tasks t JOIN steps s ON s.id = t.step_id
 Result<bool> JobStore::complete(const std::string& worker_id, int64_t task_id, int attempt, bool ok,
                                 const nlohmann::json& result, const Failure& error,
                                 int64_t now_ms) {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(&impl_->mu);
   internal::Database& db = *impl_->db;
   KILN_ASSIGN_OR_RETURN(Transaction txn, Transaction::begin(db));
   Result<Task> found = impl_->task(task_id);
@@ -346,7 +346,7 @@ UPDATE tasks SET state = 'PENDING', worker_id = '', lease_expires_ms = 0, not_be
 }
 
 Result<int64_t> JobStore::expire_leases(int64_t now_ms) {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(&impl_->mu);
   internal::Database& db = *impl_->db;
   KILN_ASSIGN_OR_RETURN(Transaction txn, Transaction::begin(db));
   std::vector<Task> lapsed;
@@ -365,7 +365,7 @@ Result<int64_t> JobStore::expire_leases(int64_t now_ms) {
 }
 
 Result<std::vector<Step>> JobStore::finish_cancellations(int64_t now_ms) {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(&impl_->mu);
   internal::Database& db = *impl_->db;
   KILN_ASSIGN_OR_RETURN(Transaction txn, Transaction::begin(db));
   std::vector<std::string> ids;
@@ -388,7 +388,7 @@ SELECT id FROM steps s
 }
 
 Result<std::vector<Step>> JobStore::steps_to_clean() {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(&impl_->mu);
   // Not while a task may still write into the staging directory: a FAILED
   // step's other tasks can hold leases until their workers stop them.
   KILN_ASSIGN_OR_RETURN(Query q, impl_->db->query(select_steps(R"sql(
@@ -399,7 +399,7 @@ Result<std::vector<Step>> JobStore::steps_to_clean() {
 }
 
 Status JobStore::mark_cleaned(const std::string& step_id) {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(&impl_->mu);
   KILN_ASSIGN_OR_RETURN(Query q, impl_->db->query("UPDATE steps SET cleaned = 1 WHERE id = ?1"));
   q.bind(1, step_id);
   KILN_RETURN_IF_ERROR(q.run());
@@ -411,7 +411,7 @@ Result<int64_t> JobStore::interrupt_unknown_environments(const std::vector<std::
                                                          int64_t now_ms) {
   nlohmann::json names = nlohmann::json::array();
   for (const std::string& k : known) names.push_back(k);
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(&impl_->mu);
   internal::Database& db = *impl_->db;
   KILN_ASSIGN_OR_RETURN(Transaction txn, Transaction::begin(db));
   std::vector<std::pair<std::string, std::string>> steps;  // id, environment

@@ -5,11 +5,12 @@
 #pragma once
 
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "common/mutex.h"
+#include "common/thread_annotations.h"
 #include "store/job_store.h"
 #include "store/sqlite.h"
 
@@ -30,51 +31,53 @@ std::string select_steps(const std::string& rest);
 std::string select_tasks(const std::string& rest);
 
 struct JobStore::Impl {
-  // Every member function below REQUIRES: mu held. The public JobStore
-  // methods take it once, on entry, and hold it for the whole operation
-  // including its transaction.
-  std::mutex mu;
-  std::unique_ptr<internal::Database> db;  // guarded by mu
+  // Every member function below REQUIRES(mu). The public JobStore methods
+  // take it once, on entry, and hold it for the whole operation including
+  // its transaction.
+  Mutex mu;
+  std::unique_ptr<internal::Database> db GUARDED_BY(mu);
 
   // The step with this id in any environment; nullopt when there is none.
   // `with_progress`: false skips the pass over its tasks (a lease only
   // needs the step's definition).
-  Result<std::optional<Step>> find_step(const std::string& id, bool with_progress = true);
+  Result<std::optional<Step>> find_step(const std::string& id, bool with_progress = true)
+      REQUIRES(mu);
   // The step with this id in `environment`; NotFound otherwise, with one
   // message whether the id is unknown or belongs to another environment.
-  Result<Step> step_in(const std::string& environment, const std::string& id);
+  Result<Step> step_in(const std::string& environment, const std::string& id) REQUIRES(mu);
   // Every row of `q` (a select_steps() query) as a Step with its progress.
   // `parse_action`: false leaves Step::action null (listings that do not
   // show it skip parsing every step's definition).
   Result<std::vector<Step>> read_steps(internal::Query& q, bool parse_action = true,
-                                       bool with_progress = true);
+                                       bool with_progress = true) REQUIRES(mu);
   // Fills the progress of each step that has not ended from its tasks, in
   // one query (an ended step's was read from its row).
-  Status fill_progress(std::vector<Step>& steps);
+  Status fill_progress(std::vector<Step>& steps) REQUIRES(mu);
   // Records step_id's progress as of now in its row; called in the
   // transaction that ends it, so an ended step's progress is what it was
   // when it ended.
-  Status freeze_progress(const std::string& step_id);
+  Status freeze_progress(const std::string& step_id) REQUIRES(mu);
 
-  Result<Task> task(int64_t id);
-  Result<std::vector<Task>> read_tasks(internal::Query& q);
+  Result<Task> task(int64_t id) REQUIRES(mu);
+  Result<std::vector<Task>> read_tasks(internal::Query& q) REQUIRES(mu);
 
   // Ends a step that is not terminal yet: `state` (terminal), ended_ms, the
   // failure if any, and its PENDING tasks CANCELLED. LEASED tasks stay
   // leased: their workers learn through cancellations() and their
   // completions end them CANCELLED.
   Status end_step(const std::string& step_id, StepState state, const Failure* failure,
-                  int64_t now_ms);
+                  int64_t now_ms) REQUIRES(mu);
   // A LEASED task whose lease ends without a result (expiry, worker gone):
   // back to PENDING when its step still runs, else CANCELLED.
-  Status release_lease(const Task& t, int64_t now_ms);
-  Status add_to_counter(const char* name, int64_t delta);
+  Status release_lease(const Task& t, int64_t now_ms) REQUIRES(mu);
+  Status add_to_counter(const char* name, int64_t delta) REQUIRES(mu);
   // NotFound unless the worker is registered and not declared gone; marks
   // it seen now. For the calls that hand a worker work (lease, claim).
-  Status check_live_worker(const std::string& worker_id, int64_t now_ms);
+  Status check_live_worker(const std::string& worker_id, int64_t now_ms) REQUIRES(mu);
   // The task is LEASED to `worker_id` until `expires_ms` as its next
   // attempt, which starts from zero progress.
-  Status start_attempt(int64_t task_id, const std::string& worker_id, int64_t expires_ms);
+  Status start_attempt(int64_t task_id, const std::string& worker_id, int64_t expires_ms)
+      REQUIRES(mu);
 };
 
 }  // namespace kiln::store

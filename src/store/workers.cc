@@ -12,7 +12,7 @@ Result<WorkerInfo> JobStore::register_worker(int64_t pid, const std::string& hos
                                              int64_t now_ms) {
   if (slots < 1)
     return invalid_argument("a worker needs at least 1 slot, not " + std::to_string(slots));
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(&impl_->mu);
   internal::Database& db = *impl_->db;
   KILN_ASSIGN_OR_RETURN(Transaction txn, Transaction::begin(db));
   std::string id;
@@ -41,7 +41,7 @@ VALUES (?1, ?2, ?3, ?4, ?5, ?5, 1))sql"));
 }
 
 Status JobStore::touch_worker(const std::string& worker_id, int64_t now_ms) {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(&impl_->mu);
   KILN_ASSIGN_OR_RETURN(
       Query q,
       impl_->db->query("UPDATE workers SET last_seen_ms = ?2 WHERE id = ?1 AND alive = 1"));
@@ -54,7 +54,7 @@ Status JobStore::touch_worker(const std::string& worker_id, int64_t now_ms) {
 }
 
 Status JobStore::worker_gone(const std::string& worker_id, int64_t now_ms) {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(&impl_->mu);
   internal::Database& db = *impl_->db;
   KILN_ASSIGN_OR_RETURN(Transaction txn, Transaction::begin(db));
   {
@@ -77,7 +77,7 @@ Status JobStore::worker_gone(const std::string& worker_id, int64_t now_ms) {
 }
 
 Result<std::vector<WorkerInfo>> JobStore::workers(bool alive_only) {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(&impl_->mu);
   KILN_ASSIGN_OR_RETURN(Query q, impl_->db->query(R"sql(
 SELECT w.id, w.pid, w.host, w.slots, w.registered_ms, w.last_seen_ms, w.alive,
        (SELECT COUNT(*) FROM tasks t WHERE t.worker_id = w.id AND t.state = 'LEASED')
