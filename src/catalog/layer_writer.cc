@@ -12,7 +12,6 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
-#include <mutex>
 #include <string>
 #include <system_error>
 #include <unordered_set>
@@ -22,6 +21,8 @@
 
 #include "catalog/file_lock.h"
 #include "common/log.h"
+#include "common/mutex.h"
+#include "common/thread_annotations.h"
 
 namespace kiln::catalog::internal {
 namespace {
@@ -188,7 +189,7 @@ class DirLayerWriter final : public LayerWriter {
                     std::string_view bytes) override;
   Status write_file(std::string_view relpath, std::string_view bytes) override;
   Result<std::string> read_file(std::string_view relpath) const override;
-  Status remove(std::string_view relpath) override;
+  Status remove(std::string_view relpath) override EXCLUDES(dirs_mu_);
   Result<int> commit(nlohmann::json metadata) override;
   void abort() override;
 
@@ -198,7 +199,7 @@ class DirLayerWriter final : public LayerWriter {
   Status check_open() const;
   // create_directories for a tile column, remembered so that the thousands
   // of tiles of one column cost one stat, not one per tile.
-  Status ensure_tile_dir(const fs::path& dir, const std::string& key);
+  Status ensure_tile_dir(const fs::path& dir, const std::string& key) EXCLUDES(dirs_mu_);
   // Points `current` at `version` by renaming a new symlink over it.
   Status swap_current(int version);
 
@@ -209,8 +210,8 @@ class DirLayerWriter final : public LayerWriter {
   const std::string id_;
   const bool shared_;
   std::atomic<State> state_{State::kOpen};
-  std::mutex dirs_mu_;
-  std::unordered_set<std::string> created_dirs_;  // guarded by dirs_mu_
+  Mutex dirs_mu_;
+  std::unordered_set<std::string> created_dirs_ GUARDED_BY(dirs_mu_);
 };
 
 Status DirLayerWriter::check_open() const {
@@ -227,7 +228,7 @@ Status DirLayerWriter::check_open() const {
 
 Status DirLayerWriter::ensure_tile_dir(const fs::path& dir, const std::string& key) {
   {
-    std::lock_guard<std::mutex> lock(dirs_mu_);
+    MutexLock lock(&dirs_mu_);
     if (created_dirs_.count(key) != 0) return Status::ok();
   }
   // Outside the lock: two threads may both create it, which
@@ -235,7 +236,7 @@ Status DirLayerWriter::ensure_tile_dir(const fs::path& dir, const std::string& k
   std::error_code ec;
   fs::create_directories(dir, ec);
   if (ec) return fs_error("create directory", dir, ec);
-  std::lock_guard<std::mutex> lock(dirs_mu_);
+  MutexLock lock(&dirs_mu_);
   created_dirs_.insert(key);
   return Status::ok();
 }
@@ -305,7 +306,7 @@ Status DirLayerWriter::remove(std::string_view relpath) {
   fs::remove_all(path, ec);
   if (ec) return fs_error("remove", path, ec);
   // Tile directories under `path` may be gone now.
-  std::lock_guard<std::mutex> lock(dirs_mu_);
+  MutexLock lock(&dirs_mu_);
   created_dirs_.clear();
   return Status::ok();
 }

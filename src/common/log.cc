@@ -5,7 +5,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
-#include <mutex>
+
+#include "common/mutex.h"
 
 namespace kiln::log {
 namespace {
@@ -58,7 +59,8 @@ bool parse_level(std::string_view t, Level* out) {
 
 void write(Level l, std::string_view message) {
   if (static_cast<int>(l) < level_storage().load() || l == Level::kOff) return;
-  static std::mutex mu;
+  // Lines from several threads never interleave.
+  static Mutex mu;
   auto now = std::chrono::system_clock::now();
   std::time_t secs = std::chrono::system_clock::to_time_t(now);
   int millis = static_cast<int>(
@@ -67,7 +69,7 @@ void write(Level l, std::string_view message) {
   gmtime_r(&secs, &tm);
   char stamp[32];
   std::strftime(stamp, sizeof stamp, "%Y-%m-%dT%H:%M:%S", &tm);
-  std::lock_guard<std::mutex> lock(mu);
+  MutexLock lock(&mu);
   std::fprintf(stderr, "%s.%03dZ %-5s %.*s\n", stamp, millis, level_name(l),
                static_cast<int>(message.size()), message.data());
 }

@@ -1,12 +1,13 @@
 #include "ingest/engine.h"
 
 #include <future>
-#include <mutex>
 #include <thread>
 #include <vector>
 
 #include "catalog/catalog.h"
 #include "common/log.h"
+#include "common/mutex.h"
+#include "common/thread_annotations.h"
 #include "ingest/checksum.h"
 #include "ingest/metadata.h"
 #include "ingest/partition.h"
@@ -14,6 +15,27 @@
 #include "raster/gdal_env.h"
 
 namespace kiln::ingest {
+namespace {
+
+// The first error of the partition pool's threads; the later ones are
+// mostly the stop it triggered. Thread-safe.
+class FirstError {
+ public:
+  void record(const Status& s) EXCLUDES(mu_) {
+    MutexLock lock(&mu_);
+    if (status_.is_ok()) status_ = s;
+  }
+  Status get() const EXCLUDES(mu_) {
+    MutexLock lock(&mu_);
+    return status_;
+  }
+
+ private:
+  mutable Mutex mu_;
+  Status status_ GUARDED_BY(mu_);
+};
+
+}  // namespace
 
 int resolve_threads(int requested) {
   if (requested > 0) return requested;
@@ -51,8 +73,7 @@ Result<IngestSummary> run_ingest(const IngestDefinition& def, const IngestOption
   // error stops the others at their next tile.
   std::vector<PartitionResult> results(plan.partitions.size());
   std::atomic<size_t> next{0};
-  std::mutex mu;
-  Status first_error;
+  FirstError pool_error;
   CancelToken stop;
   auto worker = [&] {
     SourceCache sources(plan);
@@ -62,8 +83,7 @@ Result<IngestSummary> run_ingest(const IngestDefinition& def, const IngestOption
       if (i >= plan.partitions.size() || stop.cancelled()) return;
       auto r = run_partition(plan, static_cast<int64_t>(i), writer.get(), &sources, progress, stop);
       if (!r.is_ok()) {
-        std::lock_guard<std::mutex> lock(mu);
-        if (first_error.is_ok()) first_error = r.status();
+        pool_error.record(r.status());
         stop.cancel();
         return;
       }
@@ -74,6 +94,7 @@ Result<IngestSummary> run_ingest(const IngestDefinition& def, const IngestOption
   for (int t = 0; t < threads; ++t) pool.emplace_back(worker);
   for (auto& t : pool) t.join();
   auto sums = checksums.get();
+  Status first_error = pool_error.get();
   if (outer_cancel.cancelled() && first_error.is_ok())
     first_error = cancelled("interrupted; nothing was published");
   if (!first_error.is_ok()) {

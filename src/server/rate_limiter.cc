@@ -5,7 +5,7 @@
 namespace kiln::server {
 
 bool RateLimiter::allow(const std::string& key, Clock::time_point now) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto [it, fresh] = buckets_.try_emplace(key);
   Bucket& b = it->second;
   if (fresh) {

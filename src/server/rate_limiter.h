@@ -6,8 +6,10 @@
 
 #include <chrono>
 #include <map>
-#include <mutex>
 #include <string>
+
+#include "common/mutex.h"
+#include "common/thread_annotations.h"
 
 namespace kiln::server {
 
@@ -15,8 +17,8 @@ class RateLimiter {
  public:
   using Clock = std::chrono::steady_clock;
   RateLimiter(double rate, double burst) : rate_(rate), burst_(burst) {}
-  // Takes one token from `key`'s bucket; false when it is empty.
-  bool allow(const std::string& key, Clock::time_point now = Clock::now());
+  // Takes one token from `key`'s bucket; false when it is empty. Thread-safe.
+  bool allow(const std::string& key, Clock::time_point now = Clock::now()) EXCLUDES(mu_);
 
  private:
   struct Bucket {
@@ -24,8 +26,8 @@ class RateLimiter {
     Clock::time_point last;
   };
   const double rate_, burst_;
-  std::mutex mu_;
-  std::map<std::string, Bucket> buckets_;
+  Mutex mu_;
+  std::map<std::string, Bucket> buckets_ GUARDED_BY(mu_);
 };
 
 }  // namespace kiln::server

@@ -61,14 +61,14 @@ Status SlurmExecutor::start() {
   if (!off.empty()) KILN_RETURN_IF_ERROR(client_.update_nodes(join(off), "DRAIN", kOffReason));
   if (!on.empty()) {
     KILN_RETURN_IF_ERROR(client_.update_nodes(join(on), "POWER_DOWN_ASAP", kOffReason));
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     powering_down_.insert(on.begin(), on.end());
   }
   return Status::ok();
 }
 
 Status SlurmExecutor::launch_node(const std::string& node_id, int slots) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   Node n;
   n.slots = slots;
   n.cloud = cloud_.count(node_id) > 0;
@@ -87,7 +87,7 @@ Status SlurmExecutor::launch_node(const std::string& node_id, int slots) {
 }
 
 Status SlurmExecutor::drain_node(const std::string& node_id) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = nodes_.find(node_id);
   if (it == nodes_.end()) return not_found("no node '" + node_id + "'");
   if (it->second.cloud) ops_.emplace_back(Op::kDrain, node_id);
@@ -95,7 +95,7 @@ Status SlurmExecutor::drain_node(const std::string& node_id) {
 }
 
 Status SlurmExecutor::terminate_node(const std::string& node_id, std::chrono::milliseconds) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   auto it = nodes_.find(node_id);
   if (it == nodes_.end()) return not_found("no node '" + node_id + "'");
   if (it->second.cloud) ops_.emplace_back(Op::kPowerDown, node_id);
@@ -104,7 +104,7 @@ Status SlurmExecutor::terminate_node(const std::string& node_id, std::chrono::mi
 }
 
 std::vector<std::string> SlurmExecutor::take_ready_nodes() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   std::vector<std::string> out;
   out.swap(ready_);
   return out;
@@ -137,7 +137,7 @@ void SlurmExecutor::run(Op op, const std::string& node) {
       Status drained = client_.update_nodes(node, "DRAIN", "kiln: scale-in");
       if (!drained.is_ok()) log::warn("slurm: " + drained.message());
       st = client_.update_nodes(node, "POWER_DOWN_FORCE", "");
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       powering_down_.insert(node);
       break;
     }
@@ -148,7 +148,7 @@ void SlurmExecutor::run(Op op, const std::string& node) {
 void SlurmExecutor::tick() {
   std::deque<std::pair<Op, std::string>> ops;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     ops.swap(ops_);
   }
   for (const auto& [op, node] : ops) run(op, node);
@@ -156,7 +156,7 @@ void SlurmExecutor::tick() {
   const auto now = Clock::now();
   if (now < next_poll_) return;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     bool waiting = !powering_down_.empty();
     for (const auto& [id, n] : nodes_) waiting = waiting || n.powering_up;
     if (!waiting) return;
@@ -169,7 +169,7 @@ void SlurmExecutor::tick() {
   }
   std::vector<std::string> to_drain;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     for (auto& [id, n] : nodes_) {
       if (!n.powering_up) continue;
       auto it = states->find(id);
@@ -204,7 +204,7 @@ void SlurmExecutor::tick() {
 }
 
 worker::ExecutorStatus SlurmExecutor::status() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   worker::ExecutorStatus st;
   st.kind = "slurm";
   for (const auto& [id, n] : nodes_) st.nodes.push_back({id, n.slots, 0, false});

@@ -23,11 +23,12 @@
 #include <cstdint>
 #include <deque>
 #include <map>
-#include <mutex>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "common/mutex.h"
+#include "common/thread_annotations.h"
 #include "slurm/slurm_client.h"
 #include "worker/executor.h"
 
@@ -42,14 +43,15 @@ class SlurmExecutor final : public worker::Executor {
 
   // Checks every named node exists in Slurm; drains the CLOUD ones (and
   // powers down those that are up: a previous run left them so).
-  Status start() override;
-  Status launch_node(const std::string& node_id, int slots) override;
-  Status drain_node(const std::string& node_id) override;
-  Status terminate_node(const std::string& node_id, std::chrono::milliseconds grace) override;
-  std::vector<std::string> take_ready_nodes() override;
-  void tick() override;
+  Status start() override EXCLUDES(mu_);
+  Status launch_node(const std::string& node_id, int slots) override EXCLUDES(mu_);
+  Status drain_node(const std::string& node_id) override EXCLUDES(mu_);
+  Status terminate_node(const std::string& node_id, std::chrono::milliseconds grace) override
+      EXCLUDES(mu_);
+  std::vector<std::string> take_ready_nodes() override EXCLUDES(mu_);
+  void tick() override EXCLUDES(mu_);
   void stop(std::chrono::milliseconds) override {}
-  worker::ExecutorStatus status() const override;
+  worker::ExecutorStatus status() const override EXCLUDES(mu_);
 
   // sinfo's state says the node is powered down or powering down ("idle~",
   // "drained~", "idle%").
@@ -66,15 +68,16 @@ class SlurmExecutor final : public worker::Executor {
     std::chrono::steady_clock::time_point since{};
   };
   Result<std::map<std::string, std::string>> node_states() const;
-  void run(Op op, const std::string& node);
+  // Runs the Slurm commands for one op; takes mu_ only to record state.
+  void run(Op op, const std::string& node) EXCLUDES(mu_);
 
   SlurmClient client_;
   std::set<std::string> static_, cloud_;
-  mutable std::mutex mu_;
-  std::map<std::string, Node> nodes_;                  // guarded by mu_
-  std::deque<std::pair<Op, std::string>> ops_;         // guarded by mu_
-  std::set<std::string> powering_down_;                // guarded by mu_
-  std::vector<std::string> ready_;                     // guarded by mu_
+  mutable Mutex mu_;
+  std::map<std::string, Node> nodes_ GUARDED_BY(mu_);
+  std::deque<std::pair<Op, std::string>> ops_ GUARDED_BY(mu_);
+  std::set<std::string> powering_down_ GUARDED_BY(mu_);
+  std::vector<std::string> ready_ GUARDED_BY(mu_);
   std::chrono::steady_clock::time_point next_poll_{};  // scheduler thread only
 };
 
