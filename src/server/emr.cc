@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/log.h"
 #include "config/limits.h"
 #include "server/auth.h"
 #include "server/emr_args.h"
@@ -433,8 +434,12 @@ Reply add_job_flow_steps(const Call& c, const json& in) {
       continue;
     }
     for (const std::string& id : submitted) {
+      // Best effort: KILL also stops one the scheduler already started.
       auto cancelled = c.steps.cancel(c.env, id, "KILL");
-      (void)cancelled;  // best effort; KILL also stops one the scheduler already started
+      if (!cancelled.is_ok()) {
+        log::warn("AddJobFlowSteps: step " + id + " of a refused batch stays: " +
+                  cancelled.status().message());
+      }
     }
     std::string message = "Steps[" + std::to_string(i) + "] ('" + configs[i].name +
                           "'): " + sentence(step.status().message());

@@ -7,6 +7,8 @@
 #include <cassert>
 #include <mutex>
 
+#include "common/log.h"
+
 namespace kiln::store::internal {
 namespace {
 
@@ -171,11 +173,12 @@ Result<Transaction> Transaction::begin(Database& db) {
 
 Transaction::~Transaction() {
   if (db_ == nullptr) return;
-  // Nothing to report to: the caller is already returning an error. A
-  // failed ROLLBACK leaves SQLite to roll back on the next open.
+  // The caller is already returning an error; a failed ROLLBACK leaves
+  // SQLite to roll back on the next open, and is logged.
   if (sqlite3_get_autocommit(db_->handle()) == 0) {
     Result<Query> q = db_->query("ROLLBACK");
-    if (q.is_ok()) (void)q->run();
+    Status st = q.is_ok() ? q->run() : q.status();
+    if (!st.is_ok()) log::warn("job store: ROLLBACK failed: " + st.message());
   }
 }
 
@@ -198,7 +201,8 @@ Result<ReadSnapshot> ReadSnapshot::begin(Database& db) {
 ReadSnapshot::~ReadSnapshot() {
   if (db_ == nullptr || sqlite3_get_autocommit(db_->handle()) != 0) return;
   Result<Query> q = db_->query("COMMIT");
-  if (q.is_ok()) (void)q->run();
+  Status st = q.is_ok() ? q->run() : q.status();
+  if (!st.is_ok()) log::warn("job store: ending a read snapshot failed: " + st.message());
 }
 
 }  // namespace kiln::store::internal
