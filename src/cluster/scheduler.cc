@@ -142,6 +142,7 @@ void Scheduler::pass() {
   for (const Hook& h : hooks_) {
     if (!stopping || h.while_stopping) h.fn(clock_.now_ms());
   }
+  passes_++;
 }
 
 void Scheduler::loop() {

@@ -17,6 +17,7 @@
 // and stop() may be called from any thread. Tick hooks run on that thread.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -74,6 +75,10 @@ class Scheduler {
   // Ends the thread after its current pass. Idempotent.
   void stop() EXCLUDES(mu_);
 
+  // Passes completed so far. A test that must show that something did not
+  // happen waits for a pass that began after its request, then looks.
+  int64_t passes() const { return passes_.load(); }
+
   // Blocks until no task is leased or the clock reaches deadline_ms; wakes
   // on step events. Returns the tasks still leased.
   int64_t wait_for_leases(int64_t deadline_ms);
@@ -101,6 +106,7 @@ class Scheduler {
   CondVar wake_;
   bool kicked_ GUARDED_BY(mu_) = false;
   bool stopped_ GUARDED_BY(mu_) = false;
+  std::atomic<int64_t> passes_{0};
   std::thread thread_;
 };
 

@@ -333,6 +333,10 @@ void RestApi::handle_metrics(const Request&, Response& res) {
   metric_header(&out, "kiln_http_requests_total", "counter", "HTTP requests served.");
   metric_sample(&out, "kiln_http_requests_total", {},
                 static_cast<double>(d_.counters.http_requests.load()));
+  metric_header(&out, "kiln_scheduler_passes_total", "counter",
+                "Scheduler passes completed (each expires leases, starts and cancels steps).");
+  metric_sample(&out, "kiln_scheduler_passes_total", {},
+                static_cast<double>(d_.scheduler.passes()));
   metric_header(&out, "kiln_step_start_latency_seconds", "histogram",
                 "Time from a step's submission to RUNNING.");
   d_.counters.start_latency.render("kiln_step_start_latency_seconds", &out);

@@ -12,6 +12,7 @@
 
 #include "cluster/elastic_control.h"
 #include "cluster/lifecycle.h"
+#include "cluster/scheduler.h"
 #include "cluster/step_service.h"
 #include "cluster/worker_protocol.h"
 #include "common/clock.h"
@@ -34,6 +35,7 @@ class RestApi {
     cluster::CoreStepService& steps;
     cluster::ElasticControl& elastic;
     const cluster::WorkerProtocol& workers;
+    const cluster::Scheduler& scheduler;
     const TokenTable& tokens;
     const cluster::Lifecycle& lifecycle;
     ServerCounters& counters;

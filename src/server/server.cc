@@ -121,9 +121,9 @@ Result<std::unique_ptr<Server>> Server::start(const ServerConfig& config,
 
   // The doors.
   s->tokens_ = std::make_unique<TokenTable>(cfg);
-  s->rest_ =
-      std::make_unique<RestApi>(RestApi::Deps{cfg, *s->steps_, *s->elastic_, *s->workers_,
-                                              *s->tokens_, s->lifecycle_, s->counters_, s->clock_});
+  s->rest_ = std::make_unique<RestApi>(RestApi::Deps{cfg, *s->steps_, *s->elastic_, *s->workers_,
+                                                     *s->scheduler_, *s->tokens_, s->lifecycle_,
+                                                     s->counters_, s->clock_});
   s->worker_api_ = std::make_unique<WorkerApi>(*s->workers_, s->worker_token_);
   if (cfg.emr_enabled) s->emr_ = std::make_unique<EmrDoor>(*s->steps_, cfg, s->started_ms_);
   s->install_routes();
