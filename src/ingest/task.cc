@@ -41,8 +41,6 @@ std::string string_member(const json& j, const char* key) {
   return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
-const char* kind_name(TaskKind k) { return k == TaskKind::kPartition ? "partition" : "commit"; }
-
 Status read_int64(const json& v, const std::string& path, int64_t* out) {
   if (!v.is_number_integer())
     return json_fields::wrong_type(path, "an integer", v, Got::kKindAndValue);
@@ -262,20 +260,21 @@ Result<TaskSpec> parse_task_spec(const json& j) {
   KILN_ASSIGN_OR_RETURN(const json* kind, required("kind"));
   std::string kind_text;
   KILN_RETURN_IF_ERROR(json_fields::read_string(*kind, "kind", &kind_text, Got::kKindAndValue));
-  if (kind_text == "partition") {
-    spec.kind = TaskKind::kPartition;
+  const std::optional<TaskKind> parsed_kind = parse_task_kind(kind_text);
+  if (!parsed_kind) {
+    return invalid_argument("kind: must be \"partition\" or \"commit\", got \"" + kind_text + "\"");
+  }
+  spec.kind = *parsed_kind;
+  if (spec.kind == TaskKind::kPartition) {
     KILN_ASSIGN_OR_RETURN(const json* index, required("index"));
     KILN_RETURN_IF_ERROR(read_int64(*index, "index", &spec.index));
     if (spec.index < 0) return invalid_argument("index: a partition index is >= 0");
-  } else if (kind_text == "commit") {
-    spec.kind = TaskKind::kCommit;
+  } else {
     spec.index = -1;
     if (const json* index = json_fields::member(j, "index")) {
       KILN_RETURN_IF_ERROR(read_int64(*index, "index", &spec.index));
       if (spec.index != -1) return invalid_argument("index: the commit task's index is -1");
     }
-  } else {
-    return invalid_argument("kind: must be \"partition\" or \"commit\", got \"" + kind_text + "\"");
   }
 
   KILN_ASSIGN_OR_RETURN(const json* definition, required("definition"));
@@ -316,7 +315,7 @@ json task_spec_to_json(const TaskSpec& spec) {
   return {{"step_id", spec.step_id},
           {"task_id", spec.task_id},
           {"attempt", spec.attempt},
-          {"kind", kind_name(spec.kind)},
+          {"kind", task_kind_name(spec.kind)},
           {"index", spec.index},
           {"definition", to_json(spec.definition)},
           {"plan", {{"threads", spec.plan_threads}}}};

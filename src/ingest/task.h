@@ -17,13 +17,14 @@
 
 #include "common/cancel.h"
 #include "common/status.h"
+#include "common/task_kind.h"
 #include "ingest/definition.h"
 #include "ingest/partition.h"
 #include "ingest/progress.h"
 
 namespace kiln::ingest {
 
-enum class TaskKind { kPartition, kCommit };
+using TaskKind = ::kiln::TaskKind;  // defined once, in common/task_kind.h
 
 // What `kiln task run --spec FILE` reads.
 struct TaskSpec {

@@ -68,4 +68,19 @@ GDALResampleAlg to_gdal(WarpResample r) {
   return GRA_NearestNeighbour;
 }
 
+int warp_filter_radius(WarpResample r) {
+  switch (r) {
+    case WarpResample::kNearest:
+    case WarpResample::kBilinear:
+      return 1;
+    case WarpResample::kCubic:
+      return 2;
+    case WarpResample::kLanczos:
+      return 3;
+  }
+  // Not reached (every enumerator is handled above). The widest kernel's
+  // radius errs on the side of reading too much source, never too little.
+  return 3;
+}
+
 }  // namespace kiln

@@ -7,27 +7,10 @@
 
 #include <gdal_alg.h>
 
+#include "raster/resample.h"
 #include "raster/warp_kernel.h"
 
 namespace kiln {
-namespace {
-
-// Kernel radius in source pixels at scale 1 (GDAL's GWKGetFilterRadius).
-int kernel_radius(WarpResample r) {
-  switch (r) {
-    case WarpResample::kNearest:
-      return 1;
-    case WarpResample::kBilinear:
-      return 1;
-    case WarpResample::kCubic:
-      return 2;
-    case WarpResample::kLanczos:
-      return 3;
-  }
-  return 3;
-}
-
-}  // namespace
 
 struct WarpSource::Impl {
   DatasetPtr ds;           // the real source
@@ -216,7 +199,7 @@ Result<bool> WarpSource::warp(const Region& region, CellType type, Raster* out) 
   // Samples every 1/20 of the region may miss a curved edge by a little:
   // widen by one sample step, plus the kernel reach at this scale.
   double scale = std::max((max_x - min_x) / region.width, (max_y - min_y) / region.height);
-  double margin = kernel_radius(im.options.resample) * std::max(1.0, scale) + 2 +
+  double margin = warp_filter_radius(im.options.resample) * std::max(1.0, scale) + 2 +
                   std::max(max_x - min_x, max_y - min_y) / (kSamples - 1);
   int x0 = static_cast<int>(std::max(0.0, std::floor(min_x - margin)));
   int y0 = static_cast<int>(std::max(0.0, std::floor(min_y - margin)));

@@ -8,20 +8,6 @@
 namespace kiln {
 namespace {
 
-// Filter radius at scale 1, in source pixels (GDAL's anGWKFilterRadius).
-int filter_radius(WarpResample m) {
-  switch (m) {
-    case WarpResample::kNearest:
-    case WarpResample::kBilinear:
-      return 1;
-    case WarpResample::kCubic:
-      return 2;
-    case WarpResample::kLanczos:
-      return 3;
-  }
-  return 1;
-}
-
 inline double triangle(double x) {
   const double a = std::fabs(x);
   return a <= 1.0 ? 1.0 - a : 0.0;
@@ -304,7 +290,7 @@ WarpKernel::WarpKernel(WarpResample method, double scale_x, double scale_y) : me
       scale_y_ >= 0.95) {
     scale_x_ = scale_y_ = 1.0;
   }
-  const int r = filter_radius(method);
+  const int r = warp_filter_radius(method);
   radius_x_ = scale_x_ < 1.0 ? static_cast<int>(std::ceil(r / scale_x_)) : r;
   radius_y_ = scale_y_ < 1.0 ? static_cast<int>(std::ceil(r / scale_y_)) : r;
 }

@@ -19,6 +19,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/status.h"
+#include "common/task_kind.h"
 
 namespace kiln::store {
 
@@ -38,7 +39,7 @@ bool is_terminal(StepState s);  // COMPLETED, CANCELLED, FAILED, INTERRUPTED
 enum class TaskState { kPending, kLeased, kDone, kFailed, kCancelled };
 const char* task_state_name(TaskState s);
 
-enum class TaskKind { kPartition, kCommit };
+using TaskKind = ::kiln::TaskKind;  // defined once, in common/task_kind.h
 
 struct Failure {
   std::string reason;   // short, stable: "TASK_FAILED", "SOURCE_ERROR", ...

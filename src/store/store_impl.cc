@@ -57,7 +57,7 @@ Result<Task> task_from_row(const Query& q) {
   Task t;
   t.id = q.int64(0);
   t.step_id = q.text(1);
-  t.kind = q.text(2) == "commit" ? TaskKind::kCommit : TaskKind::kPartition;
+  t.kind = parse_task_kind(q.text(2)).value_or(TaskKind::kPartition);
   t.index = q.int64(3);
   KILN_ASSIGN_OR_RETURN(t.state, parse_task_state(q.text(4)));
   t.attempt = static_cast<int>(q.int64(5));
