@@ -101,11 +101,16 @@ void Scheduler::observe_start_latency(const std::vector<std::string>& started) {
 void Scheduler::pass() {
   const int64_t now = clock_.now_ms();
   bool changed = false;
-  auto expired = store_->expire_leases(now);
+  std::vector<store::Task> lapsed;
+  auto expired = store_->expire_leases(now, &lapsed);
   if (!expired.is_ok()) {
     log::error("scheduler: expiring leases: " + expired.status().message());
   } else if (*expired > 0) {
     log::warn(std::to_string(*expired) + " lease(s) lapsed; tasks requeued");
+    for (const store::Task& t : lapsed) {
+      log_->append(t.step_id, StepLog::task_name(t) + " back in the queue: its lease lapsed (" +
+                                  t.worker_id + " stopped reporting)");
+    }
     changed = true;
   }
   const bool stopping = lifecycle_->stopping();
@@ -153,7 +158,9 @@ void Scheduler::loop() {
     }
     pass();
     MutexLock lock(&mu_);
-    if (!kicked_ && !stopped_) wake_.wait_until(&mu_, clock_, clock_.now_ms() + options_.period_ms);
+    const int64_t next = clock_.now_ms() + options_.period_ms;
+    while (!kicked_ && !stopped_ && wake_.wait_until(&mu_, clock_, next)) {
+    }
     kicked_ = false;
   }
 }

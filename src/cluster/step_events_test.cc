@@ -213,10 +213,21 @@ class PassCounter {
     std::lock_guard<std::mutex> lock(mu_);
     return while_stopping_;
   }
-  // Until the hook marked while_stopping has run `n` times in all.
-  bool await_while_stopping(int n) const {
+  // Until the hook marked while_stopping has run `n` times in all. The
+  // scheduler waits for its period on the (manual) clock or for a kick:
+  // `kick` is called until then, each call starting one more pass.
+  template <typename Kick>
+  bool await_while_stopping(int n, Kick kick) const {
+    const auto end = std::chrono::steady_clock::now() + kHang;
     std::unique_lock<std::mutex> lock(mu_);
-    return cv_.wait_for(lock, kHang, [&] { return while_stopping_ >= n; });
+    while (while_stopping_ < n) {
+      if (std::chrono::steady_clock::now() >= end) return false;
+      lock.unlock();
+      kick();
+      lock.lock();
+      cv_.wait_for(lock, std::chrono::milliseconds(20), [&] { return while_stopping_ >= n; });
+    }
+    return true;
   }
 
  private:
@@ -231,13 +242,14 @@ TEST_F(ClusterTest, SchedulerThreadStartsASubmittedStepAndRunsItsTickHooks) {
   scheduler_->add_tick([&](int64_t) { passes.hook(false); }, /*while_stopping=*/false);
   scheduler_->add_tick([&](int64_t) { passes.hook(true); }, /*while_stopping=*/true);
   scheduler_->start();
+  auto kick = [this] { scheduler_->kick(); };
 
   // The submit's event kicks the thread. Two more passes after it have
   // certainly begun after the submit: by then the step runs, without this
   // thread calling pass().
   store::Step s = submit(staging());
   const int after_submit = passes.while_stopping();
-  ASSERT_TRUE(passes.await_while_stopping(after_submit + 2));
+  ASSERT_TRUE(passes.await_while_stopping(after_submit + 2, kick));
   EXPECT_EQ(state(staging(), s.id), StepState::kRunning);
   EXPECT_NE(log_of(s.id).find("step RUNNING"), std::string::npos);
   EXPECT_GE(passes.normal(), 1);
@@ -247,7 +259,7 @@ TEST_F(ClusterTest, SchedulerThreadStartsASubmittedStepAndRunsItsTickHooks) {
   ASSERT_TRUE(lifecycle_.begin_stopping());
   const int normal_then = passes.normal();
   const int stopping_then = passes.while_stopping();
-  ASSERT_TRUE(passes.await_while_stopping(stopping_then + 2));
+  ASSERT_TRUE(passes.await_while_stopping(stopping_then + 2, kick));
   EXPECT_LE(passes.normal(), normal_then + 1);
 
   // Every pass from here on began stopping: a PENDING step stays so.
@@ -262,7 +274,7 @@ TEST_F(ClusterTest, SchedulerThreadStartsASubmittedStepAndRunsItsTickHooks) {
   ASSERT_TRUE(late.is_ok());
   scheduler_->kick();
   const int after_late = passes.while_stopping();
-  ASSERT_TRUE(passes.await_while_stopping(after_late + 2));
+  ASSERT_TRUE(passes.await_while_stopping(after_late + 2, kick));
   EXPECT_EQ(state(production(), late->id), StepState::kPending) << "a step started while stopping";
 
   scheduler_->stop();

@@ -40,9 +40,22 @@ void StepLog::append(const std::string& step_id, const std::string& line) const 
   ::close(fd);
 }
 
+std::string StepLog::task_name(const store::Task& t) {
+  return (t.kind == store::TaskKind::kCommit ? std::string("commit task")
+                                             : "partition task " + std::to_string(t.index)) +
+         " attempt " + std::to_string(t.attempt);
+}
+
+void StepLog::requeued(const std::vector<store::Task>& tasks, const std::string& why) const {
+  for (const store::Task& t : tasks) {
+    append(t.step_id, task_name(t) + " back in the queue: " + why);
+  }
+}
+
 LogChunk StepLog::read(const std::string& step_id, int64_t offset, int64_t max_bytes) const {
   LogChunk chunk;
   chunk.next_offset = offset;
+  if (offset < 0 || max_bytes <= 0) return chunk;
   std::ifstream in(path(step_id), std::ios::binary);
   if (!in) return chunk;
   in.seekg(0, std::ios::end);

@@ -6,9 +6,11 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "common/clock.h"
 #include "common/status.h"
+#include "store/job_store.h"
 
 namespace kiln::cluster {
 
@@ -23,6 +25,12 @@ class StepLog {
   StepLog(std::string logs_dir, const Clock& clock);
 
   std::string path(const std::string& step_id) const;
+  // "partition task 3 attempt 1" / "commit task attempt 2": how the logs
+  // name a task.
+  static std::string task_name(const store::Task& t);
+  // Logs, in each task's step log, that its attempt went back to the
+  // queue and why ("lease lapsed", "worker w-... left").
+  void requeued(const std::vector<store::Task>& tasks, const std::string& why) const;
   // Appends "<RFC 3339 time> kiln-serve: <line>". A log that cannot be
   // written is reported once per call on the server's own log, never to
   // the caller: a step does not fail because its log did.

@@ -86,7 +86,14 @@ Result<store::Step> CoreStepService::submit(const EnvironmentConfig& env,
   def.output.catalog = env.catalog;
   def.output.environment = env.name;
   auto plan = planner_->plan(def, options_.plan_threads);
-  if (!plan.is_ok()) return invalid_argument(plan.status().message());
+  // kInputError (a source that cannot be read) and kEmpty (nothing to
+  // ingest) keep their code; anything else planning the tenant's input
+  // hits is the definition's fault, never the server's (400, not 500).
+  if (!plan.is_ok()) {
+    const StatusCode c = plan.status().code();
+    if (c == StatusCode::kInputError || c == StatusCode::kEmpty) return plan.status();
+    return invalid_argument(plan.status().message());
+  }
 
   store::NewStep ns;
   ns.environment = env.name;

@@ -52,9 +52,7 @@ LeasedTask WorkerProtocol::leased_task(const store::Lease& l, const std::string&
             {"definition", l.step.action.value("ingest", json::object())},
             {"plan", l.step.action.value("plan", json{{"threads", 1}})}};
   t.log_path = log_->path(l.step.id);
-  log_->append(l.step.id, std::string(commit ? "commit task" : "partition task ") +
-                              (commit ? "" : std::to_string(l.task.index)) + " attempt " +
-                              std::to_string(l.task.attempt) + " leased by " + worker);
+  log_->append(l.step.id, StepLog::task_name(l.task) + " leased by " + worker);
   return t;
 }
 
@@ -131,7 +129,9 @@ Result<ClaimReply> WorkerProtocol::claim(const std::string& worker_id, const std
 }
 
 Status WorkerProtocol::leave(const std::string& worker_id) {
-  KILN_RETURN_IF_ERROR(store_->worker_gone(worker_id, clock_.now_ms()));
+  std::vector<store::Task> released;
+  KILN_RETURN_IF_ERROR(store_->worker_gone(worker_id, clock_.now_ms(), &released));
+  log_->requeued(released, "worker " + worker_id + " left");
   elastic_->worker_left(worker_id);
   events_->notify();
   return Status::ok();
@@ -147,8 +147,12 @@ void WorkerProtocol::worker_exited(int64_t pid) {
     worker_by_pid_.erase(it);
   }
   log::warn("worker " + id + " (pid " + std::to_string(pid) + ") exited; its tasks are requeued");
-  Status s = store_->worker_gone(id, clock_.now_ms());
+  std::vector<store::Task> released;
+  Status s = store_->worker_gone(id, clock_.now_ms(), &released);
   if (!s.is_ok()) log::error("worker " + id + ": worker_gone: " + s.message());
+  log_->requeued(released, "worker " + id + " (pid " + std::to_string(pid) + ") exited");
+  // A restarted worker registers under a new id: this one is forgotten.
+  elastic_->worker_left(id);
   events_->notify();
 }
 

@@ -278,8 +278,9 @@ class JobStore {
   Status end_batch_job(const std::string& job_id);
 
   // Leases past their deadline go back to PENDING (counted in
-  // lease_expiries); returns how many.
-  Result<int64_t> expire_leases(int64_t now_ms);
+  // lease_expiries); returns how many. `lapsed`, if given, receives the
+  // tasks as they were leased (for their steps' logs).
+  Result<int64_t> expire_leases(int64_t now_ms, std::vector<Task>* lapsed = nullptr);
   // CANCEL_PENDING steps with no LEASED task left -> CANCELLED (their
   // PENDING tasks CANCELLED). Returns the ids finished, for staging cleanup.
   Result<std::vector<Step>> finish_cancellations(int64_t now_ms);
@@ -299,7 +300,9 @@ class JobStore {
                                      int64_t now_ms);
   Status touch_worker(const std::string& worker_id, int64_t now_ms);
   // Marks the worker dead and returns its leases to PENDING at once.
-  Status worker_gone(const std::string& worker_id, int64_t now_ms);
+  // `released`, if given, receives the tasks it held.
+  Status worker_gone(const std::string& worker_id, int64_t now_ms,
+                     std::vector<Task>* released = nullptr);
   Result<std::vector<WorkerInfo>> workers(bool alive_only);
 
   Result<StoreStats> stats();

@@ -345,7 +345,7 @@ UPDATE tasks SET state = 'PENDING', worker_id = '', lease_expires_ms = 0, not_be
   return true;
 }
 
-Result<int64_t> JobStore::expire_leases(int64_t now_ms) {
+Result<int64_t> JobStore::expire_leases(int64_t now_ms, std::vector<Task>* lapsed_out) {
   MutexLock lock(&impl_->mu);
   internal::Database& db = *impl_->db;
   KILN_ASSIGN_OR_RETURN(Transaction txn, Transaction::begin(db));
@@ -361,6 +361,7 @@ Result<int64_t> JobStore::expire_leases(int64_t now_ms) {
   const auto n = static_cast<int64_t>(lapsed.size());
   if (n > 0) KILN_RETURN_IF_ERROR(impl_->add_to_counter("lease_expiries", n));
   KILN_RETURN_IF_ERROR(txn.commit());
+  if (lapsed_out) *lapsed_out = std::move(lapsed);
   return n;
 }
 

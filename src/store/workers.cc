@@ -53,7 +53,8 @@ Status JobStore::touch_worker(const std::string& worker_id, int64_t now_ms) {
   return Status::ok();
 }
 
-Status JobStore::worker_gone(const std::string& worker_id, int64_t now_ms) {
+Status JobStore::worker_gone(const std::string& worker_id, int64_t now_ms,
+                             std::vector<Task>* released) {
   MutexLock lock(&impl_->mu);
   internal::Database& db = *impl_->db;
   KILN_ASSIGN_OR_RETURN(Transaction txn, Transaction::begin(db));
@@ -73,7 +74,9 @@ Status JobStore::worker_gone(const std::string& worker_id, int64_t now_ms) {
   // Not counted as lease expiries: nothing lapsed, the executor saw the
   // process end and there is no point waiting out the lease.
   for (const Task& t : held) KILN_RETURN_IF_ERROR(impl_->release_lease(t, now_ms));
-  return txn.commit();
+  KILN_RETURN_IF_ERROR(txn.commit());
+  if (released) *released = std::move(held);
+  return Status::ok();
 }
 
 Result<std::vector<WorkerInfo>> JobStore::workers(bool alive_only) {
