@@ -26,9 +26,14 @@ std::string group_shape(const elastic::AutoscalerConfig& c) {
   std::string shape;
   for (const auto& g : c.groups) {
     if (!shape.empty()) shape += " + ";
-    shape += g.name + " " + std::to_string(g.min_nodes) +
-             (g.max_nodes != g.min_nodes ? "-" + std::to_string(g.max_nodes) : "") + " x " +
-             std::to_string(g.slots_per_node) + " slots " + elastic::market_name(g.market);
+    // Piece by piece: GCC 12 at -O3 warns (-Wrestrict, its bug 105651)
+    // about "literal" + std::to_string(...).
+    shape += g.name + " " + std::to_string(g.min_nodes);
+    if (g.max_nodes != g.min_nodes) {
+      shape += '-';
+      shape += std::to_string(g.max_nodes);
+    }
+    shape += " x " + std::to_string(g.slots_per_node) + " slots " + elastic::market_name(g.market);
   }
   return shape;
 }

@@ -67,7 +67,12 @@ std::string index_ranges(const std::vector<int64_t>& sorted) {
     while (j + 1 < sorted.size() && sorted[j + 1] == sorted[j] + 1) ++j;
     if (!out.empty()) out += ",";
     out += std::to_string(sorted[i]);
-    if (j > i) out += "-" + std::to_string(sorted[j]);
+    if (j > i) {
+      // Not "-" + std::to_string(...): GCC 12 at -O3 warns (-Wrestrict,
+      // its bug 105651).
+      out += '-';
+      out += std::to_string(sorted[j]);
+    }
     i = j + 1;
   }
   return out;
