@@ -112,6 +112,31 @@ def is_kiln_process(argv, subcommand=None):
     return subcommand is None or subcommand in argv[1:3]
 
 
+def _proc_state(pid):
+    """The one-letter state of a process in /proc ("" when it is gone)."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as f:
+            stat = f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    return stat[stat.rfind(")") + 2:].split()[0]
+
+
+def resume_task(pid):
+    """SIGCONT a task paused by KilnServer.pause_task_of (no-op once gone)."""
+    try:
+        os.kill(pid, signal.SIGCONT)
+    except ProcessLookupError:
+        pass
+
+
+def _labels_of(key):
+    """{name: value} of a metric sample's `name{a="x",b="y"}` key."""
+    inner = key[key.index("{") + 1:key.rindex("}")]
+    return dict((k, v.strip('"')) for k, _, v in
+                (part.partition("=") for part in inner.split(",") if part))
+
+
 def pid_alive(pid):
     try:
         with open("/proc/%d/stat" % pid, "rb") as f:
@@ -525,6 +550,87 @@ class KilnServer:
         if r.status != 200:
             raise ApiError("/metrics -> HTTP %d" % r.status)
         return r.text()
+
+    def metric(self, name, labels=None):
+        """The value of one sample of /metrics (`labels` a dict, matched
+        exactly); AssertionError when the server does not export it."""
+        for line in self.metrics().splitlines():
+            if line.startswith("#") or not line.strip():
+                continue
+            key, _, value = line.rpartition(" ")
+            if labels is None and key == name:
+                return float(value)
+            if labels is not None and key.startswith(name + "{") and _labels_of(key) == labels:
+                return float(value)
+        raise AssertionError("/metrics has no sample %s %s" % (name, labels or ""))
+
+    def scheduler_passes(self):
+        """Scheduler passes the server has completed (kiln_scheduler_passes_total)."""
+        return int(self.metric("kiln_scheduler_passes_total"))
+
+    def wait_for_scheduler_passes(self, n=2, timeout=60):
+        """Returns once `n` more scheduler passes than now have completed.
+
+        How a test shows that something did NOT happen, without sleeping:
+        call it after the request, then assert the state. A pass expires
+        leases, starts PENDING steps, finishes cancellations and cleans
+        staging; the counter is read after the request, so with n >= 2 at
+        least one whole pass began after the request and has ended: what
+        that request could have made the scheduler do is done by then.
+        AssertionError (with the server log) when the passes do not come
+        within `timeout` seconds."""
+        assert n >= 1
+        target = self.scheduler_passes() + n
+        deadline = time.monotonic() + timeout
+        seen = None
+        while time.monotonic() < deadline:
+            seen = self.scheduler_passes()
+            if seen >= target:
+                return seen
+            time.sleep(0.02)
+        raise AssertionError("scheduler passes: %s after %ss, wanted %d\n%s"
+                             % (seen, timeout, target, self.log_tail()))
+
+    def task_pids_of(self, step_id):
+        """PIDs of the live task processes running a task of `step_id` (a
+        task's argv names its spec file, which names its step)."""
+        out = []
+        for pid, argv in self.processes().items():
+            if not is_kiln_process(argv, "task") or "--spec" not in argv[:-1]:
+                continue
+            try:
+                with open(argv[argv.index("--spec") + 1], encoding="utf-8") as f:
+                    spec = json.load(f)
+            except (OSError, ValueError):
+                continue  # the task ended and its spec went with it
+            if spec.get("step_id") == step_id:
+                out.append(pid)
+        return sorted(out)
+
+    def pause_task_of(self, step_id, timeout=120):
+        """SIGSTOPs one live task process of the step and returns its PID.
+
+        The step cannot end while it is stopped (its commit waits for every
+        partition, and the worker still heartbeats the lease), so what a
+        test then observes of it is not a race with its completion. Its
+        caller resumes it (resume_task) or the server's stop kills it.
+        Registers the resume as a cleanup of the test case when there is one."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for pid in self.task_pids_of(step_id):
+                try:
+                    os.kill(pid, signal.SIGSTOP)
+                except ProcessLookupError:
+                    continue
+                # A task that had already exited (a zombie its worker has not
+                # reaped yet) ignores the signal: only a stopped one counts.
+                if _proc_state(pid) in ("T", "t"):
+                    if self.testcase is not None:
+                        self.testcase.addCleanup(resume_task, pid)
+                    return pid
+            time.sleep(0.02)
+        raise AssertionError("no live task of step %s to pause within %ss\n%s"
+                             % (step_id, timeout, self.log_tail()))
 
 
 def assert_nothing_published_soon(testcase, catalog, env, layer, timeout=10):

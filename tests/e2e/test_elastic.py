@@ -1,6 +1,6 @@
 """Elastic capacity, live: kiln serve's fleet on the `local` provider (each
 node a real `kiln worker --node ID` process). A burst of steps scales the
-spot group out within two reconcile periods and back in after the idle
+spot group out in the round that sees it and back in after the idle
 timeout; a spot notice on a busy node mid-ingest loses no step and changes
 no tile; cost shows per step, in /metrics and in cluster status; the
 autoscaler's recorded samples replayed through `kiln simulate replay` give
@@ -89,31 +89,36 @@ def wait_for(pred, timeout, what):
 
 class ElasticLiveTest(unittest.TestCase):
 
-    def test_a_burst_scales_out_within_two_periods_and_back_in_after_idle(self):
+    def test_a_burst_scales_out_in_the_round_it_appears_and_back_in_after_idle(self):
         with elastic_server(self) as srv:
             wait_for(lambda: nodes_of(srv, "core", ("ready",)), 30, "the core node")
             self.assertEqual(nodes_of(srv, "spot"), [], "the spot group starts empty")
-            t_submit = time.time()
             steps = [srv.submit(ks.l7_definition("burst-%d" % i, max_zoom=14))
                      for i in range(4)]
             # The decision that raised the spot group, from the server's log
-            # of decisions, timed against the submission.
+            # of decisions. (The deadline only stops a hung test: rounds come
+            # every PERIOD_S on the server's clock, and which round decided
+            # is checked from its records below, not by the test's clock.)
             decisions_path = os.path.join(srv.state_dir, "autoscaler-decisions.jsonl")
             out = wait_for(lambda: [d for d in read_jsonl(decisions_path)
                                     if d["group"] == "spot" and d["to"] > d["from"]],
-                           6 * PERIOD_S, "a scale-out decision")
-            # Within two reconcile periods of the pending work appearing, on
-            # the server's clock: from the first round that saw it.
+                           60, "a scale-out decision")
+            # docs/elastic.md: target tracking scales out "in the round the
+            # work appears". Rounds are counted in the server's own records,
+            # not timed: the decision's round is the first whose sample had
+            # more tasks in hand than the slots the core node gives (with
+            # free_slot_pct 0 that is what needs a spot node), however late
+            # a loaded machine runs that round.
             samples_path = os.path.join(srv.state_dir, "autoscaler-samples.jsonl")
-            seen = [r["sample"]["t_ms"] for r in read_jsonl(samples_path)
-                    if r["sample"]["pending_tasks"] > 0]
-            self.assertTrue(seen, "no sample saw the pending work")
-            took_ms = out[0]["t_ms"] - seen[0]
-            self.assertLessEqual(took_ms, 2 * PERIOD_S * 1000,
-                                 "scale-out %d ms after the first sample with pending work"
-                                 % took_ms)
-            self.assertLess(out[0]["t_ms"] / 1000.0 - t_submit, 4 * PERIOD_S + 5,
-                            "the first round after the burst came far too late")
+            rounds = [r["sample"] for r in read_jsonl(samples_path)]
+            needing = [r for r in rounds
+                       if r["running_tasks"] + r["pending_tasks"] > r["slots_total"]]
+            self.assertTrue(needing, "no sample saw the pending work: %s" % rounds)
+            self.assertEqual(out[0]["t_ms"], out[0]["sample"]["t_ms"],
+                             "a decision is taken in the round of its sample")
+            self.assertEqual(out[0]["sample"]["t_ms"], needing[0]["t_ms"],
+                             "scale-out not in the first round the work needed it: rounds %s, "
+                             "decision %s" % (rounds, out[0]))
             self.assertGreater(out[0]["sample"]["pending_tasks"], 0, out[0])
             self.assertIn("pending", out[0]["reason"] + json.dumps(out[0]["sample"]))
             # Real nodes come up and take work.

@@ -305,7 +305,12 @@ class EmrAuthTest(unittest.TestCase):
                    {"Name": "bad", "HadoopJarStep": {"Jar": "s3://b/app.jar"}}])
         self.assertEqual((status, code), (400, "ValidationException"), message)
         self.assertIn("Steps[1]", message)
-        time.sleep(0.5)  # anything wrongly started would have begun writing by now
+        # Only a task of a step could run an argument, and no step exists
+        # (a submit is in the store before its answer). A scheduler pass
+        # that began after the last call would have started one: none did.
+        self.assert_nothing_submitted(srv)
+        srv.wait_for_scheduler_passes()
+        self.assertEqual(srv.metric("kiln_tasks", {"state": "running"}), 0)
         self.assertFalse(os.path.exists(marker), "an argument reached a shell")
         self.assert_nothing_submitted(srv)
 
@@ -351,17 +356,22 @@ class EmrAuthTest(unittest.TestCase):
             """Calls DescribeCluster with the production key until it is
             throttled; checks no more calls got through than the burst plus
             what the rate refilled meanwhile. Returns the throttled answer."""
-            t0, passed = time.time(), 0
+            # The bound is the limiter's contract, burst + rate x time, and
+            # the time is the test's own: it spans the server's window (from
+            # before the first call to after the last), so a slow machine
+            # only loosens the bound; it never fails a correct limiter.
+            t0, passed = time.monotonic(), 0
             for _ in range(50):
                 r = emr.signed_call(srv, PROD, "DescribeCluster", describe)
                 if r.status != 200:
                     break
                 passed += 1
-            self.assertLessEqual(passed, 2 + 2 * (time.time() - t0) + 1,
+            self.assertLessEqual(passed, 2 + 2 * (time.monotonic() - t0) + 1,
                                  "more calls went through than burst 2 at 2/s allows")
             return r
 
-        time.sleep(1.1)  # whatever start-up used is refilled
+        # Whatever the bucket holds now (start-up may have used some), calls
+        # go through until it is empty, then are throttled.
         r = drain()
         self.assert_error(r, 400, "ThrottlingException", "Rate exceeded")
         # Another key has its own bucket.
@@ -399,9 +409,17 @@ class EmrAuthTest(unittest.TestCase):
             self.assertEqual(out["Cluster"]["Id"], PROD_CLUSTER)
             retries += out["ResponseMetadata"]["RetryAttempts"]
         self.assertGreater(retries, 0, "6 calls at once, and none was throttled then retried")
-        # The bucket refills at the configured rate.
-        time.sleep(1.1)
-        r = emr.signed_call(srv, PROD, "DescribeCluster", describe)
+        # Throttling is not for ever: once throttled, the key gets through
+        # again as the bucket refills (a refused call takes no token, so
+        # polling does not delay it).
+        self.assert_error(drain(), 400, "ThrottlingException")
+        deadline = time.monotonic() + 30
+        while True:
+            r = emr.signed_call(srv, PROD, "DescribeCluster", describe)
+            if r.status == 200 or time.monotonic() >= deadline:
+                break
+            self.assert_error(r, 400, "ThrottlingException")
+            time.sleep(0.05)
         self.assertEqual(r.status, 200, r)
 
 

@@ -12,7 +12,6 @@ COMPLETED. The other tests wait with the native API first.
 """
 
 import os
-import time
 import unittest
 
 import emr_helpers as emr
@@ -105,7 +104,6 @@ class AwsCliTest(unittest.TestCase):
         waiter = emr.aws_popen(srv, PROD, "emr", "wait", "step-complete",
                                "--cluster-id", PROD_CLUSTER, "--step-id", step_id)
         self.addCleanup(stop_process, waiter)
-        t0 = time.time()
 
         listed = self.list_steps(srv)
         self.assertEqual([s["Id"] for s in listed], [step_id])
@@ -124,7 +122,6 @@ class AwsCliTest(unittest.TestCase):
 
         out, err = waiter.communicate(timeout=150)
         emr.finish_aws(waiter, out, err, ["emr", "wait", "step-complete"], 0, srv)
-        waited = time.time() - t0
         step = self.describe(srv, step_id)
         self.assertEqual(step["Status"]["State"], "COMPLETED", step)
         self.assertNotIn("FailureDetails", step["Status"])
@@ -138,7 +135,6 @@ class AwsCliTest(unittest.TestCase):
         self.assertIn("%d" % MAX_ZOOM, {p.split(os.sep)[0] for p in served})
         self.assertEqual(served, ks.tile_digests(reference),
                          "tiles differ from `kiln ingest` of the same definition")
-        self.assertLess(waited, 100, "the waiter needed more than a few polls")
 
         # The cluster is back to WAITING once its steps are done.
         _, out, _ = emr.aws(srv, PROD, "emr", "describe-cluster", "--cluster-id", PROD_CLUSTER)

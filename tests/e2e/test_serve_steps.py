@@ -179,8 +179,11 @@ class ServeStepsTest(unittest.TestCase):
         self.assertEqual(srv.cancel(second["id"])["state"], "CANCELLED")
         srv.cancel(first["id"])
         srv.wait_step(first["id"])
-        time.sleep(1)  # the scheduler would have started it by now
+        # The slot is free: a scheduler pass that began after that would have
+        # started the second step, had its cancel not stuck.
+        srv.wait_for_scheduler_passes()
         self.assertEqual(srv.describe(second["id"])["state"], "CANCELLED")
+        self.assertEqual(srv.list_steps(state="PENDING,RUNNING")["steps"], [])
         ks.assert_nothing_published_soon(self, srv.catalog, "production", "never")
 
     def test_cancel_running_step_publishes_nothing(self):
@@ -245,20 +248,27 @@ class ServeStepsTest(unittest.TestCase):
         tail, end3 = srv.logs(step["id"], offset=end)
         self.assertEqual((tail, end3), ("", end))
 
-    def test_wait_returns_at_timeout_while_running(self):
-        srv = self.start_server()
-        step = srv.submit(ks.l7_definition("slow", max_zoom=SLOW_ZOOM))
-        srv.wait_running(step["id"])
-        t0 = time.time()
-        s = srv.call("GET", "/v1/steps/%s/wait?timeout=1" % step["id"])
-        took = time.time() - t0
-        self.assertIn(s["state"], ("RUNNING", "COMPLETED"))
-        if s["state"] == "RUNNING":
-            self.assertGreaterEqual(took, 0.8, "wait returned before its timeout")
-            self.assertLess(took, 5)
-        srv.cancel(step["id"])
-        srv.wait_step(step["id"])
-
+    def test_wait_returns_the_unfinished_step_at_its_timeout(self):
+        # Concurrency 1: the second step stays PENDING behind the first, and
+        # the first cannot end while one of its tasks is stopped. So neither
+        # can end within the wait's timeout, whatever the machine's speed,
+        # and /wait must answer with the step as it is at the timeout.
+        srv = self.start_server(environments=[
+            {"name": "production", "token": ks.PRODUCTION_TOKEN, "concurrency": 1}])
+        first = srv.submit(ks.l7_definition("slow", max_zoom=SLOW_ZOOM))
+        second = srv.submit(ks.l7_definition("queued"))
+        srv.pause_task_of(first["id"])
+        for step, state in ((first, "RUNNING"), (second, "PENDING")):
+            with self.subTest(state=state):
+                s = srv.call("GET", "/v1/steps/%s/wait?timeout=1" % step["id"], timeout=30)
+                self.assertEqual((s["id"], s["state"]), (step["id"], state), s)
+                self.assertEqual(s["name"], step["name"])
+                self.assertEqual(s["started_at"] is None, state == "PENDING", s)
+                self.assertIsNone(s["ended_at"])
+        for step in (first, second):
+            srv.cancel(step["id"], signal_name="KILL")
+        for step in (first, second):
+            self.assertEqual(srv.wait_step(step["id"], timeout=60)["state"], "CANCELLED")
 
 if __name__ == "__main__":
     unittest.main()

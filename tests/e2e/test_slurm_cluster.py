@@ -197,9 +197,11 @@ class SlurmClusterTest(unittest.TestCase):
         t0 = time.monotonic()
         prod = self.submit(["-p", "production", "--exclusive", "-J", "production"],
                            "long", log, out_dir=out)
+        # Every node is held by a staging job that sleeps 300 s: production
+        # runs before they end only by preempting one (the 30 s deadline only
+        # stops a hung test; how long it took is noted, not asserted).
         rec = self.cluster.wait_job_state(prod, "RUNNING", timeout=30)
-        secs = self.time_it("preemption: production sbatch -> RUNNING", t0)
-        self.assertLess(secs, 10)
+        self.time_it("preemption: production sbatch -> RUNNING", t0)
 
         preempted = self.cluster.wait(
             lambda: [j for j in staging if self.restarts(j) >= 1], 10,

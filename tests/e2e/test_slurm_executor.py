@@ -243,12 +243,27 @@ class SlurmExecutorTest(unittest.TestCase):
                                  timeout=180, what="two partitions done")
             self.assertLess(mid["progress"]["tasks_done"], mid["progress"]["tasks_total"])
             self.assertTrue(live_jobs_of(step["id"]), "nothing left running to re-attach to")
+            # The elements write to the step's log file themselves. Restart
+            # only once one of them has found the server gone, so the restart
+            # is an outage they ride out, not one none of them noticed.
+            log_file = os.path.join(srv.state_dir, "logs", step["id"] + ".log")
+            before_kill = os.path.getsize(log_file)
             srv.kill9()
-            time.sleep(2)
+
+            def outage_noticed():
+                with open(log_file, encoding="utf-8", errors="replace") as f:
+                    f.seek(before_kill)
+                    return re.search(r"WARN +\w+: cannot reach the server at ", f.read())
+
+            deadline = time.monotonic() + 60
+            while not outage_noticed() and time.monotonic() < deadline:
+                time.sleep(0.1)
+            self.assertTrue(outage_noticed(), "no element noticed the server was gone")
             srv.start()
             step = srv.wait_step(step["id"], timeout=300)
             log = full_log(srv, step["id"])
             self.assertRegex(srv.log_tail(100000), r"re-attaching: \d+ task\(s\) leased")
+            self.assertIn("answers again", log, "no element reported back after the restart")
             self.assertEqual(step["state"], "COMPLETED", log)
             self.assertEqual(log.count("slurm: submitted array job"), 1, log)
             self.assertNotIn("submitted again", log)
