@@ -15,24 +15,28 @@ namespace kiln::worker {
 namespace {
 
 constexpr char kTokenVariable[] = "KILN_WORKER_TOKEN";
+// How often stop() looks for workers that ended, in real time: reaping is
+// not something a clock can be advanced to.
+constexpr std::chrono::milliseconds kReapPoll{20};
 
 }  // namespace
 
 LocalExecutor::LocalExecutor(LocalExecutorOptions options)
     : options_(std::move(options)),
-      launcher_(options_.launcher ? options_.launcher : &os::posix_launcher()) {}
+      launcher_(options_.launcher ? options_.launcher : &os::posix_launcher()),
+      clock_(options_.clock ? options_.clock : &system_clock()) {}
 
 LocalExecutor::~LocalExecutor() {
   bool running;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     running = started_ && !stopped_;
   }
   if (running) stop(std::chrono::milliseconds(0));
 }
 
 Status LocalExecutor::start() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (started_) return internal_error("the local executor was started already");
   command_ = options_.command;
   if (command_.empty()) {
@@ -48,7 +52,7 @@ Status LocalExecutor::start() {
 }
 
 Status LocalExecutor::launch_node(const std::string& node_id, int slots) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   if (!started_ || stopped_) return unavailable("the local executor is not running");
   if (slots < 1) return invalid_argument("node '" + node_id + "': slots must be >= 1");
   for (const Node& n : nodes_) {
@@ -64,12 +68,12 @@ Status LocalExecutor::launch_node(const std::string& node_id, int slots) {
 }
 
 Status LocalExecutor::terminate_node(const std::string& node_id, std::chrono::milliseconds grace) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   for (Node& n : nodes_) {
     if (n.id != node_id) continue;
     if (n.stopping) return Status::ok();
     n.stopping = true;
-    n.kill_at = Clock::now() + grace;
+    n.kill_at_ms = clock_->now_ms() + grace.count();
     (void)n.worker.signal(grace.count() > 0 ? SIGTERM : SIGKILL);
     log::info(
         "node " + node_id + ": stopping its worker" +
@@ -96,7 +100,7 @@ Status LocalExecutor::start_node(Node* node) {
   KILN_ASSIGN_OR_RETURN(os::Child worker, launcher_->start(so));
   const pid_t pid = worker.pid();
   node->worker = std::move(worker);
-  node->started = Clock::now();
+  node->started_ms = clock_->now_ms();
   log::info("node " + node->id + ": worker started as pid " + std::to_string(pid) + " with " +
             std::to_string(node->slots) + " slots, log " + log_path);
   return Status::ok();
@@ -104,7 +108,7 @@ Status LocalExecutor::start_node(Node* node) {
 
 std::vector<int64_t> LocalExecutor::reap_exited(bool wait) {
   std::vector<int64_t> gone;
-  const Clock::time_point now = Clock::now();
+  const int64_t now = clock_->now_ms();
   for (Node& n : nodes_) {
     if (!n.worker.running()) continue;
     auto r = n.worker.reap(wait);
@@ -120,10 +124,10 @@ std::vector<int64_t> LocalExecutor::reap_exited(bool wait) {
                      ") ended: " + (*r)->describe());
     }
     gone.push_back(n.worker.pid());
-    const bool young = now - n.started < options_.young;
+    const bool young = now - n.started_ms < options_.young.count();
     n.backoff = young ? std::clamp(n.backoff * 2, options_.min_backoff, options_.max_backoff)
                       : options_.min_backoff;
-    n.next_start = now + n.backoff;
+    n.next_start_ms = now + n.backoff.count();
   }
   // A stopped node is done once its worker has gone.
   nodes_.erase(std::remove_if(nodes_.begin(), nodes_.end(),
@@ -135,21 +139,21 @@ std::vector<int64_t> LocalExecutor::reap_exited(bool wait) {
 void LocalExecutor::tick() {
   std::vector<int64_t> gone;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (!started_ || stopped_) return;
     gone = reap_exited(/*wait=*/false);
-    const Clock::time_point now = Clock::now();
+    const int64_t now = clock_->now_ms();
     for (Node& n : nodes_) {
       if (n.stopping) {
-        if (now >= n.kill_at) (void)n.worker.signal(SIGKILL);
+        if (now >= n.kill_at_ms) (void)n.worker.signal(SIGKILL);
         continue;
       }
-      if (n.worker.running() || now < n.next_start) continue;
+      if (n.worker.running() || now < n.next_start_ms) continue;
       Status st = start_node(&n);
       if (!st.is_ok()) {
         log::error("node " + n.id + ": cannot restart its worker: " + st.message());
         n.backoff = std::clamp(n.backoff * 2, options_.min_backoff, options_.max_backoff);
-        n.next_start = now + n.backoff;
+        n.next_start_ms = now + n.backoff.count();
         continue;
       }
       ++restarts_;
@@ -162,17 +166,19 @@ void LocalExecutor::tick() {
 void LocalExecutor::stop(std::chrono::milliseconds grace) {
   std::vector<int64_t> gone;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     if (!started_ || stopped_) return;
     stopped_ = true;
+    // The grace starts with the request, before the first signal: a worker
+    // seen to get its SIGTERM is being timed already.
+    const int64_t deadline = clock_->now_ms() + grace.count();
     for (Node& n : nodes_) (void)n.worker.signal(SIGTERM);
-    const Clock::time_point deadline = Clock::now() + grace;
     for (;;) {
       for (int64_t pid : reap_exited(/*wait=*/false)) gone.push_back(pid);
-      bool any = std::any_of(nodes_.begin(), nodes_.end(),
-                             [](const Node& n) { return n.worker.running(); });
-      if (!any || Clock::now() >= deadline) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      const bool any = std::any_of(nodes_.begin(), nodes_.end(),
+                                   [](const Node& n) { return n.worker.running(); });
+      if (!any || clock_->now_ms() >= deadline) break;
+      std::this_thread::sleep_for(std::min(kReapPoll, clock_->real_wait(deadline)));
     }
     for (Node& n : nodes_) {
       if (!n.worker.running()) continue;
@@ -187,7 +193,7 @@ void LocalExecutor::stop(std::chrono::milliseconds grace) {
 }
 
 ExecutorStatus LocalExecutor::status() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   ExecutorStatus st;
   st.kind = "local";
   st.restarts = restarts_;

@@ -5,17 +5,23 @@
 // return its leases at once instead of waiting for them to lapse) and started
 // again after a backoff that grows while it keeps dying young.
 //
+// Backoffs and grace periods are measured on the injected Clock, so a test
+// drives them with a ManualClock. Thread-safe (one mutex; stop() holds it
+// while it waits out the grace period).
+//
 // Workers set PR_SET_PDEATHSIG, which fires when the *thread* that spawned
 // them exits: call start() and tick() from a thread that lives as long as
 // the server.
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "common/clock.h"
+#include "common/mutex.h"
 #include "common/process.h"
 #include "worker/executor.h"
 
@@ -38,6 +44,8 @@ struct LocalExecutorOptions {
   std::chrono::milliseconds max_backoff{10000};
   std::chrono::milliseconds young{10000};
   os::ProcessLauncher* launcher = nullptr;  // default: posix_launcher()
+  // Where backoffs and grace periods are measured; default: system_clock().
+  const Clock* clock = nullptr;
 };
 
 class LocalExecutor final : public Executor {
@@ -45,40 +53,43 @@ class LocalExecutor final : public Executor {
   explicit LocalExecutor(LocalExecutorOptions options);
   ~LocalExecutor() override;  // stop(0) if still running
 
-  Status start() override;
-  Status launch_node(const std::string& node_id, int slots) override;
-  Status terminate_node(const std::string& node_id, std::chrono::milliseconds grace) override;
-  void tick() override;
-  void stop(std::chrono::milliseconds grace) override;
-  ExecutorStatus status() const override;
+  Status start() override EXCLUDES(mu_);
+  Status launch_node(const std::string& node_id, int slots) override EXCLUDES(mu_);
+  Status terminate_node(const std::string& node_id, std::chrono::milliseconds grace) override
+      EXCLUDES(mu_);
+  void tick() override EXCLUDES(mu_);
+  // Measures `grace` on the clock; looks for exited workers every few
+  // milliseconds of real time meanwhile.
+  void stop(std::chrono::milliseconds grace) override EXCLUDES(mu_);
+  ExecutorStatus status() const override EXCLUDES(mu_);
 
  private:
-  using Clock = std::chrono::steady_clock;
+  // Times are the clock's milliseconds (Clock::now_ms()).
   struct Node {
     std::string id;
     int slots = 0;
-    os::Child worker;  // not running(): between a crash and its restart
-    Clock::time_point started;
-    Clock::time_point next_start;
+    os::Child worker;        // not running(): between a crash and its restart
+    int64_t started_ms = 0;  // when its worker last started
+    int64_t next_start_ms = 0;
     std::chrono::milliseconds backoff{0};
-    bool stopping = false;      // terminate_node(): not restarted
-    Clock::time_point kill_at;  // stopping: SIGKILL from then on
+    bool stopping = false;   // terminate_node(): not restarted
+    int64_t kill_at_ms = 0;  // stopping: SIGKILL from then on
   };
 
-  // REQUIRES: mu_ held.
-  Status start_node(Node* node);
+  Status start_node(Node* node) REQUIRES(mu_);
   // Reaps exited workers; schedules restarts of crashed ones and forgets
-  // stopped ones. Returns their pids. REQUIRES: mu_ held.
-  std::vector<int64_t> reap_exited(bool wait);
+  // stopped ones. Returns their pids.
+  std::vector<int64_t> reap_exited(bool wait) REQUIRES(mu_);
 
-  LocalExecutorOptions options_;
-  os::ProcessLauncher* launcher_;
-  std::vector<std::string> command_;
-  mutable std::mutex mu_;
-  std::vector<Node> nodes_;  // guarded by mu_
-  bool started_ = false;     // guarded by mu_
-  bool stopped_ = false;     // guarded by mu_
-  int64_t restarts_ = 0;     // guarded by mu_
+  const LocalExecutorOptions options_;
+  os::ProcessLauncher* const launcher_;
+  const Clock* const clock_;
+  mutable Mutex mu_;
+  std::vector<std::string> command_ GUARDED_BY(mu_);
+  std::vector<Node> nodes_ GUARDED_BY(mu_);
+  bool started_ GUARDED_BY(mu_) = false;
+  bool stopped_ GUARDED_BY(mu_) = false;
+  int64_t restarts_ GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace kiln::worker

@@ -1,22 +1,27 @@
 // The local executor with real child processes standing in for workers
 // (/bin/sleep, /bin/sh): started with the token in their environment and
 // their output in the worker log, restarted after they die, reported, and
-// stopped with a grace period.
+// stopped with a grace period. Backoffs and grace periods run on a
+// ManualClock the tests advance; a worker that must be signalled only once
+// it is ready says so in a file, and so does one that got its SIGTERM.
 #include "worker/local_executor.h"
 
 #include <signal.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <mutex>
 #include <sstream>
 #include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
+
+#include "common/clock.h"
+#include "common/mutex.h"
 
 namespace kiln::worker {
 namespace {
@@ -33,16 +38,25 @@ std::string read_file(const fs::path& p) {
   return s.str();
 }
 
-// Calls tick() until `done` holds or 10 s pass.
+// Polls `done` every few milliseconds until it holds or 10 s (real time)
+// pass.
 template <typename Pred>
-bool tick_until(LocalExecutor& ex, Pred done) {
+bool poll_until(Pred done) {
   const auto deadline = std::chrono::steady_clock::now() + 10s;
   while (std::chrono::steady_clock::now() < deadline) {
-    ex.tick();
     if (done()) return true;
-    std::this_thread::sleep_for(20ms);
+    std::this_thread::sleep_for(5ms);
   }
-  return false;
+  return done();
+}
+
+// Calls tick() until `done` holds or 10 s (real time) pass.
+template <typename Pred>
+bool tick_until(LocalExecutor& ex, Pred done) {
+  return poll_until([&] {
+    ex.tick();
+    return done();
+  });
 }
 
 class LocalExecutorTest : public testing::Test {
@@ -52,6 +66,7 @@ class LocalExecutorTest : public testing::Test {
         fs::temp_directory_path() / ("kiln_executor_test_" + std::to_string(::getpid()) + "_" +
                                      testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
+    fs::create_directories(dir_);
   }
   void TearDown() override { fs::remove_all(dir_); }
 
@@ -65,15 +80,29 @@ class LocalExecutorTest : public testing::Test {
     o.command = {"/bin/sh", "-c", script, "worker"};
     o.min_backoff = 100ms;
     o.max_backoff = 400ms;
+    o.clock = &clock_;
     o.on_worker_exit = [this](int64_t pid) {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       exited_.push_back(pid);
     };
     return o;
   }
 
+  // A worker that does not stop on SIGTERM: it writes a line to
+  // <dir>/<node>.ready once its trap is set, and one to <dir>/<node>.term
+  // for each SIGTERM it gets. Only SIGKILL ends it. (The loop runs short
+  // sleeps in the foreground because sh runs a trap only between commands.)
+  std::string stubborn_worker() const {
+    const std::string d = dir_.string();
+    return "trap 'echo term >> \"" + d + "/$4.term\"' TERM; echo ready >> \"" + d +
+           "/$4.ready\"; while :; do /bin/sleep 0.05; done";
+  }
+  bool has_line(const std::string& node, const std::string& what) const {
+    return !read_file(dir_ / (node + "." + what)).empty();
+  }
+
   std::vector<int64_t> exited() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     return exited_;
   }
 
@@ -84,9 +113,25 @@ class LocalExecutorTest : public testing::Test {
     return out;
   }
 
+  // stop(grace) on a thread, which must end without the clock moving (the
+  // workers stop on SIGTERM). If it does not, the clock is advanced past
+  // the grace so the test fails instead of hanging.
+  void stop_without_advancing(LocalExecutor& ex, std::chrono::milliseconds grace) {
+    std::atomic<bool> done{false};
+    std::thread stopper([&] {
+      ex.stop(grace);
+      done = true;
+    });
+    const bool in_time = poll_until([&] { return done.load(); });
+    if (!in_time) clock_.advance(grace.count());
+    stopper.join();
+    EXPECT_TRUE(in_time) << "stop() waited for the grace period although the workers ended";
+  }
+
   fs::path dir_;
-  std::mutex mu_;
-  std::vector<int64_t> exited_;
+  ManualClock clock_;
+  Mutex mu_;
+  std::vector<int64_t> exited_ GUARDED_BY(mu_);
 };
 
 TEST_F(LocalExecutorTest, RestartsACrashedNodeWorkerAndReportsIt) {
@@ -106,15 +151,22 @@ TEST_F(LocalExecutorTest, RestartsACrashedNodeWorkerAndReportsIt) {
   const int64_t victim = running[0];
   const int64_t survivor = running[1];
   ASSERT_EQ(::kill(static_cast<pid_t>(victim), SIGKILL), 0);
-  ASSERT_TRUE(tick_until(ex, [&] { return ex.status().restarts == 1 && pids(ex).size() == 2; }))
-      << "the killed worker was not started again";
+  ASSERT_TRUE(tick_until(ex, [&] { return exited().size() == 1; }));
   EXPECT_EQ(exited(), std::vector<int64_t>{victim});
+  // Reported at once, started again only after the backoff.
+  ex.tick();
+  EXPECT_EQ(ex.status().restarts, 0);
+  EXPECT_EQ(pids(ex), std::vector<int64_t>{survivor});
+  clock_.advance(100);
+  ex.tick();
+  EXPECT_EQ(ex.status().restarts, 1);
   running = pids(ex);
+  ASSERT_EQ(running.size(), 2u);
   EXPECT_EQ(std::count(running.begin(), running.end(), victim), 0);
   EXPECT_EQ(std::count(running.begin(), running.end(), survivor), 1) << "left alone";
   for (int64_t pid : running) EXPECT_TRUE(alive(pid)) << pid;
 
-  ex.stop(2s);
+  stop_without_advancing(ex, 2s);
   EXPECT_TRUE(pids(ex).empty());
   EXPECT_EQ(exited().size(), 3u);  // the victim, then both at stop
   // stop() reaped them: no zombie is left to find.
@@ -142,57 +194,104 @@ TEST_F(LocalExecutorTest, WorkersGetTheTokenTheirNodeAndLogToTheStateDir) {
   EXPECT_NE(read_file(log2).find("args=--slots 8 --node spot-4\n"), std::string::npos)
       << read_file(log2);
   EXPECT_EQ(ex.launch_node("core-1", 2).code(), StatusCode::kInvalidArgument) << "id in use";
-  ex.stop(2s);
+  stop_without_advancing(ex, 2s);
 }
 
 TEST_F(LocalExecutorTest, TerminateNodeStopsItForGoodKillingItAfterTheGrace) {
-  // `exec` keeps the ignored SIGTERM across into sleep.
-  LocalExecutor ex(options("trap '' TERM; exec /bin/sleep 1000"));
+  LocalExecutor ex(options(stubborn_worker()));
   ASSERT_TRUE(ex.start().is_ok());
   ASSERT_TRUE(ex.launch_node("spot-1", 2).is_ok());
   ASSERT_TRUE(ex.launch_node("core-1", 2).is_ok());
-  std::this_thread::sleep_for(200ms);  // let sh set the trap before the signal
+  ASSERT_TRUE(poll_until([&] { return has_line("spot-1", "ready"); }));
   const int64_t spot = ex.status().nodes[0].pid;
-  const auto t0 = std::chrono::steady_clock::now();
+
   ASSERT_TRUE(ex.terminate_node("spot-1", 300ms).is_ok());
+  ASSERT_TRUE(poll_until([&] { return has_line("spot-1", "term"); })) << "no SIGTERM arrived";
+  // Within the grace it is left running (only SIGKILL ends it).
+  clock_.advance(299);
+  ex.tick();
+  EXPECT_TRUE(alive(spot));
+  ASSERT_EQ(ex.status().nodes.size(), 2u);
+  EXPECT_TRUE(ex.status().nodes[0].stopping);
+  EXPECT_TRUE(exited().empty());
+  // Then killed, reported, and forgotten.
+  clock_.advance(1);
   ASSERT_TRUE(tick_until(ex, [&] { return ex.status().nodes.size() == 1; }));
-  const auto took = std::chrono::steady_clock::now() - t0;
-  EXPECT_GE(took, 300ms) << "killed before the grace period";
   EXPECT_FALSE(alive(spot));
   EXPECT_EQ(exited(), std::vector<int64_t>{spot});
   EXPECT_EQ(ex.status().nodes[0].node_id, "core-1");
   EXPECT_EQ(ex.status().restarts, 0) << "a terminated node is not restarted";
   EXPECT_EQ(ex.terminate_node("spot-1", 0ms).code(), StatusCode::kNotFound);
-  ex.stop(300ms);
+  EXPECT_FALSE(has_line("core-1", "term")) << "the other node was left alone";
+
+  // The stubborn core-1 is killed once stop()'s grace has passed.
+  std::thread stopper([&] { ex.stop(300ms); });
+  ASSERT_TRUE(poll_until([&] { return has_line("core-1", "term"); }));
+  clock_.advance(300);
+  stopper.join();
   EXPECT_EQ(exited().size(), 2u);
 }
 
-TEST_F(LocalExecutorTest, StopKillsWorkersThatIgnoreSigterm) {
-  LocalExecutor ex(options("trap '' TERM; exec /bin/sleep 1000"));
+TEST_F(LocalExecutorTest, StopKillsWorkersThatIgnoreSigtermOnceTheGraceHasPassed) {
+  LocalExecutor ex(options(stubborn_worker()));
   ASSERT_TRUE(ex.start().is_ok());
   ASSERT_TRUE(ex.launch_node("core-1", 1).is_ok());
   ASSERT_TRUE(ex.launch_node("core-2", 1).is_ok());
   const std::vector<int64_t> before = pids(ex);
-  std::this_thread::sleep_for(200ms);  // let sh set the trap before the signal
-  const auto t0 = std::chrono::steady_clock::now();
-  ex.stop(300ms);
-  const auto took = std::chrono::steady_clock::now() - t0;
-  EXPECT_GE(took, 300ms) << "stop gave up before the grace period";
-  EXPECT_LT(took, 5s);
+  ASSERT_TRUE(
+      poll_until([&] { return has_line("core-1", "ready") && has_line("core-2", "ready"); }));
+
+  std::atomic<bool> stopped{false};
+  std::thread stopper([&] {
+    ex.stop(300ms);
+    stopped = true;
+  });
+  // Both got their SIGTERM (and stop() set its deadline before sending it);
+  // until the clock passes the grace, stop() waits and they live.
+  ASSERT_TRUE(poll_until([&] { return has_line("core-1", "term") && has_line("core-2", "term"); }));
+  clock_.advance(299);
+  for (int64_t pid : before) EXPECT_TRUE(alive(pid)) << pid;
+  EXPECT_FALSE(stopped.load());
+  clock_.advance(1);
+  stopper.join();
   for (int64_t pid : before) EXPECT_FALSE(alive(pid)) << pid;
   EXPECT_EQ(exited().size(), 2u);
 }
 
-TEST_F(LocalExecutorTest, BackoffGrowsWhileWorkersDieYoung) {
-  LocalExecutor ex(options("exit 1"));
+TEST_F(LocalExecutorTest, BackoffGrowsWhileWorkersDieYoungAndResetsAfterALongLife) {
+  // Dies at once, unless <dir>/stay exists.
+  LocalExecutor ex(
+      options("[ -e '" + (dir_ / "stay").string() + "' ] && exec /bin/sleep 1000; exit 1"));
   ASSERT_TRUE(ex.start().is_ok());
   ASSERT_TRUE(ex.launch_node("core-1", 1).is_ok());
-  // 100, 200, 400, 400 ms: four restarts take at least 1.1 s.
-  const auto t0 = std::chrono::steady_clock::now();
-  ASSERT_TRUE(tick_until(ex, [&] { return ex.status().restarts >= 4; }));
-  EXPECT_GE(std::chrono::steady_clock::now() - t0, 1100ms);
-  EXPECT_GE(exited().size(), 4u);
-  ex.stop(1s);
+
+  // Each restart waits exactly its backoff: 100, 200, 400, then 400 ms (the
+  // maximum). The fourth start finds <dir>/stay and lives.
+  int64_t restarts = 0;
+  for (int64_t backoff : {100, 200, 400, 400}) {
+    ASSERT_TRUE(tick_until(ex, [&] { return exited().size() == size_t(restarts + 1); }))
+        << "start " << restarts << " did not end";
+    if (backoff == 400 && restarts == 3) std::ofstream(dir_ / "stay") << "stay\n";
+    clock_.advance(backoff - 1);
+    ex.tick();
+    EXPECT_EQ(ex.status().restarts, restarts) << "restarted before its " << backoff << " ms";
+    clock_.advance(1);
+    ex.tick();
+    EXPECT_EQ(ex.status().restarts, ++restarts) << "not restarted after " << backoff << " ms";
+  }
+  // A worker that lived longer than `young` (10 s) and then died waits the
+  // minimum again.
+  ASSERT_EQ(pids(ex).size(), 1u);
+  clock_.advance(10'000);
+  ASSERT_EQ(::kill(static_cast<pid_t>(pids(ex)[0]), SIGKILL), 0);
+  ASSERT_TRUE(tick_until(ex, [&] { return exited().size() == 5; }));
+  clock_.advance(99);
+  ex.tick();
+  EXPECT_EQ(ex.status().restarts, 4);
+  clock_.advance(1);
+  ex.tick();
+  EXPECT_EQ(ex.status().restarts, 5);
+  stop_without_advancing(ex, 1s);
 }
 
 TEST_F(LocalExecutorTest, LaunchFailsForAMissingProgramAndKeepsNothing) {

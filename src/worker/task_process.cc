@@ -25,8 +25,9 @@ constexpr size_t kMaxLineBytes = 64 << 20;
 Result<std::unique_ptr<TaskProcess>> TaskProcess::start(const LeasedTask& task,
                                                         const std::vector<std::string>& command,
                                                         const std::string& spec_dir,
-                                                        os::ProcessLauncher* launcher) {
-  std::unique_ptr<TaskProcess> p(new TaskProcess(task));
+                                                        os::ProcessLauncher* launcher,
+                                                        const Clock* clock) {
+  std::unique_ptr<TaskProcess> p(new TaskProcess(task, clock));
   p->progress_.task_id = task.task_id;
   p->progress_.attempt = task.attempt;
   p->spec_path_ = spec_dir + "/task-" + std::to_string(task.task_id) + "-" +
@@ -154,19 +155,19 @@ std::optional<os::ExitStatus> TaskProcess::poll_exit() {
   return exit_;
 }
 
-void TaskProcess::signal(int sig, StopCause cause, Clock::duration grace) {
+void TaskProcess::signal(int sig, StopCause cause, std::chrono::milliseconds grace) {
   if (exit_) return;
   if (cause_ == StopCause::kNone || cause == StopCause::kShutdown) cause_ = cause;
   if (sig == SIGKILL) {
     killed_ = true;
-  } else if (!kill_deadline_) {
-    kill_deadline_ = Clock::now() + grace;
+  } else if (!kill_deadline_ms_) {
+    kill_deadline_ms_ = clock_->now_ms() + grace.count();
   }
   (void)child_.signal(sig);
 }
 
-bool TaskProcess::escalate(Clock::time_point now) {
-  if (exit_ || killed_ || !kill_deadline_ || now < *kill_deadline_) return false;
+bool TaskProcess::escalate(int64_t now_ms) {
+  if (exit_ || killed_ || !kill_deadline_ms_ || now_ms < *kill_deadline_ms_) return false;
   log::warn("task " + std::to_string(task_.task_id) + " (pid " + std::to_string(pid()) +
             ") did not stop within its grace period; killing it");
   signal(SIGKILL, cause_, {});

@@ -11,6 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/clock.h"
 #include "common/process.h"
 #include "common/status.h"
 #include "worker/server_client.h"
@@ -21,17 +22,18 @@ namespace kiln::worker {
 // task dies without saying why itself.
 enum class StopCause { kNone, kCancel, kShutdown };
 
+// Not thread-safe: the worker's one thread owns it.
 class TaskProcess {
  public:
-  using Clock = std::chrono::steady_clock;
-
   // Writes the task's spec to <spec_dir>/task-<id>-<attempt>.json, opens its
   // log (append, created with its directory if needed) and starts
-  // `command... --spec FILE`. Errors name the file or program at fault.
+  // `command... --spec FILE`. Grace periods are measured on `clock`, which
+  // must outlive the TaskProcess. Errors name the file or program at fault.
   static Result<std::unique_ptr<TaskProcess>> start(const LeasedTask& task,
                                                     const std::vector<std::string>& command,
                                                     const std::string& spec_dir,
-                                                    os::ProcessLauncher* launcher);
+                                                    os::ProcessLauncher* launcher,
+                                                    const Clock* clock);
   // Kills and reaps a process still running; removes the spec file.
   ~TaskProcess();
 
@@ -48,10 +50,12 @@ class TaskProcess {
 
   // Sends `sig`, remembering `cause`. SIGTERM starts the grace period after
   // which escalate() kills.
-  void signal(int sig, StopCause cause, Clock::duration grace);
-  // SIGKILLs a task whose grace period ran out. Returns true if it did.
-  bool escalate(Clock::time_point now);
-  std::optional<Clock::time_point> kill_deadline() const { return kill_deadline_; }
+  void signal(int sig, StopCause cause, std::chrono::milliseconds grace);
+  // SIGKILLs a task whose grace period ran out by `now_ms` (the clock's
+  // time). Returns true if it did.
+  bool escalate(int64_t now_ms);
+  // When escalate() will kill (the clock's time); nullopt before a SIGTERM.
+  std::optional<int64_t> kill_deadline() const { return kill_deadline_ms_; }
 
   TaskProgress progress() const { return progress_; }
   // What to tell the server about the ended task: its result line, its
@@ -60,10 +64,11 @@ class TaskProcess {
   Completion completion() const;
 
  private:
-  explicit TaskProcess(LeasedTask task) : task_(std::move(task)) {}
+  TaskProcess(LeasedTask task, const Clock* clock) : task_(std::move(task)), clock_(clock) {}
   void handle_line(const std::string& line);
 
   LeasedTask task_;
+  const Clock* clock_;
   std::string spec_path_;
   os::Child child_;  // killed and reaped with the TaskProcess if still running
   os::Fd out_;
@@ -73,7 +78,7 @@ class TaskProcess {
   std::optional<nlohmann::json> result_;
   std::optional<std::pair<std::string, std::string>> error_;  // reason, message
   StopCause cause_ = StopCause::kNone;
-  std::optional<Clock::time_point> kill_deadline_;
+  std::optional<int64_t> kill_deadline_ms_;
   bool killed_ = false;
 };
 

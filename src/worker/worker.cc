@@ -19,11 +19,10 @@
 namespace kiln::worker {
 namespace {
 
-using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-// The longest the loop sleeps: a stop request (a flag a signal handler sets)
-// is seen within this.
+// The longest the loop sleeps (real time): a stop request (a flag a signal
+// handler sets) is seen within this.
 constexpr milliseconds kMaxWait{200};
 // Between registration attempts, and between retries of completions the
 // server did not take.
@@ -35,9 +34,7 @@ std::string this_host() {
   return buf;
 }
 
-std::string seconds_text(Clock::duration d) {
-  return std::to_string(std::chrono::duration_cast<std::chrono::seconds>(d).count()) + " s";
-}
+std::string seconds_text(int64_t ms) { return std::to_string(ms / 1000) + " s"; }
 
 class Worker {
  public:
@@ -45,6 +42,7 @@ class Worker {
       : o_(o),
         stop_(stop),
         launcher_(o.launcher ? o.launcher : &os::posix_launcher()),
+        clock_(o.clock ? *o.clock : system_clock()),
         client_(o.server_url, o.token) {}
 
   ~Worker() {
@@ -65,9 +63,9 @@ class Worker {
     KILN_RETURN_IF_ERROR(register_with_server());
     if (reg_.worker_id.empty()) return Status::ok();  // stopped before registering
 
-    const Clock::time_point start = Clock::now();
+    const int64_t start = clock_.now_ms();
     last_contact_ = start;
-    next_heartbeat_ = start + std::chrono::seconds(reg_.heartbeat_seconds);
+    next_heartbeat_ = start + heartbeat_period();
     next_lease_ = start;
     next_completion_ = start;
     for (;;) {
@@ -83,14 +81,14 @@ class Worker {
       }
       wait_for_output(next_wake());
       collect_exits();
-      const Clock::time_point now = Clock::now();
+      const int64_t now = clock_.now_ms();
       for (auto& t : tasks_) t->escalate(now);
 
       Status st = send_completions(/*final=*/false);
       if (st.is_ok() && now >= next_heartbeat_) st = heartbeat();
       if (st.is_ok() && wants_lease(now)) st = lease();
       if (!st.is_ok()) return give_up(st);
-      const Clock::duration silent = Clock::now() - last_contact_;
+      const int64_t silent = clock_.now_ms() - last_contact_;
       if (silent > outage_limit()) {
         return give_up(io_error("the server at " + o_.server_url + " has not answered for " +
                                 seconds_text(silent) + " (limit " + seconds_text(outage_limit()) +
@@ -102,9 +100,18 @@ class Worker {
  private:
   bool claiming() const { return !o_.claim_step.empty(); }
 
-  Clock::duration outage_limit() const {
-    if (o_.outage_limit.count() > 0) return o_.outage_limit;
-    return std::chrono::seconds(reg_.lease_seconds);
+  // In milliseconds, as the clock counts.
+  int64_t outage_limit() const {
+    if (o_.outage_limit.count() > 0) return o_.outage_limit.count() * 1000;
+    return int64_t{reg_.lease_seconds} * 1000;
+  }
+  int64_t heartbeat_period() const { return int64_t{reg_.heartbeat_seconds} * 1000; }
+
+  // Waits until the clock reaches `deadline_ms` or a stop is requested.
+  void pause_until(int64_t deadline_ms) const {
+    while (!stop_.cancelled() && clock_.now_ms() < deadline_ms) {
+      std::this_thread::sleep_for(std::min(kMaxWait, clock_.real_wait(deadline_ms)));
+    }
   }
 
   Status make_spec_dir() {
@@ -120,7 +127,7 @@ class Worker {
   // Retries while the server cannot be reached, for as long as a lease
   // lasts by default (the server's own value is not known yet).
   Status register_with_server() {
-    const Clock::time_point start = Clock::now();
+    const int64_t start = clock_.now_ms();
     const std::string host = o_.host.empty() ? this_host() : o_.host;
     for (;;) {
       if (stop_.cancelled()) return Status::ok();
@@ -133,23 +140,23 @@ class Worker {
         return Status::ok();
       }
       if (r.status().code() != StatusCode::kIOError) return r.status();
-      if (Clock::now() - start > outage_limit()) {
+      if (clock_.now_ms() - start > outage_limit()) {
         return r.status().with_context("cannot register");
       }
-      std::this_thread::sleep_for(kRetryWait);
+      pause_until(clock_.now_ms() + kRetryWait.count());
     }
   }
 
-  bool wants_lease(Clock::time_point now) const {
+  bool wants_lease(int64_t now) const {
     // A claimant asks again only once its last attempt's end is reported.
     if (claiming())
       return !stopping_ && tasks_.empty() && completions_.empty() && now >= next_lease_;
     return !stopping_ && static_cast<int>(tasks_.size()) < o_.slots && now >= next_lease_;
   }
 
-  Clock::time_point next_wake() const {
-    const Clock::time_point now = Clock::now();
-    Clock::time_point wake = std::min(now + kMaxWait, next_heartbeat_);
+  int64_t next_wake() const {
+    const int64_t now = clock_.now_ms();
+    int64_t wake = std::min(now + kMaxWait.count(), next_heartbeat_);
     if (!stopping_ && static_cast<int>(tasks_.size()) < o_.slots)
       wake = std::min(wake, next_lease_);
     if (!completions_.empty()) wake = std::min(wake, next_completion_);
@@ -158,12 +165,13 @@ class Worker {
     return wake;
   }
 
-  // Sleeps until `until` or until a task writes or exits (its pipe closes).
-  void wait_for_output(Clock::time_point until) {
+  // Sleeps until the clock reaches `until` or until a task writes or exits
+  // (its pipe closes).
+  void wait_for_output(int64_t until) {
     std::vector<pollfd> fds;
     for (const auto& t : tasks_)
       if (t->stdout_fd() >= 0) fds.push_back({t->stdout_fd(), POLLIN, 0});
-    const auto wait = std::chrono::duration_cast<milliseconds>(until - Clock::now());
+    const milliseconds wait = clock_.real_wait(until);
     const int timeout = static_cast<int>(std::clamp(wait.count(), int64_t{0}, int64_t{1000}));
     ::poll(fds.data(), fds.size(), timeout);
     for (auto& t : tasks_) t->read_output();
@@ -212,7 +220,7 @@ class Worker {
     if (st.is_ok()) {
       if (outage_) log::info("the server at " + o_.server_url + " answers again");
       outage_ = false;
-      last_contact_ = Clock::now();
+      last_contact_ = clock_.now_ms();
       return st;
     }
     if (st.code() != StatusCode::kIOError) return st.with_context(what);
@@ -222,7 +230,7 @@ class Worker {
   }
 
   Status send_completions(bool final) {
-    if (completions_.empty() || (!final && Clock::now() < next_completion_)) return Status::ok();
+    if (completions_.empty() || (!final && clock_.now_ms() < next_completion_)) return Status::ok();
     while (!completions_.empty()) {
       Status st = client_.complete(reg_.worker_id, completions_.front());
       if (st.is_ok() || st.code() != StatusCode::kIOError) {
@@ -254,7 +262,7 @@ class Worker {
         log::warn(std::to_string(completions_.size()) +
                   " task completions could not be sent; their leases will lapse");
       }
-      next_completion_ = Clock::now() + kRetryWait;
+      next_completion_ = clock_.now_ms() + kRetryWait.count();
       break;
     }
     return Status::ok();
@@ -270,7 +278,7 @@ class Worker {
     std::vector<TaskProgress> progress;
     for (const auto& t : tasks_) progress.push_back(t->progress());
     auto reply = client_.heartbeat(reg_.worker_id, progress);
-    next_heartbeat_ = Clock::now() + std::chrono::seconds(reg_.heartbeat_seconds);
+    next_heartbeat_ = clock_.now_ms() + heartbeat_period();
     if (!reply.is_ok()) return note(reply.status(), "heartbeat");
     KILN_RETURN_IF_ERROR(note(Status::ok(), "heartbeat"));
     for (const auto& [id, sig] : reply->cancel) {
@@ -296,9 +304,9 @@ class Worker {
 
   Status claim() {
     auto reply = client_.claim(reg_.worker_id, o_.claim_step, o_.claim_index);
-    const Clock::time_point now = Clock::now();
+    const int64_t now = clock_.now_ms();
     if (!reply.is_ok()) {
-      next_lease_ = now + o_.idle_poll;
+      next_lease_ = now + o_.idle_poll.count();
       return note(reply.status(), "claim");
     }
     KILN_RETURN_IF_ERROR(note(Status::ok(), "claim"));
@@ -312,7 +320,7 @@ class Worker {
       case ClaimReply::Outcome::kWait:
         if (reply->why != last_wait_) log::info(what + ": waiting: " + reply->why);
         last_wait_ = reply->why;
-        next_lease_ = now + reply->retry_after;
+        next_lease_ = now + reply->retry_after.count();
         break;
       case ClaimReply::Outcome::kDone:
         log::info(what + " is done");
@@ -329,7 +337,7 @@ class Worker {
   }
 
   void start_task(const LeasedTask& lt) {
-    auto p = TaskProcess::start(lt, command_, spec_dir_, launcher_);
+    auto p = TaskProcess::start(lt, command_, spec_dir_, launcher_, &clock_);
     if (!p.is_ok()) {
       log::error("task " + std::to_string(lt.task_id) + ": " + p.status().message());
       completions_.push_back({lt.task_id, lt.attempt, lt.step_id, false, nullptr, "WORKER_ERROR",
@@ -345,14 +353,14 @@ class Worker {
     if (claiming()) return claim();
     const int free_slots = o_.slots - static_cast<int>(tasks_.size());
     auto leased = client_.lease(reg_.worker_id, free_slots);
-    const Clock::time_point now = Clock::now();
+    const int64_t now = clock_.now_ms();
     if (!leased.is_ok()) {
-      next_lease_ = now + o_.idle_poll;
+      next_lease_ = now + o_.idle_poll.count();
       return note(leased.status(), "lease");
     }
     KILN_RETURN_IF_ERROR(note(Status::ok(), "lease"));
     // Fewer than asked for: the queue is empty for now.
-    next_lease_ = static_cast<int>(leased->size()) < free_slots ? now + o_.idle_poll : now;
+    next_lease_ = static_cast<int>(leased->size()) < free_slots ? now + o_.idle_poll.count() : now;
     for (const LeasedTask& lt : *leased) start_task(lt);
     return Status::ok();
   }
@@ -376,6 +384,7 @@ class Worker {
   const WorkerOptions& o_;
   const CancelToken& stop_;
   os::ProcessLauncher* launcher_;
+  const Clock& clock_;
   ServerClient client_;
   std::vector<std::string> command_;
   std::string spec_dir_;
@@ -383,7 +392,8 @@ class Worker {
   std::vector<std::unique_ptr<TaskProcess>> tasks_;
   std::set<int64_t> unknown_;  // tasks killed because the server disowned them
   std::deque<Completion> completions_;
-  Clock::time_point last_contact_, next_heartbeat_, next_lease_, next_completion_;
+  // The clock's milliseconds.
+  int64_t last_contact_ = 0, next_heartbeat_ = 0, next_lease_ = 0, next_completion_ = 0;
   bool stopping_ = false;
   bool outage_ = false;
   Status end_status_;      // what run() returns once stopped

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/cancel.h"
+#include "common/clock.h"
 #include "common/process.h"
 #include "common/status.h"
 
@@ -33,6 +34,9 @@ struct WorkerOptions {
   // Between lease requests that found nothing to do.
   std::chrono::milliseconds idle_poll{500};
   os::ProcessLauncher* launcher = nullptr;  // default: posix_launcher()
+  // Where heartbeat and lease periods, retries, grace periods and the outage
+  // limit are measured; default: system_clock().
+  const Clock* clock = nullptr;
 
   // Claim mode, for a batch task (one Slurm array task): instead of leasing
   // whatever is runnable, run task `claim_index` of step `claim_step` (-1:

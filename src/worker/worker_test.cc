@@ -1,9 +1,12 @@
 // The worker against a real HTTP peer that speaks the worker protocol
 // (docs/cluster.md) and real task processes: small /bin/sh programs that
 // behave like `kiln task run` (progress and result lines, an error line, a
-// crash, a task that only stops when signalled).
+// crash, a task that only stops when signalled). Tests of grace periods,
+// heartbeats and the outage limit run the worker on a ManualClock they
+// advance; the others on the system clock.
 #include "worker/worker.h"
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -12,7 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <mutex>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -20,6 +23,11 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 #include <nlohmann/json.hpp>
+
+#include "common/clock.h"
+#include "common/mutex.h"
+#include "common/process.h"
+#include "worker/task_process.h"
 
 namespace kiln::worker {
 namespace {
@@ -69,7 +77,7 @@ class ProtocolServer {
           return;
         }
         json body = json::parse(req.body);
-        std::lock_guard<std::mutex> lock(mu_);
+        MutexLock lock(&mu_);
         res.set_content((this->*handler)(body).dump(), "application/json");
       });
     };
@@ -79,7 +87,13 @@ class ProtocolServer {
     route("/internal/v1/complete", &ProtocolServer::on_complete);
     port_ = server_.bind_to_any_port("127.0.0.1");
     thread_ = std::thread([this] { server_.listen_after_bind(); });
-    while (!server_.is_running()) std::this_thread::sleep_for(5ms);
+    // The port is bound already, so a worker could connect now; this only
+    // waits for listen() so that stop() cannot come before it.
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (!server_.is_running() && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(5ms);
+    }
+    EXPECT_TRUE(server_.is_running()) << "the protocol server did not start";
   }
   ~ProtocolServer() { stop(); }
 
@@ -90,7 +104,7 @@ class ProtocolServer {
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
 
   int64_t add_task(const std::string& mode) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     const int64_t id = next_id_++;
     queue_.push_back({{"task_id", id},
                       {"attempt", 1},
@@ -100,42 +114,43 @@ class ProtocolServer {
     return id;
   }
   void cancel(int64_t id, const std::string& sig) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     cancel_[id] = sig;
   }
   void disown(int64_t id) {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     unknown_.insert(id);
   }
   std::map<int64_t, json> completions() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     return completions_;
   }
   // The latest progress a heartbeat carried for each task, and whether the
   // last heartbeat listed it.
   std::map<int64_t, json> progress() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     return progress_;
   }
   std::set<int64_t> last_heartbeat_tasks() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     return last_heartbeat_;
   }
   int heartbeats() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     return heartbeats_;
   }
   json registration() {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     return registration_;
   }
 
  private:
-  json on_register(const json& body) {
+  // Called with mu_ held (route() takes it).
+  json on_register(const json& body) REQUIRES(mu_) {
     registration_ = body;
     return {{"worker_id", "w-test"}, {"lease_seconds", lease_seconds_}, {"heartbeat_seconds", 1}};
   }
-  json on_lease(const json& body) {
+  json on_lease(const json& body) REQUIRES(mu_) {
     json tasks = json::array();
     for (int n = body.at("free_slots").get<int>(); n > 0 && !queue_.empty(); --n) {
       tasks.push_back(queue_.front());
@@ -143,7 +158,7 @@ class ProtocolServer {
     }
     return {{"tasks", tasks}};
   }
-  json on_heartbeat(const json& body) {
+  json on_heartbeat(const json& body) REQUIRES(mu_) {
     ++heartbeats_;
     last_heartbeat_.clear();
     json cancel = json::array();
@@ -158,7 +173,7 @@ class ProtocolServer {
     }
     return {{"cancel", cancel}, {"unknown", unknown}};
   }
-  json on_complete(const json& body) {
+  json on_complete(const json& body) REQUIRES(mu_) {
     completions_[body.at("task_id").get<int64_t>()] = body;
     return json::object();
   }
@@ -168,22 +183,25 @@ class ProtocolServer {
   httplib::Server server_;
   int port_ = 0;
   std::thread thread_;
-  std::mutex mu_;
-  int64_t next_id_ = 1;
-  std::deque<json> queue_;
-  std::map<int64_t, std::string> cancel_;
-  std::set<int64_t> unknown_;
-  std::map<int64_t, json> completions_;
-  std::map<int64_t, json> progress_;
-  std::set<int64_t> last_heartbeat_;
-  int heartbeats_ = 0;
-  json registration_;
+  Mutex mu_;
+  int64_t next_id_ GUARDED_BY(mu_) = 1;
+  std::deque<json> queue_ GUARDED_BY(mu_);
+  std::map<int64_t, std::string> cancel_ GUARDED_BY(mu_);
+  std::set<int64_t> unknown_ GUARDED_BY(mu_);
+  std::map<int64_t, json> completions_ GUARDED_BY(mu_);
+  std::map<int64_t, json> progress_ GUARDED_BY(mu_);
+  std::set<int64_t> last_heartbeat_ GUARDED_BY(mu_);
+  int heartbeats_ GUARDED_BY(mu_) = 0;
+  json registration_ GUARDED_BY(mu_);
 };
 
 // run_worker on a thread of its own.
 class WorkerThread {
  public:
-  explicit WorkerThread(WorkerOptions o) : options_(std::move(o)) {
+  // `clock`: the ManualClock in options.clock, if any; advanced at teardown
+  // so that a worker waiting out a grace period on it can end.
+  explicit WorkerThread(WorkerOptions o, ManualClock* clock = nullptr)
+      : options_(std::move(o)), clock_(clock) {
     thread_ = std::thread([this] {
       result_ = run_worker(options_, stop_);
       done_ = true;
@@ -191,6 +209,13 @@ class WorkerThread {
   }
   ~WorkerThread() {
     stop_.cancel();
+    if (clock_) {
+      const auto deadline = std::chrono::steady_clock::now() + 30s;
+      while (!done_ && std::chrono::steady_clock::now() < deadline) {
+        clock_->advance(1000);
+        std::this_thread::sleep_for(5ms);
+      }
+    }
     if (thread_.joinable()) thread_.join();
   }
   void stop() { stop_.cancel(); }
@@ -203,21 +228,41 @@ class WorkerThread {
 
  private:
   WorkerOptions options_;
+  ManualClock* clock_;
   CancelToken stop_;
   Status result_;
   std::atomic<bool> done_{false};
   std::thread thread_;
 };
 
+// Polls `done` until it holds or `limit` (real time) passes.
 template <typename Pred>
 bool wait_for(Pred done, std::chrono::milliseconds limit = 15s) {
   const auto deadline = std::chrono::steady_clock::now() + limit;
   while (std::chrono::steady_clock::now() < deadline) {
     if (done()) return true;
+    std::this_thread::sleep_for(5ms);
+  }
+  return done();
+}
+
+// Advances `clock` by `step_ms` between polls of `done` until it holds or
+// 15 s (real time) pass: time moves for the worker (heartbeats, lease
+// polls) only while the test waits for something that needs it.
+template <typename Pred>
+bool advance_until(ManualClock& clock, int64_t step_ms, Pred done) {
+  const auto deadline = std::chrono::steady_clock::now() + 15s;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (done()) return true;
+    clock.advance(step_ms);
     std::this_thread::sleep_for(20ms);
   }
   return done();
 }
+
+// A lease so long that a test advancing a ManualClock never reaches the
+// worker's outage limit by accident.
+constexpr int kLongLeaseSeconds = 3600;
 
 class WorkerTest : public testing::Test {
  protected:
@@ -241,6 +286,12 @@ class WorkerTest : public testing::Test {
     o.shutdown_grace = 2s;
     return o;
   }
+  // The same, on clock_.
+  WorkerOptions manual_options(const ProtocolServer& server, int slots = 2) {
+    WorkerOptions o = options(server, slots);
+    o.clock = &clock_;
+    return o;
+  }
 
   std::string step_log() const {
     std::ifstream in(dir_ / "logs" / "s-WORKERTEST001.log");
@@ -250,7 +301,45 @@ class WorkerTest : public testing::Test {
   }
 
   fs::path dir_;
+  ManualClock clock_;
 };
+
+// A task that ignores SIGTERM is killed exactly when its grace period has
+// passed on the clock, not before.
+TEST_F(WorkerTest, TaskProcessEscalatesToSigkillAtTheEndOfTheGrace) {
+  LeasedTask lt;
+  lt.task_id = 7;
+  lt.attempt = 1;
+  lt.step_id = "s-WORKERTEST001";
+  lt.spec = {{"mode", "stubborn"}};
+  lt.log_path = (dir_ / "logs" / "s-WORKERTEST001.log").string();
+  auto started = TaskProcess::start(lt, {"/bin/sh", "-c", kTaskScript, "kiln-task"}, dir_.string(),
+                                    &os::posix_launcher(), &clock_);
+  ASSERT_TRUE(started.is_ok()) << started.status().to_string();
+  TaskProcess& t = **started;
+  // Its progress line comes once its trap is set.
+  ASSERT_TRUE(wait_for([&] {
+    t.read_output();
+    return t.progress().tiles_done == 1;
+  }));
+  EXPECT_FALSE(t.kill_deadline().has_value());
+
+  const int64_t t0 = clock_.now_ms();
+  t.signal(SIGTERM, StopCause::kCancel, 500ms);
+  ASSERT_TRUE(t.kill_deadline().has_value());
+  EXPECT_EQ(*t.kill_deadline(), t0 + 500);
+  EXPECT_FALSE(t.escalate(t0 + 499));
+  EXPECT_FALSE(t.poll_exit().has_value()) << "SIGTERM is ignored: it runs on";
+  EXPECT_TRUE(t.escalate(t0 + 500));
+  EXPECT_FALSE(t.escalate(t0 + 501)) << "killed once";
+  std::optional<os::ExitStatus> exit;
+  ASSERT_TRUE(wait_for([&] { return (exit = t.poll_exit()).has_value(); }));
+  EXPECT_TRUE(exit->signaled);
+  EXPECT_EQ(exit->signal, SIGKILL);
+  const Completion c = t.completion();
+  EXPECT_FALSE(c.ok);
+  EXPECT_EQ(c.reason, "CANCELLED");
+}
 
 TEST_F(WorkerTest, RunsTasksAndReportsHowEachEnded) {
   ProtocolServer server((dir_ / "logs").string());
@@ -291,11 +380,15 @@ TEST_F(WorkerTest, RunsTasksAndReportsHowEachEnded) {
 }
 
 TEST_F(WorkerTest, HeartbeatsCarryProgressAndCancelStopsTheTask) {
-  ProtocolServer server((dir_ / "logs").string());
+  ProtocolServer server((dir_ / "logs").string(), kLongLeaseSeconds);
   const int64_t slow = server.add_task("slow");
   const int64_t stubborn = server.add_task("stubborn");
-  WorkerThread worker(options(server));
-  ASSERT_TRUE(wait_for([&] {
+  constexpr int64_t kGraceMs = 60'000;
+  WorkerOptions o = manual_options(server);
+  o.cancel_grace = std::chrono::milliseconds(kGraceMs);
+  WorkerThread worker(o, &clock_);
+  // The stubborn task prints its progress once its trap is set.
+  ASSERT_TRUE(advance_until(clock_, 250, [&] {
     auto p = server.progress();
     return p.count(slow) && p[slow]["tiles_done"] == 7 && p.count(stubborn) &&
            p[stubborn]["tiles_done"] == 1;
@@ -303,10 +396,16 @@ TEST_F(WorkerTest, HeartbeatsCarryProgressAndCancelStopsTheTask) {
   EXPECT_EQ(server.progress()[slow]["bytes_written"], 2);
   EXPECT_TRUE(server.completions().empty());
 
-  // TERM: the task ends at once. A task that ignores it is killed after the
-  // grace period (0.5 s here).
+  // TERM: the task ends at once. One that ignores it runs on until the
+  // grace period has passed on the clock, then is killed (the boundary is
+  // checked to the millisecond in TaskProcessEscalatesToSigkillAtTheEndOfTheGrace).
   server.cancel(slow, "TERM");
   server.cancel(stubborn, "TERM");
+  const int64_t cancelled_at = clock_.now_ms();
+  ASSERT_TRUE(advance_until(clock_, 250, [&] { return server.completions().count(slow) == 1; }));
+  ASSERT_LT(clock_.now_ms() - cancelled_at, kGraceMs) << "the grace period passed meanwhile";
+  EXPECT_EQ(server.completions().count(stubborn), 0u) << "killed before its grace period";
+  clock_.advance(kGraceMs);
   ASSERT_TRUE(wait_for([&] { return server.completions().size() == 2; }));
   auto c = server.completions();
   EXPECT_EQ(c[slow]["ok"], false);
@@ -319,14 +418,21 @@ TEST_F(WorkerTest, HeartbeatsCarryProgressAndCancelStopsTheTask) {
 }
 
 TEST_F(WorkerTest, KillIsImmediate) {
-  ProtocolServer server((dir_ / "logs").string());
+  ProtocolServer server((dir_ / "logs").string(), kLongLeaseSeconds);
   const int64_t stubborn = server.add_task("stubborn");
-  WorkerOptions o = options(server);
+  WorkerOptions o = manual_options(server);
   o.cancel_grace = 60s;
-  WorkerThread worker(o);
-  ASSERT_TRUE(wait_for([&] { return server.last_heartbeat_tasks().count(stubborn) == 1; }));
+  WorkerThread worker(o, &clock_);
+  ASSERT_TRUE(advance_until(clock_, 250, [&] {
+    auto p = server.progress();
+    return p.count(stubborn) && p[stubborn]["tiles_done"] == 1;
+  }));
   server.cancel(stubborn, "KILL");
-  ASSERT_TRUE(wait_for([&] { return server.completions().size() == 1; }, 5s));
+  // The clock moves only as far as the next heartbeats, far short of the
+  // 60 s grace: only the KILL itself can end the task.
+  const int64_t cancelled_at = clock_.now_ms();
+  ASSERT_TRUE(advance_until(clock_, 250, [&] { return server.completions().size() == 1; }));
+  ASSERT_LT(clock_.now_ms() - cancelled_at, 60'000) << "the grace period passed meanwhile";
   EXPECT_NE(server.completions()[stubborn]["error"]["message"].get<std::string>().find("signal 9"),
             std::string::npos);
 }
@@ -345,15 +451,18 @@ TEST_F(WorkerTest, DisownedTasksAreKilledWithoutACompletion) {
 }
 
 TEST_F(WorkerTest, StopEndsRunningTasksAndReportsThem) {
-  ProtocolServer server((dir_ / "logs").string());
+  ProtocolServer server((dir_ / "logs").string(), kLongLeaseSeconds);
   const int64_t slow = server.add_task("slow");
-  WorkerThread worker(options(server));
-  ASSERT_TRUE(wait_for([&] { return server.last_heartbeat_tasks().count(slow) == 1; }));
-  const auto t0 = std::chrono::steady_clock::now();
+  WorkerThread worker(manual_options(server), &clock_);
+  ASSERT_TRUE(
+      advance_until(clock_, 250, [&] { return server.last_heartbeat_tasks().count(slow) == 1; }));
+  // The slow task ends on SIGTERM, so the worker ends without waiting out
+  // its shutdown grace: the clock does not move from here on.
   worker.stop();
+  ASSERT_TRUE(wait_for([&] { return worker.done(); }))
+      << "the worker waited for the shutdown grace although its task had ended";
   Status st = worker.join();
   EXPECT_TRUE(st.is_ok()) << st.to_string();
-  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
   auto c = server.completions();
   ASSERT_EQ(c.count(slow), 1u);
   EXPECT_EQ(c[slow]["error"]["reason"], "WORKER_STOPPED");
@@ -362,10 +471,13 @@ TEST_F(WorkerTest, StopEndsRunningTasksAndReportsThem) {
 TEST_F(WorkerTest, GivesUpWhenTheServerIsGoneForALease) {
   ProtocolServer server((dir_ / "logs").string(), /*lease_seconds=*/1);
   const int64_t slow = server.add_task("slow");
-  WorkerThread worker(options(server));
-  ASSERT_TRUE(wait_for([&] { return server.last_heartbeat_tasks().count(slow) == 1; }));
+  WorkerThread worker(manual_options(server), &clock_);
+  ASSERT_TRUE(
+      advance_until(clock_, 250, [&] { return server.last_heartbeat_tasks().count(slow) == 1; }));
   server.stop();
-  ASSERT_TRUE(wait_for([&] { return worker.done(); }, 10s));
+  // Heartbeats fail from now on; once the clock has moved a lease past the
+  // last answer, the worker gives up.
+  ASSERT_TRUE(advance_until(clock_, 250, [&] { return worker.done(); }));
   Status st = worker.join();
   EXPECT_EQ(st.code(), StatusCode::kIOError) << st.to_string();
   EXPECT_NE(st.message().find("has not answered"), std::string::npos) << st.message();
