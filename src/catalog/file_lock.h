@@ -9,11 +9,6 @@
 
 namespace kiln::catalog::internal {
 
-// The catalog's descriptors are os::Fd (common/process.h), the one owner
-// type of the code base. The old name remains for layer_writer.cc, which
-// belongs to another change; it is the same type, not a second one.
-using UniqueFd = os::Fd;
-
 // Holds an exclusive flock(2) on a file from acquire() until destruction.
 // flock locks belong to the open file description, so two FileLocks on one
 // path exclude each other even inside one process (two threads committing).

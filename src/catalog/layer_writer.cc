@@ -40,7 +40,7 @@ Status fs_error(const std::string& action, const fs::path& path, const std::erro
 // before closing so that a following rename publishes complete content.
 Status write_whole_file(const fs::path& path, std::string_view bytes, bool durable) {
   const std::string name = path.string();
-  UniqueFd fd(::open(name.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+  os::Fd fd(::open(name.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
   if (!fd.valid()) return io_error("cannot create '" + name + "': " + errno_text());
   const char* p = bytes.data();
   size_t left = bytes.size();
@@ -62,7 +62,7 @@ Status write_whole_file(const fs::path& path, std::string_view bytes, bool durab
 // Makes a rename or unlink inside `dir` durable.
 Status sync_dir(const fs::path& dir) {
   const std::string name = dir.string();
-  UniqueFd fd(::open(name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  os::Fd fd(::open(name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!fd.valid()) return io_error("cannot open directory '" + name + "': " + errno_text());
   if (::fsync(fd.get()) != 0) return io_error("cannot fsync '" + name + "': " + errno_text());
   return Status::ok();
@@ -74,7 +74,7 @@ Status sync_dir(const fs::path& dir) {
 // tiles that never reached the disk.
 Status sync_filesystem(const fs::path& dir) {
   const std::string name = dir.string();
-  UniqueFd fd(::open(name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  os::Fd fd(::open(name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!fd.valid()) return io_error("cannot open directory '" + name + "': " + errno_text());
   if (::syncfs(fd.get()) != 0) {
     return io_error("cannot flush the filesystem of '" + name + "': " + errno_text());
@@ -279,7 +279,7 @@ Status DirLayerWriter::write_file(std::string_view relpath, std::string_view byt
 Result<std::string> DirLayerWriter::read_file(std::string_view relpath) const {
   KILN_RETURN_IF_ERROR(validate_relpath(relpath));
   const std::string path = (staging_ / relpath).string();
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  os::Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd.valid()) {
     if (errno == ENOENT) return not_found("file '" + path + "' does not exist");
     return io_error("cannot open '" + path + "': " + errno_text());

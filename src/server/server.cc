@@ -173,6 +173,7 @@ Status Server::make_executor(const std::string& kiln_exe) {
   eo.server_url = "http://127.0.0.1:" + std::to_string(port_);
   eo.token = worker_token_;
   eo.state_dir = config_.state_dir;
+  eo.clock = &clock_;
   eo.command = {kiln_exe,      "worker", "--server",
                 eo.server_url, "--nice", std::to_string(config_.worker_nice)};
   // Called on the executor's thread; workers_ exists before the executor
