@@ -19,8 +19,8 @@
 
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
-#include "elastic/autoscaler.h"
 #include "config/autoscaler_config.h"
+#include "elastic/autoscaler.h"
 #include "elastic/json.h"
 #include "sim/report.h"
 #include "sim/simulator.h"

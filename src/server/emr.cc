@@ -437,8 +437,8 @@ Reply add_job_flow_steps(const Call& c, const json& in) {
       // Best effort: KILL also stops one the scheduler already started.
       auto cancelled = c.steps.cancel(c.env, id, "KILL");
       if (!cancelled.is_ok()) {
-        log::warn("AddJobFlowSteps: step " + id + " of a refused batch stays: " +
-                  cancelled.status().message());
+        log::warn("AddJobFlowSteps: step " + id +
+                  " of a refused batch stays: " + cancelled.status().message());
       }
     }
     std::string message = "Steps[" + std::to_string(i) + "] ('" + configs[i].name +
