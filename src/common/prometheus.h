@@ -4,9 +4,11 @@
 #include <atomic>
 #include <cstdint>
 #include <map>
-#include <mutex>
 #include <string>
 #include <vector>
+
+#include "common/mutex.h"
+#include "common/thread_annotations.h"
 
 namespace kiln {
 
@@ -14,16 +16,18 @@ namespace kiln {
 class Histogram {
  public:
   explicit Histogram(std::vector<double> bounds);
-  void observe(double v);
-  // Appends the _bucket/_sum/_count lines for metric `name`.
-  void render(const std::string& name, std::string* out) const;
+  // Thread-safe.
+  void observe(double v) EXCLUDES(mu_);
+  // Appends the _bucket/_sum/_count lines for metric `name`. Thread-safe.
+  void render(const std::string& name, std::string* out) const EXCLUDES(mu_);
 
  private:
-  mutable std::mutex mu_;
-  std::vector<double> bounds_;
-  std::vector<uint64_t> counts_;  // per bucket, not cumulative; last is +Inf
-  double sum_ = 0;
-  uint64_t count_ = 0;
+  mutable Mutex mu_;
+  const std::vector<double> bounds_;
+  // Per bucket, not cumulative; the last is +Inf.
+  std::vector<uint64_t> counts_ GUARDED_BY(mu_);
+  double sum_ GUARDED_BY(mu_) = 0;
+  uint64_t count_ GUARDED_BY(mu_) = 0;
 };
 
 // Writes "# HELP" and "# TYPE" lines.
