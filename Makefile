@@ -6,13 +6,16 @@ SHELL := /bin/bash
 NPROC := $(shell nproc)
 BUILD_DIR := build
 ASAN_DIR := build-asan
+TSA_DIR := build-tsa
+TSAN_DIR := build-tsan
 KILN := $(BUILD_DIR)/src/cli/kiln
 DEMO_DEF := examples/landsat-rgb.json
 DEMO_LAYER_DIR := catalog/production/landsat-rgb/current
 CMAKE_ARGS ?=
 FORMAT_FILES = $(shell find src bench fuzz \( -name '*.cc' -o -name '*.h' \) 2>/dev/null)
 
-.PHONY: all deps data build build-demo build-debinfo demo test asan format format-check clean help
+.PHONY: all deps data build build-demo build-debinfo demo test asan check-clang tsa tsan format \
+	format-check clean help
 
 all: build
 
@@ -21,9 +24,12 @@ help:
 	@echo "make test          install deps, fetch data, build (RelWithDebInfo), run every test"
 	@echo "make build         configure and build into $(BUILD_DIR)/ (RelWithDebInfo)"
 	@echo "make asan          ASan+UBSan build in $(ASAN_DIR)/ and run every test there"
+	@echo "make tsa           Clang thread-safety analysis (GUARDED_BY...) of every source, -Werror;"
+	@echo "                   compile only, in $(TSA_DIR)/"
+	@echo "make tsan          ThreadSanitizer build in $(TSAN_DIR)/; runs the unit and service tests"
 	@echo "make format        clang-format -i the C++ sources"
 	@echo "make format-check  fail if a C++ source is not clang-formatted"
-	@echo "make clean         remove $(BUILD_DIR)/, $(ASAN_DIR)/ and the demo catalog"
+	@echo "make clean         remove $(BUILD_DIR)/, $(ASAN_DIR)/, $(TSA_DIR)/, $(TSAN_DIR)/ and the demo catalog"
 
 deps:
 	@scripts/install-deps.sh
@@ -89,6 +95,61 @@ asan: deps data
 	cmake --build $(ASAN_DIR) -j$(NPROC)
 	ctest --test-dir $(ASAN_DIR) --output-on-failure -j2
 
+# `make tsa` and `make tsan` build with Clang: the thread-safety analysis is
+# Clang's, and Clang's TSan can leave pixel kernels uninstrumented
+# (tests/tsan-ignorelist.txt).
+CLANG_CC := clang-14
+CLANG_CXX := clang++-14
+CLANG := -DCMAKE_C_COMPILER=$(CLANG_CC) -DCMAKE_CXX_COMPILER=$(CLANG_CXX)
+# Warnings only Clang has are shown but not fatal here: these targets check
+# locking and races; the warnings `make test` (GCC, -Werror) checks stay
+# errors. So far: unused-private-field.
+CLANG_WARNINGS := -Wno-error=unused-private-field
+check-clang:
+	@command -v $(CLANG_CXX) >/dev/null || \
+	  { echo "make: $(CLANG_CXX) not found (Debian package clang-14)" >&2; exit 1; }
+
+# Clang's thread-safety analysis (-Wthread-safety) checks the annotations of
+# common/thread_annotations.h: a GUARDED_BY member touched without its mutex,
+# a REQUIRES function called without it, an EXCLUDES one called with it. The
+# analysis is in the compiler's front end, so each file is compiled with
+# -fsyntax-only (no code is generated; the .o is an empty stamp so Ninja
+# redoes only what changed) and nothing is linked: the object files are the
+# targets. RelWithDebInfo, so the analysed code is what `make test` builds.
+TSA_COMPILE := <CMAKE_CXX_COMPILER> <DEFINES> <INCLUDES> <FLAGS> -fsyntax-only <SOURCE> && touch <OBJECT>
+tsa: deps check-clang
+	$(call configure,$(TSA_DIR),RelWithDebInfo,-DKILN_WERROR=ON -DKILN_BUILD_BENCH=OFF $(CLANG) \
+	  "-DCMAKE_CXX_FLAGS=-Wthread-safety $(CLANG_WARNINGS)" \
+	  "-DCMAKE_CXX_COMPILE_OBJECT=$(TSA_COMPILE)")
+	ninja -C $(TSA_DIR) -j$(NPROC) $$(ninja -C $(TSA_DIR) -t targets all | sed -n 's/^\(.*\.o\): .*/\1/p')
+	@echo "tsa: ok"
+
+# ThreadSanitizer over the unit tests and the service e2e tests (label
+# `service`: the tests that start `kiln serve`, whose workers and tasks are
+# TSan binaries too). Every process reads TSAN_OPTIONS: a report stops the
+# process (halt_on_error, exit code 66) and is written to
+# $(TSAN_REPORTS)/report.<pid>. A worker or task that dies is restarted or
+# retried by the server, so its test may still pass: the run fails when any
+# report was written, and prints them. tests/tsan.supp holds the suppressed
+# third-party races, each with why it is not Kiln's.
+TSAN_REPORTS := $(TSAN_DIR)/tsan-reports
+TSAN_OPTIONS_ALL := halt_on_error=1 exitcode=66 second_deadlock_stack=1 \
+	suppressions=$(CURDIR)/tests/tsan.supp log_path=$(CURDIR)/$(TSAN_REPORTS)/report
+tsan: deps data check-clang
+	$(call configure,$(TSAN_DIR),Tsan,-DKILN_WERROR=ON -DKILN_BUILD_BENCH=OFF $(CLANG) \
+	  "-DCMAKE_CXX_FLAGS=$(CLANG_WARNINGS)")
+	cmake --build $(TSAN_DIR) -j$(NPROC)
+	@rm -rf $(TSAN_REPORTS) && mkdir -p $(TSAN_REPORTS)
+	@set -o pipefail; TSAN_OPTIONS="$(TSAN_OPTIONS_ALL)" \
+	  ctest --test-dir $(TSAN_DIR) --output-on-failure -j2 -L '^(unit|service)$$' | tee $(TSAN_DIR)/ctest.log; \
+	rc=$$?; \
+	if compgen -G '$(TSAN_REPORTS)/report.*' >/dev/null; then \
+	  for f in $(TSAN_REPORTS)/report.*; do echo "=== $$f"; cat "$$f"; done; \
+	  echo "make tsan: ThreadSanitizer reported the races above (kept in $(TSAN_REPORTS)/)" >&2; \
+	  exit 1; \
+	fi; \
+	exit $$rc
+
 format:
 	@if [[ -n "$(FORMAT_FILES)" ]]; then clang-format -i $(FORMAT_FILES); fi
 
@@ -97,4 +158,4 @@ format-check:
 	@echo "format-check: ok"
 
 clean:
-	rm -rf $(BUILD_DIR) $(ASAN_DIR) catalog
+	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(TSA_DIR) $(TSAN_DIR) catalog
