@@ -7,7 +7,7 @@ set -euo pipefail
 
 packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates
-  libgdal-dev gdal-bin python3-gdal python3-numpy
+  libgdal-dev gdal-bin python3-gdal python3-numpy clang-14
   libpng-dev libwebp-dev libzstd-dev libdeflate-dev libsqlite3-dev
   nlohmann-json3-dev libcli11-dev libssl-dev
   libcpp-httplib-dev libtomlplusplus-dev
