@@ -15,12 +15,10 @@ int plan_threads_for(const config::ServerConfig& config) {
   return static_cast<int>(std::clamp<int64_t>(max_slots, 1, config::kMaxPlanThreads));
 }
 
-CoreStepService::CoreStepService(const config::ServerConfig& config, StepServiceOptions options,
-                                 store::JobStore* store, Planner* planner, StepLog* log,
-                                 Policies* policies, StepEvents* events, Lifecycle* lifecycle,
-                                 const Clock& clock)
-    : config_(config),
-      options_(options),
+CoreStepService::CoreStepService(StepServiceOptions options, store::JobStore* store,
+                                 Planner* planner, StepLog* log, Policies* policies,
+                                 StepEvents* events, Lifecycle* lifecycle, const Clock& clock)
+    : options_(options),
       store_(store),
       planner_(planner),
       log_(log),

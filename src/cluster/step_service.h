@@ -92,9 +92,9 @@ struct StepServiceOptions {
 class CoreStepService final : public StepService {
  public:
   // Every pointer must outlive this object.
-  CoreStepService(const config::ServerConfig& config, StepServiceOptions options,
-                  store::JobStore* store, Planner* planner, StepLog* log, Policies* policies,
-                  StepEvents* events, Lifecycle* lifecycle, const Clock& clock);
+  CoreStepService(StepServiceOptions options, store::JobStore* store, Planner* planner,
+                  StepLog* log, Policies* policies, StepEvents* events, Lifecycle* lifecycle,
+                  const Clock& clock);
 
   Result<store::Step> submit(const EnvironmentConfig& env, const SubmitRequest& req) override;
   Result<store::Step> get(const EnvironmentConfig& env, const std::string& id) override;
@@ -119,7 +119,6 @@ class CoreStepService final : public StepService {
   // The definition the request names, parsed (exactly one layer).
   Result<ingest::IngestDefinition> definition_of(const SubmitRequest& req) const;
 
-  const config::ServerConfig& config_;
   const StepServiceOptions options_;
   store::JobStore* store_;
   Planner* planner_;

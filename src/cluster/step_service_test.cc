@@ -14,10 +14,6 @@ namespace {
 
 using store::StepState;
 
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
 // --- validation at submit --------------------------------------------------------
 
 TEST_F(ClusterTest, SubmitRefusesTerminateClusterAndUnknownFailureActions) {
@@ -321,8 +317,8 @@ TEST_F(ClusterTest, LocalPlannerPlansTheProjectsRasterAtSubmit) {
   StepServiceOptions so;
   so.max_attempts = kMaxAttempts;
   so.plan_threads = plan_threads_for(config_);
-  CoreStepService service(config_, so, store_.get(), &planner, log_.get(), policies_.get(),
-                          events_.get(), &lifecycle_, clock_);
+  CoreStepService service(so, store_.get(), &planner, log_.get(), policies_.get(), events_.get(),
+                          &lifecycle_, clock_);
 
   SubmitRequest req;
   req.definition = definition("landsat", raster);

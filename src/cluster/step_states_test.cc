@@ -15,10 +15,6 @@ namespace {
 using store::StepState;
 using store::TaskState;
 
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
 // --- PENDING -> RUNNING ---------------------------------------------------------
 
 TEST_F(ClusterTest, PassStartsPendingStepsInOrderUpToTheConcurrency) {

@@ -11,10 +11,6 @@ namespace {
 using store::StepState;
 using store::TaskState;
 
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
 TEST_F(ClusterTest, LapsedLeaseRequeuesItsTaskForAnotherWorker) {
   store::Step s = submit(staging());
   scheduler_->pass();
@@ -133,8 +129,8 @@ TEST_F(ClusterTest, RetryBackoffDoublesFromOneSecondUpToThirty) {
   StepServiceOptions so;
   so.max_attempts = 8;
   so.plan_threads = plan_threads_for(config_);
-  CoreStepService service(config_, so, store_.get(), &planner_, log_.get(), policies_.get(),
-                          events_.get(), &lifecycle_, clock_);
+  CoreStepService service(so, store_.get(), &planner_, log_.get(), policies_.get(), events_.get(),
+                          &lifecycle_, clock_);
   planner_.set_summary(1, 100);
   SubmitRequest req;
   req.definition = definition("dem");

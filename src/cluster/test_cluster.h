@@ -43,6 +43,11 @@
 
 namespace kiln::cluster {
 
+// Whether `part` occurs in `text` (log lines, messages).
+inline bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
 // A ManualClock that also tells the test when a thread has begun waiting on
 // it: every wait against a clock asks real_wait() how long to block, so
 // once waits() has grown, a waiter started before has read its deadline,
@@ -195,7 +200,7 @@ class ClusterTest : public ::testing::Test {
     so.max_attempts = config_.max_attempts;
     so.plan_threads = plan_threads_for(config_);
     so.started_ms = clock_.now_ms();
-    steps_ = std::make_unique<CoreStepService>(config_, so, store_.get(), &planner_, log_.get(),
+    steps_ = std::make_unique<CoreStepService>(so, store_.get(), &planner_, log_.get(),
                                                policies_.get(), events_.get(), &lifecycle_, clock_);
     WorkerProtocolOptions wo;
     wo.lease_seconds = config_.lease_seconds;

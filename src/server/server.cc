@@ -87,7 +87,7 @@ Result<std::unique_ptr<Server>> Server::start(const ServerConfig& config,
   sso.max_attempts = cfg.max_attempts;
   sso.plan_threads = cluster::plan_threads_for(cfg);
   sso.started_ms = s->started_ms_;
-  s->steps_ = std::make_unique<cluster::CoreStepService>(cfg, sso, s->store_.get(), &s->planner_,
+  s->steps_ = std::make_unique<cluster::CoreStepService>(sso, s->store_.get(), &s->planner_,
                                                          s->log_.get(), &s->policies_, &s->events_,
                                                          &s->lifecycle_, s->clock_);
   cluster::WorkerProtocolOptions wo;
