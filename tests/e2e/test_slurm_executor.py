@@ -264,7 +264,14 @@ class SlurmExecutorTest(unittest.TestCase):
             self.assertTrue(outage_noticed(), "no element noticed the server was gone")
             srv.start()
             step = srv.wait_step(step["id"], timeout=300)
+            # The element whose completion ends the step writes "answers
+            # again" only once that call has returned, and Slurm copies its
+            # output to the log after that: the line may trail the state.
+            deadline = time.monotonic() + 30
             log = full_log(srv, step["id"])
+            while "answers again" not in log and time.monotonic() < deadline:
+                time.sleep(0.2)
+                log = full_log(srv, step["id"])
             self.assertRegex(srv.log_tail(100000), r"re-attaching: \d+ task\(s\) leased")
             self.assertIn("answers again", log, "no element reported back after the restart")
             self.assertEqual(step["state"], "COMPLETED", log)
