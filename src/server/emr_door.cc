@@ -15,12 +15,25 @@ std::vector<SigV4Key> keys_of(const ServerConfig& config) {
   return keys;
 }
 
+// Whether an EMR operation may change state: all but EMR's reads
+// (Describe*, List*, Get*), so an operation added later is replay-checked
+// until someone decides otherwise. Reads are not: botocore signs with
+// one-second resolution and no nonce, so a client polling faster than once
+// a second sends byte-identical reads (docs/emr.md).
+bool changes_state(std::string_view target) {
+  const std::string_view op = target.substr(std::string_view(kEmrTargetPrefix).size());
+  for (std::string_view read : {"Describe", "List", "Get"})
+    if (op.substr(0, read.size()) == read) return false;
+  return true;
+}
+
 }  // namespace
 
 EmrDoor::EmrDoor(StepService& steps, const ServerConfig& config, int64_t started_ms)
     : config_(config),
       started_ms_(started_ms),
       sigv4_(keys_of(config), config.emr_regions),
+      replays_(sigv4_.max_skew()),
       limiter_(config.emr_requests_per_second, config.emr_burst),
       api_(steps, config) {}
 
@@ -51,11 +64,20 @@ void EmrDoor::handle(const httplib::Request& req, httplib::Response& res) {
   sr.query = q == std::string::npos ? "" : req.target.substr(q + 1);
   for (const auto& [k, v] : req.headers) sr.headers.emplace_back(k, v);
   sr.body = req.body;
-  const SigV4Result auth = sigv4_.verify(sr, std::chrono::system_clock::now());
+  const auto now = std::chrono::system_clock::now();
+  const SigV4Result auth = sigv4_.verify(sr, now);
   if (!auth.ok()) {
     return emr_error(auth.error().http_status, auth.error().type, auth.error().message);
   }
+  // A replay is refused before it costs the key a token; a throttled call
+  // gives its signature back, so botocore's retry within the second works.
+  const bool once = changes_state(target);
+  if (once) {
+    if (auto replay = replays_.claim(auth.accepted(), now))
+      return emr_error(replay->http_status, replay->type, replay->message);
+  }
   if (!limiter_.allow(auth.key().access_key_id)) {
+    if (once) replays_.release(auth.accepted());
     return emr_error(400, "ThrottlingException", "Rate exceeded");
   }
   const EnvironmentConfig* env = config_.environment(auth.key().environment);

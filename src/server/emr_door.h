@@ -1,6 +1,7 @@
 // The EMR-compatible endpoint's HTTP door: POST / with X-Amz-Target. It
 // checks the SigV4 signature (the access key decides the environment),
-// throttles per access key, stamps an x-amzn-RequestId and hands the call
+// refuses a replayed signature of a call that changes state, throttles per
+// access key, stamps an x-amzn-RequestId and hands the call
 // to EmrApi (server/emr.h), which speaks the EMR Step API over the
 // StepService.
 #pragma once
@@ -15,6 +16,7 @@
 #include "server/emr.h"
 #include "server/rate_limiter.h"
 #include "server/sigv4.h"
+#include "server/sigv4_replay_cache.h"
 
 namespace kiln::server {
 
@@ -32,6 +34,7 @@ class EmrDoor {
   const ServerConfig& config_;
   const int64_t started_ms_;
   SigV4Verifier sigv4_;
+  SigV4ReplayCache replays_;  // signatures of calls that changed state
   RateLimiter limiter_;
   EmrApi api_;
   std::atomic<uint64_t> request_seq_{0};

@@ -318,11 +318,13 @@ std::vector<SigV4Key> sigv4_keys(const ServerConfig& config) {
 }
 
 SigV4Verifier::SigV4Verifier(std::vector<SigV4Key> keys, std::vector<std::string> allowed_regions,
-                             std::chrono::seconds max_skew, std::string service)
+                             std::chrono::seconds max_skew, std::string service,
+                             std::vector<std::string> required_signed_headers)
     : keys_(std::move(keys)),
       allowed_regions_(std::move(allowed_regions)),
       max_skew_(max_skew),
-      service_(std::move(service)) {}
+      service_(std::move(service)),
+      required_signed_headers_(std::move(required_signed_headers)) {}
 
 SigV4Result SigV4Verifier::verify(const SigV4Request& request,
                                   std::chrono::system_clock::time_point now) const {
@@ -415,12 +417,42 @@ SigV4Result SigV4Verifier::verify(const SigV4Request& request,
   }
 
   // 3. The signed headers. Host must be among them, or the signature could
-  // be replayed against another server.
+  // be replayed against another server; so must every header the caller
+  // acts on, or whoever relays the request can rewrite it (issue 14: a
+  // ListSteps signed over host;x-amz-date was re-sent as CancelSteps).
   std::vector<std::string> signed_names;
   for (std::string_view name : split(*auth.signed_headers, ';'))
     signed_names.push_back(lower(trim(name)));
-  if (std::find(signed_names.begin(), signed_names.end(), "host") == signed_names.end()) {
+  const auto is_signed = [&](std::string_view name) {
+    return std::find(signed_names.begin(), signed_names.end(), name) != signed_names.end();
+  };
+  if (!is_signed("host")) {
     return invalid("'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.");
+  }
+  std::string unsigned_names;
+  for (const std::string& name : required_signed_headers_) {
+    // A request dated by a Date header alone (botocore then signs Date
+    // instead of adding X-Amz-Date) must sign the header that dates it.
+    const std::string dating = (name == "x-amz-date" && amz_date_header == nullptr) ? "date" : name;
+    if (is_signed(dating)) continue;
+    unsigned_names += (unsigned_names.empty() ? "" : ", ") + dating;
+  }
+  if (!unsigned_names.empty()) {
+    std::string required;
+    for (const std::string& name : required_signed_headers_)
+      required += (required.empty() ? "" : ";") + name;
+    return invalid("This endpoint requires SignedHeaders to include " + required +
+                   "; not signed: " + unsigned_names + ".");
+  }
+  // One value each: a relay that adds a second X-Amz-Target must not be
+  // able to make the signed value and the acted-on one differ.
+  for (const std::string& name : required_signed_headers_) {
+    const auto count = std::count_if(request.headers.begin(), request.headers.end(),
+                                     [&](const auto& h) { return lower(h.first) == name; });
+    if (count > 1) {
+      return invalid("The signed header '" + name + "' appears " + std::to_string(count) +
+                     " times; this endpoint accepts it once.");
+    }
   }
 
   // 4. Who signed. Kiln issues no temporary credentials, so a session token
@@ -446,21 +478,21 @@ SigV4Result SigV4Verifier::verify(const SigV4Request& request,
   }
 
   // 6. The payload. A client may state its hash in X-Amz-Content-Sha256; it
-  // must then be the body's. UNSIGNED-PAYLOAD is refused: step definitions
-  // travel in the body and must not be alterable in flight.
+  // must then be exactly the body's (lower-case hex, as clients write it).
+  // UNSIGNED-PAYLOAD is refused: step definitions travel in the body and
+  // must not be alterable in flight. The canonical request carries the hash
+  // computed here, never the stated one.
   const std::string body_hash = sha256_hex(request.body);
-  std::string payload_hash = body_hash;
   if (const std::string* stated = find_header(request, "x-amz-content-sha256")) {
     const std::string stated_value(trim(*stated));
     if (stated_value == "UNSIGNED-PAYLOAD" || stated_value.rfind("STREAMING-", 0) == 0) {
       return invalid("This endpoint requires a signed payload; X-Amz-Content-Sha256 '" +
                      stated_value + "' is not accepted.");
     }
-    if (lower(stated_value) != body_hash) {
+    if (stated_value != body_hash) {
       return invalid(
           "The provided 'x-amz-content-sha256' header does not match what was computed.");
     }
-    payload_hash = stated_value;  // what the client hashed into its canonical request
   }
 
   // 7. The canonical request, exactly as the client built it.
@@ -479,7 +511,7 @@ SigV4Result SigV4Verifier::verify(const SigV4Request& request,
     canonical += name + ":" + value + "\n";
     signed_list += (signed_list.empty() ? "" : ";") + name;
   }
-  canonical += "\n" + signed_list + "\n" + payload_hash;
+  canonical += "\n" + signed_list + "\n" + body_hash;
 
   const std::string scope_text = std::string(scope_date) + "/" + std::string(region) + "/" +
                                  std::string(service) + "/" + std::string(terminator);
@@ -503,7 +535,7 @@ SigV4Result SigV4Verifier::verify(const SigV4Request& request,
         "details.\n\nThe Canonical String for this request should have been\n'" +
         canonical + "'\n\nThe String-to-Sign should have been\n'" + string_to_sign + "'\n");
   }
-  return *key;
+  return SigV4Accepted{*key, expected, *signed_at};
 }
 
 }  // namespace kiln::server

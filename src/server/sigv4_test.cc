@@ -110,9 +110,11 @@ SigV4Request suite_request(const SuiteCase& c) {
   return make_request(c.method, c.path, c.query, std::move(h), c.body);
 }
 
+// The suite signs only what each case needs (often host;x-amz-date), so
+// its verifier requires only Host, as AWS does.
 SigV4Verifier suite_verifier() {
   return SigV4Verifier({{"AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", "example"}}, {},
-                       minutes(15), "service");
+                       minutes(15), "service", {"host"});
 }
 
 const system_clock::time_point kSuiteTime = utc(2015, 8, 30, 12, 36);
@@ -516,6 +518,80 @@ TEST(SigV4Botocore, AStatedPayloadHashMustBeTheBodys) {
   EXPECT_TRUE(refused(boto_verifier().verify(r, kBotoTime), "InvalidSignatureException", 400,
                       "The provided 'x-amz-content-sha256' header does not match what was "
                       "computed."));
+}
+
+TEST(SigV4Botocore, AStatedPayloadHashIsTheBodysExactlyAndNeverStandsInForIt) {
+  // The stated hash in upper case names the same bytes, but the canonical
+  // request carries the hash the server computed: refused, and said why.
+  const SigV4Request r = botocore_with_content_sha256();
+  std::string upper = header(r, "X-Amz-Content-SHA256");
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  EXPECT_TRUE(
+      refused(boto_verifier().verify(with_header(r, "X-Amz-Content-SHA256", upper), kBotoTime),
+              "InvalidSignatureException", 400,
+              "The provided 'x-amz-content-sha256' header does not match"));
+}
+
+TEST(SigV4Botocore, AnAcceptedRequestCarriesItsSignatureAndSigningTime) {
+  const SigV4Result r = boto_verifier().verify(botocore_describe_cluster(), kBotoTime + minutes(3));
+  ASSERT_TRUE(accepted(r));
+  EXPECT_EQ(r.accepted().signature,
+            "308c09d2b9c0c22806b42810becc6ea69403483ab00bdabffa07a5282e234ba3");
+  EXPECT_EQ(r.accepted().signed_at, floor<seconds>(kBotoTime));
+}
+
+// A CancelSteps body signed by botocore (same session as above) with only
+// Host present, so SignedHeaders=host;x-amz-date: the shape of issue 14's
+// finding, where X-Amz-Target was added after signing.
+SigV4Request botocore_signed_over_host_and_date() {
+  return make_request(
+      "POST", "/", "",
+      {{"Host", "127.0.0.1:8470"},
+       {"X-Amz-Date", "20240301T120000Z"},
+       {"Authorization",
+        "AWS4-HMAC-SHA256 "
+        "Credential=AKIAKILNEXAMPLE00001/20240301/us-east-1/elasticmapreduce/aws4_request, "
+        "SignedHeaders=host;x-amz-date, "
+        "Signature=b9945c1ff9e6e5930356fb12c73c076154e1a9c8b14873fcae9a6ffa85a0710f"}},
+      R"({"ClusterId": "j-KILNTEST0001", "StepIds": ["s-KILNTEST0001"]})");
+}
+
+TEST(SigV4Botocore, EveryHeaderTheEndpointActsOnMustBeSigned) {
+  const SigV4Request narrow = botocore_signed_over_host_and_date();
+  // The signature is genuine: a verifier that asks only for Host (AWS's
+  // rule) accepts it, with the forged target too.
+  const SigV4Verifier host_only({{kBotoKeyId, kBotoSecret, "production"}}, {}, minutes(15),
+                                "elasticmapreduce", {"host"});
+  EXPECT_TRUE(accepted(host_only.verify(narrow, kBotoTime)));
+  const SigV4Request forged =
+      with_header(with_header(narrow, "X-Amz-Target", "ElasticMapReduce.CancelSteps"),
+                  "Content-Type", "application/x-amz-json-1.1");
+  EXPECT_TRUE(accepted(host_only.verify(forged, kBotoTime)));
+  // Kiln's EMR verifier refuses both, naming what was not signed.
+  for (const SigV4Request& r : {narrow, forged}) {
+    EXPECT_TRUE(refused(boto_verifier().verify(r, kBotoTime), "InvalidSignatureException", 400,
+                        "This endpoint requires SignedHeaders to include "
+                        "content-type;host;x-amz-date;x-amz-target; not signed: content-type, "
+                        "x-amz-target."));
+  }
+  // Each of the four on its own, on botocore's full request.
+  for (const std::string& name : {"content-type", "x-amz-date", "x-amz-target"}) {
+    SCOPED_TRACE(name);
+    std::string list = "content-type;host;x-amz-date;x-amz-target";
+    list.erase(list.find(name), name.size() + (name == "x-amz-target" ? 0 : 1));
+    if (list.back() == ';') list.pop_back();
+    const SigV4Request r = edit_authorization(botocore_describe_cluster(),
+                                              "content-type;host;x-amz-date;x-amz-target", list);
+    EXPECT_TRUE(refused(boto_verifier().verify(r, kBotoTime), "InvalidSignatureException", 400,
+                        "not signed: " + name + "."));
+  }
+}
+
+TEST(SigV4Botocore, ASignedHeaderTheEndpointActsOnMayAppearOnce) {
+  SigV4Request r = botocore_describe_cluster();
+  r.headers.emplace_back("X-Amz-Target", "ElasticMapReduce.CancelSteps");
+  EXPECT_TRUE(refused(boto_verifier().verify(r, kBotoTime), "InvalidSignatureException", 400,
+                      "The signed header 'x-amz-target' appears 2 times"));
 }
 
 TEST(SigV4Botocore, AnUnsignedPayloadIsRefused) {

@@ -16,6 +16,9 @@ import os
 import time
 import unittest
 
+import botocore.auth
+import botocore.awsrequest
+import botocore.credentials
 import botocore.exceptions
 
 import emr_helpers as emr
@@ -182,6 +185,83 @@ class EmrAuthTest(unittest.TestCase):
         r = emr.signed_call(srv, PROD, "AddJobFlowSteps", body, service="s3")
         self.assert_error(r, 400, "InvalidSignatureException", "elasticmapreduce")
         self.assert_nothing_submitted(srv)
+
+    # --- what a signature must cover, and only once (issue 14) ----------------------------
+
+    def test_a_target_outside_the_signature_is_refused(self):
+        """Issue 14 finding 5: a ListSteps request signed over host and
+        x-amz-date only, re-sent with X-Amz-Target CancelSteps, cancelled a
+        step. Every header the endpoint acts on must now be signed."""
+        srv = self.start_server()
+        slow = emr.write_definition(srv, "slow", ks.l7_definition("slow", max_zoom=SLOW_ZOOM))
+        [step] = srv.client(PROD).add_job_flow_steps(
+            JobFlowId=PROD_CLUSTER, Steps=[emr.kiln_ingest_step("slow", slow)])["StepIds"]
+        srv.wait_running(step)
+        body = json.dumps({"ClusterId": PROD_CLUSTER, "StepIds": [step]}).encode()
+        # Signed by botocore's own signer, which signs every header present:
+        # present only Host (and the X-Amz-Date it adds) at signing time.
+        request = botocore.awsrequest.AWSRequest(method="POST", url=srv.url + "/", data=body)
+        botocore.auth.SigV4Auth(botocore.credentials.Credentials(PROD.id, PROD.secret),
+                                emr.SERVICE, emr.REGION).add_auth(request)
+        headers = dict(request.headers.items())
+        self.assertIn("SignedHeaders=host;x-amz-date,", headers["Authorization"])
+        for target in ("CancelSteps", "ListSteps"):
+            with self.subTest(target=target):
+                forged = dict(headers, **{"X-Amz-Target": "ElasticMapReduce." + target,
+                                          "Content-Type": emr.CONTENT_TYPE})
+                r = emr.raw_post(srv, forged, body)
+                self.assert_error(r, 400, "InvalidSignatureException",
+                                  "not signed: content-type, x-amz-target.")
+        # Content-Type unsigned alone is refused just as well.
+        request = botocore.awsrequest.AWSRequest(
+            method="POST", url=srv.url + "/", data=body,
+            headers={"X-Amz-Target": "ElasticMapReduce.CancelSteps"})
+        botocore.auth.SigV4Auth(botocore.credentials.Credentials(PROD.id, PROD.secret),
+                                emr.SERVICE, emr.REGION).add_auth(request)
+        r = emr.raw_post(srv, dict(request.headers.items(), **{"Content-Type": emr.CONTENT_TYPE}),
+                         body)
+        self.assert_error(r, 400, "InvalidSignatureException", "not signed: content-type.")
+        # The step was not cancelled: it is still running.
+        self.assertEqual(srv.describe(step)["state"], "RUNNING")
+        self.assert_nothing_submitted(srv, before=[step])
+        srv.cancel(step, signal_name="KILL")
+        srv.wait_step(step, timeout=60)
+
+    def test_a_byte_exact_replay_is_refused(self):
+        """Issue 14 finding 5: re-sending the exact bytes of a signed
+        AddJobFlowSteps created a second step. A signature that changed
+        something is accepted once within the clock-skew window."""
+        srv = self.start_server()
+        body = json.dumps(self.add_body()).encode()
+        headers = emr.signed_headers(srv, PROD, "AddJobFlowSteps", body)
+        first = emr.raw_post(srv, headers, body)
+        self.assertEqual(first.status, 200, first)
+        [step] = first.json()["StepIds"]
+        for _ in range(3):
+            r = emr.raw_post(srv, headers, body)
+            self.assert_error(r, 400, "InvalidSignatureException", "already")
+        self.assertEqual(srv.step_ids(), [step])
+        # The replay of a CancelSteps is refused the same way.
+        cancel = json.dumps({"ClusterId": PROD_CLUSTER, "StepIds": [step]}).encode()
+        cancel_headers = emr.signed_headers(srv, PROD, "CancelSteps", cancel)
+        self.assertEqual(emr.raw_post(srv, cancel_headers, cancel).status, 200)
+        self.assert_error(emr.raw_post(srv, cancel_headers, cancel), 400,
+                          "InvalidSignatureException", "already")
+        srv.wait_step(step, timeout=60)
+        # The same call signed again (at another time, so another signature)
+        # is a new request and goes through.
+        again = emr.signed_call(srv, PROD, "AddJobFlowSteps", self.add_body(),
+                                when=emr.utc_now() - datetime.timedelta(minutes=5))
+        self.assertEqual(again.status, 200, again)
+        self.assertEqual(sorted(srv.step_ids()), sorted([step] + again.json()["StepIds"]))
+        srv.wait_step(again.json()["StepIds"][0], timeout=60)
+        # Reads are answered however often they come: botocore signs with
+        # one-second resolution and no nonce, so a client polling faster
+        # (an Airflow sensor, a boto3 loop) sends identical signed reads.
+        describe = json.dumps({"ClusterId": PROD_CLUSTER}).encode()
+        describe_headers = emr.signed_headers(srv, PROD, "DescribeCluster", describe)
+        for _ in range(3):
+            self.assertEqual(emr.raw_post(srv, describe_headers, describe).status, 200)
 
     # --- environments ------------------------------------------------------------------
 
