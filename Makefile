@@ -159,3 +159,42 @@ format-check:
 
 clean:
 	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(TSA_DIR) $(TSAN_DIR) catalog
+
+# libFuzzer sessions (fuzz/README.md): every fuzz target, built with Clang,
+# -fsanitize=fuzzer and ASan+UBSan in $(FUZZ_DIR)/, runs for FUZZ_SECONDS
+# over its seed corpus (the .seeds file CMake writes beside it) plus a
+# scratch corpus in $(FUZZ_WORK)/<target>/ kept between runs. A crash,
+# sanitizer report, leak or timeout stops the run: its input is saved in
+# $(FUZZ_WORK)/artifacts/ and make fails. Targets are found by name
+# (kiln_fuzz_* without _replay), so a new fuzz target needs no edit here.
+# `make test` replays the seed corpora (ctest fuzz.*_replay); this runs them.
+.PHONY: fuzz
+FUZZ_DIR := build-fuzz
+FUZZ_WORK ?= $(FUZZ_DIR)/sessions
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS ?= -timeout=25 -rss_limit_mb=2048 -print_final_stats=1
+fuzz: deps check-clang
+	$(call configure,$(FUZZ_DIR),Asan,-DKILN_BUILD_FUZZERS=ON -DKILN_BUILD_TESTS=OFF \
+	  -DKILN_BUILD_BENCH=OFF $(CLANG))
+	@targets=$$(ninja -C $(FUZZ_DIR) -t targets all | sed -n 's/^\(kiln_fuzz_[a-z0-9_]*\): .*/\1/p' \
+	  | grep -v '_replay$$' | sort -u); \
+	[[ -n "$$targets" ]] || { echo "make fuzz: no fuzz targets configured" >&2; exit 1; }; \
+	ninja -C $(FUZZ_DIR) -j$(NPROC) $$targets || exit 1; \
+	mkdir -p $(FUZZ_WORK)/artifacts; failed=; \
+	for t in $$targets; do \
+	  bin=$$(find $(FUZZ_DIR) -name "$$t" -type f -perm -u+x | head -1); \
+	  seeds=$$(cat $$(dirname $$bin)/$$t.seeds 2>/dev/null); \
+	  mkdir -p $(FUZZ_WORK)/$$t; \
+	  echo "=== $$t: $(FUZZ_SECONDS) s"; \
+	  if ! $$bin -max_total_time=$(FUZZ_SECONDS) $(FUZZ_FLAGS) \
+	      -artifact_prefix=$(FUZZ_WORK)/artifacts/$$t- $(FUZZ_WORK)/$$t $$seeds \
+	      > $(FUZZ_WORK)/$$t.log 2>&1; then \
+	    tail -40 $(FUZZ_WORK)/$$t.log; failed="$$failed $$t"; \
+	  fi; \
+	  grep -E '^stat::(number_of_executed_units|average_exec_per_sec)|cov: ' $(FUZZ_WORK)/$$t.log \
+	    | tail -3 | sed 's/^/    /'; \
+	done; \
+	if [[ -n "$$failed" ]]; then \
+	  echo "make fuzz: findings in:$$failed (inputs in $(FUZZ_WORK)/artifacts/)" >&2; exit 1; \
+	fi; \
+	echo "fuzz: ok"

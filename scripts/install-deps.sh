@@ -12,6 +12,8 @@ packages=(
   nlohmann-json3-dev libcli11-dev libssl-dev
   libcpp-httplib-dev libtomlplusplus-dev
   libgtest-dev libgmock-dev libbenchmark-dev clang-format
+  # libFuzzer and the sanitizer runtimes for clang-14 (make fuzz).
+  libclang-rt-14-dev
   # Test and benchmark parts the cluster tests start for real.
   prometheus wrk
   # The EMR clients the EMR-compatibility tests drive.

@@ -70,7 +70,8 @@ TEST(SigV4ReplayCache, AReleasedSignatureMayBeSentAgain) {
 TEST(SigV4ReplayCache, AFullKeyIsThrottledOtherKeysAreNotAndNothingLiveIsForgotten) {
   SigV4ReplayCache cache(minutes(15), /*max_per_key=*/3);
   for (unsigned n = 1; n <= 3; ++n)
-    ASSERT_EQ(cache.claim(accepted("AKIA1", n), kSigned + seconds(n)), std::nullopt);
+    ASSERT_EQ(cache.claim(accepted("AKIA1", n, kSigned + seconds(n)), kSigned + seconds(n)),
+              std::nullopt);
   const auto full = cache.claim(accepted("AKIA1", 4), kSigned + seconds(4));
   ASSERT_TRUE(full.has_value());
   EXPECT_EQ(full->type, "ThrottlingException");
@@ -79,7 +80,8 @@ TEST(SigV4ReplayCache, AFullKeyIsThrottledOtherKeysAreNotAndNothingLiveIsForgott
   EXPECT_EQ(cache.claim(accepted("AKIA2", 4), kSigned + seconds(4)), std::nullopt);
   // Every remembered signature is still refused: none was dropped for room.
   for (unsigned n = 1; n <= 3; ++n) {
-    const auto again = cache.claim(accepted("AKIA1", n), kSigned + seconds(5));
+    const auto again =
+        cache.claim(accepted("AKIA1", n, kSigned + seconds(n)), kSigned + seconds(5));
     ASSERT_TRUE(again.has_value());
     EXPECT_EQ(again->type, "InvalidSignatureException");
   }

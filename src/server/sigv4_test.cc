@@ -575,7 +575,8 @@ TEST(SigV4Botocore, EveryHeaderTheEndpointActsOnMustBeSigned) {
                         "x-amz-target."));
   }
   // Each of the four on its own, on botocore's full request.
-  for (const std::string& name : {"content-type", "x-amz-date", "x-amz-target"}) {
+  for (const char* required : {"content-type", "x-amz-date", "x-amz-target"}) {
+    const std::string name = required;
     SCOPED_TRACE(name);
     std::string list = "content-type;host;x-amz-date;x-amz-target";
     list.erase(list.find(name), name.size() + (name == "x-amz-target" ? 0 : 1));

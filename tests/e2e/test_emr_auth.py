@@ -461,9 +461,14 @@ class EmrAuthTest(unittest.TestCase):
         # A throttled AddJobFlowSteps adds nothing: exactly the steps of the
         # calls that were answered 200 exist. (The bucket refills continuously,
         # so a call is sure to be throttled only in a loop like this one.)
+        # Each call is another step (a name of its own): byte-identical
+        # AddJobFlowSteps calls within one second would be one signature,
+        # refused as a replay after the first.
         accepted = []
-        for _ in range(50):
-            r = emr.signed_call(srv, PROD, "AddJobFlowSteps", self.add_body())
+        for i in range(50):
+            body = self.add_body()
+            body["Steps"][0]["Name"] = "tiny-%d" % i
+            r = emr.signed_call(srv, PROD, "AddJobFlowSteps", body)
             if r.status != 200:
                 break
             accepted += r.json()["StepIds"]
