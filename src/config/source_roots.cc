@@ -350,9 +350,9 @@ Result<std::string> check_source(const std::vector<std::string>& roots, const st
   auto loc = parse_location(location, /*root=*/false);
   if (!loc.is_ok())
     return invalid_argument(what + ": '" + location + "' " + loc.status().message());
-  const std::string outside = what + ": '" + location + "' is not under environment '" + env +
-                              "''s source roots (" + join(roots) +
-                              "); a step may read only from there";
+  const std::string outside = what + ": '" + location +
+                              "' is not under the source roots of environment '" + env + "' (" +
+                              join(roots) + "); its steps may read only from there";
   switch (loc->kind) {
     case Location::Kind::kRelative:
       return invalid_argument(what + ": '" + location +
