@@ -128,28 +128,28 @@ TEST_F(ClusterTest, SubmitRefusesSourcesOutsideTheRootsAlikeWhetherTheyExistOrNo
 
 TEST_F(ClusterTest, SubmitRefusesGdalConnectionStringsAndSpecialSyntaxes) {
   const std::string scene = KILN_SOURCE_DIR "/data/olinda_dem_utm25s.tif";
-  for (const std::string& uri :
-       {std::string("MEM:::DATAPOINTER=0x1,PIXELS=1,LINES=1,BANDS=1,DATATYPE=Byte"),
-        "vrt://" + scene,
-        "<VRTDataset rasterXSize=\"1\" rasterYSize=\"1\"></VRTDataset>",
-        "  <VRTDataset/>",
-        std::string("/vsimem/x.tif"),
-        std::string("/vsistdin/"),
-        "/vsisubfile/0_100," + scene,
-        "/vsizip/" + scene + "/x.tif",
-        "/vsigzip/" + scene,
-        "NETCDF:\"" + scene + "\":z",
-        "HDF5:" + scene + "://x",
-        "GTIFF_DIR:1:" + scene,
-        "GTIFF_RAW:" + scene,
-        "JPEG_SUBFILE:0,10," + scene,
-        "file://" + scene,
-        std::string("s3://bucket/a.tif"),
-        std::string("/vsicurl?url=http://127.0.0.1/"),
-        std::string("/vsicurl_streaming/http://127.0.0.1/a.tif"),
-        scene + std::string("\n"),
-        std::string("WMS:http://127.0.0.1/"),
-        std::string("")}) {
+  for (const std::string& uri : std::vector<std::string>{
+           std::string("MEM:::DATAPOINTER=0x1,PIXELS=1,LINES=1,BANDS=1,DATATYPE=Byte"),
+           "vrt://" + scene,
+           "<VRTDataset rasterXSize=\"1\" rasterYSize=\"1\"></VRTDataset>",
+           "  <VRTDataset/>",
+           std::string("/vsimem/x.tif"),
+           std::string("/vsistdin/"),
+           "/vsisubfile/0_100," + scene,
+           "/vsizip/" + scene + "/x.tif",
+           "/vsigzip/" + scene,
+           "NETCDF:\"" + scene + "\":z",
+           "HDF5:" + scene + "://x",
+           "GTIFF_DIR:1:" + scene,
+           "GTIFF_RAW:" + scene,
+           "JPEG_SUBFILE:0,10," + scene,
+           "file://" + scene,
+           std::string("s3://bucket/a.tif"),
+           std::string("/vsicurl?url=http://127.0.0.1/"),
+           std::string("/vsicurl_streaming/http://127.0.0.1/a.tif"),
+           scene + std::string("\n"),
+           std::string("WMS:http://127.0.0.1/"),
+           std::string("")}) {
     const std::string m = refusal(steps_.get(), staging(), uri);
     EXPECT_FALSE(m.empty()) << "accepted: " << uri;
     EXPECT_TRUE(contains(m, "sources[0].uri")) << m;

@@ -41,9 +41,9 @@ TEST(SourceRoots, SpecialSyntaxesAreNotRoots) {
   for (const std::string root :
        {"", "MEM:::DATAPOINTER=0", "vrt:///srv/x.vrt", "<VRTDataset/>", "/vsimem/",
         "/vsizip//srv/a.zip/", "/vsis3/", "/vsis3/bucket/../other/", "s3://bucket/",
-        "file:///srv/imagery/", "https://user@imagery.example.com/", "https://imagery.example.com/?x=1",
-        "https://imagery.example.com/a/../b/", "https://imagery.example.com:0/", "ftp://host/",
-        "NETCDF:/srv/x.nc"}) {
+        "file:///srv/imagery/", "https://user@imagery.example.com/",
+        "https://imagery.example.com/?x=1", "https://imagery.example.com/a/../b/",
+        "https://imagery.example.com:0/", "ftp://host/", "NETCDF:/srv/x.nc"}) {
     auto r = canonical_root(root, "/etc/kiln", "environment[1].source_roots[2]");
     ASSERT_FALSE(r.is_ok()) << "accepted: '" << root << "' as " << *r;
     EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);

@@ -64,8 +64,7 @@ TEST_F(OpenRasterTest, RefusesVrtMemAndInlineXml) {
     auto ds = open_raster(uri);
     ASSERT_FALSE(ds.is_ok()) << uri;
     EXPECT_EQ(ds.status().code(), StatusCode::kInputError);
-    EXPECT_TRUE(contains(ds.status().message(), "format sources may use"))
-        << ds.status().message();
+    EXPECT_TRUE(contains(ds.status().message(), "format sources may use")) << ds.status().message();
   }
 }
 

@@ -72,8 +72,8 @@ class HostileSourcesTest(unittest.TestCase):
             cls.srv.close()
             shutil.rmtree(cls.tmp, ignore_errors=True)
             raise
-        cls.layer_xml = os.path.join(kt.layer_dir(t("catalog-production"), "production",
-                                                  "prod-layer"), "layer.xml")
+        cls.layer_xml = os.path.join(kt.current_dir(t("catalog-production"), "production",
+                                                    "prod-layer"), "layer.xml")
         with open(cls.srv.config_path, encoding="utf-8") as f:
             cls.config_text = f.read()
 
