@@ -59,12 +59,18 @@ TEST_F(OpenRasterTest, RefusesVrtMemAndInlineXml) {
   // The same VRT under a raster's name: the content decides the driver.
   const std::string disguised = (dir_ / "scene.tif").string();
   std::ofstream(disguised) << raw_vrt(secret, 8, 8);
-  for (const std::string& uri : {vrt, disguised, raw_vrt(secret, 8, 8),
-                                 std::string("MEM:::DATAPOINTER=0,PIXELS=1,LINES=1")}) {
+  for (const std::string& uri : {vrt, disguised}) {
     auto ds = open_raster(uri);
     ASSERT_FALSE(ds.is_ok()) << uri;
     EXPECT_EQ(ds.status().code(), StatusCode::kInputError);
     EXPECT_TRUE(contains(ds.status().message(), "format sources may use")) << ds.status().message();
+  }
+  // Names no allowed driver claims: GDAL takes them for missing files.
+  for (const std::string& uri :
+       {raw_vrt(secret, 8, 8), std::string("MEM:::DATAPOINTER=0,PIXELS=1,LINES=1")}) {
+    auto ds = open_raster(uri);
+    ASSERT_FALSE(ds.is_ok()) << uri;
+    EXPECT_EQ(ds.status().code(), StatusCode::kInputError);
   }
 }
 
