@@ -30,6 +30,8 @@ slots_per_worker = 2
 name = "production"
 token_sha256 = ["$token_hash"]
 catalog = "$catalog"
+# Where the sample scene is (\`make data\`): the only place its steps may read.
+source_roots = ["$PWD/data/"]
 TOML
 
 rm -f "$demo_dir/port"

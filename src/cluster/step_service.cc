@@ -4,6 +4,7 @@
 
 #include "common/log.h"
 #include "config/limits.h"
+#include "config/source_roots.h"
 #include "ingest/definition.h"
 
 namespace kiln::cluster {
@@ -27,7 +28,8 @@ CoreStepService::CoreStepService(StepServiceOptions options, store::JobStore* st
       lifecycle_(lifecycle),
       clock_(clock) {}
 
-Result<ingest::IngestDefinition> CoreStepService::definition_of(const SubmitRequest& req) const {
+Result<ingest::IngestDefinition> CoreStepService::definition_of(const EnvironmentConfig& env,
+                                                                const SubmitRequest& req) const {
   Result<std::vector<ingest::IngestDefinition>> defs = invalid_argument("no definition");
   if (req.definition_uri.empty()) {
     defs = ingest::parse_definition(req.definition);
@@ -39,7 +41,14 @@ Result<ingest::IngestDefinition> CoreStepService::definition_of(const SubmitRequ
                               "': give an absolute path or a file:///absolute/path.json URI "
                               "(other schemes are not supported yet)");
     }
-    defs = ingest::load_definition(uri);
+    // Under the roots first (no byte read otherwise), then read with care:
+    // the name alone cannot tell a FIFO or /dev/zero from a file.
+    KILN_ASSIGN_OR_RETURN(std::string path,
+                          config::check_source(env.source_roots, env.name, "definition", uri,
+                                               /*local_only=*/true));
+    KILN_ASSIGN_OR_RETURN(std::string text, read_definition_file("definition", path,
+                                                                 options_.definition_file, clock_));
+    defs = ingest::parse_definition_text(text, "definition '" + req.definition_uri + "'");
   }
   if (!defs.is_ok()) return invalid_argument(defs.status().message());
   if (defs->size() != 1) {
@@ -48,13 +57,12 @@ Result<ingest::IngestDefinition> CoreStepService::definition_of(const SubmitRequ
   }
   ingest::IngestDefinition def = (*defs)[0];
   for (size_t i = 0; i < def.sources.size(); ++i) {
-    const std::string& uri = def.sources[i].uri;
-    if (!uri.empty() && uri[0] != '/' && uri.rfind("/vsi", 0) != 0 &&
-        uri.find("://") == std::string::npos) {
-      return invalid_argument("sources[" + std::to_string(i) + "].uri: '" + uri +
-                              "' is relative; the server does not share your working directory, "
-                              "give an absolute path");
-    }
+    // What was checked is what is opened: the real path of a local file,
+    // /vsicurl/ and the normalised URL of a remote one.
+    KILN_ASSIGN_OR_RETURN(
+        def.sources[i].uri,
+        config::check_source(env.source_roots, env.name, "sources[" + std::to_string(i) + "].uri",
+                             def.sources[i].uri));
   }
   return def;
 }
@@ -78,7 +86,7 @@ Result<store::Step> CoreStepService::submit(const EnvironmentConfig& env,
     return invalid_argument("name: at most " + std::to_string(config::kMaxStepNameLength) +
                             " characters");
   }
-  KILN_ASSIGN_OR_RETURN(ingest::IngestDefinition def, definition_of(req));
+  KILN_ASSIGN_OR_RETURN(ingest::IngestDefinition def, definition_of(env, req));
   // A step writes only under its environment's catalog root, whatever the
   // definition says (docs/cluster.md): the credentials decide, never the body.
   def.output.catalog = env.catalog;

@@ -23,6 +23,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cluster/definition_file.h"
 #include "cluster/lifecycle.h"
 #include "cluster/planner.h"
 #include "cluster/policies.h"
@@ -65,7 +66,9 @@ class StepService {
  public:
   virtual ~StepService() = default;
   // Validates and plans; a definition that cannot run is refused here with
-  // the reason (kInvalidArgument, kInputError), never left to fail.
+  // the reason (kInvalidArgument, kInputError), never left to fail. Every
+  // source and definition file must lie under env.source_roots; nothing
+  // is opened or connected before that check passes.
   // kUnavailable while shutting down.
   virtual Result<store::Step> submit(const EnvironmentConfig& env, const SubmitRequest& req) = 0;
   virtual Result<store::Step> get(const EnvironmentConfig& env, const std::string& id) = 0;
@@ -87,6 +90,9 @@ struct StepServiceOptions {
   // the groups of max_nodes x slots_per_node), within 1..kMaxPlanThreads.
   int plan_threads = 1;
   int64_t started_ms = 0;
+  // Definition files (ingest_uri, EMR --definition): at most the server's
+  // max_body_bytes, read within the deadline.
+  DefinitionFileLimits definition_file;
 };
 
 class CoreStepService final : public StepService {
@@ -116,8 +122,11 @@ class CoreStepService final : public StepService {
   Result<store::EnvironmentPolicy> policy(const EnvironmentConfig& env) const;
 
  private:
-  // The definition the request names, parsed (exactly one layer).
-  Result<ingest::IngestDefinition> definition_of(const SubmitRequest& req) const;
+  // The definition the request names, parsed (exactly one layer), with
+  // every source checked against env's source roots and replaced by the
+  // canonical name that is opened from then on (config/source_roots.h).
+  Result<ingest::IngestDefinition> definition_of(const EnvironmentConfig& env,
+                                                 const SubmitRequest& req) const;
 
   const StepServiceOptions options_;
   store::JobStore* store_;

@@ -2,6 +2,8 @@
 // environment. Validation at submit, isolation between environments,
 // concurrency bounds, listings and logs; and one submit planned for real
 // (LocalPlanner) on the project's own raster.
+#include <sys/stat.h>
+
 #include <filesystem>
 #include <fstream>
 
@@ -42,12 +44,200 @@ TEST_F(ClusterTest, SubmitRefusesARelativeSourcePathNamingTheSource) {
   EXPECT_TRUE(contains(r.status().message(), "sources[1].uri")) << r.status().message();
   EXPECT_TRUE(contains(r.status().message(), "relative")) << r.status().message();
 
-  // Absolute paths, GDAL's /vsi names and URLs are the server's to open.
-  for (const char* uri : {"/data/a.tif", "/vsicurl/https://example.com/a.tif", "s3://b/a.tif"}) {
-    SubmitRequest ok;
-    ok.definition = definition("dem", uri);
-    EXPECT_TRUE(steps_->submit(staging(), ok).is_ok()) << uri;
+  // An absolute path under the environment's roots is accepted.
+  SubmitRequest ok;
+  ok.definition = definition("dem");
+  EXPECT_TRUE(steps_->submit(staging(), ok).is_ok());
+}
+
+// --- source roots (docs/security.md) ---------------------------------------------
+
+// Submits `uri` as staging's only source; the refusal's message (empty when
+// accepted).
+std::string refusal(StepService* steps, const config::EnvironmentConfig& env,
+                    const std::string& uri) {
+  SubmitRequest req;
+  req.definition = {
+      {"layer", "probe"}, {"sources", {{{"uri", uri}}}}, {"output", {{"zoom", {{"max", 12}}}}}};
+  auto r = steps->submit(env, req);
+  if (r.is_ok()) return "";
+  EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << uri;
+  return r.status().message();
+}
+
+TEST_F(ClusterTest, SubmitRefusesSourcesOutsideTheRootsAlikeWhetherTheyExistOrNot) {
+  namespace fs = std::filesystem;
+  const fs::path outside = dir_ / "outside";
+  fs::create_directories(outside);
+  std::ofstream(outside / "secret.tif") << "production's";
+  config::EnvironmentConfig env = staging();
+  env.source_roots = {(dir_ / "root").string() + "/"};
+  fs::create_directories(dir_ / "root" / "sub");
+  std::ofstream(dir_ / "root" / "scene.tif") << "staging's";
+  fs::create_symlink(outside / "secret.tif", dir_ / "root" / "link-out.tif");
+  fs::create_symlink(outside, dir_ / "root" / "dir-out");
+  fs::create_symlink(dir_ / "root" / "scene.tif", dir_ / "root" / "link-in.tif");
+
+  const std::string root = (dir_ / "root").string();
+  const std::string exists = outside.string() + "/secret.tif";
+  const std::string missing = outside.string() + "/nothing.tif";
+  const std::string a = refusal(steps_.get(), env, exists);
+  const std::string b = refusal(steps_.get(), env, missing);
+  EXPECT_TRUE(contains(a, "sources[0].uri")) << a;
+  EXPECT_TRUE(contains(a, env.source_roots[0])) << "names the roots: " << a;
+  EXPECT_TRUE(contains(a, exists)) << "names the source: " << a;
+  // One message, whatever lies outside: only the names differ.
+  std::string a_generic = a;
+  a_generic.replace(a_generic.find(exists), exists.size(), "X");
+  std::string b_generic = b;
+  b_generic.replace(b_generic.find(missing), missing.size(), "X");
+  EXPECT_EQ(a_generic, b_generic);
+
+  // `..` and symlinks that leave the root, however spelled; the same
+  // message as a plain outside path.
+  for (const std::string& uri :
+       {root + "/../outside/secret.tif", root + "/sub/../../outside/secret.tif",
+        root + "/link-out.tif", root + "/dir-out/secret.tif", root + "/dir-out/nothing.tif",
+        root + "/dir-out/../outside/secret.tif", root + "/dir-out/../outside/nothing.tif",
+        std::string("/etc/passwd"), std::string("/proc/self/environ")}) {
+    std::string m = refusal(steps_.get(), env, uri);
+    ASSERT_FALSE(m.empty()) << uri << " was accepted";
+    m.replace(m.find(uri), uri.size(), "X");
+    EXPECT_EQ(m, a_generic) << uri;
   }
+  EXPECT_TRUE(planner_.seen().empty()) << "a refused source reached the planner";
+
+  // Inside the root: accepted, and from then on named by its real path.
+  for (const std::string& uri : {root + "/scene.tif", root + "/sub/../scene.tif",
+                                 root + "/link-in.tif", root + "//scene.tif"}) {
+    EXPECT_EQ(refusal(steps_.get(), env, uri), "") << uri;
+    ASSERT_FALSE(planner_.seen().empty());
+    EXPECT_EQ(planner_.seen().back().first.sources[0].uri,
+              fs::canonical(dir_ / "root" / "scene.tif").string());
+  }
+  // Inside the root, a message may say what is wrong.
+  EXPECT_TRUE(contains(refusal(steps_.get(), env, root + "/none.tif"), "No such file"));
+  EXPECT_TRUE(contains(refusal(steps_.get(), env, root + "/sub"), "not a regular file"));
+  ASSERT_EQ(::mkfifo((dir_ / "root" / "fifo.tif").c_str(), 0600), 0);
+  EXPECT_TRUE(contains(refusal(steps_.get(), env, root + "/fifo.tif"), "not a regular file"));
+  // A sibling directory whose name extends the root's is not under it.
+  fs::create_directories(dir_ / "root-other");
+  std::ofstream(dir_ / "root-other" / "x.tif") << "x";
+  EXPECT_TRUE(contains(refusal(steps_.get(), env, root + "-other/x.tif"), "not under"));
+}
+
+TEST_F(ClusterTest, SubmitRefusesGdalConnectionStringsAndSpecialSyntaxes) {
+  const std::string scene = KILN_SOURCE_DIR "/data/olinda_dem_utm25s.tif";
+  for (const std::string& uri : std::vector<std::string>{
+           std::string("MEM:::DATAPOINTER=0x1,PIXELS=1,LINES=1,BANDS=1,DATATYPE=Byte"),
+           "vrt://" + scene,
+           "<VRTDataset rasterXSize=\"1\" rasterYSize=\"1\"></VRTDataset>",
+           "  <VRTDataset/>",
+           std::string("/vsimem/x.tif"),
+           std::string("/vsistdin/"),
+           "/vsisubfile/0_100," + scene,
+           "/vsizip/" + scene + "/x.tif",
+           "/vsigzip/" + scene,
+           "NETCDF:\"" + scene + "\":z",
+           "HDF5:" + scene + "://x",
+           "GTIFF_DIR:1:" + scene,
+           "GTIFF_RAW:" + scene,
+           "JPEG_SUBFILE:0,10," + scene,
+           "file://" + scene,
+           std::string("s3://bucket/a.tif"),
+           std::string("/vsicurl?url=http://127.0.0.1/"),
+           std::string("/vsicurl_streaming/http://127.0.0.1/a.tif"),
+           scene + std::string("\n"),
+           std::string("WMS:http://127.0.0.1/"),
+           std::string("")}) {
+    const std::string m = refusal(steps_.get(), staging(), uri);
+    EXPECT_FALSE(m.empty()) << "accepted: " << uri;
+    EXPECT_TRUE(contains(m, "sources[0].uri")) << m;
+  }
+  EXPECT_TRUE(planner_.seen().empty()) << "a refused source reached the planner";
+}
+
+TEST_F(ClusterTest, SubmitMatchesRemoteSourcesOnTheirNormalisedForm) {
+  config::EnvironmentConfig env = staging();
+  env.source_roots = {"/vsis3/rf-production-imagery/", "https://imagery.example.com/scenes/"};
+  const std::string want = "/vsicurl/https://imagery.example.com/scenes/a.tif";
+  for (const std::string& uri : {std::string("https://imagery.example.com/scenes/a.tif"),
+                                 std::string("/vsicurl/https://imagery.example.com/scenes/a.tif"),
+                                 std::string("HTTPS://Imagery.Example.COM:443/scenes/a.tif"),
+                                 std::string("https://imagery.example.com/scenes/%61.tif")}) {
+    EXPECT_EQ(refusal(steps_.get(), env, uri), "") << uri;
+    ASSERT_FALSE(planner_.seen().empty());
+    EXPECT_EQ(planner_.seen().back().first.sources[0].uri, want) << uri;
+  }
+  EXPECT_EQ(refusal(steps_.get(), env, "/vsis3/rf-production-imagery/2024/a.tif"), "");
+  for (const std::string& uri :
+       {std::string("https://imagery.example.com/scenes/../secret.tif"),
+        std::string("https://imagery.example.com/scenes/%2e%2e/secret.tif"),
+        std::string("https://imagery.example.com/scenes/..%2fsecret.tif"),
+        std::string("https://imagery.example.com/scenes/a.tif#x"),
+        std::string("https://imagery.example.com@127.0.0.1/scenes/a.tif"),
+        std::string("https://imagery.example.com:8443/scenes/a.tif"),
+        std::string("http://imagery.example.com/scenes/a.tif"),
+        std::string("https://imagery.example.com.evil.test/scenes/a.tif"),
+        std::string("https://imagery.example.com/scenes-private/a.tif"),
+        std::string("/vsicurl/http://127.0.0.1:8470/internal/v1/register"),
+        std::string("/vsis3/rf-production-imagery-2/a.tif"),
+        std::string("/vsis3/rf-production-imagery/../other/a.tif"),
+        std::string("/vsigs/rf-production-imagery/a.tif")}) {
+    EXPECT_FALSE(refusal(steps_.get(), env, uri).empty()) << "accepted: " << uri;
+  }
+}
+
+TEST_F(ClusterTest, AnEnvironmentWithoutRootsCanIngestNothing) {
+  config::EnvironmentConfig env = staging();
+  env.source_roots.clear();
+  const std::string m = refusal(steps_.get(), env, KILN_SOURCE_DIR "/data/L7_ETMs.tif");
+  EXPECT_TRUE(contains(m, "no source roots")) << m;
+  EXPECT_TRUE(contains(m, "staging")) << m;
+  SubmitRequest req;
+  req.definition_uri = KILN_SOURCE_DIR "/tests/definitions/good/minimal.json";
+  auto r = steps_->submit(env, req);
+  ASSERT_FALSE(r.is_ok());
+  EXPECT_TRUE(contains(r.status().message(), "no source roots")) << r.status().message();
+  EXPECT_TRUE(planner_.seen().empty());
+}
+
+TEST_F(ClusterTest, DefinitionFilesAreReadOnlyUnderTheRootsAndNeverEchoed) {
+  namespace fs = std::filesystem;
+  config::EnvironmentConfig env = staging();
+  env.source_roots = {(dir_ / "root").string() + "/"};
+  fs::create_directories(dir_ / "root");
+  fs::create_directories(dir_ / "outside");
+  // Another environment's definition, mode 600: the server could read it.
+  const fs::path theirs = dir_ / "outside" / "production.json";
+  std::ofstream(theirs) << definition("production-layer").dump();
+  fs::permissions(theirs, fs::perms::owner_read | fs::perms::owner_write);
+  for (const std::string& uri : {theirs.string(), "file://" + theirs.string(),
+                                 (dir_ / "root" / ".." / "outside" / "production.json").string(),
+                                 std::string("/etc/shadow"), std::string("/dev/zero")}) {
+    SubmitRequest req;
+    req.definition_uri = uri;
+    auto r = steps_->submit(env, req);
+    ASSERT_FALSE(r.is_ok()) << uri;
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_TRUE(contains(r.status().message(), "not under")) << r.status().message();
+    EXPECT_FALSE(contains(r.status().message(), "production-layer")) << r.status().message();
+  }
+  // Under the roots: a FIFO is refused at once (no writer needed), and a
+  // file that is not JSON is refused without quoting it.
+  ASSERT_EQ(::mkfifo((dir_ / "root" / "fifo.json").c_str(), 0600), 0);
+  std::ofstream(dir_ / "root" / "words.json") << "rosebud: the first secret\n";
+  for (const char* name : {"fifo.json", "words.json"}) {
+    SubmitRequest req;
+    req.definition_uri = (dir_ / "root" / name).string();
+    auto r = steps_->submit(env, req);
+    ASSERT_FALSE(r.is_ok()) << name;
+    EXPECT_TRUE(contains(r.status().message(), name)) << r.status().message();
+    for (const char* leak : {"rosebud", "secret", "last read", "'r'"}) {
+      EXPECT_FALSE(contains(r.status().message(), leak)) << r.status().message();
+    }
+  }
+  EXPECT_TRUE(planner_.seen().empty());
 }
 
 TEST_F(ClusterTest, SubmitRefusesADefinitionUriThatIsNotAnAbsolutePath) {

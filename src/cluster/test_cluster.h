@@ -241,6 +241,8 @@ class ClusterTest : public ::testing::Test {
     e.catalog = (dir_ / "catalogs" / name).string();
     e.concurrency = 1;
     e.priority = priority;
+    // Where the tests' sources and definition files are.
+    e.source_roots = {KILN_SOURCE_DIR "/data/", KILN_SOURCE_DIR "/tests/", dir_.string() + "/"};
     return e;
   }
   const config::EnvironmentConfig& staging() const { return config_.environments[0]; }
@@ -250,7 +252,8 @@ class ClusterTest : public ::testing::Test {
   // with an output that names another catalog and environment (the core
   // overwrites both).
   static nlohmann::json definition(const std::string& layer,
-                                   const std::string& source = "/data/olinda_dem_utm25s.tif") {
+                                   const std::string& source = KILN_SOURCE_DIR
+                                   "/data/olinda_dem_utm25s.tif") {
     return {{"layer", layer},
             {"sources", {{{"uri", source}}}},
             {"output",

@@ -9,6 +9,7 @@
 
 #include "config/autoscaler_config.h"
 #include "config/limits.h"
+#include "config/source_roots.h"
 #include "config/toml_fields.h"
 
 namespace kiln::config {
@@ -259,9 +260,9 @@ Result<ServerConfig> parse_config(const std::string& text, const std::string& ba
   for (const toml::node& n : *envs->as_array()) {
     const toml::table& t = *n.as_table();
     const std::string where = "environment[" + std::to_string(i++) + "]";
-    KILN_RETURN_IF_ERROR(check_keys(
-        t, where,
-        {"name", "token_sha256", "catalog", "concurrency", "priority", "aws_access_keys"}));
+    KILN_RETURN_IF_ERROR(check_keys(t, where,
+                                    {"name", "token_sha256", "catalog", "concurrency", "priority",
+                                     "aws_access_keys", "source_roots"}));
     EnvironmentConfig e;
     KILN_RETURN_IF_ERROR(get_string(t, where, "name", &e.name));
     if (e.name.empty()) return invalid_argument(where + ".name: required");
@@ -282,6 +283,22 @@ Result<ServerConfig> parse_config(const std::string& text, const std::string& ba
     KILN_RETURN_IF_ERROR(
         get_int(t, where, "concurrency", kMinConcurrency, kMaxConcurrency, &e.concurrency));
     KILN_RETURN_IF_ERROR(get_int(t, where, "priority", -1000, 1000, &e.priority));
+    // Missing or empty: the environment can ingest nothing (refused at
+    // submit with a message saying so), never "anything".
+    if (const toml::node* roots = t.get("source_roots")) {
+      const std::string key = where + ".source_roots";
+      if (!roots->is_array()) {
+        return invalid_argument(key + ": must be a list of directories or remote prefixes");
+      }
+      int r = 0;
+      for (const toml::node& rn : *roots->as_array()) {
+        auto s = rn.value<std::string>();
+        const std::string rk = key + "[" + std::to_string(r++) + "]";
+        if (!s) return invalid_argument(rk + ": must be a string");
+        KILN_ASSIGN_OR_RETURN(std::string root, canonical_root(*s, base_dir, rk));
+        e.source_roots.push_back(std::move(root));
+      }
+    }
     if (const toml::node* keys = t.get("aws_access_keys")) {
       if (!keys->is_array_of_tables()) {
         return invalid_argument(where + ".aws_access_keys: must be a list of " +

@@ -26,6 +26,9 @@ struct EnvironmentConfig {
   int concurrency = 1;                    // 1-256
   int priority = 0;
   std::vector<AwsKey> aws_keys;  // EMR endpoint credentials
+  // The prefixes its steps may read sources and definition files from, in
+  // config::canonical_root form (config/source_roots.h). Empty: none.
+  std::vector<std::string> source_roots;
 };
 
 // [slurm]: the Slurm executor (docs/slurm.md).

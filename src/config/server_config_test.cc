@@ -43,6 +43,11 @@ TEST(Config, ExampleFileLoadsWithItsDocumentedValues) {
   EXPECT_EQ(c->spot_notice_ms, 120000);
   EXPECT_EQ(c->spot_interruption_rate_per_node_hour, 0);
   EXPECT_TRUE(c->operator_token_sha256.empty());
+  // Source roots: relative ones resolve like catalog; remote ones as given.
+  ASSERT_EQ(c->environments[0].source_roots.size(), 4u);
+  EXPECT_EQ(c->environments[0].source_roots[0], std::string(KILN_SOURCE_DIR) + "/data/");
+  EXPECT_EQ(c->environments[0].source_roots[2], "/vsis3/rf-production-imagery/");
+  EXPECT_EQ(c->environments[0].source_roots[3], "https://imagery.example.com/scenes/");
 }
 
 TEST(Config, SlurmExampleLoads) {

@@ -687,11 +687,21 @@ std::string line_and_column(const std::string& text, size_t byte) {
 
 // nlohmann's message without its "[json.exception.parse_error.101] parse
 // error at line 1, column 2: " prefix (we print our own position).
+// Without nlohmann's "; last read: '...'" either: that quotes the file,
+// and a definition file's bytes are never echoed (docs/security.md).
 std::string parse_error_reason(const std::string& what) {
   size_t at = what.find("column ");
   if (at != std::string::npos) at = what.find(": ", at);
   if (at == std::string::npos) at = what.find("] ");
-  return at == std::string::npos ? what : what.substr(at + 2);
+  std::string reason = at == std::string::npos ? what : what.substr(at + 2);
+  const size_t quoted = reason.find("; last read: '");
+  if (quoted != std::string::npos) {
+    const size_t expected = reason.rfind("'; expected ");
+    reason =
+        reason.substr(0, quoted) +
+        (expected != std::string::npos && expected > quoted ? reason.substr(expected + 1) : "");
+  }
+  return reason;
 }
 
 Status read_file(const std::string& path, std::string* out) {
@@ -829,15 +839,19 @@ json to_json(const IngestDefinition& def) {
 Result<std::vector<IngestDefinition>> load_definition(const std::string& path) {
   std::string text;
   KILN_RETURN_IF_ERROR(read_file(path, &text));
-  const std::string where = "definition '" + path + "'";
+  return parse_definition_text(text, "definition '" + path + "'");
+}
+
+Result<std::vector<IngestDefinition>> parse_definition_text(const std::string& text,
+                                                            const std::string& where) {
   json doc;
   try {
     doc = json::parse(text);
   } catch (const json::parse_error& e) {
     return invalid_argument(where + ": invalid JSON at " + line_and_column(text, e.byte) + ": " +
                             parse_error_reason(e.what()));
-  } catch (const json::exception& e) {  // e.g. out_of_range: "number overflow parsing '1e999'"
-    return invalid_argument(where + ": invalid JSON: " + parse_error_reason(e.what()));
+  } catch (const json::exception&) {  // out_of_range: its message quotes the number
+    return invalid_argument(where + ": invalid JSON: a number is out of range");
   }
   DuplicateKeyFinder duplicates;
   if (!json::sax_parse(text, &duplicates) && !duplicates.error().empty()) {

@@ -77,6 +77,10 @@ struct IngestDefinition {
 Result<std::vector<IngestDefinition>> parse_definition(const nlohmann::json& doc);
 // Reads and parses a file; invalid JSON reports the file, line and column.
 Result<std::vector<IngestDefinition>> load_definition(const std::string& path);
+// Parses a definition file's text; errors start with `where` and give
+// positions, never the file's bytes.
+Result<std::vector<IngestDefinition>> parse_definition_text(const std::string& text,
+                                                            const std::string& where);
 
 // Checks the definition's own consistency (names, ranges, combinations that
 // need no source metadata). parse_definition already calls it.

@@ -2,6 +2,7 @@
 
 #include <mutex>
 
+#include <cpl_conv.h>
 #include <cpl_error.h>
 
 #include "common/log.h"
@@ -47,15 +48,39 @@ void clear_gdal_error() {
   CPLErrorReset();
 }
 
+const std::vector<std::string>& tenant_raster_drivers() {
+  // Formats that hold their own pixels. Left out on purpose: VRT and GTI
+  // (their XML or index names other files, any path on the host), MEM
+  // (its name is a raw memory address), WMS/WMTS/HTTP/EEDA... (their names
+  // are connection strings: the opener would connect), and the subdataset
+  // and container formats (netCDF, HDF, NITF, ...), whose names embed
+  // other paths. COG files are GeoTIFFs and open with GTiff (GDAL's COG
+  // driver only writes); it is listed so a name from the docs matches.
+  static const std::vector<std::string> kDrivers = {"GTiff", "COG",  "PNG",
+                                                    "JPEG",  "WEBP", "JP2OpenJPEG"};
+  return kDrivers;
+}
+
 Result<DatasetPtr> open_raster(const std::string& uri) {
   init_gdal();
   clear_gdal_error();
-  GDALDatasetH h =
-      GDALOpenEx(uri.c_str(), GDAL_OF_RASTER | GDAL_OF_READONLY | GDAL_OF_VERBOSE_ERROR, nullptr,
-                 nullptr, nullptr);
+  std::vector<const char*> allowed;
+  for (const auto& d : tenant_raster_drivers()) allowed.push_back(d.c_str());
+  allowed.push_back(nullptr);
+  GDALDatasetH h = nullptr;
+  {
+    // No sibling files: GDAL would otherwise open x.tif.ovr, x.tif.msk,
+    // x.aux with any driver (a VRT .ovr beside an allowed GTiff reads any
+    // file), bypassing the list above. This thread, this open only.
+    CPLConfigOptionSetter no_siblings("GDAL_DISABLE_READDIR_ON_OPEN", "EMPTY_DIR", false);
+    h = GDALOpenEx(uri.c_str(), GDAL_OF_RASTER | GDAL_OF_READONLY | GDAL_OF_VERBOSE_ERROR,
+                   allowed.data(), nullptr, nullptr);
+  }
   if (!h) {
     std::string why = last_gdal_error();
-    if (why.empty()) why = "not a raster GDAL can read";
+    if (why.empty() || why.find("not recognized") != std::string::npos) {
+      why = "not a raster in a format sources may use (GeoTIFF/COG, PNG, JPEG, WebP, JPEG 2000)";
+    }
     return input_error("cannot open source '" + uri + "': " + why);
   }
   return DatasetPtr(GDALDataset::FromHandle(h));

@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include <gdal_alg.h>
 #include <gdal_priv.h>
@@ -46,8 +47,14 @@ struct CoordinateTransformationDeleter {
 using CoordinateTransformationPtr =
     std::unique_ptr<OGRCoordinateTransformation, CoordinateTransformationDeleter>;
 
-// Opens `uri` read-only as a raster. kInputError names the uri and quotes
-// GDAL's reason. The handle must be used by one thread at a time.
+// The GDAL drivers a tenant's raster may be opened with (docs/security.md
+// says why each is in or out).
+const std::vector<std::string>& tenant_raster_drivers();
+
+// Opens `uri` read-only as a raster, with tenant_raster_drivers() only and
+// without looking for sibling files (.ovr, .msk, .aux.xml, world files).
+// kInputError names the uri and quotes GDAL's reason. The handle must be
+// used by one thread at a time.
 Result<DatasetPtr> open_raster(const std::string& uri);
 
 // Parses a CRS given as "EPSG:n", WKT, PROJ string or anything

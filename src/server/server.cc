@@ -87,6 +87,7 @@ Result<std::unique_ptr<Server>> Server::start(const ServerConfig& config,
   sso.max_attempts = cfg.max_attempts;
   sso.plan_threads = cluster::plan_threads_for(cfg);
   sso.started_ms = s->started_ms_;
+  sso.definition_file.max_bytes = cfg.max_body_bytes;
   s->steps_ = std::make_unique<cluster::CoreStepService>(sso, s->store_.get(), &s->planner_,
                                                          s->log_.get(), &s->policies_, &s->events_,
                                                          &s->lifecycle_, s->clock_);

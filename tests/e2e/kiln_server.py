@@ -224,11 +224,12 @@ class KilnServer:
     Settings are config keys as in examples/kiln.toml: server={...},
     scheduler={...}, executor={...}, extra_toml (text appended to the
     config, e.g. [[group]] tables); environments is a list of dicts
-    (name, token, catalog, concurrency, priority) whose tokens are hashed
-    into the config. Defaults: production (PRODUCTION_TOKEN, concurrency 2,
-    priority 10) and staging (STAGING_TOKEN, concurrency 1, priority 0),
-    sharing one catalog root; short leases and heartbeats so tests recover
-    fast."""
+    (name, token, catalog, concurrency, priority, source_roots) whose
+    tokens are hashed into the config; source_roots defaults to
+    default_source_roots(). Defaults: production (PRODUCTION_TOKEN,
+    concurrency 2, priority 10) and staging (STAGING_TOKEN, concurrency 1,
+    priority 0), sharing one catalog root; short leases and heartbeats so
+    tests recover fast."""
 
     def __init__(self, testcase=None, server=None, scheduler=None, executor=None,
                  environments=None, tmp=None, extra_toml=""):
@@ -293,11 +294,19 @@ class KilnServer:
                       "token_sha256 = %s" % toml_value([sha256_hex(t) for t in tokens]),
                       "catalog = %s" % toml_value(env.get("catalog", self.catalog)),
                       "concurrency = %d" % env.get("concurrency", 1),
-                      "priority = %d" % env.get("priority", 0)]
+                      "priority = %d" % env.get("priority", 0),
+                      "source_roots = %s" % toml_value(env.get("source_roots",
+                                                                self.default_source_roots()))]
         if self.extra_toml:
             lines += ["", self.extra_toml.strip()]
         with open(self.config_path, "w", encoding="utf-8") as f:
             f.write("\n".join(lines) + "\n")
+
+    def default_source_roots(self):
+        """Where an environment reads unless the test says otherwise: the
+        repository's imagery (data/, tests/data/) and this server's temp
+        dir, where tests write their definition files and broken sources."""
+        return kt.data_dirs() + [self.tmp]
 
     def start(self, wait_ready=True):
         """Writes the config and starts `kiln serve`; waits for /readyz."""
