@@ -66,7 +66,8 @@ class StepService {
   virtual ~StepService() = default;
   // Validates and plans; a definition that cannot run is refused here with
   // the reason (kInvalidArgument, kInputError), never left to fail.
-  // kUnavailable while shutting down.
+  // kUnavailable while shutting down; kResourceExhausted when the
+  // environment has max_pending_steps PENDING steps already.
   virtual Result<store::Step> submit(const EnvironmentConfig& env, const SubmitRequest& req) = 0;
   virtual Result<store::Step> get(const EnvironmentConfig& env, const std::string& id) = 0;
   // q.environment is set to env's; the rest of q is the caller's.

@@ -17,11 +17,13 @@ std::vector<SigV4Key> keys_of(const ServerConfig& config) {
 
 }  // namespace
 
-EmrDoor::EmrDoor(StepService& steps, const ServerConfig& config, int64_t started_ms)
+EmrDoor::EmrDoor(StepService& steps, const ServerConfig& config, int64_t started_ms,
+                 EnvironmentQuotas& quotas)
     : config_(config),
       started_ms_(started_ms),
       sigv4_(keys_of(config), config.emr_regions),
       limiter_(config.emr_requests_per_second, config.emr_burst),
+      quotas_(quotas),
       api_(steps, config) {}
 
 void EmrDoor::install(httplib::Server& http) {
@@ -60,6 +62,9 @@ void EmrDoor::handle(const httplib::Request& req, httplib::Response& res) {
   }
   const EnvironmentConfig* env = config_.environment(auth.key().environment);
   if (!env) return emr_error(500, "InternalServerException", "credentials map to no environment");
+  if (Status quota = quotas_.take_request(*env); !quota.is_ok()) {
+    return emr_error(400, "ThrottlingException", quota.message());
+  }
   const EmrResponse r = api_.handle(*env, target, req.body);
   res.status = r.http_status;
   res.set_content(r.body, kEmrContentType);

@@ -13,6 +13,7 @@
 
 #include "server/core_names.h"
 #include "server/emr.h"
+#include "server/quotas.h"
 #include "server/rate_limiter.h"
 #include "server/sigv4.h"
 
@@ -22,7 +23,10 @@ class EmrDoor {
  public:
   // `steps` and `config` must outlive this object. started_ms: part of
   // every request id, so ids differ across restarts.
-  EmrDoor(StepService& steps, const ServerConfig& config, int64_t started_ms);
+  // `quotas` (the environments' request rates, shared with the native
+  // door) must outlive it too.
+  EmrDoor(StepService& steps, const ServerConfig& config, int64_t started_ms,
+          EnvironmentQuotas& quotas);
 
   void install(httplib::Server& http);
 
@@ -33,6 +37,7 @@ class EmrDoor {
   const int64_t started_ms_;
   SigV4Verifier sigv4_;
   RateLimiter limiter_;
+  EnvironmentQuotas& quotas_;
   EmrApi api_;
   std::atomic<uint64_t> request_seq_{0};
 };

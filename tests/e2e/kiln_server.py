@@ -224,8 +224,8 @@ class KilnServer:
     Settings are config keys as in examples/kiln.toml: server={...},
     scheduler={...}, executor={...}, extra_toml (text appended to the
     config, e.g. [[group]] tables); environments is a list of dicts
-    (name, token, catalog, concurrency, priority) whose tokens are hashed
-    into the config. Defaults: production (PRODUCTION_TOKEN, concurrency 2,
+    (name, token, catalog, concurrency, priority, and `settings`: more
+    [[environment]] keys) whose tokens are hashed into the config. Defaults: production (PRODUCTION_TOKEN, concurrency 2,
     priority 10) and staging (STAGING_TOKEN, concurrency 1, priority 0),
     sharing one catalog root; short leases and heartbeats so tests recover
     fast."""
@@ -254,6 +254,8 @@ class KilnServer:
             {"name": "staging", "token": STAGING_TOKEN, "concurrency": 1, "priority": 0},
         ]
         self.extra_toml = extra_toml  # appended verbatim ([[group]], [autoscaling], ...)
+        # The token metrics() presents; set it with server={"metrics_token_sha256": [...]}.
+        self.metrics_token = None
         self.config_path = os.path.join(self.tmp, "kiln.toml")
         self.proc = None
         self.log_path = os.path.join(self.tmp, "serve.log")
@@ -294,6 +296,8 @@ class KilnServer:
                       "catalog = %s" % toml_value(env.get("catalog", self.catalog)),
                       "concurrency = %d" % env.get("concurrency", 1),
                       "priority = %d" % env.get("priority", 0)]
+            # More [[environment]] keys as given (quotas, ...).
+            lines += ["%s = %s" % (k, toml_value(v)) for k, v in env.get("settings", {}).items()]
         if self.extra_toml:
             lines += ["", self.extra_toml.strip()]
         with open(self.config_path, "w", encoding="utf-8") as f:
@@ -546,7 +550,7 @@ class KilnServer:
                              % (timeout, self.processes(), self.log_tail()))
 
     def metrics(self):
-        r = self.request("GET", "/metrics", token=None)
+        r = self.request("GET", "/metrics", token=self.metrics_token)
         if r.status != 200:
             raise ApiError("/metrics -> HTTP %d" % r.status)
         return r.text()
