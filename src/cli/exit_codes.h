@@ -37,6 +37,7 @@ inline int exit_code_for(const Status& s) {
       return kExitInterrupted;
     case StatusCode::kInternal:
     case StatusCode::kUnavailable:
+    case StatusCode::kResourceExhausted:
       return kExitInternal;
   }
   return kExitInternal;

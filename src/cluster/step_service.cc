@@ -86,6 +86,14 @@ Result<store::Step> CoreStepService::submit(const EnvironmentConfig& env,
     return invalid_argument("name: at most " + std::to_string(config::kMaxStepNameLength) +
                             " characters");
   }
+  // The PENDING quota before any planning work (the store checks it again,
+  // atomically, when it inserts).
+  KILN_ASSIGN_OR_RETURN(int64_t pending, store_->count_steps(env.name, store::StepState::kPending));
+  if (pending >= env.max_pending_steps) {
+    return resource_exhausted("environment '" + env.name + "' has " + std::to_string(pending) +
+                              " PENDING steps, its limit ([[environment]] max_pending_steps): "
+                              "wait for some to start, or cancel some");
+  }
   KILN_ASSIGN_OR_RETURN(ingest::IngestDefinition def, definition_of(env, req));
   // A step writes only under its environment's catalog root, whatever the
   // definition says (docs/cluster.md): the credentials decide, never the body.
@@ -111,6 +119,7 @@ Result<store::Step> CoreStepService::submit(const EnvironmentConfig& env,
   ns.partitions = plan->partitions;
   ns.tiles_total = plan->tiles_total;
   ns.max_attempts = options_.max_attempts;
+  ns.max_pending = env.max_pending_steps;
   KILN_ASSIGN_OR_RETURN(store::Step step, store_->submit(ns, clock_.now_ms()));
   log_->append(step.id, "step '" + ns.name + "' submitted in environment " + env.name + ": layer " +
                             def.layer + ", " + std::to_string(ns.partitions) +

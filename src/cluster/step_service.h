@@ -69,7 +69,8 @@ class StepService {
   // the reason (kInvalidArgument, kInputError), never left to fail. Every
   // source and definition file must lie under env.source_roots; nothing
   // is opened or connected before that check passes.
-  // kUnavailable while shutting down.
+  // kUnavailable while shutting down; kResourceExhausted when the
+  // environment has max_pending_steps PENDING steps already.
   virtual Result<store::Step> submit(const EnvironmentConfig& env, const SubmitRequest& req) = 0;
   virtual Result<store::Step> get(const EnvironmentConfig& env, const std::string& id) = 0;
   // q.environment is set to env's; the rest of q is the caller's.

@@ -22,6 +22,8 @@ const char* status_code_name(StatusCode code) {
       return "internal error";
     case StatusCode::kUnavailable:
       return "unavailable";
+    case StatusCode::kResourceExhausted:
+      return "quota exceeded";
   }
   return "unknown";
 }

@@ -17,14 +17,15 @@ namespace kiln {
 
 enum class StatusCode {
   kOk = 0,
-  kInvalidArgument,  // the request/definition is wrong (field, value, flag)
-  kInputError,       // a source cannot be opened, decoded or georeferenced
-  kNotFound,         // a named thing (layer, version, file) does not exist
-  kEmpty,            // valid request with nothing to do (empty intersection)
-  kIOError,          // the catalog or an output path cannot be written
-  kCancelled,        // stopped on request (signal, cancel)
-  kInternal,         // a bug or an unexpected library failure
-  kUnavailable,      // a service cannot take the request now (shutting down, throttled)
+  kInvalidArgument,    // the request/definition is wrong (field, value, flag)
+  kInputError,         // a source cannot be opened, decoded or georeferenced
+  kNotFound,           // a named thing (layer, version, file) does not exist
+  kEmpty,              // valid request with nothing to do (empty intersection)
+  kIOError,            // the catalog or an output path cannot be written
+  kCancelled,          // stopped on request (signal, cancel)
+  kInternal,           // a bug or an unexpected library failure
+  kUnavailable,        // a service cannot take the request now (shutting down)
+  kResourceExhausted,  // a quota is used up (request rate, PENDING steps): retry later
 };
 
 const char* status_code_name(StatusCode code);
@@ -63,6 +64,9 @@ inline Status empty_error(std::string m) { return Status(StatusCode::kEmpty, std
 inline Status io_error(std::string m) { return Status(StatusCode::kIOError, std::move(m)); }
 inline Status cancelled(std::string m) { return Status(StatusCode::kCancelled, std::move(m)); }
 inline Status unavailable(std::string m) { return Status(StatusCode::kUnavailable, std::move(m)); }
+inline Status resource_exhausted(std::string m) {
+  return Status(StatusCode::kResourceExhausted, std::move(m));
+}
 inline Status internal_error(std::string m) { return Status(StatusCode::kInternal, std::move(m)); }
 
 // Result<T> holds either a T or a non-ok Status.

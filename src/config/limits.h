@@ -25,4 +25,13 @@ inline constexpr int64_t kMaxWaitSeconds = 300;
 // Bytes of a step's log returned by one read.
 inline constexpr int64_t kMaxLogChunkBytes = 4 << 20;
 
+// Per-environment quotas ([[environment]] requests_per_second,
+// request_burst, max_pending_steps). The rate matches [emr]'s per-key
+// default, which bench/emr_bench.py's 7,000 DescribeStep calls/s need; the
+// PENDING bound keeps a tenant from queueing work without end.
+inline constexpr double kDefaultRequestsPerSecond = 10000;
+inline constexpr double kDefaultRequestBurst = 10000;
+inline constexpr int64_t kDefaultMaxPendingSteps = 1000;
+inline constexpr int64_t kMaxMaxPendingSteps = 1000000;
+
 }  // namespace kiln::config

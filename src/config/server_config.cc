@@ -57,6 +57,21 @@ bool is_hex64(const std::string& s) {
   return true;
 }
 
+// An environment's quotas: requests_per_second > 0, request_burst >= 1,
+// max_pending_steps 1..kMaxMaxPendingSteps.
+Status parse_quotas(const toml::table& t, const std::string& where, EnvironmentConfig* e) {
+  KILN_RETURN_IF_ERROR(
+      config::get_number(t, where, "requests_per_second", &e->requests_per_second));
+  if (!(e->requests_per_second > 0)) {
+    return invalid_argument(where + ".requests_per_second: must be > 0");
+  }
+  KILN_RETURN_IF_ERROR(config::get_number(t, where, "request_burst", &e->request_burst));
+  if (!(e->request_burst >= 1)) {
+    return invalid_argument(where + ".request_burst: must be >= 1 (one request at least)");
+  }
+  return get_int(t, where, "max_pending_steps", 1, kMaxMaxPendingSteps, &e->max_pending_steps);
+}
+
 }  // namespace
 
 const EnvironmentConfig* ServerConfig::environment(const std::string& name) const {
@@ -67,10 +82,10 @@ const EnvironmentConfig* ServerConfig::environment(const std::string& name) cons
 
 // `key` = ["<sha256 hex>", ...]: hashes of tokens, never the tokens.
 Status get_token_hashes(const toml::table& t, const std::string& where, bool required,
-                        std::vector<std::string>* out) {
-  const toml::node* tokens = t.get("token_sha256");
+                        std::vector<std::string>* out, const char* name = "token_sha256") {
+  const toml::node* tokens = t.get(name);
   if (!tokens && !required) return Status::ok();
-  const std::string key = where + ".token_sha256";
+  const std::string key = where + "." + name;
   if (!tokens || !tokens->is_array() || tokens->as_array()->empty()) {
     return invalid_argument(key + ": " + (required ? "required, " : "") +
                             "a list of SHA-256 hex digests (make one with `kiln token new`)");
@@ -105,8 +120,9 @@ Result<ServerConfig> parse_config(const std::string& text, const std::string& ba
   c.state_dir = absolute_from(base_dir, "kiln-state");
   Status err;
   if (const toml::table* t = subtable(root, "server", &err)) {
-    KILN_RETURN_IF_ERROR(check_keys(
-        *t, "server", {"listen", "state_dir", "max_body_bytes", "shutdown_grace_seconds"}));
+    KILN_RETURN_IF_ERROR(check_keys(*t, "server",
+                                    {"listen", "state_dir", "max_body_bytes",
+                                     "shutdown_grace_seconds", "metrics_token_sha256"}));
     std::string listen;
     KILN_RETURN_IF_ERROR(get_string(*t, "server", "listen", &listen));
     if (!listen.empty()) KILN_RETURN_IF_ERROR(parse_listen(listen, &c));
@@ -117,6 +133,8 @@ Result<ServerConfig> parse_config(const std::string& text, const std::string& ba
         get_int(*t, "server", "max_body_bytes", 1024, int64_t{1} << 30, &c.max_body_bytes));
     KILN_RETURN_IF_ERROR(
         get_int(*t, "server", "shutdown_grace_seconds", 0, 3600, &c.shutdown_grace_seconds));
+    KILN_RETURN_IF_ERROR(get_token_hashes(*t, "server", /*required=*/false, &c.metrics_token_sha256,
+                                          "metrics_token_sha256"));
   }
   KILN_RETURN_IF_ERROR(err);
   if (const toml::table* t = subtable(root, "scheduler", &err)) {
@@ -260,9 +278,10 @@ Result<ServerConfig> parse_config(const std::string& text, const std::string& ba
   for (const toml::node& n : *envs->as_array()) {
     const toml::table& t = *n.as_table();
     const std::string where = "environment[" + std::to_string(i++) + "]";
-    KILN_RETURN_IF_ERROR(check_keys(t, where,
-                                    {"name", "token_sha256", "catalog", "concurrency", "priority",
-                                     "aws_access_keys", "source_roots"}));
+    KILN_RETURN_IF_ERROR(
+        check_keys(t, where,
+                   {"name", "token_sha256", "catalog", "concurrency", "priority", "aws_access_keys",
+                    "source_roots", "requests_per_second", "request_burst", "max_pending_steps"}));
     EnvironmentConfig e;
     KILN_RETURN_IF_ERROR(get_string(t, where, "name", &e.name));
     if (e.name.empty()) return invalid_argument(where + ".name: required");
@@ -299,6 +318,7 @@ Result<ServerConfig> parse_config(const std::string& text, const std::string& ba
         e.source_roots.push_back(std::move(root));
       }
     }
+    KILN_RETURN_IF_ERROR(parse_quotas(t, where, &e));
     if (const toml::node* keys = t.get("aws_access_keys")) {
       if (!keys->is_array_of_tables()) {
         return invalid_argument(where + ".aws_access_keys: must be a list of " +

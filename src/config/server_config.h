@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/status.h"
+#include "config/limits.h"
 #include "elastic/autoscaler.h"
 
 namespace kiln::config {
@@ -29,6 +30,12 @@ struct EnvironmentConfig {
   // The prefixes its steps may read sources and definition files from, in
   // config::canonical_root form (config/source_roots.h). Empty: none.
   std::vector<std::string> source_roots;
+  // Quotas (both doors): authenticated requests per second and the bursts
+  // above it, then 429 / ThrottlingException; PENDING steps at most, then
+  // a submit is refused the same way.
+  double requests_per_second = kDefaultRequestsPerSecond;
+  double request_burst = kDefaultRequestBurst;
+  int64_t max_pending_steps = kDefaultMaxPendingSteps;
 };
 
 // [slurm]: the Slurm executor (docs/slurm.md).
@@ -50,6 +57,9 @@ struct ServerConfig {
   std::string state_dir;  // absolute
   int64_t max_body_bytes = 1 << 20;
   int shutdown_grace_seconds = 30;
+  // SHA-256 (hex) of the tokens that may read /metrics; empty: anyone
+  // who reaches the port may (the startup log says so).
+  std::vector<std::string> metrics_token_sha256;
 
   int lease_seconds = 15;
   int heartbeat_seconds = 2;

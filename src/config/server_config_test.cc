@@ -48,6 +48,14 @@ TEST(Config, ExampleFileLoadsWithItsDocumentedValues) {
   EXPECT_EQ(c->environments[0].source_roots[0], std::string(KILN_SOURCE_DIR) + "/data/");
   EXPECT_EQ(c->environments[0].source_roots[2], "/vsis3/rf-production-imagery/");
   EXPECT_EQ(c->environments[0].source_roots[3], "https://imagery.example.com/scenes/");
+  // Quotas: the defaults for production, tighter ones for staging.
+  EXPECT_TRUE(c->metrics_token_sha256.empty());
+  EXPECT_EQ(c->environments[0].requests_per_second, kDefaultRequestsPerSecond);
+  EXPECT_EQ(c->environments[0].request_burst, kDefaultRequestBurst);
+  EXPECT_EQ(c->environments[0].max_pending_steps, kDefaultMaxPendingSteps);
+  EXPECT_EQ(c->environments[1].requests_per_second, 200);
+  EXPECT_EQ(c->environments[1].request_burst, 400);
+  EXPECT_EQ(c->environments[1].max_pending_steps, 100);
 }
 
 TEST(Config, SlurmExampleLoads) {
@@ -144,6 +152,12 @@ TEST(Config, MistakesNameTheKey) {
            "aws_access_keys = [{ id = \"K\", secret = \"y\" }]\n",
        "configured more than once"},
       {"[emr]\nburst = 0\n" + env_block("a"), "emr.burst"},
+      {"[server]\nmetrics_token_sha256 = [\"x\"]\n" + env_block("a"),
+       "server.metrics_token_sha256"},
+      {env_block("a") + "requests_per_second = 0\n", "environment[0].requests_per_second"},
+      {env_block("a") + "requests_per_second = \"many\"\n", "environment[0].requests_per_second"},
+      {env_block("a") + "request_burst = 0.5\n", "environment[0].request_burst: must be >= 1"},
+      {env_block("a") + "max_pending_steps = 0\n", "environment[0].max_pending_steps"},
   };
   for (const auto& tc : cases) {
     auto c = parse_config(tc.text, "/base");

@@ -17,6 +17,7 @@
 #include <system_error>
 #include <utility>
 
+#include "common/json_strict.h"
 #include "ingest/json_fields.h"
 #include "ingest/raster_foundry.h"
 
@@ -28,10 +29,13 @@ namespace {
 
 constexpr int kMaxBands = 65535;
 
-// Real definitions nest about five levels; anything far deeper is not a
-// definition, and refusing it early keeps every reader's recursion and
+// Definitions nest about five levels; kMaxJsonDepth (common/json_strict.h)
+// refuses anything far deeper, which keeps every reader's recursion and
 // path bookkeeping small.
-constexpr size_t kMaxJsonDepth = 64;
+
+// The largest definition file read: a Raster Foundry definition of
+// thousands of sources is a few MiB.
+constexpr size_t kMaxDefinitionBytes = size_t{64} << 20;
 
 std::string nesting_error() {
   return "JSON nested deeper than " + std::to_string(kMaxJsonDepth) +
@@ -598,112 +602,6 @@ json nodata_json(const std::optional<double>& v) {
 // ---------------------------------------------------------------------------
 // Files.
 
-// Finds the first key repeated in one object: nlohmann keeps the last one
-// silently, which would hide half of a definition.
-class DuplicateKeyFinder : public json::json_sax_t {
- public:
-  const std::string& error() const { return error_; }
-
-  bool null() override { return value(); }
-  bool boolean(bool) override { return value(); }
-  bool number_integer(number_integer_t) override { return value(); }
-  bool number_unsigned(number_unsigned_t) override { return value(); }
-  bool number_float(number_float_t, const string_t&) override { return value(); }
-  bool string(string_t&) override { return value(); }
-  bool binary(binary_t&) override { return value(); }
-  bool start_object(std::size_t) override {
-    if (too_deep()) return false;
-    stack_.push_back({false, child_path()});
-    return true;
-  }
-  bool key(string_t& k) override {
-    Frame& f = stack_.back();
-    if (!f.keys.insert(k).second) {
-      error_ = (f.path.empty() ? "" : f.path + ": ") + "duplicate key \"" + k +
-               "\" (each key may appear once per object)";
-      return false;
-    }
-    f.key = k;
-    return true;
-  }
-  bool end_object() override { return pop(); }
-  bool start_array(std::size_t) override {
-    if (too_deep()) return false;
-    stack_.push_back({true, child_path()});
-    return true;
-  }
-  bool end_array() override { return pop(); }
-  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
-    return false;  // json::parse has reported syntax errors already
-  }
-
- private:
-  struct Frame {
-    bool array = false;
-    std::string path;
-    size_t next_index = 0;
-    std::string key;
-    std::set<std::string> keys;
-  };
-  // Path of the value that starts now (advances the array index).
-  std::string child_path() {
-    if (stack_.empty()) return "";
-    Frame& f = stack_.back();
-    if (f.array) return element_path(f.path, f.next_index++);
-    return member_path(f.path, f.key);
-  }
-  bool value() {
-    child_path();
-    return true;
-  }
-  bool pop() {
-    stack_.pop_back();
-    return true;
-  }
-  bool too_deep() {
-    if (stack_.size() < kMaxJsonDepth) return false;
-    error_ = nesting_error();
-    return true;
-  }
-
-  std::vector<Frame> stack_;
-  std::string error_;
-};
-
-// "line L, column C" of the byte offset nlohmann reports (1-based, the
-// character at which parsing stopped).
-std::string line_and_column(const std::string& text, size_t byte) {
-  const size_t at = std::min(byte > 0 ? byte - 1 : 0, text.size());
-  size_t line = 1;
-  size_t line_start = 0;
-  for (size_t i = 0; i < at; ++i) {
-    if (text[i] == '\n') {
-      ++line;
-      line_start = i + 1;
-    }
-  }
-  return "line " + std::to_string(line) + ", column " + std::to_string(at - line_start + 1);
-}
-
-// nlohmann's message without its "[json.exception.parse_error.101] parse
-// error at line 1, column 2: " prefix (we print our own position).
-// Without nlohmann's "; last read: '...'" either: that quotes the file,
-// and a definition file's bytes are never echoed (docs/security.md).
-std::string parse_error_reason(const std::string& what) {
-  size_t at = what.find("column ");
-  if (at != std::string::npos) at = what.find(": ", at);
-  if (at == std::string::npos) at = what.find("] ");
-  std::string reason = at == std::string::npos ? what : what.substr(at + 2);
-  const size_t quoted = reason.find("; last read: '");
-  if (quoted != std::string::npos) {
-    const size_t expected = reason.rfind("'; expected ");
-    reason =
-        reason.substr(0, quoted) +
-        (expected != std::string::npos && expected > quoted ? reason.substr(expected + 1) : "");
-  }
-  return reason;
-}
-
 Status read_file(const std::string& path, std::string* out) {
   const std::string what = "cannot read definition '" + path + "': ";
   std::error_code ec;
@@ -844,20 +742,13 @@ Result<std::vector<IngestDefinition>> load_definition(const std::string& path) {
 
 Result<std::vector<IngestDefinition>> parse_definition_text(const std::string& text,
                                                             const std::string& where) {
-  json doc;
-  try {
-    doc = json::parse(text);
-  } catch (const json::parse_error& e) {
-    return invalid_argument(where + ": invalid JSON at " + line_and_column(text, e.byte) + ": " +
-                            parse_error_reason(e.what()));
-  } catch (const json::exception&) {  // out_of_range: its message quotes the number
-    return invalid_argument(where + ": invalid JSON: a number is out of range");
-  }
-  DuplicateKeyFinder duplicates;
-  if (!json::sax_parse(text, &duplicates) && !duplicates.error().empty()) {
-    return invalid_argument(where + ": " + duplicates.error());
-  }
-  Result<std::vector<IngestDefinition>> defs = parse_definition(doc);
+  // The strict reader refuses repeated keys (nlohmann would keep the last
+  // one silently, hiding half of a definition), nesting past the limit and
+  // numbers out of range, naming the field; its messages never quote the
+  // text (a definition file's bytes are never echoed, docs/security.md).
+  auto doc = parse_json_strict(text, JsonLimits{kMaxDefinitionBytes, kMaxJsonDepth});
+  if (!doc.is_ok()) return invalid_argument(where + ": " + doc.status().message());
+  Result<std::vector<IngestDefinition>> defs = parse_definition(*doc);
   if (!defs.is_ok()) return defs.status().with_context(where);
   return defs;
 }

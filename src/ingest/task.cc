@@ -234,6 +234,7 @@ const char* task_failure_reason(StatusCode code) {
       return "CANCELLED";
     case StatusCode::kInternal:
     case StatusCode::kUnavailable:
+    case StatusCode::kResourceExhausted:
       return "INTERNAL_ERROR";
   }
   return "INTERNAL_ERROR";

@@ -1,5 +1,6 @@
 #include "server/auth.h"
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
@@ -35,6 +36,19 @@ TokenTable::TokenTable(const ServerConfig& config) {
   for (const auto& e : config.environments)
     for (const auto& h : e.token_sha256) by_hash_[h] = e.name;
   operator_hashes_.insert(config.operator_token_sha256.begin(), config.operator_token_sha256.end());
+  metrics_hashes_ = config.metrics_token_sha256;
+}
+
+bool TokenTable::may_read_metrics(std::string_view token) const {
+  if (token.empty()) return false;
+  const std::string digest = sha256_hex(token);
+  bool match = false;
+  for (const std::string& h : metrics_hashes_) {
+    // Every hash is looked at, and each comparison takes the same time
+    // whatever the bytes, so the answer's timing tells nothing.
+    match |= h.size() == digest.size() && CRYPTO_memcmp(h.data(), digest.data(), h.size()) == 0;
+  }
+  return match;
 }
 
 bool TokenTable::is_operator(std::string_view token) const {

@@ -7,6 +7,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "server/core_names.h"
 
@@ -26,10 +27,16 @@ class TokenTable {
   // Whether the token is an operator's ([operator] token_sha256):
   // cluster operations such as interrupting a node, no environment's data.
   bool is_operator(std::string_view token) const;
+  // Whether /metrics needs a token ([server] metrics_token_sha256 is set).
+  bool metrics_need_token() const { return !metrics_hashes_.empty(); }
+  // Whether `token` may read /metrics: its SHA-256 matches a configured
+  // one, compared in constant time over every configured hash.
+  bool may_read_metrics(std::string_view token) const;
 
  private:
   std::map<std::string, std::string> by_hash_;  // sha256 hex -> environment
   std::set<std::string> operator_hashes_;
+  std::vector<std::string> metrics_hashes_;
 };
 
 // The token of an "Authorization: Bearer <token>" header value; empty when

@@ -22,6 +22,21 @@ TEST(Auth, TokensOpenOnlyTheirEnvironment) {
   EXPECT_FALSE(t.environment_for(sha256_hex("p-token")).has_value());
 }
 
+TEST(Auth, MetricsTokenIsCheckedOnlyWhenConfigured) {
+  ServerConfig c;
+  c.environments.push_back({"production", {sha256_hex("p-token")}, "/c", 1, 10});
+  EXPECT_FALSE(TokenTable(c).metrics_need_token());
+  c.metrics_token_sha256 = {sha256_hex("old-reader"), sha256_hex("reader")};
+  TokenTable t(c);
+  EXPECT_TRUE(t.metrics_need_token());
+  EXPECT_TRUE(t.may_read_metrics("reader"));
+  EXPECT_TRUE(t.may_read_metrics("old-reader"));
+  for (const char* wrong : {"", "p-token", "reader ", "Reader", "readerx"}) {
+    EXPECT_FALSE(t.may_read_metrics(wrong)) << wrong;
+  }
+  EXPECT_FALSE(t.may_read_metrics(sha256_hex("reader")));
+}
+
 TEST(Auth, BearerHeaderParsing) {
   EXPECT_EQ(bearer_token("Bearer abc"), "abc");
   EXPECT_EQ(bearer_token("Bearer   abc  "), "abc");

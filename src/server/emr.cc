@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/json_strict.h"
 #include "common/log.h"
 #include "config/limits.h"
 #include "server/auth.h"
@@ -64,7 +65,8 @@ Reply no_such_step(const std::string& id) {
 // CancelSteps, ModifyCluster), InternalServerException for the rest.
 Reply from_status(const Status& s, const std::string& internal_type) {
   const HttpError& e = http_error(s.code());
-  return error_reply(e.http_status, e.emr_type ? e.emr_type : internal_type, s.message());
+  return error_reply(e.emr_http_status ? e.emr_http_status : e.http_status,
+                     e.emr_type ? e.emr_type : internal_type, s.message());
 }
 
 // --- reading requests -----------------------------------------------------------
@@ -323,6 +325,7 @@ struct Call {
   const std::string& release_label;
   const std::string& internal_type;  // this operation's modeled 500 error
   std::string cluster_id;            // the environment's
+  const ListMarkers& markers;        // seals and opens ListSteps markers
 };
 
 // The environment's cluster state: RUNNING while it has steps to run,
@@ -468,7 +471,11 @@ Reply list_steps(const Call& c, const json& in) {
   for (const auto& s : states) q.states.push_back(*store::parse_step_state(s));
   q.ids = ids;
   q.limit = 50;  // EMR's page size for ListSteps
-  q.marker = marker;
+  if (!marker.empty()) {
+    auto cursor = c.markers.open(c.env.name, marker);
+    if (!cursor.is_ok()) return invalid_request("Marker '" + marker + "' is not valid.");
+    q.marker = *cursor;
+  }
   auto page = c.steps.list(c.env, q);
   if (!page.is_ok()) {
     if (page.status().code() == StatusCode::kInvalidArgument && !marker.empty()) {
@@ -479,7 +486,7 @@ Reply list_steps(const Call& c, const json& in) {
   json steps = json::array();
   for (const auto& s : page->steps) steps.push_back(step_json(s, c.steps.log_location(s.id)));
   json out = {{"Steps", steps}};
-  if (!page->next_marker.empty()) out["Marker"] = page->next_marker;
+  if (!page->next_marker.empty()) out["Marker"] = c.markers.seal(c.env.name, page->next_marker);
   return ok(out);
 }
 
@@ -705,7 +712,9 @@ std::string emr_cluster_id(const std::string& environment) {
 std::string emr_cluster_name(const std::string& environment) { return "kiln-" + environment; }
 
 EmrApi::EmrApi(StepService& steps, const ServerConfig& config)
-    : steps_(steps), release_label_(config.emr_release_label) {}
+    : steps_(steps),
+      release_label_(config.emr_release_label),
+      max_body_bytes_(static_cast<size_t>(config.max_body_bytes)) {}
 
 EmrResponse EmrApi::handle(const EnvironmentConfig& env, const std::string& target,
                            const std::string& body) const {
@@ -726,16 +735,25 @@ EmrResponse EmrApi::handle(const EnvironmentConfig& env, const std::string& targ
                                        std::string(prefix) + "{" + join(names) + "})"));
   }
   // AWS SDKs send "{}" for an empty input; an empty body means the same.
-  json in = body.empty() ? json::object() : json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (in.is_discarded()) {
-    return to_response(serialization_error("the request body is not valid JSON"));
+  json in = json::object();
+  if (!body.empty()) {
+    JsonError error;
+    auto parsed = parse_json_strict(body, JsonLimits{max_body_bytes_, kMaxJsonDepth}, &error);
+    if (!parsed.is_ok()) {
+      // A number out of range is a bad value of a well-formed field; the
+      // rest is a body that does not deserialize.
+      return to_response(error.kind == JsonErrorKind::kNumberOutOfRange
+                             ? validation_error("request body: " + error.message)
+                             : serialization_error("request body: " + error.message));
+    }
+    in = std::move(parsed).value();
   }
   if (!in.is_object()) {
     return to_response(serialization_error(
         std::string("the request body must be a JSON object, not ") + json_kind(in)));
   }
   const std::string internal_type(op->internal_type);
-  const Call call{steps_, env, release_label_, internal_type, emr_cluster_id(env.name)};
+  const Call call{steps_, env, release_label_, internal_type, emr_cluster_id(env.name), markers_};
   return to_response(op->run(call, in));
 }
 

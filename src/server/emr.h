@@ -14,9 +14,11 @@
 // What a step may run: server/emr_args.h.
 #pragma once
 
+#include <cstddef>
 #include <string>
 
 #include "server/core_names.h"
+#include "server/list_marker.h"
 
 namespace kiln::server {
 
@@ -61,6 +63,8 @@ class EmrApi {
  private:
   StepService& steps_;
   std::string release_label_;
+  size_t max_body_bytes_;
+  ListMarkers markers_;  // ListSteps' Marker
 };
 
 }  // namespace kiln::server

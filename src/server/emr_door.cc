@@ -29,12 +29,14 @@ bool changes_state(std::string_view target) {
 
 }  // namespace
 
-EmrDoor::EmrDoor(StepService& steps, const ServerConfig& config, int64_t started_ms)
+EmrDoor::EmrDoor(StepService& steps, const ServerConfig& config, int64_t started_ms,
+                 EnvironmentQuotas& quotas)
     : config_(config),
       started_ms_(started_ms),
       sigv4_(keys_of(config), config.emr_regions),
       replays_(sigv4_.max_skew()),
       limiter_(config.emr_requests_per_second, config.emr_burst),
+      quotas_(quotas),
       api_(steps, config) {}
 
 void EmrDoor::install(httplib::Server& http) {
@@ -82,6 +84,9 @@ void EmrDoor::handle(const httplib::Request& req, httplib::Response& res) {
   }
   const EnvironmentConfig* env = config_.environment(auth.key().environment);
   if (!env) return emr_error(500, "InternalServerException", "credentials map to no environment");
+  if (Status quota = quotas_.take_request(*env); !quota.is_ok()) {
+    return emr_error(400, "ThrottlingException", quota.message());
+  }
   const EmrResponse r = api_.handle(*env, target, req.body);
   res.status = r.http_status;
   res.set_content(r.body, kEmrContentType);

@@ -14,6 +14,7 @@
 
 #include "server/core_names.h"
 #include "server/emr.h"
+#include "server/quotas.h"
 #include "server/rate_limiter.h"
 #include "server/sigv4.h"
 #include "server/sigv4_replay_cache.h"
@@ -24,7 +25,10 @@ class EmrDoor {
  public:
   // `steps` and `config` must outlive this object. started_ms: part of
   // every request id, so ids differ across restarts.
-  EmrDoor(StepService& steps, const ServerConfig& config, int64_t started_ms);
+  // `quotas` (the environments' request rates, shared with the native
+  // door) must outlive it too.
+  EmrDoor(StepService& steps, const ServerConfig& config, int64_t started_ms,
+          EnvironmentQuotas& quotas);
 
   void install(httplib::Server& http);
 
@@ -36,6 +40,7 @@ class EmrDoor {
   SigV4Verifier sigv4_;
   SigV4ReplayCache replays_;  // signatures of calls that changed state
   RateLimiter limiter_;
+  EnvironmentQuotas& quotas_;
   EmrApi api_;
   std::atomic<uint64_t> request_seq_{0};
 };

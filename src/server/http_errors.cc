@@ -7,7 +7,7 @@ namespace {
 
 // Side by side, one row per StatusCode, in the enum's order. The first row
 // with a given native code is the one status_code_for_native() returns.
-constexpr std::array<HttpError, 9> kTable = {{
+constexpr std::array<HttpError, 10> kTable = {{
     {StatusCode::kOk, 200, "ok", nullptr},
     {StatusCode::kInvalidArgument, 400, "bad_request", "ValidationException"},
     {StatusCode::kInputError, 400, "bad_request", "ValidationException"},
@@ -19,6 +19,9 @@ constexpr std::array<HttpError, 9> kTable = {{
     // 503: every AWS SDK retries it, which is right for a server that is
     // restarting (nothing was done).
     {StatusCode::kUnavailable, 503, "unavailable", "ServiceUnavailableException"},
+    // A quota: 429 natively; EMR's JSON protocol sends ThrottlingException
+    // with 400, which every AWS SDK backs off and retries.
+    {StatusCode::kResourceExhausted, 429, "too_many_requests", "ThrottlingException", 400},
 }};
 
 }  // namespace

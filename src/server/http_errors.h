@@ -18,6 +18,8 @@ struct HttpError {
   // EMR's "__type"; nullptr: the operation's own modelled server error
   // (InternalServerError or InternalServerException, by operation).
   const char* emr_type;
+  // The EMR endpoint's HTTP status when it differs from http_status (0: the same).
+  int emr_http_status = 0;
 };
 
 // The row for `code` (kOk maps to 200 and is never sent as an error).

@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 
+#include "common/json_strict.h"
 #include "common/time_format.h"
 #include "server/http_errors.h"
 
@@ -29,13 +30,13 @@ void send_status(httplib::Response& res, const Status& s) {
   send_error(res, e.http_status, e.native_code, s.message());
 }
 
-bool parse_body(const httplib::Request& req, httplib::Response& res, json* out) {
-  try {
-    *out = json::parse(req.body);
-  } catch (const json::parse_error& e) {
-    send_error(res, 400, "bad_request", std::string("body is not valid JSON: ") + e.what());
+bool parse_body(const httplib::Request& req, httplib::Response& res, json* out, size_t max_bytes) {
+  auto parsed = parse_json_strict(req.body, JsonLimits{max_bytes, kMaxJsonDepth});
+  if (!parsed.is_ok()) {
+    send_error(res, 400, "bad_request", "request body: " + parsed.status().message());
     return false;
   }
+  *out = std::move(parsed).value();
   if (!out->is_object()) {
     send_error(res, 400, "bad_request", "body must be a JSON object");
     return false;

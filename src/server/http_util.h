@@ -3,6 +3,7 @@
 // server/http_errors.h's table.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <set>
 #include <string>
@@ -15,6 +16,10 @@
 
 namespace kiln::server {
 
+// The largest body any door parses: the top of kiln.toml's
+// [server] max_body_bytes range.
+inline constexpr size_t kMaxRequestJsonBytes = size_t{1} << 30;
+
 void send_json(httplib::Response& res, int status, const nlohmann::json& body);
 void send_json_text(httplib::Response& res, int status, std::string&& text);
 // {"error": {"code": code, "message": message}} with that HTTP status.
@@ -23,8 +28,12 @@ void send_error(httplib::Response& res, int status, const std::string& code,
 // The error for a failed Status, as http_errors.h maps it.
 void send_status(httplib::Response& res, const Status& s);
 
-// Parses a JSON object body; on failure answers 400 and returns false.
-bool parse_body(const httplib::Request& req, httplib::Response& res, nlohmann::json* out);
+// Parses a JSON object body with the strict reader (common/json_strict.h:
+// size, depth, duplicate keys, numbers out of range); on failure answers 400
+// naming the field and returns false. `max_bytes`: the door's body limit
+// (the transport refuses larger bodies first; this holds without it).
+bool parse_body(const httplib::Request& req, httplib::Response& res, nlohmann::json* out,
+                size_t max_bytes = kMaxRequestJsonBytes);
 // Refuses members not in `known` (400 naming the first one); `where` is
 // the object's path ("" or "action: ").
 bool only_known(httplib::Response& res, const nlohmann::json& obj,

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 
 #include "config/limits.h"
 #include "server/http_util.h"
@@ -49,7 +50,17 @@ const EnvironmentConfig* RestApi::authenticate(const Request& req, Response& res
     send_error(res, 401, "unauthorized", "unknown token");
     return nullptr;
   }
-  return d_.config.environment(*env);
+  const EnvironmentConfig* config = d_.config.environment(*env);
+  if (!config) {
+    send_error(res, 500, "internal", "the token maps to no configured environment");
+    return nullptr;
+  }
+  if (Status quota = d_.quotas.take_request(*config); !quota.is_ok()) {
+    res.set_header("Retry-After", std::to_string(kRetryAfterSeconds));
+    send_status(res, quota);
+    return nullptr;
+  }
+  return config;
 }
 
 void RestApi::handle_submit(const Request& req, Response& res) {
@@ -59,7 +70,7 @@ void RestApi::handle_submit(const Request& req, Response& res) {
     return send_status(res, unavailable("the server is shutting down"));
   }
   json body;
-  if (!parse_body(req, res, &body)) return;
+  if (!parse_body(req, res, &body, body_limit())) return;
   if (!only_known(res, body, {"name", "action", "action_on_failure"}, "")) return;
 
   std::string name;
@@ -84,13 +95,15 @@ void RestApi::handle_submit(const Request& req, Response& res) {
                       "action: required, an object with exactly one of 'ingest' (an ingest "
                       "definition) or 'ingest_uri' (file:///path/to/definition.json)");
   }
-  const json& action = body["action"];
+  json& action = body["action"];
   if (!only_known(res, action, {"ingest", "ingest_uri"}, "action: ")) return;
   SubmitRequest sr;
   sr.name = name;
   sr.action_on_failure = aof;
   if (action.contains("ingest")) {
-    sr.definition = action["ingest"];
+    // Moved, not copied: the strict reader bounded its depth, and a copy
+    // of a large definition is work for nothing.
+    sr.definition = std::move(action["ingest"]);
   } else {
     if (!action["ingest_uri"].is_string()) {
       return send_error(res, 400, "bad_request", "action.ingest_uri: must be a string");
@@ -124,7 +137,11 @@ void RestApi::handle_list(const Request& req, Response& res) {
     }
     q.limit = static_cast<int>(limit);
   }
-  if (req.has_param("marker")) q.marker = req.get_param_value("marker");
+  if (req.has_param("marker")) {
+    auto cursor = markers_.open(env->name, req.get_param_value("marker"));
+    if (!cursor.is_ok()) return send_status(res, cursor.status());
+    q.marker = *cursor;
+  }
   q.with_action = false;  // the list shows summaries
   auto page = d_.steps.list(*env, q);
   if (!page.is_ok()) return send_status(res, page.status());
@@ -140,7 +157,7 @@ void RestApi::handle_list(const Request& req, Response& res) {
   if (page->next_marker.empty()) {
     w.null();
   } else {
-    w.value(page->next_marker);
+    w.value(markers_.seal(env->name, page->next_marker));
   }
   w.end_object();
   send_json_text(res, 200, std::move(out));
@@ -160,7 +177,7 @@ void RestApi::handle_cancel(const Request& req, Response& res) {
   std::string signal = "TERM";
   if (!req.body.empty()) {
     json body;
-    if (!parse_body(req, res, &body)) return;
+    if (!parse_body(req, res, &body, body_limit())) return;
     if (!only_known(res, body, {"signal"}, "")) return;
     if (body.contains("signal")) {
       if (!body["signal"].is_string() || (body["signal"] != "TERM" && body["signal"] != "KILL")) {
@@ -247,7 +264,7 @@ void RestApi::handle_interrupt(const Request& req, Response& res) {
   int64_t notice_ms = -1;
   if (!req.body.empty()) {
     json body;
-    if (!parse_body(req, res, &body)) return;
+    if (!parse_body(req, res, &body, body_limit())) return;
     if (!only_known(res, body, {"notice_seconds"}, "")) return;
     if (body.contains("notice_seconds")) {
       if (!body["notice_seconds"].is_number() || body["notice_seconds"].get<double>() < 0 ||
@@ -267,7 +284,7 @@ void RestApi::handle_environment(const Request& req, Response& res) {
   if (!env) return;
   if (req.method == "PUT") {
     json body;
-    if (!parse_body(req, res, &body)) return;
+    if (!parse_body(req, res, &body, body_limit())) return;
     if (!only_known(res, body, {"concurrency"}, "")) return;
     if (!body.contains("concurrency") || !body["concurrency"].is_number_integer()) {
       return send_error(res, 400, "bad_request",
@@ -284,7 +301,14 @@ void RestApi::handle_environment(const Request& req, Response& res) {
             {{"name", env->name}, {"concurrency", p->concurrency}, {"priority", p->priority}});
 }
 
-void RestApi::handle_metrics(const Request&, Response& res) {
+void RestApi::handle_metrics(const Request& req, Response& res) {
+  if (d_.tokens.metrics_need_token() &&
+      !d_.tokens.may_read_metrics(bearer_token(req.get_header_value("Authorization")))) {
+    res.set_header("WWW-Authenticate", "Bearer");
+    return send_error(res, 401, "unauthorized",
+                      "/metrics needs 'Authorization: Bearer <token>' with a token whose SHA-256 "
+                      "is in [server] metrics_token_sha256");
+  }
   auto stats = d_.steps.stats();
   if (!stats.is_ok()) return send_status(res, stats.status());
   if (d_.config.environments.empty()) return send_error(res, 500, "internal", "no environment");

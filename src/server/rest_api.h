@@ -19,6 +19,8 @@
 #include "common/prometheus.h"
 #include "server/auth.h"
 #include "server/core_names.h"
+#include "server/list_marker.h"
+#include "server/quotas.h"
 
 namespace kiln::server {
 
@@ -40,6 +42,7 @@ class RestApi {
     const cluster::Lifecycle& lifecycle;
     ServerCounters& counters;
     const Clock& clock;
+    EnvironmentQuotas& quotas;
   };
   explicit RestApi(Deps deps) : d_(deps) {}
 
@@ -47,8 +50,11 @@ class RestApi {
   void install(httplib::Server& http);
 
  private:
-  // The caller's environment, or writes 401 and returns nullptr.
+  // The caller's environment, or writes 401 (no or an unknown token) or
+  // 429 (over its request rate) and returns nullptr.
   const EnvironmentConfig* authenticate(const httplib::Request& req, httplib::Response& res);
+
+  size_t body_limit() const { return static_cast<size_t>(d_.config.max_body_bytes); }
 
   void handle_submit(const httplib::Request& req, httplib::Response& res);
   void handle_list(const httplib::Request& req, httplib::Response& res);
@@ -63,6 +69,7 @@ class RestApi {
   void handle_metrics(const httplib::Request& req, httplib::Response& res);
 
   Deps d_;
+  const ListMarkers markers_;  // next_marker of GET /v1/steps
 };
 
 }  // namespace kiln::server

@@ -122,11 +122,19 @@ Result<std::unique_ptr<Server>> Server::start(const ServerConfig& config,
 
   // The doors.
   s->tokens_ = std::make_unique<TokenTable>(cfg);
+  if (!s->tokens_->metrics_need_token()) {
+    log::warn(
+        "/metrics needs no token: anyone who reaches the port reads every environment's "
+        "step counts; set [server] metrics_token_sha256 to require one");
+  }
+  s->quotas_ = std::make_unique<EnvironmentQuotas>(cfg);
   s->rest_ = std::make_unique<RestApi>(RestApi::Deps{cfg, *s->steps_, *s->elastic_, *s->workers_,
                                                      *s->scheduler_, *s->tokens_, s->lifecycle_,
-                                                     s->counters_, s->clock_});
+                                                     s->counters_, s->clock_, *s->quotas_});
   s->worker_api_ = std::make_unique<WorkerApi>(*s->workers_, s->worker_token_);
-  if (cfg.emr_enabled) s->emr_ = std::make_unique<EmrDoor>(*s->steps_, cfg, s->started_ms_);
+  if (cfg.emr_enabled) {
+    s->emr_ = std::make_unique<EmrDoor>(*s->steps_, cfg, s->started_ms_, *s->quotas_);
+  }
   s->install_routes();
 
   // Then the executor, the warm core and the scheduler.

@@ -23,6 +23,7 @@
 #include "server/auth.h"
 #include "server/core_names.h"
 #include "server/emr_door.h"
+#include "server/quotas.h"
 #include "server/rest_api.h"
 #include "server/worker_api.h"
 #include "store/job_store.h"
@@ -83,6 +84,7 @@ class Server final {
 
   // The doors.
   std::unique_ptr<TokenTable> tokens_;
+  std::unique_ptr<EnvironmentQuotas> quotas_;  // both doors' request rates
   ServerCounters counters_;
   std::unique_ptr<RestApi> rest_;
   std::unique_ptr<WorkerApi> worker_api_;

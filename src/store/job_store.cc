@@ -26,32 +26,10 @@ using internal::Transaction;
 // only runs out when something holds the database far longer than it should.
 constexpr int kBusyTimeoutMs = 5000;
 
-// Page markers: "p1." and the seq of the page's last step in hex. The
-// version tag lets the encoding change without misreading old markers.
-constexpr const char kMarkerPrefix[] = "p1.";
-
-std::string encode_marker(int64_t seq) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%s%" PRIx64, kMarkerPrefix, static_cast<uint64_t>(seq));
-  return buf;
-}
-
-Result<int64_t> decode_marker(const std::string& marker) {
-  const std::string prefix = kMarkerPrefix;
-  auto bad = [] { return invalid_argument("marker is not one a previous list returned"); };
-  if (marker.size() <= prefix.size() || marker.size() > prefix.size() + 15 ||
-      marker.compare(0, prefix.size(), prefix) != 0) {
-    return bad();
-  }
-  uint64_t seq = 0;
-  for (size_t i = prefix.size(); i < marker.size(); ++i) {
-    char c = marker[i];
-    int digit = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-    if (digit < 0) return bad();
-    seq = seq * 16 + static_cast<uint64_t>(digit);  // at most 15 digits: no overflow
-  }
-  if (seq == 0) return bad();
-  return static_cast<int64_t>(seq);
+Status pending_quota_error(const std::string& environment, int64_t pending) {
+  return resource_exhausted("environment '" + environment + "' has " + std::to_string(pending) +
+                            " PENDING steps, its limit ([[environment]] max_pending_steps): "
+                            "wait for some to start, or cancel some");
 }
 
 Status validate_new_step(const NewStep& s) {
@@ -192,6 +170,11 @@ Result<Step> JobStore::submit(const NewStep& s, int64_t now_ms) {
   internal::Database& db = *impl_->db;
   KILN_ASSIGN_OR_RETURN(Transaction txn, Transaction::begin(db));
 
+  // In the transaction: two submits at once cannot both take the last place.
+  if (s.max_pending > 0) {
+    KILN_ASSIGN_OR_RETURN(int64_t pending, impl_->count_steps(s.environment, StepState::kPending));
+    if (pending >= s.max_pending) return pending_quota_error(s.environment, pending);
+  }
   // 36^13 ids make a collision all but impossible; checking costs one
   // indexed lookup, and inside the transaction nobody can take the id
   // between the check and the insert.
@@ -229,6 +212,11 @@ VALUES (?1, ?2, ?3, 'PENDING', ?4, ?5))sql"));
   return std::move(*step);
 }
 
+Result<int64_t> JobStore::count_steps(const std::string& environment, StepState state) {
+  MutexLock lock(&impl_->mu);
+  return impl_->count_steps(environment, state);
+}
+
 Result<Step> JobStore::get(const std::string& environment, const std::string& id) {
   MutexLock lock(&impl_->mu);
   KILN_ASSIGN_OR_RETURN(ReadSnapshot snapshot, ReadSnapshot::begin(*impl_->db));
@@ -240,10 +228,10 @@ Result<ListPage> JobStore::list(const ListQuery& q) {
   if (q.limit < 1 || q.limit > 1000) {
     return invalid_argument("limit must be between 1 and 1000, not " + std::to_string(q.limit));
   }
-  int64_t before = std::numeric_limits<int64_t>::max();
-  if (!q.marker.empty()) {
-    KILN_ASSIGN_OR_RETURN(before, decode_marker(q.marker));
-  }
+  // Pages continue after the step the marker names: an id of this
+  // environment (random, its own), never the global seq, so a marker tells
+  // nothing about how many steps other environments submitted.
+  if (q.marker.size() > 64) return invalid_argument("marker is not one a previous list returned");
 
   // Filters travel as JSON arrays so one cached statement serves every
   // combination; NULL means "no filter".
@@ -254,6 +242,15 @@ Result<ListPage> JobStore::list(const ListQuery& q) {
 
   MutexLock lock(&impl_->mu);
   KILN_ASSIGN_OR_RETURN(ReadSnapshot snapshot, ReadSnapshot::begin(*impl_->db));
+  int64_t before = std::numeric_limits<int64_t>::max();
+  if (!q.marker.empty()) {
+    KILN_ASSIGN_OR_RETURN(
+        Query m, impl_->db->query("SELECT seq FROM steps WHERE environment = ?1 AND id = ?2"));
+    m.bind(1, q.environment).bind(2, q.marker);
+    KILN_ASSIGN_OR_RETURN(bool found, m.next());
+    if (!found) return invalid_argument("marker is not one a previous list returned");
+    before = m.int64(0);
+  }
   KILN_ASSIGN_OR_RETURN(Query query, impl_->db->query(select_steps(R"sql(
  WHERE environment = ?1 AND seq < ?2
    AND (?3 IS NULL OR state IN (SELECT value FROM json_each(?3)))
@@ -277,7 +274,7 @@ Result<ListPage> JobStore::list(const ListQuery& q) {
   ListPage page;
   if (steps.size() > static_cast<size_t>(q.limit)) {
     steps.resize(static_cast<size_t>(q.limit));
-    page.next_marker = encode_marker(steps.back().seq);
+    page.next_marker = steps.back().id;
   }
   page.steps = std::move(steps);
   return page;

@@ -82,6 +82,9 @@ struct NewStep {
   int64_t partitions = 0;  // partition tasks to create (plus one commit task)
   int64_t tiles_total = 0;
   int max_attempts = 3;
+  // > 0: submit() refuses (kResourceExhausted) when the environment has
+  // this many PENDING steps already, checked in the insert's transaction.
+  int64_t max_pending = 0;
 };
 
 struct Task {
@@ -196,7 +199,12 @@ class JobStore {
   Result<Step> submit(const NewStep& s, int64_t now_ms);
   // NotFound unless the step exists *in `environment`*.
   Result<Step> get(const std::string& environment, const std::string& id);
+  // Pages continue after ListQuery::marker, the id of the previous page's
+  // last step (next_marker); kInvalidArgument when it is not a step of
+  // q.environment.
   Result<ListPage> list(const ListQuery& q);
+  // The environment's steps in `state` (by index: cheap for PENDING).
+  Result<int64_t> count_steps(const std::string& environment, StepState state);
   // PENDING -> CANCELLED at once; RUNNING -> CANCEL_PENDING (signal "TERM" or
   // "KILL" recorded for the workers); terminal or CANCEL_PENDING: unchanged
   // (returns the step as it is). NotFound as for get().

@@ -236,6 +236,14 @@ TEST_F(JobStoreTest, ListIsNewestFirstPagedAndEnvironmentScoped) {
   ASSERT_EQ(p3->steps.size(), 1u);
   EXPECT_EQ(p3->steps[0].id, newest_first[6]);
   EXPECT_TRUE(p3->next_marker.empty());
+  // The marker is the page's last step, the environment's own: it says
+  // nothing about how many steps "b" submitted in between.
+  EXPECT_EQ(p1->next_marker, p1->steps.back().id);
+  // Another environment's marker is no marker here.
+  ListQuery qb;
+  qb.environment = "b";
+  qb.marker = p1->next_marker;
+  EXPECT_EQ(store_->list(qb).status().code(), StatusCode::kInvalidArgument);
 
   // Exactly a page left: no marker pointing at an empty page.
   q.marker.clear();
@@ -284,6 +292,26 @@ TEST_F(JobStoreTest, ListFiltersByStateAndIds) {
   EXPECT_TRUE(other->steps.empty());
 }
 
+TEST_F(JobStoreTest, MaxPendingRefusesTheStepOverTheQuotaOnly) {
+  NewStep ns = new_step("a", 1, "CONTINUE", 3);
+  ns.max_pending = 2;
+  const std::string first = store_->submit(ns, 1000)->id;
+  ASSERT_TRUE(store_->submit(ns, 1000).is_ok());
+  auto over = store_->submit(ns, 1000);
+  ASSERT_EQ(over.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_NE(over.status().message().find("environment 'a' has 2 PENDING steps"), std::string::npos)
+      << over.status().message();
+  EXPECT_EQ(*store_->count_steps("a", StepState::kPending), 2);
+  // Another environment's quota is its own.
+  NewStep other = new_step("b", 1, "CONTINUE", 3);
+  other.max_pending = 2;
+  EXPECT_TRUE(store_->submit(other, 1000).is_ok());
+  // A PENDING step that ends makes room.
+  ASSERT_TRUE(store_->request_cancel("a", first, "TERM", 1000).is_ok());
+  EXPECT_TRUE(store_->submit(ns, 1000).is_ok());
+  EXPECT_EQ(*store_->count_steps("a", StepState::kPending), 2);
+}
+
 TEST_F(JobStoreTest, ListRefusesBadLimitsAndMarkers) {
   submit("a");
   ListQuery q;
@@ -295,8 +323,8 @@ TEST_F(JobStoreTest, ListRefusesBadLimitsAndMarkers) {
   q.limit = 1000;
   EXPECT_TRUE(store_->list(q).is_ok());
   q.limit = 1;
-  for (const char* marker :
-       {"garbage", "p1.", "p1.zz", "p1.0", "p1.-5", "p2.10", "p1.ffffffffffffffffff"}) {
+  for (const char* marker : {"garbage", "p1.", "p1.zz", "p1.0", "p1.-5", "p2.10",
+                             "p1.ffffffffffffffffff", "s-", "s-0000000000000"}) {
     q.marker = marker;
     EXPECT_EQ(store_->list(q).status().code(), StatusCode::kInvalidArgument) << marker;
   }

@@ -98,6 +98,14 @@ Result<Step> JobStore::Impl::step_in(const std::string& environment, const std::
   return std::move(steps.front());
 }
 
+Result<int64_t> JobStore::Impl::count_steps(const std::string& environment, StepState state) {
+  KILN_ASSIGN_OR_RETURN(
+      Query q, db->query("SELECT COUNT(*) FROM steps WHERE state = ?1 AND environment = ?2"));
+  q.bind(1, std::string(step_state_name(state))).bind(2, environment);
+  KILN_ASSIGN_OR_RETURN(bool row, q.next());
+  return row ? q.int64(0) : 0;
+}
+
 Result<std::vector<Step>> JobStore::Impl::read_steps(Query& q, bool parse_action,
                                                      bool with_progress) {
   std::vector<Step> steps;

@@ -45,6 +45,8 @@ struct JobStore::Impl {
   // The step with this id in `environment`; NotFound otherwise, with one
   // message whether the id is unknown or belongs to another environment.
   Result<Step> step_in(const std::string& environment, const std::string& id) REQUIRES(mu);
+  // How many of the environment's steps are in `state` (steps_by_state index).
+  Result<int64_t> count_steps(const std::string& environment, StepState state) REQUIRES(mu);
   // Every row of `q` (a select_steps() query) as a Step with its progress.
   // `parse_action`: false leaves Step::action null (listings that do not
   // show it skip parsing every step's definition).

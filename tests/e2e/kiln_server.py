@@ -224,12 +224,12 @@ class KilnServer:
     Settings are config keys as in examples/kiln.toml: server={...},
     scheduler={...}, executor={...}, extra_toml (text appended to the
     config, e.g. [[group]] tables); environments is a list of dicts
-    (name, token, catalog, concurrency, priority, source_roots) whose
-    tokens are hashed into the config; source_roots defaults to
-    default_source_roots(). Defaults: production (PRODUCTION_TOKEN,
-    concurrency 2, priority 10) and staging (STAGING_TOKEN, concurrency 1,
-    priority 0), sharing one catalog root; short leases and heartbeats so
-    tests recover fast."""
+    (name, token, catalog, concurrency, priority, source_roots, and
+    `settings`: more [[environment]] keys) whose tokens are hashed into the
+    config; source_roots defaults to default_source_roots(). Defaults:
+    production (PRODUCTION_TOKEN, concurrency 2, priority 10) and staging
+    (STAGING_TOKEN, concurrency 1, priority 0), sharing one catalog root;
+    short leases and heartbeats so tests recover fast."""
 
     def __init__(self, testcase=None, server=None, scheduler=None, executor=None,
                  environments=None, tmp=None, extra_toml=""):
@@ -255,6 +255,8 @@ class KilnServer:
             {"name": "staging", "token": STAGING_TOKEN, "concurrency": 1, "priority": 0},
         ]
         self.extra_toml = extra_toml  # appended verbatim ([[group]], [autoscaling], ...)
+        # The token metrics() presents; set it with server={"metrics_token_sha256": [...]}.
+        self.metrics_token = None
         self.config_path = os.path.join(self.tmp, "kiln.toml")
         self.proc = None
         self.log_path = os.path.join(self.tmp, "serve.log")
@@ -297,6 +299,8 @@ class KilnServer:
                       "priority = %d" % env.get("priority", 0),
                       "source_roots = %s" % toml_value(env.get("source_roots",
                                                                 self.default_source_roots()))]
+            # More [[environment]] keys as given (quotas, ...).
+            lines += ["%s = %s" % (k, toml_value(v)) for k, v in env.get("settings", {}).items()]
         if self.extra_toml:
             lines += ["", self.extra_toml.strip()]
         with open(self.config_path, "w", encoding="utf-8") as f:
@@ -555,7 +559,7 @@ class KilnServer:
                              % (timeout, self.processes(), self.log_tail()))
 
     def metrics(self):
-        r = self.request("GET", "/metrics", token=None)
+        r = self.request("GET", "/metrics", token=self.metrics_token)
         if r.status != 200:
             raise ApiError("/metrics -> HTTP %d" % r.status)
         return r.text()

@@ -1,6 +1,8 @@
 """A real Prometheus scrapes kiln serve's /metrics, and a kiln metric reads
 back through Prometheus's query API: the exposition is what Prometheus
-parses, not just text that looks like it. Fails when the prometheus binary
+parses, not just text that looks like it. /metrics needs a token here
+([server] metrics_token_sha256), which Prometheus presents as a scrape
+credential, as an operator configures it. Fails when the prometheus binary
 (Debian package `prometheus`, installed by `make deps`) is missing."""
 
 import json
@@ -15,6 +17,9 @@ import urllib.request
 
 import kiln_server as ks
 
+# What Prometheus presents to /metrics; the server holds its SHA-256.
+METRICS_TOKEN = "kiln-e2e-prometheus-scraper"
+
 
 def prometheus_binary():
     return shutil.which("prometheus") or (
@@ -28,7 +33,9 @@ class PrometheusScrapeTest(unittest.TestCase):
         # the test says so instead of skipping.
         self.assertIsNotNone(
             self.binary, "prometheus binary not found: run `make deps` (Debian package prometheus)")
-        self.srv = ks.KilnServer(self)
+        self.srv = ks.KilnServer(
+            self, server={"metrics_token_sha256": [ks.sha256_hex(METRICS_TOKEN)]})
+        self.srv.metrics_token = METRICS_TOKEN
         self.addCleanup(self.srv.close)
         self.srv.start()
         self.prom_port = ks.free_port()
@@ -42,7 +49,9 @@ class PrometheusScrapeTest(unittest.TestCase):
         with open(config, "w", encoding="utf-8") as f:
             f.write("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
                     "scrape_configs:\n  - job_name: kiln\n    metrics_path: /metrics\n"
-                    "    static_configs:\n      - targets: ['127.0.0.1:%d']\n" % self.srv.port)
+                    "    authorization:\n      credentials: %s\n"
+                    "    static_configs:\n      - targets: ['127.0.0.1:%d']\n"
+                    % (json.dumps(METRICS_TOKEN), self.srv.port))
         self.prom_log = open(os.path.join(d, "prometheus.log"), "wb")
         self.addCleanup(self.prom_log.close)
         self.prom = subprocess.Popen(
@@ -94,6 +103,12 @@ class PrometheusScrapeTest(unittest.TestCase):
             time.sleep(0.5)
         self.fail("%s never satisfied the check (last: %s)\n%s"
                   % (promql, result, self.prom_output()))
+
+    def test_metrics_refuses_a_scrape_without_the_token(self):
+        for token in (None, ks.PRODUCTION_TOKEN):
+            r = self.srv.request("GET", "/metrics", token=token)
+            self.assertEqual(r.status, 401, r)
+            self.assertNotIn("kiln_steps", r.text())
 
     def test_completed_step_is_counted_in_prometheus(self):
         # Prometheus scrapes kiln and finds the exposition valid.
