@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "common/sandbox.h"
 #include "common/status.h"
 #include "elastic/autoscaler.h"
 
@@ -26,6 +27,7 @@ struct EnvironmentConfig {
   int concurrency = 1;                    // 1-256
   int priority = 0;
   std::vector<AwsKey> aws_keys;  // EMR endpoint credentials
+  std::vector<std::string> source_roots;
 };
 
 // [slurm]: the Slurm executor (docs/slurm.md).
@@ -69,6 +71,10 @@ struct ServerConfig {
   std::string emr_release_label = "emr-6.15.0";
 
   std::vector<EnvironmentConfig> environments;
+
+  // [sandbox]: how tenant input is opened (docs/security.md): tasks and the
+  // planner at submit under bubblewrap, with these limits.
+  sandbox::Policy sandbox;
 
   // Operators' tokens (SHA-256 hex): cluster operations that concern every
   // environment, such as `kiln cluster interrupt`. Not an environment.

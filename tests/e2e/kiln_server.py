@@ -294,6 +294,8 @@ class KilnServer:
                       "catalog = %s" % toml_value(env.get("catalog", self.catalog)),
                       "concurrency = %d" % env.get("concurrency", 1),
                       "priority = %d" % env.get("priority", 0)]
+            if "source_roots" in env:
+                lines.append("source_roots = %s" % toml_value(env["source_roots"]))
         if self.extra_toml:
             lines += ["", self.extra_toml.strip()]
         with open(self.config_path, "w", encoding="utf-8") as f:
