@@ -117,7 +117,7 @@ void add_source_roots(const std::vector<std::string>& roots, View* view) {
     } else if (!r.empty() && r[0] == '/' && !starts_with(r, "/vsi")) {
       std::string path = fs::path(r).lexically_normal().string();
       if (path.size() > 1 && path.back() == '/') path.pop_back();
-      view->read_only.push_back(path);
+      view->roots.push_back(path);
     }
   }
 }
@@ -185,8 +185,8 @@ std::vector<std::string> wrap(const View& view, const Limits& limits,
   for (const char* p : kSystemFiles) bind("--ro-bind-try", p);
   if (view.network)
     for (const char* p : kNetworkFiles) bind("--ro-bind-try", p);
-  // Writable first, read-only after: a bind later in the list wins, so a
-  // read-only path inside a writable one stays read-only.
+  // A bind later in the list wins where paths nest (see View).
+  for (const std::string& p : view.roots) bind("--ro-bind-try", p);
   for (const std::string& p : view.read_write) bind("--bind", p);
   for (const std::string& p : view.read_only) bind("--ro-bind-try", p);
   a.insert(a.end(), {"--chdir", "/"});

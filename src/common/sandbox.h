@@ -71,16 +71,20 @@ const char* mode_name(Mode m);
 // (/usr, the /lib links, /etc/ld.so.cache; /etc/ssl and the resolver files
 // with network) and its own /tmp, /proc and /dev. Paths are absolute and
 // bound at the same path inside.
+// Bound in this order, so the narrower wins where they nest: the source
+// roots, then the writable directories (a layer directory inside a root
+// stays writable), then the single read-only files (spec, executable).
 struct View {
-  std::vector<std::string> read_only;   // missing ones are skipped
+  std::vector<std::string> roots;       // read-only; missing ones are skipped
   std::vector<std::string> read_write;  // must exist
+  std::vector<std::string> read_only;   // read-only; missing ones are skipped
   bool network = false;
 };
 
 // True for a root GDAL reaches over the network (/vsis3/, /vsicurl/,
 // https://, ...): a source under it needs the network namespace shared.
 bool is_remote_root(const std::string& root);
-// Adds an environment's source roots to `view`: local ones read-only (the
+// Adds an environment's source roots to `view`: local ones to view->roots (the
 // directory a trailing-slash root names, else the path itself), remote ones
 // turn the network on. /vsi prefixes that are neither (/vsizip/...) add
 // nothing: what they wrap must be under a local root anyway.

@@ -37,7 +37,8 @@ bool has_seq(const Argv& argv, const Argv& seq) {
 
 TEST(SandboxArgv, AsRootDropsToNobodyWithSetprivAndNoNetwork) {
   View v;
-  v.read_only = {"/srv/imagery/production", "/tmp/spec.json"};
+  v.roots = {"/srv/imagery/production"};
+  v.read_only = {"/tmp/spec.json"};
   v.read_write = {"/srv/catalog/production/l7"};
   Limits lim;
   lim.address_space_mb = 1024;
@@ -67,10 +68,12 @@ TEST(SandboxArgv, AsRootDropsToNobodyWithSetprivAndNoNetwork) {
   EXPECT_TRUE(has_seq(a, {"--bind", "/srv/catalog/production/l7", "/srv/catalog/production/l7"}));
   EXPECT_TRUE(
       has_seq(a, {"--perms", "1777", "--size", std::to_string(2 << 20), "--tmpfs", "/tmp"}));
-  // The writable bind comes after the tmpfs (or /tmp would hide it) and
-  // before the read-only ones (a later bind wins).
-  EXPECT_LT(index_of(a, "/tmp"), index_of(a, "/srv/catalog/production/l7"));
-  EXPECT_LT(index_of(a, "/srv/catalog/production/l7"), index_of(a, "/srv/imagery/production"));
+  // After the tmpfs (or /tmp would hide them): roots, then the writable
+  // directory (a layer directory inside a root stays writable), then the
+  // single files (a later bind wins).
+  EXPECT_LT(index_of(a, "/tmp"), index_of(a, "/srv/imagery/production"));
+  EXPECT_LT(index_of(a, "/srv/imagery/production"), index_of(a, "/srv/catalog/production/l7"));
+  EXPECT_LT(index_of(a, "/srv/catalog/production/l7"), index_of(a, "/tmp/spec.json"));
   // Nothing of the host but the system and what the view names.
   for (const char* absent : {"/etc", "/home", "/root", "/var", "/srv", "/"}) {
     for (const char* how : {"--bind", "--ro-bind", "--ro-bind-try"})
@@ -95,7 +98,7 @@ TEST(SandboxArgv, RemoteRootsShareTheNetworkAndBindTheResolver) {
   View v;
   add_source_roots({"/srv/a/", "/vsis3/bucket/scenes/", "/vsizip//srv/a/x.zip", "relative"}, &v);
   EXPECT_TRUE(v.network);
-  EXPECT_EQ(v.read_only, (std::vector<std::string>{"/srv/a"}));
+  EXPECT_EQ(v.roots, (std::vector<std::string>{"/srv/a"}));
   const Argv a = wrap(v, Limits{}, {"/bin/true"}, true);
   EXPECT_FALSE(has(a, "--unshare-net"));
   EXPECT_TRUE(has_seq(a, {"--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf"}));
@@ -104,8 +107,7 @@ TEST(SandboxArgv, RemoteRootsShareTheNetworkAndBindTheResolver) {
   View local;
   add_source_roots({"/srv/imagery/production/", "/data/one.tif"}, &local);
   EXPECT_FALSE(local.network);
-  EXPECT_EQ(local.read_only,
-            (std::vector<std::string>{"/srv/imagery/production", "/data/one.tif"}));
+  EXPECT_EQ(local.roots, (std::vector<std::string>{"/srv/imagery/production", "/data/one.tif"}));
 }
 
 TEST(SandboxArgv, RemoteRootKinds) {
@@ -222,7 +224,7 @@ TEST_F(SandboxRun, SeesOnlyItsViewAsNobodyWithoutCapabilities) {
   ASSERT_TRUE(
       prepare_writable_dir(dir_.string(), (dir_ / "out").string(), ::geteuid() == 0).is_ok());
   View v;
-  v.read_only = {(dir_ / "root").string()};
+  v.roots = {(dir_ / "root").string()};
   v.read_write = {(dir_ / "out").string()};
   const std::string script =
       "id -u; grep CapEff /proc/self/status; cat " + (dir_ / "root/scene.txt").string() +
