@@ -20,6 +20,9 @@ packages=(
   awscli python3-boto3
   # The Slurm executor's test cluster (controller, compute daemons, auth).
   munge slurm-wlm
+  # The sandbox tenant input is opened in (docs/security.md): bwrap, and
+  # util-linux's prlimit and setpriv (essential, listed for clarity).
+  bubblewrap util-linux
 )
 
 missing=()

@@ -9,6 +9,8 @@
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
 #include "common/log.h"
+#include "common/process.h"
+#include "common/sandbox.h"
 #include "config/server_config.h"
 #include "server/server.h"
 
@@ -21,6 +23,35 @@ struct ServeFlags {
   std::string state_dir;  // overrides server.state_dir
   std::string port_file;  // writes the bound port here (tests use port 0)
 };
+
+// Tenant input is opened only in the sandbox: a bubblewrap that does not
+// work stops the start here, never a silent unsandboxed run. The operator's
+// opt-out is logged loudly.
+Status check_sandbox(const config::ServerConfig& config) {
+  if (config.sandbox.mode == sandbox::Mode::kNone) {
+    log::warn(
+        "SANDBOX DISABLED ([sandbox] mode = \"none\"): tasks and the planner open tenant "
+        "sources as this server's user, with its files, secrets and network in reach. "
+        "For development only; never with tenants you do not trust.");
+    return Status::ok();
+  }
+  KILN_RETURN_IF_ERROR(sandbox::probe(config.sandbox, &os::posix_launcher()));
+  for (const auto& e : config.environments) {
+    for (const auto& r : e.source_roots) {
+      if (!sandbox::is_remote_root(r)) continue;
+      log::warn("environment '" + e.name + "': source root '" + r +
+                "' is remote, so its tasks and plans share this host's network; block loopback "
+                "and link-local addresses for uid " +
+                std::to_string(sandbox::kUid) + " in the firewall (docs/security.md)");
+      break;
+    }
+  }
+  log::info(std::string("sandbox: bubblewrap, tasks run as uid ") + std::to_string(sandbox::kUid) +
+            (::geteuid() == 0 ? "" : " in a user namespace") + ", address space " +
+            std::to_string(config.sandbox.limits.address_space_mb) + " MiB, CPU " +
+            std::to_string(config.sandbox.limits.cpu_seconds) + " s");
+  return Status::ok();
+}
 
 std::string self_exe() {
   char buf[PATH_MAX];
@@ -60,6 +91,10 @@ int run_serve(const ServeFlags& f) {
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
 
+  if (Status st = check_sandbox(*config); !st.is_ok()) {
+    log::error(st.message());
+    return exit_code_for(st);
+  }
   auto server = server::Server::start(*config, self_exe());
   if (!server.is_ok()) {
     log::error(server.status().message());

@@ -19,6 +19,9 @@
 #include "common/log.h"
 #include "common/mutex.h"
 #include "common/process.h"
+#include "common/sandbox.h"
+#include "ingest/definition.h"
+#include "ingest/plan.h"
 #include "ingest/task.h"
 
 namespace kiln::cli {
@@ -143,6 +146,50 @@ int run_task(const std::string& spec_path) {
   return kExitOk;
 }
 
+// `kiln task plan`: what the server's SandboxPlanner runs in the sandbox
+// (cluster/sandbox_planner.h). One JSON line on stdout: the plan's size, or
+// the error with its status code's name.
+int plan_definition(const std::string& path, int threads) {
+  // Planning must not outlive the server request that waits for it.
+  os::stop_with_parent_or_signal(on_task_signal);
+  LineWriter out;
+  auto fail_with = [&out](const Status& s) {
+    out.write({{"error", {{"code", status_code_name(s.code())}, {"message", s.message()}}}});
+    return exit_code_for(s);
+  };
+  if (threads < 1) return fail_with(invalid_argument("--threads: must be >= 1"));
+  auto defs = ingest::load_definition(path);
+  if (!defs.is_ok()) return fail_with(defs.status());
+  if (defs->size() != 1) return fail_with(invalid_argument("the definition must hold one layer"));
+  auto plan = ingest::make_plan(defs->front(), ingest::PlanOptions{threads});
+  if (!plan.is_ok()) return fail_with(plan.status());
+  out.write({{"plan",
+              {{"partitions", static_cast<int64_t>(plan->partitions.size())},
+               {"tiles_total", plan->total_tiles()}}}});
+  return kExitOk;
+}
+
+// `kiln task sandbox-argv`: the argv and environment a task would get
+// (default [sandbox] policy), for benchmarks and for operators checking
+// what a view holds. Prints {"argv": [...], "env": [...]}.
+int print_sandbox_argv(const std::vector<std::string>& ro, const std::vector<std::string>& rw,
+                       const std::vector<std::string>& roots,
+                       const std::vector<std::string>& command) {
+  if (command.empty() || command[0].empty() || command[0][0] != '/') {
+    return report_error(invalid_argument("give the command after --, with an absolute path"));
+  }
+  sandbox::View view;
+  view.read_only = ro;
+  view.read_only.push_back(command[0]);
+  view.read_write = rw;
+  sandbox::add_source_roots(roots, &view);
+  sandbox::Policy policy;
+  nlohmann::json j = {{"argv", sandbox::wrap(view, policy.limits, command, ::geteuid() == 0)},
+                      {"env", sandbox::scrub_env(policy, sandbox::current_env())}};
+  std::printf("%s\n", j.dump().c_str());
+  return kExitOk;
+}
+
 }  // namespace
 
 Command add_task_command(CLI::App& app) {
@@ -155,7 +202,37 @@ Command add_task_command(CLI::App& app) {
       "a result or an error), logs on stderr. SIGTERM stops it at the next tile with exit 130.");
   auto spec = std::make_shared<std::string>();
   run->add_option("--spec", *spec, "The task spec (JSON)")->required();
-  c.run = [run, spec] { return *run ? run_task(*spec) : kExitUsage; };
+  CLI::App* plan = c.app->add_subcommand(
+      "plan",
+      "Plan a definition file and print {\"plan\": {\"partitions\", \"tiles_total\"}} or "
+      "{\"error\": {...}} as one JSON line (what `kiln serve` runs, sandboxed, at submit).");
+  auto definition = std::make_shared<std::string>();
+  auto threads = std::make_shared<int>(1);
+  plan->add_option("--definition", *definition, "The ingest definition (JSON)")->required();
+  plan->add_option("--threads", *threads, "Plan threads (the server's plan_threads)");
+  CLI::App* sb = c.app->add_subcommand(
+      "sandbox-argv",
+      "Print the bubblewrap argv and environment a task with this view would run under, as JSON "
+      "(for benchmarks and checks; runs nothing).");
+  struct SbFlags {
+    std::vector<std::string> ro, rw, roots, command;
+  };
+  auto sbf = std::make_shared<SbFlags>();
+  sb->add_option("--ro", sbf->ro, "A path bound read-only");
+  sb->add_option("--rw", sbf->rw, "A directory bound read-write");
+  sb->add_option("--root", sbf->roots, "A source root (as in [[environment]] source_roots)");
+  sb->prefix_command();  // everything after the first positional is the command
+  c.run = [run, spec, plan, definition, threads, sb, sbf]() -> int {
+    if (*run) return run_task(*spec);
+    if (*plan) return plan_definition(*definition, *threads);
+    if (*sb) {
+      sbf->command = sb->remaining();
+      if (!sbf->command.empty() && sbf->command[0] == "--")
+        sbf->command.erase(sbf->command.begin());
+      return print_sandbox_argv(sbf->ro, sbf->rw, sbf->roots, sbf->command);
+    }
+    return kExitUsage;
+  };
   return c;
 }
 

@@ -105,7 +105,8 @@ Result<store::Step> CoreStepService::submit(const EnvironmentConfig& env,
   // hits is the definition's fault, never the server's (400, not 500).
   if (!plan.is_ok()) {
     const StatusCode c = plan.status().code();
-    if (c == StatusCode::kInputError || c == StatusCode::kEmpty) return plan.status();
+    if (c == StatusCode::kInputError || c == StatusCode::kEmpty || c == StatusCode::kUnavailable)
+      return plan.status();  // kUnavailable: the sandboxed planner's deadline passed (503)
     return invalid_argument(plan.status().message());
   }
 

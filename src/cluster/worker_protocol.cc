@@ -52,6 +52,12 @@ LeasedTask WorkerProtocol::leased_task(const store::Lease& l, const std::string&
             {"definition", l.step.action.value("ingest", json::object())},
             {"plan", l.step.action.value("plan", json{{"threads", 1}})}};
   t.log_path = log_->path(l.step.id);
+  if (!options_.sandbox.is_null()) {
+    t.sandbox = options_.sandbox;
+    auto roots = options_.source_roots.find(l.step.environment);
+    t.sandbox["source_roots"] =
+        roots == options_.source_roots.end() ? std::vector<std::string>{} : roots->second;
+  }
   log_->append(l.step.id, StepLog::task_name(l.task) + " leased by " + worker);
   return t;
 }

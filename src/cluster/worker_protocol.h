@@ -18,6 +18,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -52,6 +53,7 @@ struct LeasedTask {
   std::string step_id;
   nlohmann::json spec;  // step_id, task_id, attempt, kind, index, definition, plan
   std::string log_path;
+  nlohmann::json sandbox;  // WorkerProtocolOptions::sandbox + the step's "source_roots"
 };
 
 struct HeartbeatReply {
@@ -82,6 +84,10 @@ struct WorkerProtocolOptions {
   int heartbeat_seconds = 2;
   int cancel_grace_seconds = 10;
   int starvation_seconds = 30;
+  // How workers sandbox tasks (sandbox::policy_to_json); each lease adds
+  // its environment's source roots. Null: leases carry no sandbox.
+  nlohmann::json sandbox;
+  std::map<std::string, std::vector<std::string>> source_roots;  // by environment
 };
 
 class WorkerProtocol {

@@ -114,7 +114,7 @@ Result<ServerConfig> parse_config(const std::string& text, const std::string& ba
   }
   KILN_RETURN_IF_ERROR(check_keys(root, "",
                                   {"server", "scheduler", "executor", "emr", "environment", "group",
-                                   "autoscaling", "spot", "operator", "slurm"}));
+                                   "autoscaling", "spot", "operator", "slurm", "sandbox"}));
 
   ServerConfig c;
   c.state_dir = absolute_from(base_dir, "kiln-state");
@@ -266,6 +266,41 @@ Result<ServerConfig> parse_config(const std::string& text, const std::string& ba
       }
     }
     KILN_RETURN_IF_ERROR(get_string(*t, "emr", "release_label", &c.emr_release_label));
+  }
+  KILN_RETURN_IF_ERROR(err);
+
+  if (const toml::table* t = subtable(root, "sandbox", &err)) {
+    KILN_RETURN_IF_ERROR(
+        check_keys(*t, "sandbox",
+                   {"mode", "address_space_mb", "cpu_seconds", "file_size_mb", "tmp_mb", "pass_env",
+                    "plan_timeout_seconds", "plan_cpu_seconds"}));
+    sandbox::Policy& p = c.sandbox;
+    std::string mode = sandbox::mode_name(p.mode);
+    KILN_RETURN_IF_ERROR(get_string(*t, "sandbox", "mode", &mode));
+    if (mode != "bwrap" && mode != "none") {
+      return invalid_argument("sandbox.mode: '" + mode + "' is not known (known: bwrap, none)");
+    }
+    p.mode = mode == "bwrap" ? sandbox::Mode::kBwrap : sandbox::Mode::kNone;
+    KILN_RETURN_IF_ERROR(get_int(*t, "sandbox", "address_space_mb", 256, int64_t{1} << 30,
+                                 &p.limits.address_space_mb));
+    KILN_RETURN_IF_ERROR(
+        get_int(*t, "sandbox", "cpu_seconds", 1, int64_t{1} << 31, &p.limits.cpu_seconds));
+    KILN_RETURN_IF_ERROR(
+        get_int(*t, "sandbox", "file_size_mb", 1, int64_t{1} << 30, &p.limits.file_size_mb));
+    KILN_RETURN_IF_ERROR(get_int(*t, "sandbox", "tmp_mb", 1, int64_t{1} << 30, &p.limits.tmp_mb));
+    KILN_RETURN_IF_ERROR(
+        get_int(*t, "sandbox", "plan_timeout_seconds", 1, 3600, &p.plan_timeout_seconds));
+    KILN_RETURN_IF_ERROR(get_int(*t, "sandbox", "plan_cpu_seconds", 1, 86400, &p.plan_cpu_seconds));
+    if (const toml::node* n = t->get("pass_env")) {
+      if (!n->is_array()) return invalid_argument("sandbox.pass_env: must be a list of names");
+      for (const toml::node& v : *n->as_array()) {
+        auto s = v.value<std::string>();
+        if (!s || s->empty() || s->find('=') != std::string::npos) {
+          return invalid_argument("sandbox.pass_env: entries must be variable names");
+        }
+        p.pass_env.push_back(*s);
+      }
+    }
   }
   KILN_RETURN_IF_ERROR(err);
 

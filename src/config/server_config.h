@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "common/sandbox.h"
 #include "common/status.h"
 #include "config/limits.h"
 #include "elastic/autoscaler.h"
@@ -82,6 +83,10 @@ struct ServerConfig {
   std::string emr_release_label = "emr-6.15.0";
 
   std::vector<EnvironmentConfig> environments;
+
+  // [sandbox]: how tenant input is opened (docs/security.md): tasks and the
+  // planner at submit under bubblewrap, with these limits.
+  sandbox::Policy sandbox;
 
   // Operators' tokens (SHA-256 hex): cluster operations that concern every
   // environment, such as `kiln cluster interrupt`. Not an environment.

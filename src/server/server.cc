@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "catalog/catalog.h"
+#include "cluster/sandbox_planner.h"
 #include "common/log.h"
 #include "raster/gdal_env.h"
 #include "server/http_util.h"
@@ -88,7 +89,10 @@ Result<std::unique_ptr<Server>> Server::start(const ServerConfig& config,
   sso.plan_threads = cluster::plan_threads_for(cfg);
   sso.started_ms = s->started_ms_;
   sso.definition_file.max_bytes = cfg.max_body_bytes;
-  s->steps_ = std::make_unique<cluster::CoreStepService>(sso, s->store_.get(), &s->planner_,
+  s->planner_ = std::make_unique<cluster::SandboxPlanner>(
+      cfg, kiln_exe, (fs::path(cfg.state_dir) / "plans").string(), &os::posix_launcher(),
+      s->clock_);
+  s->steps_ = std::make_unique<cluster::CoreStepService>(sso, s->store_.get(), s->planner_.get(),
                                                          s->log_.get(), &s->policies_, &s->events_,
                                                          &s->lifecycle_, s->clock_);
   cluster::WorkerProtocolOptions wo;
@@ -96,6 +100,8 @@ Result<std::unique_ptr<Server>> Server::start(const ServerConfig& config,
   wo.heartbeat_seconds = cfg.heartbeat_seconds;
   wo.cancel_grace_seconds = cfg.cancel_grace_seconds;
   wo.starvation_seconds = cfg.starvation_seconds;
+  wo.sandbox = sandbox::policy_to_json(cfg.sandbox);
+  for (const auto& e : cfg.environments) wo.source_roots[e.name] = e.source_roots;
   s->workers_ = std::make_unique<cluster::WorkerProtocol>(wo, s->store_.get(), s->elastic_.get(),
                                                           s->log_.get(), &s->policies_, &s->events_,
                                                           &s->lifecycle_, s->clock_);

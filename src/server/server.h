@@ -74,7 +74,7 @@ class Server final {
   std::unique_ptr<store::JobStore> store_;
   std::unique_ptr<cluster::StepLog> log_;
   cluster::Policies policies_;
-  cluster::LocalPlanner planner_;
+  std::unique_ptr<cluster::Planner> planner_;  // sandboxed: cluster/sandbox_planner.h
   std::unique_ptr<worker::Executor> executor_;
   std::unique_ptr<slurm::Dispatcher> dispatcher_;  // executor "slurm" only
   std::unique_ptr<cluster::ElasticControl> elastic_;

@@ -12,11 +12,13 @@ using httplib::Response;
 namespace {
 
 json task_json(const cluster::LeasedTask& t) {
-  return {{"task_id", t.task_id},
-          {"attempt", t.attempt},
-          {"step_id", t.step_id},
-          {"spec", t.spec},
-          {"log_path", t.log_path}};
+  json j = {{"task_id", t.task_id},
+            {"attempt", t.attempt},
+            {"step_id", t.step_id},
+            {"spec", t.spec},
+            {"log_path", t.log_path}};
+  if (!t.sandbox.is_null()) j["sandbox"] = t.sandbox;
+  return j;
 }
 
 }  // namespace

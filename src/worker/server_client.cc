@@ -72,6 +72,7 @@ LeasedTask leased_task_from(const json& t) {
   lt.step_id = t.at("step_id").get<std::string>();
   lt.spec = t.at("spec");
   lt.log_path = t.at("log_path").get<std::string>();
+  if (auto sb = t.find("sandbox"); sb != t.end()) lt.sandbox = *sb;
   return lt;
 }
 

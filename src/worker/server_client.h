@@ -32,6 +32,9 @@ struct LeasedTask {
   std::string step_id;
   nlohmann::json spec;  // what `kiln task run --spec` reads
   std::string log_path;
+  // How to sandbox it (sandbox::policy_to_json plus "source_roots"); null
+  // from a server that sends none.
+  nlohmann::json sandbox;
 };
 
 struct TaskProgress {

@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "common/log.h"
+#include "worker/task_sandbox.h"
 
 namespace kiln::worker {
 namespace {
@@ -52,10 +53,13 @@ Result<std::unique_ptr<TaskProcess>> TaskProcess::start(const LeasedTask& task,
     return internal_error(std::string("cannot make a pipe non-blocking: ") + std::strerror(errno));
   }
 
+  std::vector<std::string> argv = command;
+  argv.push_back("--spec");
+  argv.push_back(p->spec_path_);
+  KILN_ASSIGN_OR_RETURN(TaskLaunch launch, task_launch(task, argv, p->spec_path_));
   os::SpawnOptions so;
-  so.argv = command;
-  so.argv.push_back("--spec");
-  so.argv.push_back(p->spec_path_);
+  so.argv = std::move(launch.argv);
+  so.env = std::move(launch.env);
   so.stdout_fd = write_end.get();
   so.stderr_fd = log.get();
   KILN_ASSIGN_OR_RETURN(p->child_, launcher->start(so));

@@ -27,7 +27,8 @@ class TaskProcess {
  public:
   // Writes the task's spec to <spec_dir>/task-<id>-<attempt>.json, opens its
   // log (append, created with its directory if needed) and starts
-  // `command... --spec FILE`. Grace periods are measured on `clock`, which
+  // `command... --spec FILE`, inside the sandbox the lease asks for
+  // (worker/task_sandbox.h). Grace periods are measured on `clock`, which
   // must outlive the TaskProcess. Errors name the file or program at fault.
   static Result<std::unique_ptr<TaskProcess>> start(const LeasedTask& task,
                                                     const std::vector<std::string>& command,

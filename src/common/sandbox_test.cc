@@ -1,0 +1,316 @@
+// The sandbox's argv and environment as built, then with real bubblewrap:
+// what a sandboxed process can and cannot see, who it runs as, its limits,
+// and the directory preparation that must not follow planted symlinks.
+#include "common/sandbox.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace kiln::sandbox {
+namespace {
+
+namespace fs = std::filesystem;
+using Argv = std::vector<std::string>;
+
+// Index of `token` in argv (argv.size() when absent).
+size_t index_of(const Argv& argv, const std::string& token) {
+  return static_cast<size_t>(std::find(argv.begin(), argv.end(), token) - argv.begin());
+}
+bool has(const Argv& argv, const std::string& token) { return index_of(argv, token) < argv.size(); }
+// True if argv holds `a b c` in a row.
+bool has_seq(const Argv& argv, const Argv& seq) {
+  return std::search(argv.begin(), argv.end(), seq.begin(), seq.end()) != argv.end();
+}
+
+TEST(SandboxArgv, AsRootDropsToNobodyWithSetprivAndNoNetwork) {
+  View v;
+  v.roots = {"/srv/imagery/production"};
+  v.read_only = {"/tmp/spec.json"};
+  v.read_write = {"/srv/catalog/production/l7"};
+  Limits lim;
+  lim.address_space_mb = 1024;
+  lim.cpu_seconds = 7;
+  lim.file_size_mb = 3;
+  lim.tmp_mb = 2;
+  const Argv a = wrap(v, lim, {"/opt/kiln", "task", "run"}, /*as_root=*/true);
+  ASSERT_GE(a.size(), 6u);
+  EXPECT_EQ(a[0], "/usr/bin/prlimit");
+  EXPECT_TRUE(has(a, "--as=" + std::to_string(1024LL << 20)));
+  EXPECT_TRUE(has(a, "--cpu=7"));
+  EXPECT_TRUE(has(a, "--fsize=" + std::to_string(3LL << 20)));
+  EXPECT_TRUE(has(a, "--core=0"));
+  EXPECT_EQ(a[index_of(a, "--core=0") + 1], "/usr/bin/bwrap");
+  EXPECT_TRUE(has(a, "--unshare-net"));
+  EXPECT_TRUE(has(a, "--unshare-pid"));
+  EXPECT_TRUE(has(a, "--die-with-parent"));
+  EXPECT_FALSE(has(a, "--share-net"));
+  // As root no user namespace (it would map nobody to uid 0 on the host):
+  // setpriv drops the uid instead, right before the command.
+  EXPECT_FALSE(has(a, "--unshare-user"));
+  EXPECT_TRUE(has_seq(
+      a, {"/usr/bin/setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+          "--bounding-set=-all", "--no-new-privs", "--", "/opt/kiln", "task", "run"}));
+  EXPECT_EQ(a.back(), "run");
+  EXPECT_TRUE(has_seq(a, {"--ro-bind-try", "/srv/imagery/production", "/srv/imagery/production"}));
+  EXPECT_TRUE(has_seq(a, {"--bind", "/srv/catalog/production/l7", "/srv/catalog/production/l7"}));
+  EXPECT_TRUE(
+      has_seq(a, {"--perms", "1777", "--size", std::to_string(2 << 20), "--tmpfs", "/tmp"}));
+  // After the tmpfs (or /tmp would hide them): roots, then the writable
+  // directory (a layer directory inside a root stays writable), then the
+  // single files (a later bind wins).
+  EXPECT_LT(index_of(a, "/tmp"), index_of(a, "/srv/imagery/production"));
+  EXPECT_LT(index_of(a, "/srv/imagery/production"), index_of(a, "/srv/catalog/production/l7"));
+  EXPECT_LT(index_of(a, "/srv/catalog/production/l7"), index_of(a, "/tmp/spec.json"));
+  // Nothing of the host but the system and what the view names.
+  for (const char* absent : {"/etc", "/home", "/root", "/var", "/srv", "/"}) {
+    for (const char* how : {"--bind", "--ro-bind", "--ro-bind-try"})
+      EXPECT_FALSE(has_seq(a, {how, absent, absent})) << how << " " << absent;
+  }
+  // The directories above a bind are made 0755 (bwrap's own are 0700).
+  EXPECT_TRUE(has_seq(a, {"--perms", "0755", "--dir", "/srv/imagery"}));
+  EXPECT_TRUE(has_seq(a, {"--perms", "0755", "--dir", "/srv/catalog/production"}));
+  EXPECT_FALSE(has(a, "/etc/resolv.conf"));
+}
+
+TEST(SandboxArgv, WithoutRootUsesAUserNamespaceMappedToNobody) {
+  const Argv a = wrap(View{}, Limits{}, {"/bin/true"}, /*as_root=*/false);
+  EXPECT_TRUE(
+      has_seq(a, {"--unshare-user", "--uid", "65534", "--gid", "65534", "--disable-userns"}));
+  EXPECT_FALSE(has(a, "/usr/bin/setpriv"));
+  EXPECT_FALSE(has(a, "--cap-add"));
+  EXPECT_TRUE(has_seq(a, {"--", "/bin/true"}));
+}
+
+TEST(SandboxArgv, RemoteRootsShareTheNetworkAndBindTheResolver) {
+  View v;
+  add_source_roots({"/srv/a/", "/vsis3/bucket/scenes/", "/vsizip//srv/a/x.zip", "relative"}, &v);
+  EXPECT_TRUE(v.network);
+  EXPECT_EQ(v.roots, (std::vector<std::string>{"/srv/a"}));
+  const Argv a = wrap(v, Limits{}, {"/bin/true"}, true);
+  EXPECT_FALSE(has(a, "--unshare-net"));
+  EXPECT_TRUE(has_seq(a, {"--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf"}));
+  EXPECT_TRUE(has_seq(a, {"--ro-bind-try", "/etc/ssl", "/etc/ssl"}));
+
+  View local;
+  add_source_roots({"/srv/imagery/production/", "/data/one.tif"}, &local);
+  EXPECT_FALSE(local.network);
+  EXPECT_EQ(local.roots, (std::vector<std::string>{"/srv/imagery/production", "/data/one.tif"}));
+}
+
+TEST(SandboxArgv, RemoteRootKinds) {
+  for (const char* r : {"/vsis3/b/", "/vsicurl/https://h/x/", "https://imagery.example.com/s/",
+                        "http://h/", "/vsigs/b/", "/vsiaz/c/"})
+    EXPECT_TRUE(is_remote_root(r)) << r;
+  for (const char* r : {"/srv/x/", "/vsizip//srv/x.zip", "/vsimem/x", "/vsis3", ""})
+    EXPECT_FALSE(is_remote_root(r)) << r;
+}
+
+TEST(SandboxEnv, KeepsOnlyTheSafeSetAndWhatThePolicyPasses) {
+  Policy p;
+  p.pass_env = {"AWS_REGION"};
+  const std::vector<std::string> ours = {
+      "KILN_WORKER_TOKEN=secret-token",  "AWS_SECRET_ACCESS_KEY=prod-secret",
+      "AWS_ACCESS_KEY_ID=AKIA",          "AWS_REGION=eu-west-1",
+      "GDAL_DATA=/usr/share/gdal",       "PROJ_DATA=/usr/share/proj",
+      "KILN_CONFIG=/etc/kiln/kiln.toml", "HOME=/root",
+      "PATH=/root/bin:/usr/bin",         "LANG=C.UTF-8"};
+  const std::vector<std::string> env = scrub_env(p, ours);
+  auto contains = [&](const std::string& e) {
+    return std::find(env.begin(), env.end(), e) != env.end();
+  };
+  EXPECT_TRUE(contains("PATH=/usr/local/bin:/usr/bin:/bin"));
+  EXPECT_TRUE(contains("HOME=/tmp"));
+  EXPECT_TRUE(contains("TMPDIR=/tmp"));
+  EXPECT_TRUE(contains("GDAL_DATA=/usr/share/gdal"));
+  EXPECT_TRUE(contains("PROJ_DATA=/usr/share/proj"));
+  EXPECT_TRUE(contains("LANG=C.UTF-8"));
+  EXPECT_TRUE(contains("AWS_REGION=eu-west-1"));
+  for (const std::string& e : env) {
+    EXPECT_EQ(e.find("secret"), std::string::npos) << e;
+    EXPECT_NE(e.rfind("KILN_WORKER_TOKEN", 0), 0u) << e;
+    EXPECT_NE(e.rfind("AWS_ACCESS_KEY_ID", 0), 0u) << e;
+    EXPECT_NE(e.rfind("KILN_CONFIG", 0), 0u) << e;
+    EXPECT_NE(e, "HOME=/root");
+  }
+}
+
+TEST(SandboxPolicy, JsonRoundTripAndRefusals) {
+  Policy p;
+  p.mode = Mode::kNone;
+  p.limits.cpu_seconds = 5;
+  p.pass_env = {"X"};
+  p.plan_timeout_seconds = 9;
+  auto back = policy_from_json(policy_to_json(p));
+  ASSERT_TRUE(back.is_ok()) << back.status().to_string();
+  EXPECT_EQ(back->mode, Mode::kNone);
+  EXPECT_EQ(back->limits.cpu_seconds, 5);
+  EXPECT_EQ(back->pass_env, std::vector<std::string>{"X"});
+  EXPECT_EQ(back->plan_timeout_seconds, 9);
+
+  auto bad = policy_from_json({{"mode", "chroot"}});
+  ASSERT_FALSE(bad.is_ok());
+  EXPECT_NE(bad.status().message().find("sandbox.mode"), std::string::npos);
+  bad = policy_from_json({{"mode", "bwrap"}, {"cpu_seconds", -1}});
+  ASSERT_FALSE(bad.is_ok());
+  EXPECT_NE(bad.status().message().find("sandbox.cpu_seconds"), std::string::npos);
+}
+
+// ---- With real bubblewrap ----
+
+class SandboxRun : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/kiln-sandbox-test-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    dir_ = tmpl;
+  }
+  void TearDown() override {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+  void write(const fs::path& p, const std::string& text) {
+    fs::create_directories(p.parent_path());
+    std::ofstream(p) << text;
+  }
+  // Runs `script` with bash in the sandbox; its exit code and stdout.
+  std::pair<int, std::string> run(const View& v, const std::string& script,
+                                  const Limits& lim = Limits{}) {
+    os::Fd r, w;
+    EXPECT_TRUE(os::make_pipe(&r, &w).is_ok());
+    os::SpawnOptions so;
+    so.argv = wrap(v, lim, {"/bin/bash", "-c", script}, ::geteuid() == 0);
+    so.env = scrub_env(Policy{}, current_env());
+    so.stdout_fd = w.get();
+    auto child = os::posix_launcher().start(so);
+    EXPECT_TRUE(child.is_ok()) << child.status().to_string();
+    w.reset();
+    std::string out;
+    char buf[4096];
+    for (ssize_t n; (n = ::read(r.get(), buf, sizeof buf)) > 0;) out.append(buf, n);
+    auto st = child->wait();
+    EXPECT_TRUE(st.is_ok());
+    return {st->signaled ? 128 + st->signal : st->code, out};
+  }
+  fs::path dir_;
+};
+
+TEST_F(SandboxRun, ProbeWorks) {
+  Status st = probe(Policy{}, &os::posix_launcher());
+  EXPECT_TRUE(st.is_ok()) << st.to_string();
+  Tools missing;
+  missing.bwrap = "/nonexistent/bwrap";
+  st = probe(Policy{}, &os::posix_launcher(), missing);
+  ASSERT_FALSE(st.is_ok());
+  EXPECT_NE(st.message().find("/nonexistent/bwrap is missing"), std::string::npos) << st.message();
+}
+
+TEST_F(SandboxRun, SeesOnlyItsViewAsNobodyWithoutCapabilities) {
+  write(dir_ / "root/scene.txt", "inside");
+  write(dir_ / "other/secret.txt", "production secret");
+  fs::create_directories(dir_ / "out");
+  ASSERT_TRUE(
+      prepare_writable_dir(dir_.string(), (dir_ / "out").string(), ::geteuid() == 0).is_ok());
+  View v;
+  v.roots = {(dir_ / "root").string()};
+  v.read_write = {(dir_ / "out").string()};
+  const std::string script =
+      "id -u; grep CapEff /proc/self/status; cat " + (dir_ / "root/scene.txt").string() +
+      "; echo; cat " + (dir_ / "other/secret.txt").string() + " 2>/dev/null || echo unreadable; " +
+      "echo w > " + (dir_ / "root/new").string() + " 2>/dev/null || echo ro; echo w > " +
+      (dir_ / "out/tile").string() + " && echo rw; ls /etc 2>/dev/null | wc -l; " +
+      "cat /proc/1/environ 2>/dev/null | tr '\\0' '\\n' | grep -c KILN_WORKER_TOKEN; true";
+  ::setenv("KILN_WORKER_TOKEN", "must-not-leak", 1);
+  auto [code, out] = run(v, script);
+  ::unsetenv("KILN_WORKER_TOKEN");
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_EQ(out, "65534\nCapEff:\t0000000000000000\ninside\nunreadable\nro\nrw\n"
+                     // /etc holds only ld.so.cache, localtime and
+                     // alternatives; no token anywhere.
+                     + std::to_string(int(fs::exists("/etc/ld.so.cache")) +
+                                      int(fs::exists("/etc/localtime")) +
+                                      int(fs::exists("/etc/alternatives"))) +
+                     "\n0\n");
+  EXPECT_TRUE(fs::exists(dir_ / "out/tile"));
+  EXPECT_FALSE(fs::exists(dir_ / "root/new"));
+}
+
+TEST_F(SandboxRun, CannotConnectToLoopback) {
+  // A real listener on the host's loopback; the sandbox has its own
+  // network namespace, whose loopback is down and empty.
+  int s = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(s, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(s, 4), 0);
+  socklen_t len = sizeof addr;
+  ASSERT_EQ(::getsockname(s, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+  const int port = ntohs(addr.sin_port);
+  auto [code, out] = run(View{}, "exec 3<>/dev/tcp/127.0.0.1/" + std::to_string(port) +
+                                     " 2>/dev/null && echo connected || echo refused");
+  EXPECT_EQ(code, 0);
+  ::fcntl(s, F_SETFL, O_NONBLOCK);
+  EXPECT_LT(::accept(s, nullptr, nullptr), 0) << "a connection reached the host's loopback";
+  EXPECT_EQ(out, "refused\n");
+  ::close(s);
+}
+
+TEST_F(SandboxRun, LimitsApply) {
+  Limits lim;
+  lim.file_size_mb = 1;
+  fs::create_directories(dir_ / "out");
+  ASSERT_TRUE(
+      prepare_writable_dir(dir_.string(), (dir_ / "out").string(), ::geteuid() == 0).is_ok());
+  View v;
+  v.read_write = {(dir_ / "out").string()};
+  auto [code, out] = run(v,
+                         "ulimit -v; ulimit -f; head -c 2097152 /dev/zero > " +
+                             (dir_ / "out/big").string() + "; echo $?",
+                         lim);
+  // bash's ulimit speaks KiB for both.
+  EXPECT_EQ(out.substr(0, out.find('\n')), std::to_string(lim.address_space_mb * 1024));
+  EXPECT_NE(out.find("\n1024\n"), std::string::npos) << out;
+  EXPECT_LE(fs::file_size(dir_ / "out/big"), 1u << 20);
+}
+
+TEST_F(SandboxRun, PrepareWritableDirRefusesPlantedSymlinks) {
+  fs::create_directories(dir_ / "cat/env");
+  fs::create_directories(dir_ / "elsewhere");
+  fs::create_symlink(dir_ / "elsewhere", dir_ / "cat/env/layer");
+  Status st = prepare_writable_dir((dir_ / "cat/env").string(),
+                                   (dir_ / "cat/env/layer/.staging").string(), ::geteuid() == 0);
+  ASSERT_FALSE(st.is_ok());
+  EXPECT_NE(st.message().find("not a symlink"), std::string::npos) << st.message();
+  EXPECT_FALSE(fs::exists(dir_ / "elsewhere/.staging"));
+
+  st = prepare_writable_dir((dir_ / "cat").string(), (dir_ / "cat/../escape").string(), false);
+  EXPECT_FALSE(st.is_ok());
+
+  st = prepare_writable_dir((dir_ / "cat/env").string(),
+                            (dir_ / "cat/env/l2/.staging/s-1").string(), ::geteuid() == 0);
+  ASSERT_TRUE(st.is_ok()) << st.to_string();
+  struct stat sb;
+  ASSERT_EQ(::stat((dir_ / "cat/env/l2/.staging/s-1").c_str(), &sb), 0);
+  if (::geteuid() == 0) {
+    EXPECT_EQ(sb.st_uid, kUid);
+    ASSERT_EQ(::stat((dir_ / "cat/env").c_str(), &sb), 0);
+    EXPECT_EQ(sb.st_uid, 0u) << "the base stays the operator's";
+  }
+}
+
+}  // namespace
+}  // namespace kiln::sandbox

@@ -1,0 +1,280 @@
+"""The sandbox tenant input is opened in (docs/security.md), proved against a
+real `kiln serve`: a staging tenant's files that point across the boundary
+(a VRT band on production's imagery, raw bands on kiln.toml, the job store
+or a worker's environment, a /vsicurl source on a loopback port) cannot be
+read by its tasks, because the operating system does not show them; the
+same kind of file pointing inside staging's own root works. A task that
+allocates past its address-space limit fails cleanly, and a planner that
+outlives its deadline answers 503 with no step created.
+
+Run: KILN_BIN=build/src/cli/kiln /usr/bin/python3 -m unittest -v test_sandbox
+(from tests/e2e). Needs bubblewrap (scripts/install-deps.sh).
+"""
+
+import os
+import select
+import shutil
+import socket
+import tempfile
+import unittest
+
+from osgeo import gdal
+
+import kiln_test as kt
+from kiln_server import (KilnServer, PRODUCTION_TOKEN, STAGING_TOKEN, assert_nothing_published_soon,
+                         descendants,
+                         is_kiln_process)
+
+gdal.UseExceptions()
+
+SECRET = "kiln-sandbox-secret-7f3a9c"  # planted in kiln.toml; must never reach a tile
+
+# A small georeferenced grid (EPSG:4326, ~100 m pixels) for the VRTs below.
+GEO = "<SRS>EPSG:4326</SRS><GeoTransform>10.0, 0.001, 0, 20.0, 0, -0.001</GeoTransform>"
+
+
+def raw_band_vrt(target, width=64, height=16):
+    """A VRT whose one band is the raw bytes of `target` (what a tenant would
+    use to read a file as pixels)."""
+    return ('<VRTDataset rasterXSize="%d" rasterYSize="%d">%s'
+            '<VRTRasterBand dataType="Byte" band="1" subClass="VRTRawRasterBand">'
+            '<SourceFilename relativeToVRT="0">%s</SourceFilename>'
+            '<ImageOffset>0</ImageOffset><PixelOffset>1</PixelOffset>'
+            '<LineOffset>%d</LineOffset><ByteOrder>LSB</ByteOrder>'
+            '</VRTRasterBand></VRTDataset>\n' % (width, height, GEO, target, width))
+
+
+def simple_source_vrt(target, size=200):
+    """A VRT whose band is band 1 of `target`; its SourceProperties let GDAL
+    open `target` only when pixels are read, so planning (metadata) works
+    and only the task touches `target`."""
+    return ('<VRTDataset rasterXSize="%d" rasterYSize="%d">%s'
+            '<VRTRasterBand dataType="Byte" band="1"><SimpleSource>'
+            '<SourceFilename relativeToVRT="0">%s</SourceFilename><SourceBand>1</SourceBand>'
+            '<SourceProperties RasterXSize="%d" RasterYSize="%d" DataType="Byte" '
+            'BlockXSize="%d" BlockYSize="1"/>'
+            '<SrcRect xOff="0" yOff="0" xSize="%d" ySize="%d"/>'
+            '<DstRect xOff="0" yOff="0" xSize="%d" ySize="%d"/>'
+            '</SimpleSource></VRTRasterBand></VRTDataset>\n'
+            % (size, size, GEO, target, size, size, size, size, size, size, size))
+
+
+def files_under(root):
+    """Absolute paths of the regular files under root."""
+    return [os.path.join(root, rel) for rel in kt.all_files(root)] if os.path.isdir(root) else []
+
+
+def definition(layer, uri):
+    return {"layer": layer, "sources": [{"uri": uri, "bands": [1]}],
+            "output": {"encoding": {"format": "png"}}}
+
+
+class SandboxedServer(unittest.TestCase):
+    """One server: production reads data/, staging only its own root."""
+
+    extra_toml = ""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="kiln-sandbox-e2e-")
+        cls.staging_root = os.path.join(cls.tmp, "imagery", "staging")
+        os.makedirs(cls.staging_root)
+        # A real raster inside staging's root: a window of the Landsat scene.
+        cls.inside_tif = os.path.join(cls.staging_root, "inside.tif")
+        gdal.Translate(cls.inside_tif, kt.l7_path(), srcWin=[0, 0, 200, 200], bandList=[1])
+        cls.inside_bytes = os.path.join(cls.staging_root, "inside.bin")
+        with open(cls.inside_bytes, "wb") as f:
+            f.write(bytes(range(256)) * 4)
+        cls.srv = KilnServer(
+            tmp=cls.tmp,
+            environments=[
+                {"name": "production", "token": PRODUCTION_TOKEN, "concurrency": 2,
+                 "priority": 10, "source_roots": [d + "/" for d in kt.data_dirs()]},
+                {"name": "staging", "token": STAGING_TOKEN, "concurrency": 2,
+                 "source_roots": [cls.staging_root + "/"]},
+            ],
+            extra_toml="# %s\n%s" % (SECRET, cls.extra_toml))
+        try:
+            cls.srv.start()
+        except BaseException:
+            cls.srv.close()
+            shutil.rmtree(cls.tmp, ignore_errors=True)
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.close()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def write(self, name, text):
+        path = os.path.join(self.staging_root, name)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        return path
+
+    def staging_run(self, layer, uri):
+        """Submits as staging. Returns ("refused", response) when the submit is
+        refused (the sandboxed planner could not read it either), else
+        (final state, step)."""
+        r = self.srv.request("POST", "/v1/steps",
+                             {"name": layer, "action": {"ingest": definition(layer, uri)}},
+                             token=STAGING_TOKEN)
+        if r.status != 201:
+            self.assertEqual(r.status // 100, 4, r)
+            return "refused", r
+        step = self.srv.wait_step(r.json()["id"], token=STAGING_TOKEN, timeout=180)
+        return step["state"], step
+
+    def assert_nothing_readable(self, layer, secret_bytes=None):
+        """Nothing published for `layer` in staging, and no file staging can
+        read holds `secret_bytes`."""
+        assert_nothing_published_soon(self, self.srv.catalog, "staging", layer)
+        if secret_bytes:
+            for path in files_under(os.path.join(self.srv.catalog, "staging")):
+                with open(path, "rb") as f:
+                    self.assertNotIn(secret_bytes, f.read(), path)
+
+
+class TestFilesystemBoundary(SandboxedServer):
+
+    def test_vrt_pointing_inside_the_root_works_and_outside_fails(self):
+        inside = self.write("inside.vrt", simple_source_vrt(self.inside_tif))
+        state, step = self.staging_run("vrt-inside", inside)
+        self.assertEqual(state, "COMPLETED", step)
+        self.assertTrue(kt.list_tiles(kt.current_dir(self.srv.catalog, "staging", "vrt-inside")))
+
+        # The same VRT on production's imagery: planning (metadata only) may
+        # pass, but the task's view holds no such file.
+        outside = self.write("steal.vrt", simple_source_vrt(kt.l7_path()))
+        state, step = self.staging_run("vrt-outside", outside)
+        self.assertEqual(state, "FAILED", step)
+        self.assertEqual(step["failure"]["reason"], "SOURCE_ERROR", step)
+        self.assertIn("No such file", step["failure"]["message"], step)
+        self.assert_nothing_readable("vrt-outside")
+
+    def test_symlink_out_of_the_root_is_not_followed(self):
+        link = os.path.join(self.staging_root, "link.tif")
+        if not os.path.lexists(link):
+            os.symlink(kt.l7_path(), link)
+        vrt = self.write("via-link.vrt", simple_source_vrt(link))
+        state, _ = self.staging_run("via-link", vrt)
+        self.assertIn(state, ("refused", "FAILED"))
+        self.assert_nothing_readable("via-link")
+
+    def test_raw_bands_read_inside_the_root_only(self):
+        control = self.write("raw-inside.vrt", raw_band_vrt(self.inside_bytes))
+        state, step = self.staging_run("raw-inside", control)
+        self.assertEqual(state, "COMPLETED", step)
+
+        db = [p for p in files_under(self.srv.state_dir) if p.endswith("kiln.db")]
+        self.assertTrue(db, "the job store is a file in the state dir")
+        targets = {"raw-config": self.srv.config_path, "raw-store": db[0],
+                   "raw-log": self.srv.log_path}
+        for layer, target in targets.items():
+            with self.subTest(target=target):
+                state, got = self.staging_run(layer, self.write(layer + ".vrt",
+                                                                raw_band_vrt(target)))
+                self.assertIn(state, ("refused", "FAILED"), got)
+                self.assert_nothing_readable(layer, SECRET.encode())
+
+    def test_worker_token_is_out_of_reach(self):
+        workers = [p for p, a in descendants(self.srv.proc.pid).items()
+                   if is_kiln_process(a, "worker")]
+        self.assertTrue(workers)
+        with open("/proc/%d/environ" % workers[0], "rb") as f:
+            env = dict(kv.split(b"=", 1) for kv in f.read().split(b"\0") if b"=" in kv)
+        token = env[b"KILN_WORKER_TOKEN"]
+        # The worker's environment (another pid namespace: no such file) and
+        # the task's own (scrubbed: no token in it).
+        for layer, target in (("env-worker", "/proc/%d/environ" % workers[0]),
+                              ("env-self", "/proc/self/environ"),
+                              ("env-init", "/proc/1/environ")):
+            with self.subTest(target=target):
+                state, got = self.staging_run(layer, self.write(layer + ".vrt",
+                                                                raw_band_vrt(target, 256, 4)))
+                self.assertIn(state, ("refused", "FAILED", "COMPLETED"), got)
+                for path in files_under(os.path.join(self.srv.catalog, "staging")):
+                    with open(path, "rb") as f:
+                        self.assertNotIn(token, f.read(), path)
+
+    def test_production_still_ingests_its_own_root(self):
+        r = self.srv.submit(definition("prod-l7", kt.l7_path()), token=PRODUCTION_TOKEN)
+        step = self.srv.wait_step(r["id"], timeout=300)
+        self.assertEqual(step["state"], "COMPLETED", step)
+        tiles = kt.list_tiles(kt.current_dir(self.srv.catalog, "production", "prod-l7"))
+        self.assertTrue(tiles)
+        # Written by the sandbox user, readable by the server and readers.
+        st = os.stat(kt.layer_dir(self.srv.catalog, "production", "prod-l7"))
+        if os.geteuid() == 0:
+            self.assertEqual(st.st_uid, 65534)
+
+
+class TestNetworkBoundary(SandboxedServer):
+
+    def test_task_cannot_reach_a_loopback_port(self):
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.addCleanup(listener.close)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        port = listener.getsockname()[1]
+        url = "/vsicurl/http://127.0.0.1:%d/scene.tif" % port
+        state, step = self.staging_run("loopback", self.write("loopback.vrt",
+                                                               simple_source_vrt(url)))
+        self.assertIn(state, ("refused", "FAILED"), step)
+        readable, _, _ = select.select([listener], [], [], 0.5)
+        self.assertEqual(readable, [], "a connection reached the host's loopback port")
+
+
+class TestAddressSpaceLimit(SandboxedServer):
+    # Enough for a task of the Landsat window (it peaks near 400 MiB of
+    # address space), too little for the 550 MiB block below.
+    extra_toml = "[sandbox]\naddress_space_mb = 520\n"
+
+    def test_task_over_its_address_space_fails_cleanly(self):
+        # A sparse GeoTIFF of 378 bytes whose one 24000x24000 tile GDAL must
+        # allocate whole (576 MB) to read any pixel of it.
+        big = os.path.join(self.staging_root, "one-tile.tif")
+        if not os.path.exists(big):
+            d = gdal.GetDriverByName("GTiff").Create(
+                big, 24000, 24000, 1, gdal.GDT_Byte,
+                ["TILED=YES", "BLOCKXSIZE=24000", "BLOCKYSIZE=24000", "SPARSE_OK=TRUE"])
+            d.SetGeoTransform([10, 0.00001, 0, 20, 0, -0.00001])
+            d.SetProjection('GEOGCS["WGS 84",DATUM["WGS_1984",SPHEROID["WGS 84",6378137,'
+                            '298.257223563]],PRIMEM["Greenwich",0],UNIT["degree",'
+                            '0.0174532925199433],AUTHORITY["EPSG","4326"]]')
+            d = None
+        self.assertLess(os.path.getsize(big), 4096)
+        state, step = self.staging_run("too-big", big)
+        self.assertEqual(state, "FAILED", step)
+        self.assertEqual(step["failure"]["reason"], "SOURCE_ERROR", step)
+        self.assertIn("cannot allocate", step["failure"]["message"], step)
+        self.assert_nothing_readable("too-big")
+        # The server and its worker are unharmed: a small step still runs.
+        state, step = self.staging_run("after-big", self.inside_tif)
+        self.assertEqual(state, "COMPLETED", step)
+
+
+class TestPlannerDeadline(SandboxedServer):
+    extra_toml = "[sandbox]\nplan_timeout_seconds = 2\n"
+
+    def test_a_planner_past_its_deadline_answers_503_and_creates_no_step(self):
+        fifo = os.path.join(self.staging_root, "never-written.tif")
+        if not os.path.exists(fifo):
+            os.mkfifo(fifo)
+        before = self.srv.list_steps(token=STAGING_TOKEN)["steps"]
+        r = self.srv.request("POST", "/v1/steps",
+                             {"name": "slow", "action": {"ingest": definition("slow", fifo)}},
+                             token=STAGING_TOKEN)
+        self.assertEqual(r.status, 503, r)
+        self.assertIn("did not finish within 2 s", r.text())
+        self.assertEqual(self.srv.list_steps(token=STAGING_TOKEN)["steps"], before)
+        # The server still plans the next one.
+        state, step = self.staging_run("after-slow", self.inside_tif)
+        self.assertEqual(state, "COMPLETED", step)
+        # And no planner is left behind.
+        self.assertEqual([a for a in descendants(self.srv.proc.pid).values()
+                          if is_kiln_process(a, "task") and "plan" in a], [])
+
+
+if __name__ == "__main__":
+    unittest.main()
