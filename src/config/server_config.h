@@ -47,6 +47,15 @@ struct ServerConfig {
   std::string state_dir;  // absolute
   int64_t max_body_bytes = 1 << 20;
   int shutdown_grace_seconds = 30;
+  // The HTTP front door (src/http/README.md says why these defaults).
+  int http_threads = 16;
+  int max_header_bytes = 16 * 1024;
+  int header_timeout_seconds = 10;
+  int body_timeout_seconds = 30;
+  int idle_timeout_seconds = 60;
+  int write_timeout_seconds = 30;
+  int max_connections = 10'000;
+  int max_connections_per_address = 1'024;
 
   int lease_seconds = 15;
   int heartbeat_seconds = 2;

@@ -9,8 +9,7 @@
 #include <cstdint>
 #include <memory>
 
-#include <httplib.h>
-
+#include "http/server.h"
 #include "server/core_names.h"
 #include "server/emr.h"
 #include "server/rate_limiter.h"
@@ -24,10 +23,10 @@ class EmrDoor {
   // every request id, so ids differ across restarts.
   EmrDoor(StepService& steps, const ServerConfig& config, int64_t started_ms);
 
-  void install(httplib::Server& http);
+  void install(http::Server& http);
 
  private:
-  void handle(const httplib::Request& req, httplib::Response& res);
+  void handle(const http::Request& req, http::Response& res);
 
   const ServerConfig& config_;
   const int64_t started_ms_;
