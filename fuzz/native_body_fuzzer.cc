@@ -19,7 +19,7 @@
 #include <string>
 #include <string_view>
 
-#include <httplib.h>
+#include "http/message.h"
 #include <nlohmann/json.hpp>
 
 #include "server/http_util.h"
@@ -36,7 +36,7 @@ size_t g_checked = 0;  // bodies accepted
   std::abort();
 }
 
-void check_refusal(const httplib::Response& res, std::string_view input) {
+void check_refusal(const kiln::http::Response& res, std::string_view input) {
   if (res.status != 400) fail("refused with status " + std::to_string(res.status), input);
   const json answer = json::parse(res.body, nullptr, /*allow_exceptions=*/false);
   if (!answer.is_object() || !answer.contains("error") || !answer["error"].is_object() ||
@@ -49,11 +49,11 @@ void check_refusal(const httplib::Response& res, std::string_view input) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view input(reinterpret_cast<const char*>(data), size);
-  httplib::Request req;
+  kiln::http::Request req;
   req.method = "POST";
   req.path = "/v1/steps";
   req.body.assign(input);
-  httplib::Response res;
+  kiln::http::Response res;
   json body;
   if (!kiln::server::parse_body(req, res, &body)) {
     check_refusal(res, input);
@@ -63,13 +63,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   // What the handlers then do: check the members they know (the submit
   // body's, then its action's), and copy what they keep.
-  httplib::Response known_res;
+  kiln::http::Response known_res;
   if (!kiln::server::only_known(known_res, body, {"name", "action", "action_on_failure"}, "")) {
     check_refusal(known_res, input);
     return 0;
   }
   if (body.contains("action") && body["action"].is_object()) {
-    httplib::Response action_res;
+    kiln::http::Response action_res;
     if (!kiln::server::only_known(action_res, body["action"], {"ingest", "ingest_uri"},
                                   "action: ")) {
       check_refusal(action_res, input);

@@ -17,6 +17,7 @@ void StepEvents::notify() {
     ++version_;
   }
   changed_.notify_all();
+  call_subscribers();
   for (const auto& l : listeners_) l();
 }
 
@@ -34,11 +35,29 @@ void StepEvents::close() {
     closed_ = true;
   }
   changed_.notify_all();
+  call_subscribers();
 }
 
 bool StepEvents::closed() const {
   MutexLock lock(&mu_);
   return closed_;
+}
+
+uint64_t StepEvents::subscribe(std::function<void()> callback) {
+  MutexLock lock(&subs_mu_);
+  const uint64_t id = next_subscriber_++;
+  subscribers_.emplace(id, std::move(callback));
+  return id;
+}
+
+void StepEvents::unsubscribe(uint64_t id) {
+  MutexLock lock(&subs_mu_);
+  subscribers_.erase(id);
+}
+
+void StepEvents::call_subscribers() {
+  MutexLock lock(&subs_mu_);
+  for (const auto& [id, callback] : subscribers_) callback();
 }
 
 }  // namespace kiln::cluster

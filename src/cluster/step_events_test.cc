@@ -95,6 +95,27 @@ TEST(StepEventsTest, ListenersRunOnEveryNotify) {
   EXPECT_EQ(calls, 22);
 }
 
+TEST(StepEventsTest, SubscribersAreToldOfNotifyAndCloseUntilUnsubscribed) {
+  ManualClock clock;
+  StepEvents events(clock);
+  int a = 0, b = 0;
+  const uint64_t ia = events.subscribe([&] { ++a; });
+  const uint64_t ib = events.subscribe([&] { ++b; });
+  EXPECT_NE(ia, ib);
+  events.notify();
+  EXPECT_EQ(a, 1);
+  EXPECT_EQ(b, 1);
+  events.unsubscribe(ia);
+  events.notify();
+  EXPECT_EQ(a, 1);
+  EXPECT_EQ(b, 2);
+  events.close();  // a waiter must also learn of the shutdown
+  EXPECT_EQ(b, 3);
+  events.unsubscribe(ib);
+  events.notify();
+  EXPECT_EQ(b, 3);
+}
+
 // --- CoreStepService::wait ---------------------------------------------------------------
 
 TEST_F(ClusterTest, WaitReturnsTheEndedStepWhenAnotherThreadCompletesIt) {

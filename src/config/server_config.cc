@@ -120,9 +120,14 @@ Result<ServerConfig> parse_config(const std::string& text, const std::string& ba
   c.state_dir = absolute_from(base_dir, "kiln-state");
   Status err;
   if (const toml::table* t = subtable(root, "server", &err)) {
-    KILN_RETURN_IF_ERROR(check_keys(*t, "server",
-                                    {"listen", "state_dir", "max_body_bytes",
-                                     "shutdown_grace_seconds", "metrics_token_sha256"}));
+    KILN_RETURN_IF_ERROR(
+        check_keys(*t, "server",
+                   {"listen", "state_dir", "max_body_bytes", "shutdown_grace_seconds",
+                    "metrics_token_sha256",
+                    // the HTTP front door (src/http/README.md)
+                    "http_threads", "max_header_bytes", "header_timeout_seconds",
+                    "body_timeout_seconds", "idle_timeout_seconds", "write_timeout_seconds",
+                    "max_connections", "max_connections_per_address"}));
     std::string listen;
     KILN_RETURN_IF_ERROR(get_string(*t, "server", "listen", &listen));
     if (!listen.empty()) KILN_RETURN_IF_ERROR(parse_listen(listen, &c));
@@ -135,6 +140,21 @@ Result<ServerConfig> parse_config(const std::string& text, const std::string& ba
         get_int(*t, "server", "shutdown_grace_seconds", 0, 3600, &c.shutdown_grace_seconds));
     KILN_RETURN_IF_ERROR(get_token_hashes(*t, "server", /*required=*/false, &c.metrics_token_sha256,
                                           "metrics_token_sha256"));
+    KILN_RETURN_IF_ERROR(get_int(*t, "server", "http_threads", 1, 1024, &c.http_threads));
+    KILN_RETURN_IF_ERROR(
+        get_int(*t, "server", "max_header_bytes", 1024, 1 << 20, &c.max_header_bytes));
+    KILN_RETURN_IF_ERROR(
+        get_int(*t, "server", "header_timeout_seconds", 1, 3600, &c.header_timeout_seconds));
+    KILN_RETURN_IF_ERROR(
+        get_int(*t, "server", "body_timeout_seconds", 1, 3600, &c.body_timeout_seconds));
+    KILN_RETURN_IF_ERROR(
+        get_int(*t, "server", "idle_timeout_seconds", 1, 86400, &c.idle_timeout_seconds));
+    KILN_RETURN_IF_ERROR(
+        get_int(*t, "server", "write_timeout_seconds", 1, 3600, &c.write_timeout_seconds));
+    KILN_RETURN_IF_ERROR(
+        get_int(*t, "server", "max_connections", 16, 1'000'000, &c.max_connections));
+    KILN_RETURN_IF_ERROR(get_int(*t, "server", "max_connections_per_address", 1, 1'000'000,
+                                 &c.max_connections_per_address));
   }
   KILN_RETURN_IF_ERROR(err);
   if (const toml::table* t = subtable(root, "scheduler", &err)) {

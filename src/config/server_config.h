@@ -61,6 +61,15 @@ struct ServerConfig {
   // SHA-256 (hex) of the tokens that may read /metrics; empty: anyone
   // who reaches the port may (the startup log says so).
   std::vector<std::string> metrics_token_sha256;
+  // The HTTP front door (src/http/README.md says why these defaults).
+  int http_threads = 16;
+  int max_header_bytes = 16 * 1024;
+  int header_timeout_seconds = 10;
+  int body_timeout_seconds = 30;
+  int idle_timeout_seconds = 60;
+  int write_timeout_seconds = 30;
+  int max_connections = 10'000;
+  int max_connections_per_address = 1'024;
 
   int lease_seconds = 15;
   int heartbeat_seconds = 2;

@@ -39,11 +39,11 @@ EmrDoor::EmrDoor(StepService& steps, const ServerConfig& config, int64_t started
       quotas_(quotas),
       api_(steps, config) {}
 
-void EmrDoor::install(httplib::Server& http) {
-  http.Post("/", [this](const httplib::Request& q, httplib::Response& r) { handle(q, r); });
+void EmrDoor::install(http::Server& http) {
+  http.Post("/", [this](const kiln::http::Request& q, kiln::http::Response& r) { handle(q, r); });
 }
 
-void EmrDoor::handle(const httplib::Request& req, httplib::Response& res) {
+void EmrDoor::handle(const http::Request& req, http::Response& res) {
   // A request id per call, as AWS sends: clients log it with errors.
   char rid[64];
   std::snprintf(rid, sizeof rid, "kiln-%016llx-%08llx",

@@ -10,8 +10,7 @@
 #include <cstdint>
 #include <memory>
 
-#include <httplib.h>
-
+#include "http/server.h"
 #include "server/core_names.h"
 #include "server/emr.h"
 #include "server/quotas.h"
@@ -30,10 +29,10 @@ class EmrDoor {
   EmrDoor(StepService& steps, const ServerConfig& config, int64_t started_ms,
           EnvironmentQuotas& quotas);
 
-  void install(httplib::Server& http);
+  void install(http::Server& http);
 
  private:
-  void handle(const httplib::Request& req, httplib::Response& res);
+  void handle(const http::Request& req, http::Response& res);
 
   const ServerConfig& config_;
   const int64_t started_ms_;

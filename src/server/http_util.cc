@@ -10,27 +10,27 @@ namespace kiln::server {
 
 using json = nlohmann::json;
 
-void send_json(httplib::Response& res, int status, const json& body) {
+void send_json(http::Response& res, int status, const json& body) {
   res.status = status;
   res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
 }
 
-void send_json_text(httplib::Response& res, int status, std::string&& text) {
+void send_json_text(http::Response& res, int status, std::string&& text) {
   res.status = status;
   res.set_content(std::move(text), "application/json");
 }
 
-void send_error(httplib::Response& res, int status, const std::string& code,
+void send_error(http::Response& res, int status, const std::string& code,
                 const std::string& message) {
   send_json(res, status, {{"error", {{"code", code}, {"message", message}}}});
 }
 
-void send_status(httplib::Response& res, const Status& s) {
+void send_status(http::Response& res, const Status& s) {
   const HttpError& e = http_error(s.code());
   send_error(res, e.http_status, e.native_code, s.message());
 }
 
-bool parse_body(const httplib::Request& req, httplib::Response& res, json* out, size_t max_bytes) {
+bool parse_body(const http::Request& req, http::Response& res, json* out, size_t max_bytes) {
   auto parsed = parse_json_strict(req.body, JsonLimits{max_bytes, kMaxJsonDepth});
   if (!parsed.is_ok()) {
     send_error(res, 400, "bad_request", "request body: " + parsed.status().message());
@@ -44,7 +44,7 @@ bool parse_body(const httplib::Request& req, httplib::Response& res, json* out, 
   return true;
 }
 
-bool only_known(httplib::Response& res, const json& obj, const std::set<std::string>& known,
+bool only_known(http::Response& res, const json& obj, const std::set<std::string>& known,
                 const std::string& where) {
   for (auto it = obj.begin(); it != obj.end(); ++it) {
     if (!known.count(it.key())) {

@@ -1,10 +1,12 @@
 #include "server/rest_api.h"
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 
 #include "config/limits.h"
+#include "http/deferred.h"
 #include "server/http_util.h"
 #include "server/json_writer.h"
 #include "server/step_json.h"
@@ -12,10 +14,10 @@
 namespace kiln::server {
 
 using json = nlohmann::json;
-using httplib::Request;
-using httplib::Response;
+using http::Request;
+using http::Response;
 
-void RestApi::install(httplib::Server& http) {
+void RestApi::install(http::Server& http) {
   http.Get("/healthz", [](const Request&, Response& res) { send_json(res, 200, {{"ok", true}}); });
   http.Get("/readyz", [this](const Request&, Response& res) {
     if (d_.lifecycle.stopping()) return send_error(res, 503, "unavailable", "shutting down");
@@ -214,9 +216,27 @@ void RestApi::handle_wait(const Request& req, Response& res) {
     return send_error(res, 400, "bad_request",
                       "timeout: must be 0-" + std::to_string(config::kMaxWaitSeconds) + " seconds");
   }
-  auto step = d_.steps.wait(*env, req.matches[1], timeout * 1000);
+  auto step = d_.steps.get(*env, req.matches[1]);
   if (!step.is_ok()) return send_status(res, step.status());
-  send_json_text(res, 200, step_text(*step, d_.steps.log_location(step->id), d_.clock.now_ms()));
+  if (store::is_terminal(step->state) || timeout == 0) {
+    return send_json_text(res, 200,
+                          step_text(*step, d_.steps.log_location(step->id), d_.clock.now_ms()));
+  }
+  // The request waits suspended, holding no thread; StepWaiters answers it
+  // when the step ends, at the timeout, or at shutdown.
+  std::shared_ptr<http::Deferred> answer = res.suspend();
+  d_.waiters.add(
+      *env, step->id, d_.clock.now_ms() + timeout * 1000,
+      [this, answer](Result<store::Step> s) {
+        Response r;
+        if (!s.is_ok()) {
+          send_status(r, s.status());
+        } else {
+          send_json_text(r, 200, step_text(*s, d_.steps.log_location(s->id), d_.clock.now_ms()));
+        }
+        answer->complete(std::move(r));
+      },
+      [answer] { return answer->abandoned(); });
 }
 
 void RestApi::handle_cluster(const Request& req, Response& res) {

@@ -8,8 +8,6 @@
 #include <atomic>
 #include <cstdint>
 
-#include <httplib.h>
-
 #include "cluster/elastic_control.h"
 #include "cluster/lifecycle.h"
 #include "cluster/scheduler.h"
@@ -17,10 +15,12 @@
 #include "cluster/worker_protocol.h"
 #include "common/clock.h"
 #include "common/prometheus.h"
+#include "http/server.h"
 #include "server/auth.h"
 #include "server/core_names.h"
 #include "server/list_marker.h"
 #include "server/quotas.h"
+#include "server/step_waiters.h"
 
 namespace kiln::server {
 
@@ -43,30 +43,31 @@ class RestApi {
     ServerCounters& counters;
     const Clock& clock;
     EnvironmentQuotas& quotas;
+    StepWaiters& waiters;  // the long polls of handle_wait
   };
   explicit RestApi(Deps deps) : d_(deps) {}
 
   // Adds the door's routes to `http`.
-  void install(httplib::Server& http);
+  void install(http::Server& http);
 
  private:
   // The caller's environment, or writes 401 (no or an unknown token) or
   // 429 (over its request rate) and returns nullptr.
-  const EnvironmentConfig* authenticate(const httplib::Request& req, httplib::Response& res);
+  const EnvironmentConfig* authenticate(const http::Request& req, http::Response& res);
 
   size_t body_limit() const { return static_cast<size_t>(d_.config.max_body_bytes); }
 
-  void handle_submit(const httplib::Request& req, httplib::Response& res);
-  void handle_list(const httplib::Request& req, httplib::Response& res);
-  void handle_describe(const httplib::Request& req, httplib::Response& res);
-  void handle_cancel(const httplib::Request& req, httplib::Response& res);
-  void handle_logs(const httplib::Request& req, httplib::Response& res);
-  void handle_wait(const httplib::Request& req, httplib::Response& res);
-  void handle_cluster(const httplib::Request& req, httplib::Response& res);
+  void handle_submit(const http::Request& req, http::Response& res);
+  void handle_list(const http::Request& req, http::Response& res);
+  void handle_describe(const http::Request& req, http::Response& res);
+  void handle_cancel(const http::Request& req, http::Response& res);
+  void handle_logs(const http::Request& req, http::Response& res);
+  void handle_wait(const http::Request& req, http::Response& res);
+  void handle_cluster(const http::Request& req, http::Response& res);
   // POST /v1/cluster/nodes/{id}/interrupt: a spot notice (operator token).
-  void handle_interrupt(const httplib::Request& req, httplib::Response& res);
-  void handle_environment(const httplib::Request& req, httplib::Response& res);
-  void handle_metrics(const httplib::Request& req, httplib::Response& res);
+  void handle_interrupt(const http::Request& req, http::Response& res);
+  void handle_environment(const http::Request& req, http::Response& res);
+  void handle_metrics(const http::Request& req, http::Response& res);
 
   Deps d_;
   const ListMarkers markers_;  // next_marker of GET /v1/steps

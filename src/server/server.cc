@@ -17,8 +17,6 @@ namespace kiln::server {
 namespace {
 
 namespace fs = std::filesystem;
-using httplib::Request;
-using httplib::Response;
 
 // The first line of a file; "" when it cannot be read.
 std::string read_first_line(const fs::path& path) {
@@ -28,10 +26,6 @@ std::string read_first_line(const fs::path& path) {
   return line;
 }
 
-// The HTTP server's request threads: every door shares them.
-constexpr size_t kHttpThreads = 64;
-constexpr size_t kKeepAliveMaxCount = 1000;
-
 }  // namespace
 
 Server::Server(const ServerConfig& config, const Clock& clock)
@@ -39,7 +33,24 @@ Server::Server(const ServerConfig& config, const Clock& clock)
       clock_(clock),
       started_ms_(clock.now_ms()),
       events_(clock),
-      policies_(config_.environments) {}
+      policies_(config_.environments),
+      http_(http_options()) {}
+
+http::ServerOptions Server::http_options() {
+  http::ServerOptions o;
+  o.limits.max_header_bytes = static_cast<size_t>(config_.max_header_bytes);
+  o.limits.max_body_bytes = config_.max_body_bytes;
+  o.handler_threads = static_cast<size_t>(config_.http_threads);
+  o.header_timeout_ms = config_.header_timeout_seconds * 1000LL;
+  o.body_timeout_ms = config_.body_timeout_seconds * 1000LL;
+  o.idle_timeout_ms = config_.idle_timeout_seconds * 1000LL;
+  o.write_timeout_ms = config_.write_timeout_seconds * 1000LL;
+  o.max_connections = static_cast<size_t>(config_.max_connections);
+  o.max_connections_per_address = static_cast<size_t>(config_.max_connections_per_address);
+  o.clock = &clock_;
+  o.on_request = [this](const http::Request&) { counters_.http_requests++; };
+  return o;
+}
 
 Result<std::unique_ptr<Server>> Server::start(const ServerConfig& config,
                                               const std::string& kiln_exe) {
@@ -75,12 +86,15 @@ Result<std::unique_ptr<Server>> Server::start(const ServerConfig& config,
   if (s->worker_token_.empty()) return internal_error("cannot draw random bytes for a token");
 
   // The port first: workers and Slurm tasks are told where to reach us.
-  s->port_ = cfg.port == 0 ? s->http_.bind_to_any_port(cfg.host)
-                           : (s->http_.bind_to_port(cfg.host, cfg.port) ? cfg.port : -1);
-  if (s->port_ <= 0) {
+  auto port = s->http_.bind(cfg.host, cfg.port);
+  if (!port.is_ok()) {
     return io_error("cannot listen on " + cfg.host + ":" + std::to_string(cfg.port) +
-                    " (in use, or not an address of this host)");
+                    " (in use, or not an address of this host): " + port.status().message());
   }
+  s->port_ = *port;
+  log::info("http: at most " + std::to_string(s->http_.max_connections()) + " connections, " +
+            std::to_string(cfg.max_connections_per_address) + " per client address, " +
+            std::to_string(cfg.http_threads) + " handler threads");
 
   KILN_RETURN_IF_ERROR(s->make_executor(kiln_exe));
   s->elastic_ = std::make_unique<cluster::ElasticControl>(cfg, s->store_.get(), s->executor_.get());
@@ -134,9 +148,10 @@ Result<std::unique_ptr<Server>> Server::start(const ServerConfig& config,
         "step counts; set [server] metrics_token_sha256 to require one");
   }
   s->quotas_ = std::make_unique<EnvironmentQuotas>(cfg);
-  s->rest_ = std::make_unique<RestApi>(RestApi::Deps{cfg, *s->steps_, *s->elastic_, *s->workers_,
-                                                     *s->scheduler_, *s->tokens_, s->lifecycle_,
-                                                     s->counters_, s->clock_, *s->quotas_});
+  s->waiters_ = std::make_unique<StepWaiters>(*s->steps_, s->events_, s->clock_);
+  s->rest_ = std::make_unique<RestApi>(RestApi::Deps{
+      cfg, *s->steps_, *s->elastic_, *s->workers_, *s->scheduler_, *s->tokens_, s->lifecycle_,
+      s->counters_, s->clock_, *s->quotas_, *s->waiters_});
   s->worker_api_ = std::make_unique<WorkerApi>(*s->workers_, s->worker_token_);
   if (cfg.emr_enabled) {
     s->emr_ = std::make_unique<EmrDoor>(*s->steps_, cfg, s->started_ms_, *s->quotas_);
@@ -199,43 +214,8 @@ Status Server::make_executor(const std::string& kiln_exe) {
 }
 
 void Server::install_routes() {
-  http_.new_task_queue = [] { return new httplib::ThreadPool(kHttpThreads); };
-  http_.set_payload_max_length(static_cast<size_t>(config_.max_body_bytes));
-  http_.set_keep_alive_max_count(kKeepAliveMaxCount);
-  // Small JSON replies: without TCP_NODELAY, Nagle and delayed ACKs hold
-  // each one back for tens of milliseconds (300 req/s instead of thousands).
-  http_.set_tcp_nodelay(true);
-  http_.set_error_handler([this](const Request&, Response& res) {
-    if (!res.body.empty()) return;
-    switch (res.status) {
-      case 413:
-        send_error(res, 413, "payload_too_large",
-                   "request body over " + std::to_string(config_.max_body_bytes) + " bytes");
-        break;
-      case 404:
-        send_error(res, 404, "not_found", "no such endpoint");
-        break;
-      case 405:
-        send_error(res, 405, "method_not_allowed", "method not allowed here");
-        break;
-      default:
-        send_error(res, res.status, "error", "HTTP " + std::to_string(res.status));
-    }
-  });
-  http_.set_exception_handler([](const Request&, Response& res, std::exception_ptr ep) {
-    std::string what = "unexpected error";
-    try {
-      if (ep) std::rethrow_exception(ep);
-    } catch (const std::exception& e) {
-      what = e.what();
-    } catch (...) {
-    }
-    send_error(res, 500, "internal", what);
-  });
-  http_.set_pre_routing_handler([this](const Request&, Response&) {
-    counters_.http_requests++;
-    return httplib::Server::HandlerResponse::Unhandled;
-  });
+  // Limits, deadlines, 404/405/413 and a handler's exception (500 with a
+  // request id) are the front door's own (src/http).
   rest_->install(http_);
   if (emr_) emr_->install(http_);
   worker_api_->install(http_);
@@ -248,7 +228,7 @@ Server::~Server() {
   if (executor_) executor_->stop(std::chrono::seconds(0));
 }
 
-void Server::run() { http_.listen_after_bind(); }
+void Server::run() { http_.run(); }
 
 void Server::shutdown() {
   if (!lifecycle_.begin_stopping()) return;

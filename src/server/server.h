@@ -7,8 +7,6 @@
 #include <memory>
 #include <string>
 
-#include <httplib.h>
-
 #include "cluster/elastic_control.h"
 #include "cluster/lifecycle.h"
 #include "cluster/planner.h"
@@ -20,11 +18,13 @@
 #include "cluster/worker_protocol.h"
 #include "common/clock.h"
 #include "common/status.h"
+#include "http/server.h"
 #include "server/auth.h"
 #include "server/core_names.h"
 #include "server/emr_door.h"
 #include "server/quotas.h"
 #include "server/rest_api.h"
+#include "server/step_waiters.h"
 #include "server/worker_api.h"
 #include "store/job_store.h"
 
@@ -57,7 +57,9 @@ class Server final {
 
  private:
   Server(const ServerConfig& config, const Clock& clock);
-  // The HTTP server's own settings and the doors' routes.
+  // The front door's limits and deadlines, from the config.
+  http::ServerOptions http_options();
+  // The doors' routes.
   void install_routes();
   // The Slurm executor and its dispatcher, or the local executor.
   Status make_executor(const std::string& kiln_exe);
@@ -86,10 +88,11 @@ class Server final {
   std::unique_ptr<TokenTable> tokens_;
   std::unique_ptr<EnvironmentQuotas> quotas_;  // both doors' request rates
   ServerCounters counters_;
+  std::unique_ptr<StepWaiters> waiters_;  // before the doors that use it, after steps_
   std::unique_ptr<RestApi> rest_;
   std::unique_ptr<WorkerApi> worker_api_;
   std::unique_ptr<EmrDoor> emr_;
-  httplib::Server http_;
+  http::Server http_;
 };
 
 }  // namespace kiln::server

@@ -54,8 +54,8 @@ struct SigV4Key {
 // An HTTP request as it arrived, before any decoding.
 struct SigV4Request {
   std::string method;  // "POST"
-  // Raw request-target path, still percent-encoded ("/"). With cpp-httplib
-  // that is req.target up to '?', not req.path (httplib decodes it, and the
+  // Raw request-target path, still percent-encoded ("/"). With kiln::http
+  // that is req.target up to '?', not req.path (that one is decoded, and the
   // signature covers the encoded form).
   std::string path;
   std::string query;  // raw query string without '?', may be empty

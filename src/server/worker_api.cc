@@ -6,8 +6,8 @@
 namespace kiln::server {
 
 using json = nlohmann::json;
-using httplib::Request;
-using httplib::Response;
+using http::Request;
+using http::Response;
 
 namespace {
 
@@ -23,7 +23,7 @@ json task_json(const cluster::LeasedTask& t) {
 
 }  // namespace
 
-void WorkerApi::install(httplib::Server& http) {
+void WorkerApi::install(http::Server& http) {
   http.Post("/internal/v1/register",
             [this](const Request& q, Response& r) { handle_register(q, r); });
   http.Post("/internal/v1/lease", [this](const Request& q, Response& r) { handle_lease(q, r); });

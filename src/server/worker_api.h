@@ -6,9 +6,8 @@
 
 #include <string>
 
-#include <httplib.h>
-
 #include "cluster/worker_protocol.h"
+#include "http/server.h"
 
 namespace kiln::server {
 
@@ -18,19 +17,19 @@ class WorkerApi {
   WorkerApi(cluster::WorkerProtocol& protocol, std::string worker_token)
       : protocol_(protocol), token_(std::move(worker_token)) {}
 
-  void install(httplib::Server& http);
+  void install(http::Server& http);
 
  private:
-  bool authenticated(const httplib::Request& req, httplib::Response& res) const;
+  bool authenticated(const http::Request& req, http::Response& res) const;
 
-  void handle_register(const httplib::Request& req, httplib::Response& res);
-  void handle_lease(const httplib::Request& req, httplib::Response& res);
-  void handle_heartbeat(const httplib::Request& req, httplib::Response& res);
-  void handle_complete(const httplib::Request& req, httplib::Response& res);
+  void handle_register(const http::Request& req, http::Response& res);
+  void handle_lease(const http::Request& req, http::Response& res);
+  void handle_heartbeat(const http::Request& req, http::Response& res);
+  void handle_complete(const http::Request& req, http::Response& res);
   // A batch task (Slurm) claims the task it was started for; a worker that
   // stops (preempted, cancelled) leaves, returning its leases at once.
-  void handle_claim(const httplib::Request& req, httplib::Response& res);
-  void handle_leave(const httplib::Request& req, httplib::Response& res);
+  void handle_claim(const http::Request& req, http::Response& res);
+  void handle_leave(const http::Request& req, http::Response& res);
 
   cluster::WorkerProtocol& protocol_;
   const std::string token_;

@@ -1,0 +1,128 @@
+#!/usr/bin/python3
+"""The front door and a large local fleet (issue 14, "the same door limits
+the fleet"): can `kiln serve` take the registrations and heartbeats of
+hundreds of its own workers?
+
+    /usr/bin/python3 bench/fleet_bench.py [--nodes 500] [--seconds 20] [--out [FILE]]
+
+Starts one `kiln serve` (tests/e2e/kiln_server.py: temp dir, stopped by PID)
+whose core group has --nodes local nodes of one slot each
+(min_nodes = max_nodes), then measures:
+
+- registration: seconds from starting the server until /v1/cluster lists
+  --nodes live workers (target: 500 within 30 s), and whether they stay
+  (the count again after the measurements);
+- idle server CPU: the `kiln serve` process's user+system time over
+  --seconds with the fleet idle, as a share of one core (target < 25 %);
+- /healthz latency on one keep-alive connection for --seconds: p50, p99,
+  max (target p99 <= 50 ms).
+
+Prints a markdown table; --out also writes bench/results/fleet.md (or FILE).
+"""
+
+import argparse
+import datetime
+import http.client
+import os
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "tests" / "e2e"))
+
+import kiln_server as ks  # noqa: E402
+
+
+def percentile(values, p):
+    s = sorted(values)
+    k = max(0, min(len(s) - 1, int(round(p / 100.0 * len(s) + 0.5)) - 1))
+    return s[k]
+
+
+def cpu_seconds(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def live_workers(srv):
+    return len(srv.cluster()["workers"])
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--nodes", type=int, default=500)
+    ap.add_argument("--seconds", type=float, default=20)
+    ap.add_argument("--register-timeout", type=float, default=120)
+    ap.add_argument("--out", nargs="?", const=str(REPO / "bench" / "results" / "fleet.md"))
+    args = ap.parse_args()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+    group = ("[[group]]\nname = \"core\"\ncore = true\nmarket = \"on_demand\"\n"
+             "min_nodes = %d\nmax_nodes = %d\nslots_per_node = 1\nprice_per_hour = 0.1\n"
+             % (args.nodes, args.nodes))
+    srv = ks.KilnServer(extra_toml=group)
+    try:
+        t0 = time.time()
+        srv.start(wait_ready=False)
+        srv.wait_ready(timeout=args.register_timeout)
+        ready_s = time.time() - t0
+        registered_s = None
+        seen = 0
+        while time.time() - t0 < args.register_timeout:
+            seen = live_workers(srv)
+            if seen >= args.nodes:
+                registered_s = time.time() - t0
+                break
+            time.sleep(0.2)
+        # Let the registration burst settle before measuring idle cost.
+        time.sleep(5)
+        c0, w0 = cpu_seconds(srv.proc.pid), time.time()
+        time.sleep(args.seconds)
+        cpu = (cpu_seconds(srv.proc.pid) - c0) / (time.time() - w0)
+
+        lat = []
+        conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=60)
+        end = time.time() + args.seconds
+        while time.time() < end:
+            t = time.perf_counter()
+            conn.request("GET", "/healthz")
+            r = conn.getresponse()
+            r.read()
+            lat.append(time.perf_counter() - t)
+        conn.close()
+        still = live_workers(srv)
+        with open(srv.log_path, "rb") as f:
+            restarts = f.read().count(b"cannot reach the server")
+    finally:
+        srv.close()
+
+    lines = [
+        "# Fleet: %d local nodes of one slot (bench/fleet_bench.py)" % args.nodes,
+        "",
+        "%s, %s, %d cores; %s UTC" % (platform.node(), platform.platform(), os.cpu_count(),
+                                       datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M")),
+        "",
+        "| nodes | /readyz after s | all registered after s | live at the end | idle server CPU "
+        "| /healthz p50 ms | p99 ms | max ms | requests |",
+        "|---|---|---|---|---|---|---|---|---|",
+        "| %d | %.1f | %s | %d | %.0f%% of a core | %.2f | %.2f | %.2f | %d |" % (
+            args.nodes, ready_s, "%.1f" % registered_s if registered_s else
+            "not within %ds (%d)" % (args.register_timeout, seen), still, cpu * 100,
+            percentile(lat, 50) * 1000, percentile(lat, 99) * 1000, max(lat) * 1000, len(lat)),
+        "",
+        "'cannot reach the server' lines in the server's log (workers that gave up): %d." % restarts,
+    ]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+// Router: which handler answers a request, by method and a regex over the
+// decoded path (cpp-httplib's Get/Post/Put/Delete, which the doors used).
+// Routes are tried in the order they were added; the first whose pattern
+// matches the whole path wins. HEAD requests use the GET routes.
+//
+// Not thread-safe while routes are added; add them all before the server
+// runs, then find() is safe from any thread.
+#pragma once
+
+#include <functional>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "http/message.h"
+
+namespace kiln::http {
+
+using Handler = std::function<void(const Request&, Response&)>;
+
+class Router {
+ public:
+  // `pattern` is an ECMAScript regex matched against the whole path; its
+  // groups land in Request::matches. An invalid pattern is a programmer
+  // error (std::regex_error).
+  void add(const std::string& method, const std::string& pattern, Handler handler);
+
+  enum class Outcome { kFound, kNoPath, kWrongMethod };
+  // The handler for `req` (its matches filled in), or nullptr with why.
+  const Handler* find(Request* req, Outcome* outcome) const;
+
+ private:
+  struct Route {
+    std::string method;
+    std::regex pattern;
+    Handler handler;
+  };
+  std::vector<Route> routes_;
+};
+
+}  // namespace kiln::http
