@@ -205,9 +205,8 @@ class StrictBuilder final : public json::json_sax_t {
   bool out_of_range(const std::string& token) {
     const std::string path = frames_.empty() ? "" : child_path();
     const std::string kind = integer_text(token) ? "integer" : "number";
-    const std::string range =
-        integer_text(token) ? "integers must fit in 64 bits, signed"
-                            : "beyond a 64-bit float's range";
+    const std::string range = integer_text(token) ? "integers must fit in 64 bits, signed"
+                                                  : "beyond a 64-bit float's range";
     std::string shown = token.size() > 40 ? token.substr(0, 40) + "..." : token;
     return fail(JsonErrorKind::kNumberOutOfRange, path, "",
                 (path.empty() ? "" : path + ": ") + kind + " " + shown + " is out of range (" +
