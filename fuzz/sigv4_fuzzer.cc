@@ -163,7 +163,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const SigV4Request request = parse_wire(input);
 
   const std::string uri = kiln::server::sigv4_canonical_uri(request.path);
-  if (uri.empty() || !well_encoded(uri, "/")) fail("canonical URI badly encoded: " + uri, input);
+  if (uri.empty() || uri.front() != '/' || !well_encoded(uri, "/"))
+    fail("canonical URI not absolute or badly encoded: '" + uri + "'", input);
   const std::string query = kiln::server::sigv4_canonical_query(request.query);
   if (!well_encoded(query, "=&")) fail("canonical query badly encoded: " + query, input);
 

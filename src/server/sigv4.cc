@@ -279,7 +279,11 @@ std::string sigv4_canonical_uri(std::string_view raw_path) {
     }
     out.push_back(seg);
   }
-  std::string path = raw_path.front() == '/' ? "/" : "";
+  // Always absolute: clients sign the path of a URL, which is "/" or starts
+  // with it. A request-target that does not ("." or "a/b") is read as
+  // rooted rather than given an empty or relative canonical form (found by
+  // fuzz/sigv4_fuzzer.cc: "." had the canonical URI "").
+  std::string path = "/";
   for (size_t i = 0; i < out.size(); ++i) {
     if (i > 0) path += '/';
     path += out[i];

@@ -142,8 +142,8 @@ std::vector<SigV4Key> sigv4_keys(const ServerConfig& config);
 
 // The canonical URI of a raw request path (non-S3 rules): "." and ".."
 // segments and empty segments removed, each remaining byte outside RFC 3986's
-// unreserved set percent-encoded (so "%20" becomes "%2520"), "/" kept;
-// an empty path is "/".
+// unreserved set percent-encoded (so "%20" becomes "%2520"), "/" kept.
+// Always starts with "/": an empty path is "/", "a/b" is "/a/b".
 std::string sigv4_canonical_uri(std::string_view raw_path);
 
 // The canonical query string of a raw query: each name and value

@@ -724,6 +724,12 @@ TEST(SigV4Canonical, Uri) {
   EXPECT_EQ(sigv4_canonical_uri("/a%20b/c+d=e"), "/a%2520b/c%2Bd%3De");
   EXPECT_EQ(sigv4_canonical_uri("/\xE1\x88\xB4"), "/%E1%88%B4");
   EXPECT_EQ(sigv4_canonical_uri("/-._~"), "/-._~");
+  // Request-targets that are not absolute paths are read as rooted: the
+  // canonical URI is never empty or relative (a fuzz finding: "." was "").
+  EXPECT_EQ(sigv4_canonical_uri("."), "/");
+  EXPECT_EQ(sigv4_canonical_uri("./.."), "/");
+  EXPECT_EQ(sigv4_canonical_uri("a/b/"), "/a/b/");
+  EXPECT_EQ(sigv4_canonical_uri("*"), "/%2A");
 }
 
 TEST(SigV4Canonical, Query) {
