@@ -157,6 +157,11 @@ Result<std::unique_ptr<Server>> Server::start(const ServerConfig& config,
     s->emr_ = std::make_unique<EmrDoor>(*s->steps_, cfg, s->started_ms_, *s->quotas_);
   }
   s->install_routes();
+  // The doors answer before the executor launches a node: a worker's
+  // registration must not wait for the last of hundreds of launches (with
+  // the loop started only in run(), a large core group timed out its own
+  // registrations and restarted its workers in a loop; issue 14).
+  s->http_thread_ = std::thread([raw] { raw->http_.run(); });
 
   // Then the executor, the warm core and the scheduler.
   KILN_RETURN_IF_ERROR(s->executor_->start());
@@ -222,13 +227,17 @@ void Server::install_routes() {
 }
 
 Server::~Server() {
+  http_.stop();
+  if (http_thread_.joinable()) http_thread_.join();
   lifecycle_.begin_stopping();
   if (scheduler_) scheduler_->stop();
   events_.close();
   if (executor_) executor_->stop(std::chrono::seconds(0));
 }
 
-void Server::run() { http_.run(); }
+void Server::run() {
+  if (http_thread_.joinable()) http_thread_.join();
+}
 
 void Server::shutdown() {
   if (!lifecycle_.begin_stopping()) return;

@@ -6,6 +6,7 @@
 
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "cluster/elastic_control.h"
 #include "cluster/lifecycle.h"
@@ -49,7 +50,8 @@ class Server final {
   ~Server();
 
   int port() const { return port_; }
-  // Serves until shutdown() (e.g. from a signal handler thread).
+  // Returns when serving ends: after shutdown() (e.g. from a signal
+  // handler thread). The HTTP loop itself starts in start(). Call once.
   void run();
   // Graceful: stop taking steps and leasing tasks, let leased tasks finish
   // up to the grace period, stop the workers, return from run().
@@ -93,6 +95,7 @@ class Server final {
   std::unique_ptr<WorkerApi> worker_api_;
   std::unique_ptr<EmrDoor> emr_;
   http::Server http_;
+  std::thread http_thread_;  // runs http_'s loop from start() until shutdown()
 };
 
 }  // namespace kiln::server
