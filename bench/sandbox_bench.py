@@ -46,7 +46,7 @@ def time_starts(argv, env, n):
 
 def start_overhead(kiln, n):
     cmd = [kiln, "--version"]
-    r = subprocess.run([kiln, "task", "sandbox-argv", "--"] + cmd, check=True,
+    r = subprocess.run([kiln, "task", "sandbox-argv"] + cmd, check=True,
                        stdout=subprocess.PIPE, text=True)
     wrapped = json.loads(r.stdout)
     env = dict(e.split("=", 1) for e in wrapped["env"])
@@ -78,7 +78,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--starts", type=int, default=100, help="task starts per side")
     ap.add_argument("--runs", type=int, default=3, help="ingests per side")
-    ap.add_argument("--max-zoom", type=int, default=None,
+    ap.add_argument("--max-zoom", type=int, default=13,
                     help="deeper than the scene's own zoom makes a longer step")
     args = ap.parse_args()
     kiln = kt.kiln_bin()

@@ -176,7 +176,7 @@ int print_sandbox_argv(const std::vector<std::string>& ro, const std::vector<std
                        const std::vector<std::string>& roots,
                        const std::vector<std::string>& command) {
   if (command.empty() || command[0].empty() || command[0][0] != '/') {
-    return report_error(invalid_argument("give the command after --, with an absolute path"));
+    return report_error(invalid_argument("give the command last, its program as an absolute path"));
   }
   sandbox::View view;
   view.read_only = ro;
