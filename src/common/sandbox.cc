@@ -76,6 +76,7 @@ json policy_to_json(const Policy& p) {
           {"file_size_mb", p.limits.file_size_mb},
           {"tmp_mb", p.limits.tmp_mb},
           {"pass_env", p.pass_env},
+          {"tenant_drivers", p.tenant_drivers},
           {"plan_timeout_seconds", p.plan_timeout_seconds},
           {"plan_cpu_seconds", p.plan_cpu_seconds}};
 }
@@ -99,6 +100,15 @@ Result<Policy> policy_from_json(const json& j) {
     for (const auto& n : *it) {
       if (!n.is_string()) return invalid_argument("sandbox.pass_env: must be an array of names");
       p.pass_env.push_back(n.get<std::string>());
+    }
+  }
+  if (auto it = j.find("tenant_drivers"); it != j.end()) {
+    if (!it->is_array()) return invalid_argument("sandbox.tenant_drivers: must be an array");
+    for (const auto& n : *it) {
+      if (!n.is_string() || n.get<std::string>().find_first_of(",=") != std::string::npos) {
+        return invalid_argument("sandbox.tenant_drivers: must be an array of driver names");
+      }
+      p.tenant_drivers.push_back(n.get<std::string>());
     }
   }
   return p;
@@ -211,7 +221,13 @@ std::vector<std::string> scrub_env(const Policy& policy, const std::vector<std::
   for (const std::string& e : ours) {
     const std::string name = var_name(e);
     if (name == "PATH" || name == "HOME" || name == "TMPDIR") continue;
+    if (name == kTenantDriversVariable) continue;  // only ever the policy's
     if (keep.count(name)) env.push_back(e);
+  }
+  if (!policy.tenant_drivers.empty()) {
+    std::string list;
+    for (const std::string& d : policy.tenant_drivers) list += (list.empty() ? "" : ",") + d;
+    env.push_back(std::string(kTenantDriversVariable) + "=" + list);
   }
   return env;
 }

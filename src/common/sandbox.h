@@ -57,10 +57,19 @@ struct Policy {
   // environment's tasks get them: credentials belong here only when every
   // tenant may use them.
   std::vector<std::string> pass_env;
+  // The GDAL drivers tenant rasters may be opened with, when the operator
+  // widened raster::tenant_raster_drivers()'s default ([sandbox]
+  // tenant_drivers; only with the sandbox on). Empty: the default. Handed
+  // to sandboxed processes as KILN_TENANT_DRIVERS (scrub_env).
+  std::vector<std::string> tenant_drivers;
   // The planner at submit: wall-clock deadline and its own CPU limit.
   int64_t plan_timeout_seconds = 30;
   int64_t plan_cpu_seconds = 60;
 };
+
+// The variable that carries Policy::tenant_drivers into a sandboxed
+// process (read by raster::tenant_raster_drivers()).
+inline constexpr const char* kTenantDriversVariable = "KILN_TENANT_DRIVERS";
 
 nlohmann::json policy_to_json(const Policy& p);
 // kInvalidArgument naming the field on any defect.

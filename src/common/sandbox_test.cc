@@ -121,12 +121,18 @@ TEST(SandboxArgv, RemoteRootKinds) {
 TEST(SandboxEnv, KeepsOnlyTheSafeSetAndWhatThePolicyPasses) {
   Policy p;
   p.pass_env = {"AWS_REGION"};
-  const std::vector<std::string> ours = {
-      "KILN_WORKER_TOKEN=secret-token",  "AWS_SECRET_ACCESS_KEY=prod-secret",
-      "AWS_ACCESS_KEY_ID=AKIA",          "AWS_REGION=eu-west-1",
-      "GDAL_DATA=/usr/share/gdal",       "PROJ_DATA=/usr/share/proj",
-      "KILN_CONFIG=/etc/kiln/kiln.toml", "HOME=/root",
-      "PATH=/root/bin:/usr/bin",         "LANG=C.UTF-8"};
+  p.tenant_drivers = {"GTiff", "VRT"};
+  const std::vector<std::string> ours = {"KILN_TENANT_DRIVERS=MEM",
+                                         "KILN_WORKER_TOKEN=secret-token",
+                                         "AWS_SECRET_ACCESS_KEY=prod-secret",
+                                         "AWS_ACCESS_KEY_ID=AKIA",
+                                         "AWS_REGION=eu-west-1",
+                                         "GDAL_DATA=/usr/share/gdal",
+                                         "PROJ_DATA=/usr/share/proj",
+                                         "KILN_CONFIG=/etc/kiln/kiln.toml",
+                                         "HOME=/root",
+                                         "PATH=/root/bin:/usr/bin",
+                                         "LANG=C.UTF-8"};
   const std::vector<std::string> env = scrub_env(p, ours);
   auto contains = [&](const std::string& e) {
     return std::find(env.begin(), env.end(), e) != env.end();
@@ -138,6 +144,9 @@ TEST(SandboxEnv, KeepsOnlyTheSafeSetAndWhatThePolicyPasses) {
   EXPECT_TRUE(contains("PROJ_DATA=/usr/share/proj"));
   EXPECT_TRUE(contains("LANG=C.UTF-8"));
   EXPECT_TRUE(contains("AWS_REGION=eu-west-1"));
+  // The drivers come from the policy only, never from the caller's variable.
+  EXPECT_TRUE(contains("KILN_TENANT_DRIVERS=GTiff,VRT"));
+  EXPECT_FALSE(contains("KILN_TENANT_DRIVERS=MEM"));
   for (const std::string& e : env) {
     EXPECT_EQ(e.find("secret"), std::string::npos) << e;
     EXPECT_NE(e.rfind("KILN_WORKER_TOKEN", 0), 0u) << e;

@@ -120,14 +120,13 @@ Result<ServerConfig> parse_config(const std::string& text, const std::string& ba
   c.state_dir = absolute_from(base_dir, "kiln-state");
   Status err;
   if (const toml::table* t = subtable(root, "server", &err)) {
-    KILN_RETURN_IF_ERROR(
-        check_keys(*t, "server",
-                   {"listen", "state_dir", "max_body_bytes", "shutdown_grace_seconds",
-                    "metrics_token_sha256",
-                    // the HTTP front door (src/http/README.md)
-                    "http_threads", "max_header_bytes", "header_timeout_seconds",
-                    "body_timeout_seconds", "idle_timeout_seconds", "write_timeout_seconds",
-                    "max_connections", "max_connections_per_address"}));
+    KILN_RETURN_IF_ERROR(check_keys(
+        *t, "server",
+        {"listen", "state_dir", "max_body_bytes", "shutdown_grace_seconds", "metrics_token_sha256",
+         // the HTTP front door (src/http/README.md)
+         "http_threads", "max_header_bytes", "header_timeout_seconds", "body_timeout_seconds",
+         "idle_timeout_seconds", "write_timeout_seconds", "max_connections",
+         "max_connections_per_address"}));
     std::string listen;
     KILN_RETURN_IF_ERROR(get_string(*t, "server", "listen", &listen));
     if (!listen.empty()) KILN_RETURN_IF_ERROR(parse_listen(listen, &c));
@@ -293,7 +292,7 @@ Result<ServerConfig> parse_config(const std::string& text, const std::string& ba
     KILN_RETURN_IF_ERROR(
         check_keys(*t, "sandbox",
                    {"mode", "address_space_mb", "cpu_seconds", "file_size_mb", "tmp_mb", "pass_env",
-                    "plan_timeout_seconds", "plan_cpu_seconds"}));
+                    "plan_timeout_seconds", "plan_cpu_seconds", "tenant_drivers"}));
     sandbox::Policy& p = c.sandbox;
     std::string mode = sandbox::mode_name(p.mode);
     KILN_RETURN_IF_ERROR(get_string(*t, "sandbox", "mode", &mode));
@@ -319,6 +318,24 @@ Result<ServerConfig> parse_config(const std::string& text, const std::string& ba
           return invalid_argument("sandbox.pass_env: entries must be variable names");
         }
         p.pass_env.push_back(*s);
+      }
+    }
+    if (const toml::node* n = t->get("tenant_drivers")) {
+      const char* what = "sandbox.tenant_drivers: must be a list of GDAL driver names";
+      if (!n->is_array()) return invalid_argument(what);
+      for (const toml::node& v : *n->as_array()) {
+        auto s = v.value<std::string>();
+        if (!s || s->empty() || s->find_first_of(",= ") != std::string::npos) {
+          return invalid_argument(what);
+        }
+        p.tenant_drivers.push_back(*s);
+      }
+      // Drivers whose files name other files (VRT, ...) are safe only where
+      // the operating system decides what those names reach.
+      if (p.mode == sandbox::Mode::kNone) {
+        return invalid_argument(
+            "sandbox.tenant_drivers: widening the drivers tenant rasters open with needs the "
+            "sandbox on (mode = \"bwrap\"); without it a VRT could name any file");
       }
     }
   }

@@ -158,6 +158,10 @@ TEST(Config, MistakesNameTheKey) {
       {env_block("a") + "requests_per_second = \"many\"\n", "environment[0].requests_per_second"},
       {env_block("a") + "request_burst = 0.5\n", "environment[0].request_burst: must be >= 1"},
       {env_block("a") + "max_pending_steps = 0\n", "environment[0].max_pending_steps"},
+      {"[sandbox]\nmode = \"none\"\ntenant_drivers = [\"GTiff\", \"VRT\"]\n" + env_block("a"),
+       "sandbox.tenant_drivers: widening the drivers tenant rasters open with needs the sandbox"},
+      {"[sandbox]\ntenant_drivers = [\"GTiff,VRT\"]\n" + env_block("a"),
+       "sandbox.tenant_drivers: must be a list of GDAL driver names"},
   };
   for (const auto& tc : cases) {
     auto c = parse_config(tc.text, "/base");

@@ -1,5 +1,6 @@
 #include "raster/gdal_env.h"
 
+#include <cstdlib>
 #include <mutex>
 
 #include <cpl_conv.h>
@@ -56,8 +57,27 @@ const std::vector<std::string>& tenant_raster_drivers() {
   // and container formats (netCDF, HDF, NITF, ...), whose names embed
   // other paths. COG files are GeoTIFFs and open with GTiff (GDAL's COG
   // driver only writes); it is listed so a name from the docs matches.
-  static const std::vector<std::string> kDrivers = {"GTiff", "COG",  "PNG",
-                                                    "JPEG",  "WEBP", "JP2OpenJPEG"};
+  // An operator may widen the list for sandboxed tasks and planners
+  // ([sandbox] tenant_drivers): the server hands it to them in
+  // KILN_TENANT_DRIVERS, in an environment the sandbox rebuilds from
+  // scratch, so a tenant cannot set it.
+  static const std::vector<std::string> kDrivers = [] {
+    std::vector<std::string> d;
+    if (const char* list = std::getenv("KILN_TENANT_DRIVERS"); list && *list) {
+      std::string item;
+      for (const char* p = list;; ++p) {
+        if (*p == ',' || *p == '\0') {
+          if (!item.empty()) d.push_back(item);
+          item.clear();
+          if (*p == '\0') break;
+        } else {
+          item += *p;
+        }
+      }
+    }
+    if (d.empty()) d = {"GTiff", "COG", "PNG", "JPEG", "WEBP", "JP2OpenJPEG"};
+    return d;
+  }();
   return kDrivers;
 }
 

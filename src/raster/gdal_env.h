@@ -48,7 +48,9 @@ using CoordinateTransformationPtr =
     std::unique_ptr<OGRCoordinateTransformation, CoordinateTransformationDeleter>;
 
 // The GDAL drivers a tenant's raster may be opened with (docs/security.md
-// says why each is in or out).
+// says why each is in or out): GTiff, COG, PNG, JPEG, WEBP, JP2OpenJPEG,
+// or the comma-separated list in KILN_TENANT_DRIVERS, which the server
+// sets for sandboxed processes from [sandbox] tenant_drivers. Read once.
 const std::vector<std::string>& tenant_raster_drivers();
 
 // Opens `uri` read-only as a raster, with tenant_raster_drivers() only and
