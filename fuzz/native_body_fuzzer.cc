@@ -19,8 +19,8 @@
 #include <string>
 #include <string_view>
 
-#include "http/message.h"
 #include <nlohmann/json.hpp>
+#include "http/message.h"
 
 #include "server/http_util.h"
 

@@ -149,9 +149,9 @@ Result<std::unique_ptr<Server>> Server::start(const ServerConfig& config,
   }
   s->quotas_ = std::make_unique<EnvironmentQuotas>(cfg);
   s->waiters_ = std::make_unique<StepWaiters>(*s->steps_, s->events_, s->clock_);
-  s->rest_ = std::make_unique<RestApi>(RestApi::Deps{
-      cfg, *s->steps_, *s->elastic_, *s->workers_, *s->scheduler_, *s->tokens_, s->lifecycle_,
-      s->counters_, s->clock_, *s->quotas_, *s->waiters_});
+  s->rest_ = std::make_unique<RestApi>(
+      RestApi::Deps{cfg, *s->steps_, *s->elastic_, *s->workers_, *s->scheduler_, *s->tokens_,
+                    s->lifecycle_, s->counters_, s->clock_, *s->quotas_, *s->waiters_});
   s->worker_api_ = std::make_unique<WorkerApi>(*s->workers_, s->worker_token_);
   if (cfg.emr_enabled) {
     s->emr_ = std::make_unique<EmrDoor>(*s->steps_, cfg, s->started_ms_, *s->quotas_);
