@@ -20,8 +20,8 @@
 #include <string_view>
 
 #include <nlohmann/json.hpp>
-#include "http/message.h"
 
+#include "http/message.h"
 #include "server/http_util.h"
 
 namespace {
