@@ -87,12 +87,23 @@ Result<PlanSummary> SandboxPlanner::plan(const ingest::IngestDefinition& def, in
   TempFile file;
   KILN_RETURN_IF_ERROR(file.create(work_dir_, ingest::to_json(def).dump()));
 
-  std::vector<std::string> command = {
-      kiln_exe_, "task", "plan", "--definition", file.path(), "--threads", std::to_string(threads)};
+  // Inside the sandbox the definition is shown at a fixed path: the host
+  // path lies in the private state_dir, whose parents uid 65534 may not
+  // cross (and which may lie under a source root, bound before it).
+  const bool sandboxed = policy_.mode == sandbox::Mode::kBwrap;
+  const std::string inside = "/kiln-plan-definition.json";
+  std::vector<std::string> command = {kiln_exe_,
+                                      "task",
+                                      "plan",
+                                      "--definition",
+                                      sandboxed ? inside : file.path(),
+                                      "--threads",
+                                      std::to_string(threads)};
   os::SpawnOptions so;
-  if (policy_.mode == sandbox::Mode::kBwrap) {
+  if (sandboxed) {
     sandbox::View view;
-    view.read_only = {file.path(), kiln_exe_};
+    view.read_only = {kiln_exe_};
+    view.read_only_at = {{file.path(), inside}};
     auto roots = roots_.find(def.output.environment);
     if (roots != roots_.end()) sandbox::add_source_roots(roots->second, &view);
     sandbox::Limits limits = policy_.limits;

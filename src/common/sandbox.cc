@@ -199,6 +199,9 @@ std::vector<std::string> wrap(const View& view, const Limits& limits,
   for (const std::string& p : view.roots) bind("--ro-bind-try", p);
   for (const std::string& p : view.read_write) bind("--bind", p);
   for (const std::string& p : view.read_only) bind("--ro-bind-try", p);
+  for (const auto& [host, inside] : view.read_only_at) {
+    a.insert(a.end(), {"--ro-bind", host, inside});
+  }
   a.insert(a.end(), {"--chdir", "/"});
 
   if (as_root) {

@@ -18,6 +18,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -87,6 +88,11 @@ struct View {
   std::vector<std::string> roots;       // read-only; missing ones are skipped
   std::vector<std::string> read_write;  // must exist
   std::vector<std::string> read_only;   // read-only; missing ones are skipped
+  // Read-only files shown at another path inside ({host path, inside
+  // path}), bound last: a file the server wrote under its own private
+  // directories (the planner's definition in state_dir, mode 0700) stays
+  // readable whatever the host's parents allow or the roots cover.
+  std::vector<std::pair<std::string, std::string>> read_only_at;
   bool network = false;
 };
 

@@ -60,6 +60,11 @@ Result<std::unique_ptr<Server>> Server::start(const ServerConfig& config,
   std::error_code ec;
   fs::create_directories(logs_dir, ec);
   if (ec) return io_error("state_dir '" + cfg.state_dir + "': cannot create it: " + ec.message());
+  // The job store, step logs and plans are the server's alone: sandboxed
+  // tasks (uid 65534) must not read them even where a source root covers
+  // the state_dir by mistake (docs/security.md).
+  fs::permissions(cfg.state_dir, fs::perms::owner_all, fs::perm_options::replace, ec);
+  if (ec) log::warn("state_dir '" + cfg.state_dir + "': cannot make it private: " + ec.message());
   for (const auto& e : cfg.environments) {
     auto cat = catalog::Catalog::open(e.catalog, /*create=*/true);
     if (!cat.is_ok()) return cat.status().with_context("environment '" + e.name + "'");

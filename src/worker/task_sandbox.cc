@@ -61,7 +61,12 @@ Result<TaskLaunch> task_launch(const LeasedTask& task, const std::vector<std::st
 
   sandbox::View view;
   view.read_write.push_back(layer_dir.string());
-  view.read_only.push_back(spec_path);
+  // The spec is shown at a fixed path inside: the worker's spec directory
+  // is private (0700), and may lie under a source root bound before it.
+  const std::string inside_spec = "/kiln-task-spec.json";
+  view.read_only_at.push_back({spec_path, inside_spec});
+  for (std::string& a : l.argv)
+    if (a == spec_path) a = inside_spec;
   if (!command.empty() && !command[0].empty() && command[0][0] == '/' &&
       command[0].rfind("/usr/", 0) != 0) {
     view.read_only.push_back(command[0]);
@@ -72,7 +77,7 @@ Result<TaskLaunch> task_launch(const LeasedTask& task, const std::vector<std::st
       if (r.is_string()) roots.push_back(r.get<std::string>());
   }
   sandbox::add_source_roots(roots, &view);
-  l.argv = sandbox::wrap(view, policy.limits, command, as_root);
+  l.argv = sandbox::wrap(view, policy.limits, l.argv, as_root);
   l.env = sandbox::scrub_env(policy, sandbox::current_env());
   l.sandboxed = true;
   return l;

@@ -236,6 +236,12 @@ class KilnServer:
         self.testcase = testcase
         self._own_tmp = tmp is None
         self.tmp = tmp or tempfile.mkdtemp(prefix="kiln-serve-")
+        # It is one of the environments' source roots (default_source_roots):
+        # sandboxed tasks run as uid 65534 and must be able to enter it, as
+        # an operator's imagery directories are. The state dir inside stays
+        # private (kiln serve makes it 0700).
+        if self._own_tmp:
+            os.chmod(self.tmp, 0o755)
         self.catalog = os.path.join(self.tmp, "catalog")
         self.state_dir = os.path.join(self.tmp, "state")
         # Port 0 on the first start (the server picks a free one and writes it
