@@ -617,10 +617,18 @@ class KilnServer:
         for pid, argv in self.processes().items():
             if not is_kiln_process(argv, "task") or "--spec" not in argv[:-1]:
                 continue
-            try:
-                with open(argv[argv.index("--spec") + 1], encoding="utf-8") as f:
-                    spec = json.load(f)
-            except (OSError, ValueError):
+            path = argv[argv.index("--spec") + 1]
+            spec = None
+            # A sandboxed task sees its spec at a path of its own mount
+            # namespace: read it through the process's root.
+            for where in (path, "/proc/%d/root%s" % (pid, path)):
+                try:
+                    with open(where, encoding="utf-8") as f:
+                        spec = json.load(f)
+                    break
+                except (OSError, ValueError):
+                    continue
+            if spec is None:
                 continue  # the task ended and its spec went with it
             if spec.get("step_id") == step_id:
                 out.append(pid)

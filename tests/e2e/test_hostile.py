@@ -37,7 +37,7 @@ STAGING = ks.STAGING_TOKEN
 # A value only production's files hold; it must never reach staging.
 SECRET = "kiln-hostile-production-secret-7f3a9c"
 METRICS_TOKEN = "kiln-hostile-metrics"
-PROD_ZOOM = 11  # a step that runs long enough to be attacked while it runs
+PROD_ZOOM = 12  # a step that runs long enough to be attacked while it runs
 
 
 class HostileTenantTest(unittest.TestCase):
@@ -104,6 +104,9 @@ class HostileTenantTest(unittest.TestCase):
         prod_def = ks.l7_definition("prod-layer", max_zoom=PROD_ZOOM, uri=self.prod_scene)
         reference = ks.tile_digests(ks.reference_ingest(prod_def, self.tmp))
         prod = self.srv.submit(prod_def, token=PRODUCTION)
+        # One of production's tasks is held (SIGSTOP) through the attacks, so
+        # they all land while its step is RUNNING, not after it ended.
+        paused = self.srv.pause_task_of(prod["id"])
 
         # Slow and idle sockets held open through the whole attack.
         slow = _SlowSockets(self.srv.port, idle=200, slow=200)
@@ -115,8 +118,10 @@ class HostileTenantTest(unittest.TestCase):
             self.attack_sigv4(prod["id"])
             self.attack_markers()
             self.assert_up()
+            self.assertEqual(self.srv.describe(prod["id"], token=PRODUCTION)["state"], "RUNNING")
         finally:
             slow.stop()
+            ks.resume_task(paused)
 
         done = self.srv.wait_step(prod["id"], token=PRODUCTION, timeout=600)
         self.assertEqual(done["state"], "COMPLETED", done)
@@ -234,10 +239,13 @@ class HostileTenantTest(unittest.TestCase):
         for line in self.config_text.splitlines():
             if "sha256" in line and "=" in line:
                 needles.append(line.split("=", 1)[1].strip().strip('[]"').split('"')[0].encode())
+        # Staging's own steps first finish, so its catalog holds what stays.
+        for step in self.srv.list_steps(token=STAGING)["steps"]:
+            self.srv.wait_step(step["id"], token=STAGING, timeout=300)
         blobs = list(self.received)
-        for path in kt.all_files(self.staging_catalog) if os.path.isdir(
+        for rel in kt.all_files(self.staging_catalog) if os.path.isdir(
                 self.staging_catalog) else []:
-            with open(path, "rb") as f:
+            with open(os.path.join(self.staging_catalog, rel), "rb") as f:
                 blobs.append(f.read())
         for blob in blobs:
             for needle in needles:

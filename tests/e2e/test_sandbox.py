@@ -83,6 +83,10 @@ class SandboxedServer(unittest.TestCase):
     sandbox_toml = ""
 
     @classmethod
+    def extra_staging_roots(cls):
+        return []
+
+    @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="kiln-sandbox-e2e-")
         cls.staging_root = os.path.join(cls.tmp, "imagery", "staging")
@@ -99,7 +103,7 @@ class SandboxedServer(unittest.TestCase):
                 {"name": "production", "token": PRODUCTION_TOKEN, "concurrency": 2,
                  "priority": 10, "source_roots": [d + "/" for d in kt.data_dirs()]},
                 {"name": "staging", "token": STAGING_TOKEN, "concurrency": 2,
-                 "source_roots": [cls.staging_root + "/"]},
+                 "source_roots": [cls.staging_root + "/"] + cls.extra_staging_roots()},
             ],
             extra_toml="# %s\n[sandbox]\n%s%s" % (SECRET, TENANT_DRIVERS, cls.sandbox_toml))
         try:
@@ -253,13 +257,27 @@ class TestAddressSpaceLimit(SandboxedServer):
 class TestPlannerDeadline(SandboxedServer):
     sandbox_toml = "plan_timeout_seconds = 2\n"
 
+    # Staging may read from a host that accepts connections and never
+    # answers (issue 14: "a source on a slow host held a request thread").
+    # A FIFO would do locally, but source roots refuse anything but regular
+    # files before planning starts.
+    @classmethod
+    def extra_staging_roots(cls):
+        cls.stalling = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        cls.stalling.bind(("127.0.0.1", 0))
+        cls.stalling.listen(16)
+        return ["http://127.0.0.1:%d/" % cls.stalling.getsockname()[1]]
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        cls.stalling.close()
+
     def test_a_planner_past_its_deadline_answers_503_and_creates_no_step(self):
-        fifo = os.path.join(self.staging_root, "never-written.tif")
-        if not os.path.exists(fifo):
-            os.mkfifo(fifo)
+        slow = "http://127.0.0.1:%d/scene.tif" % self.stalling.getsockname()[1]
         before = self.srv.list_steps(token=STAGING_TOKEN)["steps"]
         r = self.srv.request("POST", "/v1/steps",
-                             {"name": "slow", "action": {"ingest": definition("slow", fifo)}},
+                             {"name": "slow", "action": {"ingest": definition("slow", slow)}},
                              token=STAGING_TOKEN)
         self.assertEqual(r.status, 503, r)
         self.assertIn("did not finish within 2 s", r.text())
