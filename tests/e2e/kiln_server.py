@@ -550,15 +550,19 @@ class KilnServer:
             timeout=timeout, token=token, what="RUNNING with %d tiles done" % tiles_done)
 
     def wait_busy_worker(self, timeout=120):
-        """Polls the process table until a worker has a task process as its
-        child; returns (worker pid, task pid)."""
+        """Polls the process table until a worker has a task process below
+        it (its child, or, sandboxed, the child of bwrap under it); returns
+        (worker pid, task pid)."""
         deadline = time.time() + timeout
         while time.time() < deadline:
             procs = self.processes()
+            table = _proc_table()
             for pid, argv in procs.items():
                 if is_kiln_process(argv, "task"):
-                    ppid = _proc_table().get(pid, (None,))[0]
-                    if ppid in procs and is_kiln_process(procs[ppid], "worker"):
+                    ppid = table.get(pid, (None,))[0]
+                    while ppid in procs and not is_kiln_process(procs[ppid], "worker"):
+                        ppid = table.get(ppid, (None,))[0]
+                    if ppid in procs:
                         return ppid, pid
             time.sleep(0.01)
         raise AssertionError("no worker ran a task within %ss: %s\n%s"
