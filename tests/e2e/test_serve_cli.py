@@ -138,6 +138,7 @@ class StepCliTest(unittest.TestCase):
         self.kiln(["step", "cancel", sid, "--kill"], expect_rc=kt.EXIT_OK)
 
         tmp = tempfile.mkdtemp(prefix="kiln-cli-", dir=self.srv.tmp)  # under the source roots
+        os.chmod(tmp, 0o755)  # sandboxed planners and tasks (uid 65534) enter it
         self.addCleanup(shutil.rmtree, tmp, True)
         bad = kt.truncated_geotiff(kt.l7_path(), os.path.join(tmp, "cut-scene.tif"), keep=0.4)
         rc, out, err = self.kiln(["step", "submit", bad, "--layer", "cli-bad", "--bands", "3,2,1",
