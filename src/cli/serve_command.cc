@@ -48,8 +48,10 @@ Status check_sandbox(const config::ServerConfig& config) {
   }
   log::info(std::string("sandbox: bubblewrap, tasks run as uid ") + std::to_string(sandbox::kUid) +
             (::geteuid() == 0 ? "" : " in a user namespace") + ", address space " +
-            std::to_string(config.sandbox.limits.address_space_mb) + " MiB, CPU " +
-            std::to_string(config.sandbox.limits.cpu_seconds) + " s");
+            (sandbox::address_space_limit_applies()
+                 ? std::to_string(config.sandbox.limits.address_space_mb) + " MiB"
+                 : std::string("unlimited (a sanitizer build)")) +
+            ", CPU " + std::to_string(config.sandbox.limits.cpu_seconds) + " s");
   return Status::ok();
 }
 

@@ -132,16 +132,31 @@ void add_source_roots(const std::vector<std::string>& roots, View* view) {
   }
 }
 
+bool address_space_limit_applies() {
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+  return false;
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
+  return false;
+#else
+  return true;
+#endif
+#else
+  return true;
+#endif
+}
+
 std::vector<std::string> wrap(const View& view, const Limits& limits,
                               const std::vector<std::string>& command, bool as_root,
                               const Tools& tools) {
   constexpr int64_t kMiB = 1 << 20;
-  std::vector<std::string> a = {tools.prlimit,
-                                "--as=" + std::to_string(limits.address_space_mb * kMiB),
-                                "--cpu=" + std::to_string(limits.cpu_seconds),
-                                "--fsize=" + std::to_string(limits.file_size_mb * kMiB),
-                                "--core=0",
-                                tools.bwrap};
+  std::vector<std::string> a = {tools.prlimit};
+  if (address_space_limit_applies()) {
+    a.push_back("--as=" + std::to_string(limits.address_space_mb * kMiB));
+  }
+  a.insert(a.end(),
+           {"--cpu=" + std::to_string(limits.cpu_seconds),
+            "--fsize=" + std::to_string(limits.file_size_mb * kMiB), "--core=0", tools.bwrap});
   if (!as_root) {
     // Unprivileged: a user namespace is the only way to get the others. No
     // further user namespaces inside (less kernel surface for the task).

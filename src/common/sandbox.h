@@ -72,6 +72,11 @@ struct Policy {
 // process (read by raster::tenant_raster_drivers()).
 inline constexpr const char* kTenantDriversVariable = "KILN_TENANT_DRIVERS";
 
+// False in sanitizer builds (make tsan, make asan): their runtime reserves
+// terabytes of address space up front, so an RLIMIT_AS would kill every
+// sandboxed kiln at start. wrap() then leaves that one limit out.
+bool address_space_limit_applies();
+
 nlohmann::json policy_to_json(const Policy& p);
 // kInvalidArgument naming the field on any defect.
 Result<Policy> policy_from_json(const nlohmann::json& j);
