@@ -307,6 +307,9 @@ class KilnServer:
                                                                 self.default_source_roots()))]
             # More [[environment]] keys as given (quotas, ...).
             lines += ["%s = %s" % (k, toml_value(v)) for k, v in env.get("settings", {}).items()]
+        # make tsan: sanitizer runtimes do not start inside the sandbox.
+        if os.environ.get("KILN_E2E_SANDBOX") == "none":
+            lines += ["", "[sandbox]", 'mode = "none"']
         if self.extra_toml:
             lines += ["", self.extra_toml.strip()]
         with open(self.config_path, "w", encoding="utf-8") as f:
