@@ -196,12 +196,15 @@ class ElasticLiveTest(unittest.TestCase):
                                    done["cost"]["slot_seconds"] * 0.40 / 3600, delta=1e-9)
             c = srv.cluster()["elastic"]
             self.assertGreater(c["cost"]["total"], 0)
-            self.assertAlmostEqual(c["cost"]["rate_per_hour"], 0.40, places=6)
+            # The core node, and the one spot node the autoscaler may have
+            # added while the step ran (a slow run, e.g. under make tsan).
+            rates = (0.40, 0.40 + 0.12)
+            self.assertTrue(any(abs(c["cost"]["rate_per_hour"] - r) < 1e-6 for r in rates), c)
             metrics = srv.request("GET", "/metrics").text()
             self.assertRegex(metrics, r'kiln_cost_total\{market="on_demand"\} [0-9.e-]+')
             rate = re.search(r"^kiln_cost_rate_per_hour (\S+)$", metrics, re.M)
             self.assertIsNotNone(rate, metrics)
-            self.assertAlmostEqual(float(rate.group(1)), 0.40, places=6)
+            self.assertTrue(any(abs(float(rate.group(1)) - r) < 1e-6 for r in rates), metrics)
 
     def test_interrupting_needs_an_operator_token_and_a_known_node(self):
         with elastic_server(self, spot_min=1, spot_max=1) as srv:
