@@ -85,9 +85,13 @@ void EmrDoor::handle(const http::Request& req, http::Response& res) {
   const EnvironmentConfig* env = config_.environment(auth.key().environment);
   if (!env) return emr_error(500, "InternalServerException", "credentials map to no environment");
   if (Status quota = quotas_.take_request(*env); !quota.is_ok()) {
+    if (once) replays_.release(auth.accepted());
     return emr_error(400, "ThrottlingException", quota.message());
   }
   const EmrResponse r = api_.handle(*env, target, req.body);
+  // Throttled inside (max_pending_steps): nothing was done, and botocore
+  // retries with the same signature within the second.
+  if (once && r.error_type == "ThrottlingException") replays_.release(auth.accepted());
   res.status = r.http_status;
   res.set_content(r.body, kEmrContentType);
 }
