@@ -13,6 +13,8 @@
 
 namespace kiln::server {
 
+// Lower-case hex of `n` bytes.
+std::string to_hex(const unsigned char* data, size_t n);
 // Lower-case hex SHA-256 of `data`.
 std::string sha256_hex(std::string_view data);
 

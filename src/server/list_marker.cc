@@ -7,6 +7,8 @@
 
 #include <cstdlib>
 
+#include "server/auth.h"
+
 namespace kiln::server {
 namespace {
 
@@ -15,18 +17,6 @@ constexpr char kPrefix[] = "k1.";
 constexpr size_t kMacBytes = 16;
 // Longer cursors than any store hands out are refused unread.
 constexpr size_t kMaxCursorBytes = 256;
-
-const char kHex[] = "0123456789abcdef";
-
-std::string to_hex(const unsigned char* data, size_t n) {
-  std::string out;
-  out.reserve(n * 2);
-  for (size_t i = 0; i < n; ++i) {
-    out.push_back(kHex[data[i] >> 4]);
-    out.push_back(kHex[data[i] & 15]);
-  }
-  return out;
-}
 
 bool from_hex(const std::string& hex, std::string* out) {
   if (hex.size() % 2 != 0) return false;

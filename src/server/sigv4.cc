@@ -118,17 +118,6 @@ std::string percent_decode(std::string_view s) {
   return out;
 }
 
-std::string hex(const unsigned char* data, size_t n) {
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  out.reserve(n * 2);
-  for (size_t i = 0; i < n; ++i) {
-    out.push_back(kHex[data[i] >> 4]);
-    out.push_back(kHex[data[i] & 15]);
-  }
-  return out;
-}
-
 // Raw 32-byte HMAC-SHA256.
 std::string hmac_sha256(std::string_view key, std::string_view data) {
   unsigned char md[EVP_MAX_MD_SIZE];
@@ -527,7 +516,8 @@ SigV4Result SigV4Verifier::verify(const SigV4Request& request,
   signing_key = hmac_sha256(signing_key, service);
   signing_key = hmac_sha256(signing_key, terminator);
   const std::string mac = hmac_sha256(signing_key, string_to_sign);
-  const std::string expected = hex(reinterpret_cast<const unsigned char*>(mac.data()), mac.size());
+  const std::string expected =
+      to_hex(reinterpret_cast<const unsigned char*>(mac.data()), mac.size());
   OPENSSL_cleanse(signing_key.data(), signing_key.size());
 
   if (!constant_time_equal(expected, *auth.signature)) {
