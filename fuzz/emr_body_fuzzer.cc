@@ -83,6 +83,17 @@ class OneStepService final : public StepService {
     last_definition_uri = req.definition_uri;
     return s;
   }
+  Result<std::vector<store::Step>> submit_all(const EnvironmentConfig& env,
+                                              const std::vector<SubmitRequest>& reqs,
+                                              size_t* failed_index) override {
+    *failed_index = kBatchFailed;
+    std::vector<store::Step> out;
+    for (const SubmitRequest& req : reqs) {
+      KILN_ASSIGN_OR_RETURN(store::Step s, submit(env, req));
+      out.push_back(std::move(s));
+    }
+    return out;
+  }
   Result<store::Step> get(const EnvironmentConfig& env, const std::string& id) override {
     if (id != kStepId) return kiln::not_found("step " + id + " not found");
     return running_step(env.name);

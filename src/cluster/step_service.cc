@@ -1,6 +1,9 @@
 #include "cluster/step_service.h"
 
 #include <algorithm>
+#include <atomic>
+#include <optional>
+#include <thread>
 
 #include "common/log.h"
 #include "config/limits.h"
@@ -67,11 +70,25 @@ Result<ingest::IngestDefinition> CoreStepService::definition_of(const Environmen
   return def;
 }
 
-Result<store::Step> CoreStepService::submit(const EnvironmentConfig& env,
-                                            const SubmitRequest& req) {
+Status CoreStepService::admit(const EnvironmentConfig& env, size_t count) const {
   if (lifecycle_->stopping()) {
     return unavailable("the server is shutting down and takes no new steps");
   }
+  // The PENDING quota before any planning work (the store checks it again,
+  // atomically, when it inserts).
+  KILN_ASSIGN_OR_RETURN(int64_t pending, store_->count_steps(env.name, store::StepState::kPending));
+  if (pending + static_cast<int64_t>(count) > env.max_pending_steps) {
+    std::string message = "environment '" + env.name + "' has " + std::to_string(pending) +
+                          " PENDING steps, its limit ([[environment]] max_pending_steps) is " +
+                          std::to_string(env.max_pending_steps);
+    if (count > 1) message += ", and this call adds " + std::to_string(count);
+    return resource_exhausted(message + ": wait for some to start, or cancel some");
+  }
+  return Status::ok();
+}
+
+Result<CoreStepService::Prepared> CoreStepService::prepare(const EnvironmentConfig& env,
+                                                           const SubmitRequest& req) const {
   const std::string& aof = req.action_on_failure;
   if (aof == "TERMINATE_CLUSTER" || aof == "TERMINATE_JOB_FLOW") {
     return invalid_argument("action_on_failure: " + aof +
@@ -85,14 +102,6 @@ Result<store::Step> CoreStepService::submit(const EnvironmentConfig& env,
   if (req.name.size() > static_cast<size_t>(config::kMaxStepNameLength)) {
     return invalid_argument("name: at most " + std::to_string(config::kMaxStepNameLength) +
                             " characters");
-  }
-  // The PENDING quota before any planning work (the store checks it again,
-  // atomically, when it inserts).
-  KILN_ASSIGN_OR_RETURN(int64_t pending, store_->count_steps(env.name, store::StepState::kPending));
-  if (pending >= env.max_pending_steps) {
-    return resource_exhausted("environment '" + env.name + "' has " + std::to_string(pending) +
-                              " PENDING steps, its limit ([[environment]] max_pending_steps): "
-                              "wait for some to start, or cancel some");
   }
   KILN_ASSIGN_OR_RETURN(ingest::IngestDefinition def, definition_of(env, req));
   // A step writes only under its environment's catalog root, whatever the
@@ -110,7 +119,8 @@ Result<store::Step> CoreStepService::submit(const EnvironmentConfig& env,
     return invalid_argument(plan.status().message());
   }
 
-  store::NewStep ns;
+  Prepared p;
+  store::NewStep& ns = p.step;
   ns.environment = env.name;
   ns.name = req.name.empty() ? def.layer : req.name;
   ns.action_on_failure = aof;
@@ -121,12 +131,56 @@ Result<store::Step> CoreStepService::submit(const EnvironmentConfig& env,
   ns.tiles_total = plan->tiles_total;
   ns.max_attempts = options_.max_attempts;
   ns.max_pending = env.max_pending_steps;
-  KILN_ASSIGN_OR_RETURN(store::Step step, store_->submit(ns, clock_.now_ms()));
-  log_->append(step.id, "step '" + ns.name + "' submitted in environment " + env.name + ": layer " +
-                            def.layer + ", " + std::to_string(ns.partitions) +
-                            " partition task(s), " + std::to_string(ns.tiles_total) + " tiles");
+  p.log_line = "step '" + ns.name + "' submitted in environment " + env.name + ": layer " +
+               def.layer + ", " + std::to_string(ns.partitions) + " partition task(s), " +
+               std::to_string(ns.tiles_total) + " tiles";
+  return p;
+}
+
+Result<store::Step> CoreStepService::submit(const EnvironmentConfig& env,
+                                            const SubmitRequest& req) {
+  KILN_RETURN_IF_ERROR(admit(env, 1));
+  KILN_ASSIGN_OR_RETURN(Prepared p, prepare(env, req));
+  KILN_ASSIGN_OR_RETURN(store::Step step, store_->submit(p.step, clock_.now_ms()));
+  log_->append(step.id, p.log_line);
   events_->notify();
   return step;
+}
+
+Result<std::vector<store::Step>> CoreStepService::submit_all(const EnvironmentConfig& env,
+                                                             const std::vector<SubmitRequest>& reqs,
+                                                             size_t* failed_index) {
+  *failed_index = kBatchFailed;
+  if (reqs.empty()) return invalid_argument("no step to submit");
+  KILN_RETURN_IF_ERROR(admit(env, reqs.size()));
+  // Each definition is planned in its own child (or thread, for an
+  // in-process planner): a few at once, so a call of many steps waits for
+  // the slowest few plans rather than for their sum.
+  std::vector<std::optional<Result<Prepared>>> prepared(reqs.size());
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i = next++; i < reqs.size(); i = next++) prepared[i] = prepare(env, reqs[i]);
+  };
+  const size_t planners = std::min(reqs.size(), static_cast<size_t>(kBatchPlanners));
+  std::vector<std::thread> threads;
+  for (size_t t = 1; t < planners; ++t) threads.emplace_back(work);
+  work();
+  for (std::thread& t : threads) t.join();
+
+  std::vector<store::NewStep> steps;
+  std::vector<std::string> lines;
+  for (size_t i = 0; i < reqs.size(); ++i) {
+    if (!prepared[i]->is_ok()) {
+      *failed_index = i;
+      return prepared[i]->status();
+    }
+    steps.push_back(std::move((*prepared[i])->step));
+    lines.push_back(std::move((*prepared[i])->log_line));
+  }
+  KILN_ASSIGN_OR_RETURN(std::vector<store::Step> out, store_->submit_all(steps, clock_.now_ms()));
+  for (size_t i = 0; i < out.size(); ++i) log_->append(out[i].id, lines[i]);
+  events_->notify();
+  return out;
 }
 
 Result<store::Step> CoreStepService::get(const EnvironmentConfig& env, const std::string& id) {

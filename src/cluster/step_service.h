@@ -72,6 +72,16 @@ class StepService {
   // kUnavailable while shutting down; kResourceExhausted when the
   // environment has max_pending_steps PENDING steps already.
   virtual Result<store::Step> submit(const EnvironmentConfig& env, const SubmitRequest& req) = 0;
+  // Several steps, all or nothing: every request is validated and planned
+  // (several plans at once) before any step is stored, and then all are
+  // stored in one transaction, in order. When reqs[i] is refused,
+  // *failed_index is i and the status is its error, as submit() would
+  // give it; when the batch as a whole is (shutdown, max_pending_steps,
+  // the store), *failed_index is kBatchFailed.
+  static constexpr size_t kBatchFailed = static_cast<size_t>(-1);
+  virtual Result<std::vector<store::Step>> submit_all(const EnvironmentConfig& env,
+                                                      const std::vector<SubmitRequest>& reqs,
+                                                      size_t* failed_index) = 0;
   virtual Result<store::Step> get(const EnvironmentConfig& env, const std::string& id) = 0;
   // q.environment is set to env's; the rest of q is the caller's.
   virtual Result<store::ListPage> list(const EnvironmentConfig& env, store::ListQuery q) = 0;
@@ -104,6 +114,9 @@ class CoreStepService final : public StepService {
                   const Clock& clock);
 
   Result<store::Step> submit(const EnvironmentConfig& env, const SubmitRequest& req) override;
+  Result<std::vector<store::Step>> submit_all(const EnvironmentConfig& env,
+                                              const std::vector<SubmitRequest>& reqs,
+                                              size_t* failed_index) override;
   Result<store::Step> get(const EnvironmentConfig& env, const std::string& id) override;
   Result<store::ListPage> list(const EnvironmentConfig& env, store::ListQuery q) override;
   Result<store::Step> cancel(const EnvironmentConfig& env, const std::string& id,
@@ -123,6 +136,18 @@ class CoreStepService final : public StepService {
   Result<store::EnvironmentPolicy> policy(const EnvironmentConfig& env) const;
 
  private:
+  // Plans run at once by one submit_all.
+  static constexpr int kBatchPlanners = 4;
+
+  // A request made ready to store: the step and its first log line.
+  struct Prepared {
+    store::NewStep step;
+    std::string log_line;
+  };
+  // Not shutting down, and room for `count` more PENDING steps.
+  Status admit(const EnvironmentConfig& env, size_t count) const;
+  // Validation, definition, source roots and plan of one request.
+  Result<Prepared> prepare(const EnvironmentConfig& env, const SubmitRequest& req) const;
   // The definition the request names, parsed (exactly one layer), with
   // every source checked against env's source roots and replaced by the
   // canonical name that is opened from then on (config/source_roots.h).

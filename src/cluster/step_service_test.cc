@@ -363,6 +363,41 @@ TEST_F(ClusterTest, SubmitKeepsWhatAnEmrClientSentAndItsStepId) {
   EXPECT_EQ(steps_->log_location(r->id), log_->path(r->id));
 }
 
+TEST_F(ClusterTest, SubmitAllStoresEveryStepInOrderOrNone) {
+  std::vector<SubmitRequest> reqs;
+  for (const char* layer : {"a", "b", "c", "d", "e", "f"}) {
+    SubmitRequest req;
+    req.definition = definition(layer);
+    reqs.push_back(req);
+  }
+  size_t failed = 0;
+  auto all = steps_->submit_all(staging(), reqs, &failed);
+  ASSERT_TRUE(all.is_ok()) << all.status().to_string();
+  EXPECT_EQ(failed, StepService::kBatchFailed);
+  ASSERT_EQ(all->size(), 6u);
+  EXPECT_EQ(planner_.seen().size(), 6u);
+  // Stored in the order given: the list (newest first) is the reverse.
+  auto page = steps_->list(staging(), {});
+  ASSERT_TRUE(page.is_ok());
+  ASSERT_EQ(page->steps.size(), 6u);
+  for (size_t i = 0; i < 6; ++i) {
+    EXPECT_EQ((*all)[i].layer, reqs[i].definition["layer"]);
+    EXPECT_EQ(page->steps[5 - i].id, (*all)[i].id);
+    EXPECT_EQ(tasks((*all)[i].id).size(), 3u);
+  }
+
+  // One request the planner refuses: its index and reason, and nothing
+  // of the call is stored.
+  planner_.refuse("e");
+  auto refused = steps_->submit_all(staging(), reqs, &failed);
+  ASSERT_FALSE(refused.is_ok());
+  EXPECT_EQ(failed, 4u);
+  EXPECT_EQ(refused.status().code(), StatusCode::kInputError) << refused.status().to_string();
+  page = steps_->list(staging(), {});
+  ASSERT_TRUE(page.is_ok());
+  EXPECT_EQ(page->steps.size(), 6u) << "a refused call stored steps";
+}
+
 // --- concurrency ----------------------------------------------------------------------
 
 TEST_F(ClusterTest, SetConcurrencyKeepsWithinItsBounds) {

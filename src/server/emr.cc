@@ -424,36 +424,22 @@ Reply add_job_flow_steps(const Call& c, const json& in) {
     }
     requests.push_back(std::move(req).value());
   }
-  // Submitting validates each definition (it must load and plan). A later
-  // step failing there cancels the ones already taken, so the call still
-  // has no effect that runs.
-  json ids = json::array();
-  std::vector<std::string> submitted;
-  for (size_t i = 0; i < requests.size(); ++i) {
-    auto step = c.steps.submit(c.env, requests[i]);
-    if (step.is_ok()) {
-      submitted.push_back(step->id);
-      ids.push_back(step->id);
-      continue;
+  // Submitting validates and plans every definition before any step is
+  // stored: one refused step leaves the call without effect.
+  size_t failed = StepService::kBatchFailed;
+  auto added = c.steps.submit_all(c.env, requests, &failed);
+  if (!added.is_ok()) {
+    if (failed == StepService::kBatchFailed) {
+      return from_status(added.status(), c.internal_type);
     }
-    for (const std::string& id : submitted) {
-      // Best effort: KILL also stops one the scheduler already started.
-      auto cancelled = c.steps.cancel(c.env, id, "KILL");
-      if (!cancelled.is_ok()) {
-        log::warn("AddJobFlowSteps: step " + id +
-                  " of a refused batch stays: " + cancelled.status().message());
-      }
-    }
-    std::string message = "Steps[" + std::to_string(i) + "] ('" + configs[i].name +
-                          "'): " + sentence(step.status().message());
-    if (!submitted.empty()) {
-      message += " The " + std::to_string(submitted.size()) +
-                 " step(s) before it in this call were cancelled (" + join(submitted) + ").";
-    } else {
-      message += " No step was added.";
-    }
-    return from_status(Status(step.status().code(), message), c.internal_type);
+    return from_status(
+        Status(added.status().code(),
+               "Steps[" + std::to_string(failed) + "] ('" + configs[failed].name +
+                   "'): " + sentence(added.status().message()) + " No step was added."),
+        c.internal_type);
   }
+  json ids = json::array();
+  for (const store::Step& step : *added) ids.push_back(step.id);
   return ok({{"StepIds", ids}});
 }
 

@@ -49,6 +49,10 @@ class SettableSteps final : public StepService {
   Result<store::Step> submit(const EnvironmentConfig&, const SubmitRequest&) override {
     return internal_error("unused");
   }
+  Result<std::vector<store::Step>> submit_all(const EnvironmentConfig&,
+                                              const std::vector<SubmitRequest>&, size_t*) override {
+    return internal_error("unused");
+  }
   Result<store::ListPage> list(const EnvironmentConfig&, store::ListQuery) override {
     return internal_error("unused");
   }

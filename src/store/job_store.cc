@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <limits>
+#include <map>
 #include <system_error>
 
 #include "store/ids.h"
@@ -160,56 +161,79 @@ JobStore::~JobStore() = default;
 // --- steps -------------------------------------------------------------------
 
 Result<Step> JobStore::submit(const NewStep& s, int64_t now_ms) {
-  KILN_RETURN_IF_ERROR(validate_new_step(s));
-  // Replace, not throw, on invalid UTF-8: nothing may throw across this
-  // library's boundary, and a parsed request body is valid UTF-8 anyway.
-  const std::string action =
-      s.action.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  KILN_ASSIGN_OR_RETURN(std::vector<Step> steps, submit_all({s}, now_ms));
+  return std::move(steps.front());
+}
+
+Result<std::vector<Step>> JobStore::submit_all(const std::vector<NewStep>& steps, int64_t now_ms) {
+  if (steps.empty()) return invalid_argument("no step to submit");
+  std::vector<std::string> actions;
+  for (const NewStep& s : steps) {
+    KILN_RETURN_IF_ERROR(validate_new_step(s));
+    // Replace, not throw, on invalid UTF-8: nothing may throw across this
+    // library's boundary, and a parsed request body is valid UTF-8 anyway.
+    actions.push_back(s.action.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  }
 
   MutexLock lock(&impl_->mu);
   internal::Database& db = *impl_->db;
   KILN_ASSIGN_OR_RETURN(Transaction txn, Transaction::begin(db));
 
-  // In the transaction: two submits at once cannot both take the last place.
-  if (s.max_pending > 0) {
-    KILN_ASSIGN_OR_RETURN(int64_t pending, impl_->count_steps(s.environment, StepState::kPending));
-    if (pending >= s.max_pending) return pending_quota_error(s.environment, pending);
-  }
-  // 36^13 ids make a collision all but impossible; checking costs one
-  // indexed lookup, and inside the transaction nobody can take the id
-  // between the check and the insert.
-  std::string id;
-  for (;;) {
-    KILN_ASSIGN_OR_RETURN(id, internal::new_step_id());
-    KILN_ASSIGN_OR_RETURN(Query q, db.query("SELECT 1 FROM steps WHERE id = ?1"));
-    q.bind(1, id);
-    KILN_ASSIGN_OR_RETURN(bool taken, q.next());
-    if (!taken) break;
-  }
-  {
-    KILN_ASSIGN_OR_RETURN(Query q, db.query(R"sql(
+  std::vector<std::string> ids;
+  std::map<std::string, int64_t> pending;  // by environment, as this batch grows it
+  for (size_t k = 0; k < steps.size(); ++k) {
+    const NewStep& s = steps[k];
+    // In the transaction: two submits at once cannot both take the last place.
+    if (s.max_pending > 0) {
+      auto it = pending.find(s.environment);
+      if (it == pending.end()) {
+        KILN_ASSIGN_OR_RETURN(int64_t n, impl_->count_steps(s.environment, StepState::kPending));
+        it = pending.emplace(s.environment, n).first;
+      }
+      if (it->second >= s.max_pending) return pending_quota_error(s.environment, it->second);
+    }
+    ++pending[s.environment];
+    // 36^13 ids make a collision all but impossible; checking costs one
+    // indexed lookup, and inside the transaction nobody can take the id
+    // between the check and the insert.
+    std::string id;
+    for (;;) {
+      KILN_ASSIGN_OR_RETURN(id, internal::new_step_id());
+      KILN_ASSIGN_OR_RETURN(Query q, db.query("SELECT 1 FROM steps WHERE id = ?1"));
+      q.bind(1, id);
+      KILN_ASSIGN_OR_RETURN(bool taken, q.next());
+      if (!taken && std::find(ids.begin(), ids.end(), id) == ids.end()) break;
+    }
+    {
+      KILN_ASSIGN_OR_RETURN(Query q, db.query(R"sql(
 INSERT INTO steps (id, environment, name, state, action_on_failure, action, layer,
                    tiles_total, created_ms)
 VALUES (?1, ?2, ?3, 'PENDING', ?4, ?5, ?6, ?7, ?8))sql"));
-    q.bind(1, id).bind(2, s.environment).bind(3, s.name).bind(4, s.action_on_failure);
-    q.bind(5, action).bind(6, s.layer).bind(7, s.tiles_total).bind(8, now_ms);
-    KILN_RETURN_IF_ERROR(q.run());
-  }
-  // Partition tasks 0..n-1, then the commit task (index -1).
-  for (int64_t i = 0; i <= s.partitions; ++i) {
-    KILN_ASSIGN_OR_RETURN(Query q, db.query(R"sql(
+      q.bind(1, id).bind(2, s.environment).bind(3, s.name).bind(4, s.action_on_failure);
+      q.bind(5, actions[k]).bind(6, s.layer).bind(7, s.tiles_total).bind(8, now_ms);
+      KILN_RETURN_IF_ERROR(q.run());
+    }
+    // Partition tasks 0..n-1, then the commit task (index -1).
+    for (int64_t i = 0; i <= s.partitions; ++i) {
+      KILN_ASSIGN_OR_RETURN(Query q, db.query(R"sql(
 INSERT INTO tasks (step_id, kind, idx, state, max_attempts, queued_ms)
 VALUES (?1, ?2, ?3, 'PENDING', ?4, ?5))sql"));
-    const int64_t index = i < s.partitions ? i : -1;
-    q.bind(1, id).bind(2, std::string(index < 0 ? "commit" : "partition")).bind(3, index);
-    q.bind(4, s.max_attempts).bind(5, now_ms);
-    KILN_RETURN_IF_ERROR(q.run());
+      const int64_t index = i < s.partitions ? i : -1;
+      q.bind(1, id).bind(2, std::string(index < 0 ? "commit" : "partition")).bind(3, index);
+      q.bind(4, s.max_attempts).bind(5, now_ms);
+      KILN_RETURN_IF_ERROR(q.run());
+    }
+    ids.push_back(std::move(id));
   }
   KILN_RETURN_IF_ERROR(txn.commit());
 
-  KILN_ASSIGN_OR_RETURN(std::optional<Step> step, impl_->find_step(id));
-  if (!step) return internal_error("step " + id + " vanished after it was submitted");
-  return std::move(*step);
+  std::vector<Step> out;
+  for (const std::string& id : ids) {
+    KILN_ASSIGN_OR_RETURN(std::optional<Step> step, impl_->find_step(id));
+    if (!step) return internal_error("step " + id + " vanished after it was submitted");
+    out.push_back(std::move(*step));
+  }
+  return out;
 }
 
 Result<int64_t> JobStore::count_steps(const std::string& environment, StepState state) {

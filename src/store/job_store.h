@@ -197,6 +197,10 @@ class JobStore {
 
   // --- steps (API side) ---------------------------------------------------
   Result<Step> submit(const NewStep& s, int64_t now_ms);
+  // Every step in one transaction, in order: all are inserted or none.
+  // Each step's max_pending counts the steps before it in `steps` that are
+  // in the same environment (kResourceExhausted for the whole batch).
+  Result<std::vector<Step>> submit_all(const std::vector<NewStep>& steps, int64_t now_ms);
   // NotFound unless the step exists *in `environment`*.
   Result<Step> get(const std::string& environment, const std::string& id);
   // Pages continue after ListQuery::marker, the id of the previous page's

@@ -292,6 +292,30 @@ TEST_F(JobStoreTest, ListFiltersByStateAndIds) {
   EXPECT_TRUE(other->steps.empty());
 }
 
+TEST_F(JobStoreTest, SubmitAllIsOneTransactionThatCountsItsOwnStepsAgainstTheQuota) {
+  NewStep ns = new_step("a", 2, "CONTINUE", 3);
+  ns.max_pending = 3;
+  auto three = store_->submit_all({ns, ns, ns}, 1000);
+  ASSERT_TRUE(three.is_ok()) << three.status().to_string();
+  ASSERT_EQ(three->size(), 3u);
+  EXPECT_NE((*three)[0].id, (*three)[1].id);
+  // Stored in order: listed newest first, so the reverse.
+  ListQuery q;
+  q.environment = "a";
+  auto page = store_->list(q);
+  ASSERT_TRUE(page.is_ok());
+  ASSERT_EQ(page->steps.size(), 3u);
+  EXPECT_EQ(page->steps[0].id, (*three)[2].id);
+  EXPECT_EQ(page->steps[2].id, (*three)[0].id);
+  ASSERT_TRUE(store_->request_cancel("a", (*three)[0].id, "TERM", 1000).is_ok());
+  // One place is free; a batch of two would take two: refused whole.
+  auto over = store_->submit_all({ns, ns}, 1000);
+  ASSERT_EQ(over.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_EQ(*store_->count_steps("a", StepState::kPending), 2);
+  EXPECT_TRUE(store_->submit_all({ns}, 1000).is_ok());
+  EXPECT_EQ(store_->submit_all({}, 1000).status().code(), StatusCode::kInvalidArgument);
+}
+
 TEST_F(JobStoreTest, MaxPendingRefusesTheStepOverTheQuotaOnly) {
   NewStep ns = new_step("a", 1, "CONTINUE", 3);
   ns.max_pending = 2;
