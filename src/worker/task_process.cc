@@ -222,4 +222,11 @@ Completion TaskProcess::completion() const {
   return c;
 }
 
+bool TaskProcess::stopped_from_outside() const {
+  if (cause_ != StopCause::kNone || !exit_) return false;
+  if (error_) return error_->first == "CANCELLED";
+  if (!exit_->signaled) return false;
+  return exit_->signal == SIGTERM || exit_->signal == SIGINT || exit_->signal == SIGHUP;
+}
+
 }  // namespace kiln::worker

@@ -63,6 +63,12 @@ class TaskProcess {
   // error line, or what the exit status says.
   // REQUIRES: poll_exit() returned a status.
   Completion completion() const;
+  // True when the task ended on a stop signal (SIGTERM, SIGINT, SIGHUP)
+  // that this worker did not send, or said it was CANCELLED without being
+  // cancelled: someone outside stopped it (Slurm preempting or cancelling
+  // the job signals every process of it, the sandbox's wrapper included).
+  // REQUIRES: poll_exit() returned a status.
+  bool stopped_from_outside() const;
 
  private:
   TaskProcess(LeasedTask task, const Clock* clock) : task_(std::move(task)), clock_(clock) {}

@@ -195,7 +195,8 @@ class Worker {
         // Stopped from outside (Slurm preempts or cancels the job): Slurm
         // signals the task process too, so it may end before this worker
         // saw its own signal; whatever the task then says, it did not fail.
-        if (claiming() && !c.ok && (stop_.cancelled() || c.reason == "WORKER_STOPPED")) {
+        if (claiming() && !c.ok &&
+            (stop_.cancelled() || c.reason == "WORKER_STOPPED" || t.stopped_from_outside())) {
           // Stopped from outside (preempted, cancelled): leave() returns the
           // lease; reported as a failure it would cost an attempt.
           log::info(name + " stopped (" + exit->describe() + "); its lease goes back");

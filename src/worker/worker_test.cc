@@ -341,6 +341,52 @@ TEST_F(WorkerTest, TaskProcessEscalatesToSigkillAtTheEndOfTheGrace) {
   EXPECT_EQ(c.reason, "CANCELLED");
 }
 
+// Slurm signals every process of a job it preempts or cancels, the task
+// too, and the task may end before its worker sees its own signal: a stop
+// signal the worker did not send is told apart from a crash.
+TEST_F(WorkerTest, TaskProcessTellsAStopFromOutsideFromACrashOrItsOwnStop) {
+  auto run = [&](const std::string& mode, int64_t id) {
+    LeasedTask lt;
+    lt.task_id = id;
+    lt.attempt = 1;
+    lt.step_id = "s-WORKERTEST001";
+    lt.spec = {{"mode", mode}};
+    lt.log_path = (dir_ / "logs" / "s-WORKERTEST001.log").string();
+    auto started = TaskProcess::start(lt, {"/bin/sh", "-c", kTaskScript, "kiln-task"},
+                                      dir_.string(), &os::posix_launcher(), &clock_);
+    EXPECT_TRUE(started.is_ok()) << started.status().to_string();
+    return std::move(started).value();
+  };
+  auto wait_exit = [&](TaskProcess& t) {
+    std::optional<os::ExitStatus> exit;
+    EXPECT_TRUE(wait_for([&] { return (exit = t.poll_exit()).has_value(); }));
+    return exit;
+  };
+  auto progressed = [](TaskProcess& t) {
+    return wait_for([&] {
+      t.read_output();
+      return t.progress().tiles_done == 7;
+    });
+  };
+
+  auto outside = run("slow", 1);
+  ASSERT_TRUE(progressed(*outside));
+  ASSERT_EQ(::kill(outside->pid(), SIGTERM), 0);
+  ASSERT_TRUE(wait_exit(*outside).has_value());
+  EXPECT_TRUE(outside->stopped_from_outside());
+
+  auto crash = run("crash", 2);
+  ASSERT_TRUE(wait_exit(*crash).has_value());
+  EXPECT_FALSE(crash->stopped_from_outside()) << "SIGKILL is a crash, not a polite stop";
+
+  auto own = run("slow", 3);
+  ASSERT_TRUE(progressed(*own));
+  own->signal(SIGTERM, StopCause::kCancel, 500ms);
+  ASSERT_TRUE(wait_exit(*own).has_value());
+  EXPECT_FALSE(own->stopped_from_outside()) << "the worker's own cancel";
+  EXPECT_EQ(own->completion().reason, "CANCELLED");
+}
+
 TEST_F(WorkerTest, RunsTasksAndReportsHowEachEnded) {
   ProtocolServer server((dir_ / "logs").string());
   const int64_t ok = server.add_task("ok");
