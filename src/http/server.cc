@@ -7,6 +7,7 @@
 #include <netinet/tcp.h>
 #include <strings.h>
 #include <sys/epoll.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -188,8 +189,7 @@ Server::Server(ServerOptions options)
     : options_(std::move(options)),
       clock_(options_.clock ? *options_.clock : system_clock()),
       pool_(options_.handler_threads),
-      mailbox_(std::make_shared<Mailbox>()),
-      started_ms_(clock_.now_ms()) {}
+      mailbox_(std::make_shared<Mailbox>()) {}
 
 Server::~Server() {
   stop();
@@ -673,9 +673,16 @@ void Server::close_conn(uint64_t id) {
 }
 
 std::string Server::next_request_id() {
-  char id[48];
-  std::snprintf(id, sizeof id, "%011llx-%06llx", static_cast<unsigned long long>(started_ms_),
-                static_cast<unsigned long long>(++request_seq_));
+  // Random, not a sequence: an id every reply may carry must not tell one
+  // environment how many requests the others send. 64 bits from the
+  // kernel's CSPRNG; a short read (never expected) falls back to the
+  // sequence, which stays unique.
+  uint64_t r = 0;
+  if (::getrandom(&r, sizeof r, GRND_NONBLOCK) != static_cast<ssize_t>(sizeof r)) {
+    r = ++request_seq_;
+  }
+  char id[24];
+  std::snprintf(id, sizeof id, "%016llx", static_cast<unsigned long long>(r));
   return id;
 }
 

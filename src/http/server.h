@@ -125,7 +125,6 @@ class Server {
   std::atomic<size_t> open_connections_{0};
   size_t max_connections_ = 0;
   uint64_t request_seq_ = 0;  // loop thread
-  const int64_t started_ms_;
 
   // Loop-thread state: no lock, nothing else touches it.
   int listen_fd_ = -1;

@@ -288,6 +288,19 @@ TEST_F(ServerTest, ExceptionInAHandlerIsA500WithARequestId) {
   EXPECT_FALSE(id.empty());
   EXPECT_NE(r.body.find("\"request_id\":\"" + id + "\""), std::string::npos) << r.body;
   EXPECT_EQ(r.body.find("boom"), std::string::npos) << "the exception text stays in the log";
+  // 16 hex digits, random: the next request's id is no neighbour of this one.
+  EXPECT_EQ(id.size(), 16u) << id;
+  EXPECT_EQ(id.find_first_not_of("0123456789abcdef"), std::string::npos) << id;
+  ASSERT_TRUE(c.send(get("/throw")));
+  RawClient::Reply again = c.read_reply();
+  const size_t at2 = again.head.find("X-Request-Id: ");
+  ASSERT_NE(at2, std::string::npos) << again.head;
+  const std::string id2 = again.head.substr(at2 + 14, 16);
+  EXPECT_NE(id2, id);
+  EXPECT_GT(std::abs(static_cast<long double>(std::stoull(id2, nullptr, 16)) -
+                     static_cast<long double>(std::stoull(id, nullptr, 16))),
+            1e6L)
+      << id << " then " << id2 << ": a sequence";
   // The server and even the connection carry on.
   ASSERT_TRUE(c.send(get("/hello")));
   EXPECT_EQ(c.read_reply().status, 200);

@@ -29,10 +29,8 @@ bool changes_state(std::string_view target) {
 
 }  // namespace
 
-EmrDoor::EmrDoor(StepService& steps, const ServerConfig& config, int64_t started_ms,
-                 EnvironmentQuotas& quotas)
+EmrDoor::EmrDoor(StepService& steps, const ServerConfig& config, EnvironmentQuotas& quotas)
     : config_(config),
-      started_ms_(started_ms),
       sigv4_(keys_of(config), config.emr_regions),
       replays_(sigv4_.max_skew()),
       limiter_(config.emr_requests_per_second, config.emr_burst),
@@ -44,12 +42,9 @@ void EmrDoor::install(http::Server& http) {
 }
 
 void EmrDoor::handle(const http::Request& req, http::Response& res) {
-  // A request id per call, as AWS sends: clients log it with errors.
-  char rid[64];
-  std::snprintf(rid, sizeof rid, "kiln-%016llx-%08llx",
-                static_cast<unsigned long long>(started_ms_),
-                static_cast<unsigned long long>(request_seq_++));
-  res.set_header("x-amzn-RequestId", rid);
+  // A request id per call, as AWS sends: clients log it with errors. It is
+  // the front door's (random) id of the request, the one the log names.
+  res.set_header("x-amzn-RequestId", req.request_id);
   auto emr_error = [&res](int status, const std::string& type, const std::string& message) {
     res.status = status;
     res.set_content(json{{"__type", type}, {"Message", message}}.dump(), kEmrContentType);

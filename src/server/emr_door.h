@@ -22,12 +22,9 @@ namespace kiln::server {
 
 class EmrDoor {
  public:
-  // `steps` and `config` must outlive this object. started_ms: part of
-  // every request id, so ids differ across restarts.
-  // `quotas` (the environments' request rates, shared with the native
-  // door) must outlive it too.
-  EmrDoor(StepService& steps, const ServerConfig& config, int64_t started_ms,
-          EnvironmentQuotas& quotas);
+  // `steps` and `config` must outlive this object; so must `quotas` (the
+  // environments' request rates, shared with the native door).
+  EmrDoor(StepService& steps, const ServerConfig& config, EnvironmentQuotas& quotas);
 
   void install(http::Server& http);
 
@@ -35,13 +32,11 @@ class EmrDoor {
   void handle(const http::Request& req, http::Response& res);
 
   const ServerConfig& config_;
-  const int64_t started_ms_;
   SigV4Verifier sigv4_;
   SigV4ReplayCache replays_;  // signatures of calls that changed state
   RateLimiter limiter_;
   EnvironmentQuotas& quotas_;
   EmrApi api_;
-  std::atomic<uint64_t> request_seq_{0};
 };
 
 }  // namespace kiln::server

@@ -159,7 +159,7 @@ Result<std::unique_ptr<Server>> Server::start(const ServerConfig& config,
                     s->lifecycle_, s->counters_, s->clock_, *s->quotas_, *s->waiters_});
   s->worker_api_ = std::make_unique<WorkerApi>(*s->workers_, s->worker_token_);
   if (cfg.emr_enabled) {
-    s->emr_ = std::make_unique<EmrDoor>(*s->steps_, cfg, s->started_ms_, *s->quotas_);
+    s->emr_ = std::make_unique<EmrDoor>(*s->steps_, cfg, *s->quotas_);
   }
   s->install_routes();
   // The doors answer before the executor launches a node: a worker's
