@@ -1,5 +1,9 @@
 #include "server/worker_api.h"
 
+#include <cstdint>
+#include <string>
+#include <vector>
+
 #include "server/auth.h"
 #include "server/http_util.h"
 
@@ -20,6 +24,74 @@ json task_json(const cluster::LeasedTask& t) {
   if (!t.sandbox.is_null()) j["sandbox"] = t.sandbox;
   return j;
 }
+
+// The fields of one worker request, read with their types checked: a
+// missing field takes its default, a wrong-typed or out-of-range one is
+// remembered (the first) and answered as a 400 naming it, never thrown.
+class Fields {
+ public:
+  Fields(const json& object, std::string prefix) : o_(object), prefix_(std::move(prefix)) {
+    if (!o_.is_object()) fail("", "an object");
+  }
+
+  std::string string(const char* name) {
+    const json* v = find(name);
+    if (!v) return {};
+    if (!v->is_string()) return fail(name, "a string"), std::string();
+    return v->get<std::string>();
+  }
+  int64_t integer(const char* name, int64_t min, int64_t max) {
+    const json* v = find(name);
+    if (!v) return 0;
+    if (!v->is_number_integer()) return fail(name, "an integer"), 0;
+    // An unsigned above int64's range reads as negative here: refused too.
+    const int64_t n = v->is_number_unsigned() && v->get<uint64_t>() > uint64_t{INT64_MAX}
+                          ? -1
+                          : v->get<int64_t>();
+    if (n < min || n > max) {
+      return fail(name, "within " + std::to_string(min) + ".." + std::to_string(max)), 0;
+    }
+    return n;
+  }
+  bool boolean(const char* name) {
+    const json* v = find(name);
+    if (!v) return false;
+    if (!v->is_boolean()) return fail(name, "true or false"), false;
+    return v->get<bool>();
+  }
+  // Null when missing.
+  const json* object(const char* name) {
+    const json* v = find(name);
+    if (v && !v->is_object()) return fail(name, "an object"), nullptr;
+    return v;
+  }
+  const json* array(const char* name) {
+    const json* v = find(name);
+    if (v && !v->is_array()) return fail(name, "an array"), nullptr;
+    return v;
+  }
+
+  bool ok() const { return error_.empty(); }
+  const std::string& error() const { return error_; }
+
+ private:
+  const json* find(const char* name) const {
+    if (!o_.is_object()) return nullptr;
+    auto it = o_.find(name);
+    return it == o_.end() || it->is_null() ? nullptr : &*it;
+  }
+  void fail(const std::string& name, const std::string& want) {
+    if (!error_.empty()) return;
+    const std::string where = prefix_ + (prefix_.empty() || name.empty() ? "" : ".") + name;
+    error_ = (where.empty() ? std::string("the body") : where) + ": must be " + want;
+  }
+
+  const json& o_;
+  const std::string prefix_;
+  std::string error_;
+};
+
+constexpr int64_t kMaxInt = INT32_MAX;
 
 }  // namespace
 
@@ -48,9 +120,13 @@ void WorkerApi::handle_register(const Request& req, Response& res) {
   if (!authenticated(req, res)) return;
   json body;
   if (!parse_body(req, res, &body)) return;
-  auto r =
-      protocol_.register_worker(body.value("pid", int64_t{0}),
-                                body.value("host", std::string("local")), body.value("slots", 0));
+  Fields f(body, "");
+  const int64_t pid = f.integer("pid", 0, INT64_MAX);
+  std::string host = f.string("host");
+  const int64_t slots = f.integer("slots", 0, kMaxInt);
+  if (!f.ok()) return send_error(res, 400, "invalid_request", f.error());
+  if (host.empty()) host = "local";
+  auto r = protocol_.register_worker(pid, host, static_cast<int>(slots));
   if (!r.is_ok()) return send_status(res, r.status());
   send_json(res, 200,
             {{"worker_id", r->worker_id},
@@ -63,8 +139,11 @@ void WorkerApi::handle_lease(const Request& req, Response& res) {
   if (!authenticated(req, res)) return;
   json body;
   if (!parse_body(req, res, &body)) return;
-  auto leased =
-      protocol_.lease(body.value("worker_id", std::string()), body.value("free_slots", 0));
+  Fields f(body, "");
+  const std::string worker_id = f.string("worker_id");
+  const int64_t free_slots = f.integer("free_slots", 0, kMaxInt);
+  if (!f.ok()) return send_error(res, 400, "invalid_request", f.error());
+  auto leased = protocol_.lease(worker_id, static_cast<int>(free_slots));
   if (!leased.is_ok()) return send_status(res, leased.status());
   json tasks = json::array();
   for (const auto& t : *leased) tasks.push_back(task_json(t));
@@ -81,8 +160,10 @@ void WorkerApi::handle_claim(const Request& req, Response& res) {
     return send_error(res, 400, "invalid_request",
                       "claim needs step_id (string) and index (integer; -1: the commit task)");
   }
-  auto c = protocol_.claim(body.value("worker_id", std::string()), step->get<std::string>(),
-                           index->get<int64_t>());
+  Fields f(body, "");
+  const std::string worker_id = f.string("worker_id");
+  if (!f.ok()) return send_error(res, 400, "invalid_request", f.error());
+  auto c = protocol_.claim(worker_id, step->get<std::string>(), index->get<int64_t>());
   if (!c.is_ok()) return send_status(res, c.status());
   using Outcome = cluster::ClaimReply::Outcome;
   switch (c->outcome) {
@@ -102,7 +183,10 @@ void WorkerApi::handle_leave(const Request& req, Response& res) {
   if (!authenticated(req, res)) return;
   json body;
   if (!parse_body(req, res, &body)) return;
-  Status st = protocol_.leave(body.value("worker_id", std::string()));
+  Fields f(body, "");
+  const std::string worker_id = f.string("worker_id");
+  if (!f.ok()) return send_error(res, 400, "invalid_request", f.error());
+  Status st = protocol_.leave(worker_id);
   if (!st.is_ok()) return send_status(res, st);
   send_json(res, 200, {{"left", true}});
 }
@@ -111,19 +195,24 @@ void WorkerApi::handle_heartbeat(const Request& req, Response& res) {
   if (!authenticated(req, res)) return;
   json body;
   if (!parse_body(req, res, &body)) return;
+  Fields f(body, "");
+  const std::string worker_id = f.string("worker_id");
   std::vector<store::JobStore::Heartbeat> beats;
-  if (body.contains("tasks") && body["tasks"].is_array()) {
-    for (const auto& t : body["tasks"]) {
+  if (const json* tasks = f.array("tasks")) {
+    for (size_t i = 0; i < tasks->size(); ++i) {
+      Fields t((*tasks)[i], "tasks[" + std::to_string(i) + "]");
       store::JobStore::Heartbeat h;
-      h.task_id = t.value("task_id", int64_t{0});
-      h.attempt = t.value("attempt", 0);
-      h.tiles_done = t.value("tiles_done", int64_t{0});
-      h.bytes_read = t.value("bytes_read", uint64_t{0});
-      h.bytes_written = t.value("bytes_written", uint64_t{0});
+      h.task_id = t.integer("task_id", 0, INT64_MAX);
+      h.attempt = static_cast<int>(t.integer("attempt", 0, kMaxInt));
+      h.tiles_done = t.integer("tiles_done", 0, INT64_MAX);
+      h.bytes_read = static_cast<uint64_t>(t.integer("bytes_read", 0, INT64_MAX));
+      h.bytes_written = static_cast<uint64_t>(t.integer("bytes_written", 0, INT64_MAX));
+      if (!t.ok()) return send_error(res, 400, "invalid_request", t.error());
       beats.push_back(h);
     }
   }
-  auto r = protocol_.heartbeat(body.value("worker_id", std::string()), beats);
+  if (!f.ok()) return send_error(res, 400, "invalid_request", f.error());
+  auto r = protocol_.heartbeat(worker_id, beats);
   if (!r.is_ok()) return send_status(res, r.status());
   json c = json::array();
   for (const auto& [task, sig] : r->cancel) c.push_back({{"task_id", task}, {"signal", sig}});
@@ -134,17 +223,23 @@ void WorkerApi::handle_complete(const Request& req, Response& res) {
   if (!authenticated(req, res)) return;
   json body;
   if (!parse_body(req, res, &body)) return;
+  Fields f(body, "");
   cluster::Completion c;
-  c.worker_id = body.value("worker_id", std::string());
-  c.step_id = body.value("step_id", std::string());
-  c.task_id = body.value("task_id", int64_t{0});
-  c.attempt = body.value("attempt", 0);
-  c.ok = body.value("ok", false);
-  c.result = body.value("result", json::object());
-  if (body.contains("error") && body["error"].is_object()) {
-    c.error.reason = body["error"].value("reason", std::string("TASK_FAILED"));
-    c.error.message = body["error"].value("message", std::string());
+  c.worker_id = f.string("worker_id");
+  c.step_id = f.string("step_id");
+  c.task_id = f.integer("task_id", 0, INT64_MAX);
+  c.attempt = static_cast<int>(f.integer("attempt", 0, kMaxInt));
+  c.ok = f.boolean("ok");
+  const json* result = f.object("result");
+  c.result = result ? *result : json::object();
+  if (const json* error = f.object("error")) {
+    Fields e(*error, "error");
+    c.error.reason = e.string("reason");
+    c.error.message = e.string("message");
+    if (!e.ok()) return send_error(res, 400, "invalid_request", e.error());
+    if (c.error.reason.empty()) c.error.reason = "TASK_FAILED";
   }
+  if (!f.ok()) return send_error(res, 400, "invalid_request", f.error());
   auto taken = protocol_.complete(c);
   if (!taken.is_ok()) return send_status(res, taken.status());
   send_json(res, 200, {{"accepted", *taken}});

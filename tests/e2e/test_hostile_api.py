@@ -134,6 +134,34 @@ class HostileBodiesTest(HostileTenantMixin, unittest.TestCase):
         env = self.srv.call("GET", "/v1/environment", token=ks.STAGING_TOKEN)
         self.assertEqual(env["concurrency"], 1)
 
+    def test_worker_door_answers_wrong_typed_fields_with_a_400_naming_them(self):
+        # Whoever holds the worker token (here: read from a worker's
+        # environment, as a task that escaped would have to) still cannot
+        # make the internal door answer 500 or crash.
+        pid = self.srv.worker_pids()[0]
+        with open("/proc/%d/environ" % pid, "rb") as f:
+            env = dict(kv.split(b"=", 1) for kv in f.read().split(b"\0") if b"=" in kv)
+        token = env[b"KILN_WORKER_TOKEN"].decode()
+        cases = (
+            ("/internal/v1/register", {"pid": "12", "slots": 1}, "pid: must be an integer"),
+            ("/internal/v1/register", {"pid": 12, "slots": 2 ** 40}, "slots: must be within"),
+            ("/internal/v1/lease", {"worker_id": 7, "free_slots": 1}, "worker_id: must be a string"),
+            ("/internal/v1/heartbeat", {"worker_id": "w-X", "tasks": [5]},
+             "tasks[0]: must be an object"),
+            ("/internal/v1/heartbeat", {"worker_id": "w-X", "tasks": [{"attempt": "1"}]},
+             "tasks[0].attempt: must be an integer"),
+            ("/internal/v1/complete", {"worker_id": "w-X", "task_id": 1, "attempt": 2 ** 40},
+             "attempt: must be"),
+            ("/internal/v1/complete", {"worker_id": "w-X", "error": {"reason": 3}},
+             "error.reason: must be a string"),
+            ("/internal/v1/leave", [], "body must be a JSON object"),
+        )
+        for path, body, shown in cases:
+            r = self.srv.request("POST", path, body=body, token=token)
+            self.assertEqual(r.status, 400, (path, body, r))
+            self.assertIn(shown, r.json()["error"]["message"], (path, body))
+        self.assert_server_up()
+
     def test_step_concurrency_level_two_to_the_63_is_refused_not_echoed_negative(self):
         for raw, kind in ((b'{"ClusterId": "%s", "StepConcurrencyLevel": 9223372036854775808}',
                            "integer 9223372036854775808 is out of range"),
