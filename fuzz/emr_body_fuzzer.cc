@@ -147,7 +147,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     return e;
   }();
   OneStepService steps;
-  const kiln::server::EmrApi api(steps, config);
+  const kiln::server::ListMarkers markers;
+  const kiln::server::EmrApi api(steps, config, markers);
   const kiln::server::EmrResponse r =
       api.handle(env, std::string(kiln::server::kEmrTargetPrefix) + operation, body);
 

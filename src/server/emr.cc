@@ -697,10 +697,11 @@ std::string emr_cluster_id(const std::string& environment) {
 
 std::string emr_cluster_name(const std::string& environment) { return "kiln-" + environment; }
 
-EmrApi::EmrApi(StepService& steps, const ServerConfig& config)
+EmrApi::EmrApi(StepService& steps, const ServerConfig& config, const ListMarkers& markers)
     : steps_(steps),
       release_label_(config.emr_release_label),
-      max_body_bytes_(static_cast<size_t>(config.max_body_bytes)) {}
+      max_body_bytes_(static_cast<size_t>(config.max_body_bytes)),
+      markers_(markers) {}
 
 EmrResponse EmrApi::handle(const EnvironmentConfig& env, const std::string& target,
                            const std::string& body) const {

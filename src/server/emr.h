@@ -43,7 +43,8 @@ class EmrApi {
  public:
   // `steps` must outlive this object. Thread-safe when `steps` is: handle()
   // keeps no state between calls.
-  EmrApi(StepService& steps, const ServerConfig& config);
+  // `markers` (ListSteps' Marker) must outlive this object.
+  EmrApi(StepService& steps, const ServerConfig& config, const ListMarkers& markers);
 
   // Answers one call. The caller has authenticated it (SigV4) and resolved
   // `env` from the credentials; it sends the result with Content-Type
@@ -64,7 +65,7 @@ class EmrApi {
   StepService& steps_;
   std::string release_label_;
   size_t max_body_bytes_;
-  ListMarkers markers_;  // ListSteps' Marker
+  const ListMarkers& markers_;  // ListSteps' Marker
 };
 
 }  // namespace kiln::server

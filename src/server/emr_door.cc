@@ -29,13 +29,14 @@ bool changes_state(std::string_view target) {
 
 }  // namespace
 
-EmrDoor::EmrDoor(StepService& steps, const ServerConfig& config, EnvironmentQuotas& quotas)
+EmrDoor::EmrDoor(StepService& steps, const ServerConfig& config, EnvironmentQuotas& quotas,
+                 const ListMarkers& markers)
     : config_(config),
       sigv4_(keys_of(config), config.emr_regions),
       replays_(sigv4_.max_skew()),
       limiter_(config.emr_requests_per_second, config.emr_burst),
       quotas_(quotas),
-      api_(steps, config) {}
+      api_(steps, config, markers) {}
 
 void EmrDoor::install(http::Server& http) {
   http.Post("/", [this](const kiln::http::Request& q, kiln::http::Response& r) { handle(q, r); });

@@ -23,8 +23,10 @@ namespace kiln::server {
 class EmrDoor {
  public:
   // `steps` and `config` must outlive this object; so must `quotas` (the
-  // environments' request rates, shared with the native door).
-  EmrDoor(StepService& steps, const ServerConfig& config, EnvironmentQuotas& quotas);
+  // environments' request rates, shared with the native door) and
+  // `markers` (the server's list markers).
+  EmrDoor(StepService& steps, const ServerConfig& config, EnvironmentQuotas& quotas,
+          const ListMarkers& markers);
 
   void install(http::Server& http);
 

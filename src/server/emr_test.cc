@@ -164,7 +164,7 @@ class EmrTest : public ::testing::Test {
     production_.concurrency = 2;
     staging_.name = "staging";
     config_.environments = {production_, staging_};
-    api_ = std::make_unique<EmrApi>(steps_, config_);
+    api_ = std::make_unique<EmrApi>(steps_, config_, markers_);
   }
 
   Answer call_raw(const EnvironmentConfig& env, const std::string& target,
@@ -204,6 +204,7 @@ class EmrTest : public ::testing::Test {
   ServerConfig config_;
   EnvironmentConfig production_, staging_;
   MemorySteps steps_;
+  ListMarkers markers_;
   std::unique_ptr<EmrApi> api_;
 };
 

@@ -5,8 +5,14 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
-#include <cstdlib>
+#include <fcntl.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+
+#include "common/process.h"
 #include "server/auth.h"
 
 namespace kiln::server {
@@ -44,13 +50,51 @@ std::string random_key() {
 
 Status invalid_marker() {
   return invalid_argument(
-      "invalid marker: not one this server handed to this environment (markers are valid on the "
-      "server process that made them; list again from the start)");
+      "invalid marker: not one this server handed to this environment (list again from the "
+      "start)");
 }
 
 }  // namespace
 
 ListMarkers::ListMarkers() : key_(random_key()) {}
+
+Result<std::string> ListMarkers::load_or_create_key(const std::string& path) {
+  for (int round = 0; round < 2; ++round) {
+    os::Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
+    if (fd.get() >= 0) {
+      char buf[80];
+      const ssize_t n = ::read(fd.get(), buf, sizeof buf);
+      std::string hex(buf, n > 0 ? static_cast<size_t>(n) : 0);
+      while (!hex.empty() && (hex.back() == '\n' || hex.back() == '\r')) hex.pop_back();
+      std::string key;
+      if (hex.size() != 64 || !from_hex(hex, &key)) {
+        return io_error("list marker key " + path +
+                        ": must hold 64 hex digits; remove it to draw a new key (markers "
+                        "handed out before then become invalid)");
+      }
+      return key;
+    }
+    if (errno != ENOENT) {
+      return io_error("cannot read the list marker key " + path + ": " + std::strerror(errno));
+    }
+    const std::string key = random_key();
+    os::Fd out(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
+    if (out.get() < 0) {
+      if (errno == EEXIST) continue;  // another process wrote it first: read that one
+      return io_error("cannot create the list marker key " + path + ": " + std::strerror(errno));
+    }
+    const std::string line =
+        to_hex(reinterpret_cast<const unsigned char*>(key.data()), key.size()) + "\n";
+    if (::write(out.get(), line.data(), line.size()) != static_cast<ssize_t>(line.size()) ||
+        ::fsync(out.get()) != 0) {
+      const std::string why = std::strerror(errno);
+      ::unlink(path.c_str());
+      return io_error("cannot write the list marker key " + path + ": " + why);
+    }
+    return key;
+  }
+  return io_error("list marker key " + path + ": appeared and vanished while read");
+}
 
 std::string ListMarkers::mac_hex(const std::string& environment, const std::string& cursor) const {
   // Lengths first, so ("ab", "c") and ("a", "bc") sign different bytes.

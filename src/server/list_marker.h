@@ -1,8 +1,9 @@
 // Opaque list markers (GET /v1/steps' next_marker, EMR ListSteps' Marker):
 // the store's cursor sealed with an HMAC over the environment and the
-// cursor, under a key drawn when the server starts. A marker is valid only
-// for the environment it was handed to, only on this server process, and
-// only unaltered; anything else is kInvalidArgument "invalid marker". The
+// cursor, under the server's marker key (drawn once and kept in its state
+// directory, so markers survive a restart as the steps they point at do).
+// A marker is valid only for the environment it was handed to and only
+// unaltered; anything else is kInvalidArgument "invalid marker". The
 // store's cursor is the id of the page's last step, the tenant's own, so a
 // marker tells nothing about other environments' steps (no global count).
 #pragma once
@@ -16,10 +17,15 @@ namespace kiln::server {
 
 class ListMarkers {
  public:
-  // A fresh random key (a restart invalidates every marker handed out).
+  // A fresh random key: markers valid for this object's life only.
   ListMarkers();
-  // A given key, for tests.
+  // A given key (load_marker_key's, or a test's).
   explicit ListMarkers(std::string key) : key_(std::move(key)) {}
+
+  // The key kept at `path`: read when the file exists (it must hold 64 hex
+  // digits), else drawn and written there, mode 0600, created exclusively.
+  // kIOError naming the file when it cannot be read or written.
+  static Result<std::string> load_or_create_key(const std::string& path);
 
   // The marker for `cursor` (a store next_marker) handed to `environment`;
   // "" for "" (no next page). Thread-safe.

@@ -1,6 +1,13 @@
 // List markers: they round-trip for the environment that got them and are
-// refused to any other, altered, forged or from another server process.
+// refused to any other, altered, forged or sealed under another key; the
+// server's key is kept in its state directory, so they survive a restart.
 #include "server/list_marker.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 
 #include <gtest/gtest.h>
 
@@ -51,6 +58,38 @@ TEST(ListMarkers, EnvironmentAndCursorCannotTradeBytes) {
   const std::string marker = m.seal("ab", "c");
   const std::string mac = marker.substr(marker.rfind('.') + 1);
   EXPECT_FALSE(m.open("a", "k1." + std::string("6263") + "." + mac).is_ok());
+}
+
+TEST(ListMarkers, TheKeptKeyIsDrawnOncePrivateAndReadBackAfterARestart) {
+  namespace fs = std::filesystem;
+  const fs::path dir =
+      fs::temp_directory_path() / ("kiln_marker_key_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const std::string path = (dir / "list-marker.key").string();
+
+  auto first = ListMarkers::load_or_create_key(path);
+  ASSERT_TRUE(first.is_ok()) << first.status().to_string();
+  EXPECT_EQ(first->size(), 32u);
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  // "After a restart": the same key, so a marker handed out before opens.
+  auto again = ListMarkers::load_or_create_key(path);
+  ASSERT_TRUE(again.is_ok()) << again.status().to_string();
+  EXPECT_EQ(*again, *first);
+  const std::string marker = ListMarkers(*first).seal("staging", "s-ABCDEFGHIJKLM");
+  auto back = ListMarkers(*again).open("staging", marker);
+  ASSERT_TRUE(back.is_ok()) << back.status().message();
+  EXPECT_EQ(*back, "s-ABCDEFGHIJKLM");
+
+  // A damaged key file is an error naming it, not a new key in silence.
+  std::ofstream(path, std::ios::trunc) << "not a key\n";
+  auto bad = ListMarkers::load_or_create_key(path);
+  ASSERT_FALSE(bad.is_ok());
+  EXPECT_EQ(bad.status().code(), StatusCode::kIOError);
+  EXPECT_NE(bad.status().message().find(path), std::string::npos) << bad.status().message();
+  fs::remove_all(dir);
 }
 
 }  // namespace

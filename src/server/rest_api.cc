@@ -140,7 +140,7 @@ void RestApi::handle_list(const Request& req, Response& res) {
     q.limit = static_cast<int>(limit);
   }
   if (req.has_param("marker")) {
-    auto cursor = markers_.open(env->name, req.get_param_value("marker"));
+    auto cursor = d_.markers.open(env->name, req.get_param_value("marker"));
     if (!cursor.is_ok()) return send_status(res, cursor.status());
     q.marker = *cursor;
   }
@@ -159,7 +159,7 @@ void RestApi::handle_list(const Request& req, Response& res) {
   if (page->next_marker.empty()) {
     w.null();
   } else {
-    w.value(markers_.seal(env->name, page->next_marker));
+    w.value(d_.markers.seal(env->name, page->next_marker));
   }
   w.end_object();
   send_json_text(res, 200, std::move(out));

@@ -43,7 +43,8 @@ class RestApi {
     ServerCounters& counters;
     const Clock& clock;
     EnvironmentQuotas& quotas;
-    StepWaiters& waiters;  // the long polls of handle_wait
+    StepWaiters& waiters;        // the long polls of handle_wait
+    const ListMarkers& markers;  // next_marker of GET /v1/steps
   };
   explicit RestApi(Deps deps) : d_(deps) {}
 
@@ -70,7 +71,6 @@ class RestApi {
   void handle_metrics(const http::Request& req, http::Response& res);
 
   Deps d_;
-  const ListMarkers markers_;  // next_marker of GET /v1/steps
 };
 
 }  // namespace kiln::server

@@ -154,12 +154,17 @@ Result<std::unique_ptr<Server>> Server::start(const ServerConfig& config,
   }
   s->quotas_ = std::make_unique<EnvironmentQuotas>(cfg);
   s->waiters_ = std::make_unique<StepWaiters>(*s->steps_, s->events_, s->clock_);
-  s->rest_ = std::make_unique<RestApi>(
-      RestApi::Deps{cfg, *s->steps_, *s->elastic_, *s->workers_, *s->scheduler_, *s->tokens_,
-                    s->lifecycle_, s->counters_, s->clock_, *s->quotas_, *s->waiters_});
+  // Markers outlive a restart, like the steps they point at.
+  KILN_ASSIGN_OR_RETURN(
+      std::string marker_key,
+      ListMarkers::load_or_create_key((fs::path(cfg.state_dir) / "list-marker.key").string()));
+  s->markers_ = std::make_unique<ListMarkers>(std::move(marker_key));
+  s->rest_ = std::make_unique<RestApi>(RestApi::Deps{
+      cfg, *s->steps_, *s->elastic_, *s->workers_, *s->scheduler_, *s->tokens_, s->lifecycle_,
+      s->counters_, s->clock_, *s->quotas_, *s->waiters_, *s->markers_});
   s->worker_api_ = std::make_unique<WorkerApi>(*s->workers_, s->worker_token_);
   if (cfg.emr_enabled) {
-    s->emr_ = std::make_unique<EmrDoor>(*s->steps_, cfg, *s->quotas_);
+    s->emr_ = std::make_unique<EmrDoor>(*s->steps_, cfg, *s->quotas_, *s->markers_);
   }
   s->install_routes();
   // The doors answer before the executor launches a node: a worker's

@@ -91,6 +91,7 @@ class Server final {
   std::unique_ptr<EnvironmentQuotas> quotas_;  // both doors' request rates
   ServerCounters counters_;
   std::unique_ptr<StepWaiters> waiters_;  // before the doors that use it, after steps_
+  std::unique_ptr<ListMarkers> markers_;  // both doors' list markers
   std::unique_ptr<RestApi> rest_;
   std::unique_ptr<WorkerApi> worker_api_;
   std::unique_ptr<EmrDoor> emr_;

@@ -146,8 +146,17 @@ class ServeFailuresTest(unittest.TestCase):
     def test_restart_keeps_history_and_does_not_rerun_completed_steps(self):
         srv = self.start_server()
         done = srv.wait_step(srv.submit(ks.l7_definition("kept"))["id"])
+        # A second step, so that a page of one hands out a marker.
+        extra = srv.submit(ks.l7_definition("extra"))["id"]
+        srv.cancel(extra, signal_name="KILL")
+        srv.wait_step(extra)
+        first_page = srv.list_steps(limit=1)
+        self.assertEqual([s["id"] for s in first_page["steps"]], [extra])
         self.assertEqual(srv.stop(), 0)
         srv.start()
+        # A marker handed out before the restart still continues the list.
+        rest = srv.list_steps(limit=1, marker=first_page["next_marker"])
+        self.assertEqual([s["id"] for s in rest["steps"]], [done["id"]])
         again = srv.describe(done["id"])
         self.assertEqual(again["state"], "COMPLETED")
         self.assertEqual(again["version"], 1)
