@@ -126,7 +126,7 @@ Result<ServerConfig> parse_config(const std::string& text, const std::string& ba
          // the HTTP front door (src/http/README.md)
          "http_threads", "max_header_bytes", "header_timeout_seconds", "body_timeout_seconds",
          "idle_timeout_seconds", "write_timeout_seconds", "max_connections",
-         "max_connections_per_address"}));
+         "max_connections_per_address", "max_buffered_body_bytes"}));
     std::string listen;
     KILN_RETURN_IF_ERROR(get_string(*t, "server", "listen", &listen));
     if (!listen.empty()) KILN_RETURN_IF_ERROR(parse_listen(listen, &c));
@@ -154,6 +154,13 @@ Result<ServerConfig> parse_config(const std::string& text, const std::string& ba
         get_int(*t, "server", "max_connections", 16, 1'000'000, &c.max_connections));
     KILN_RETURN_IF_ERROR(get_int(*t, "server", "max_connections_per_address", 1, 1'000'000,
                                  &c.max_connections_per_address));
+    KILN_RETURN_IF_ERROR(get_int(*t, "server", "max_buffered_body_bytes", 1024, int64_t{1} << 40,
+                                 &c.max_buffered_body_bytes));
+    if (c.max_buffered_body_bytes < c.max_body_bytes) {
+      return invalid_argument(
+          "[server] max_buffered_body_bytes (" + std::to_string(c.max_buffered_body_bytes) +
+          ") must be at least max_body_bytes (" + std::to_string(c.max_body_bytes) + ")");
+    }
   }
   KILN_RETURN_IF_ERROR(err);
   if (const toml::table* t = subtable(root, "scheduler", &err)) {

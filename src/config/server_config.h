@@ -70,6 +70,7 @@ struct ServerConfig {
   int write_timeout_seconds = 30;
   int max_connections = 10'000;
   int max_connections_per_address = 1'024;
+  int64_t max_buffered_body_bytes = 256 << 20;  // bodies in memory at once, in all
 
   int lease_seconds = 15;
   int heartbeat_seconds = 2;

@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -183,6 +184,7 @@ struct Server::Conn {
   int64_t deadline = 0;  // 0: none
   uint32_t interest = 0;
   std::shared_ptr<Deferred> deferred;  // while kSuspended
+  int64_t body_bytes = 0;              // counted in buffered_body_bytes_ for this request
 };
 
 Server::Server(ServerOptions options)
@@ -446,6 +448,13 @@ void Server::process(uint64_t id) {
       case RequestParser::State::kHeadComplete: {
         c.state = ConnState::kReading;
         set_deadline(c, clock_.now_ms() + options_.body_timeout_ms);
+        const int64_t length = std::max<int64_t>(c.parser.content_length(), 0);
+        if (buffered_body_bytes_ + length > options_.max_buffered_body_bytes) {
+          return send_error(c, 503,
+                            "the server holds too many request bodies at once; retry shortly");
+        }
+        buffered_body_bytes_ += length;
+        c.body_bytes = length;
         if (c.parser.expects_continue() &&
             c.parser.buffered_bytes() < static_cast<size_t>(c.parser.content_length())) {
           static constexpr char kContinue[] = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -598,8 +607,14 @@ void Server::flush(uint64_t id) {
   finish_response(id);
 }
 
+void Server::release_body(Conn& c) {
+  buffered_body_bytes_ -= c.body_bytes;
+  c.body_bytes = 0;
+}
+
 void Server::finish_response(uint64_t id) {
   Conn& c = *conns_.at(id);
+  release_body(c);
   c.out.clear();
   c.out.shrink_to_fit();
   c.out_off = 0;
@@ -662,6 +677,7 @@ void Server::close_conn(uint64_t id) {
   auto it = conns_.find(id);
   if (it == conns_.end()) return;
   Conn& c = *it->second;
+  release_body(c);
   set_deadline(c, 0);
   if (c.deferred) c.deferred->abandon();
   ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c.fd, nullptr);

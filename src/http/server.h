@@ -52,6 +52,11 @@ struct ServerOptions {
   // global cap is also held under RLIMIT_NOFILE minus a reserve.
   size_t max_connections = 10'000;
   size_t max_connections_per_address = 1'024;
+  // Request bodies held in memory at once, over all connections: a body is
+  // counted (by its Content-Length) from the end of its head until its
+  // answer is sent. A body that would go over gets 503 and the connection
+  // is closed, so slow bodies on many connections cannot exhaust memory.
+  int64_t max_buffered_body_bytes = 256 << 20;
   // The clock for deadlines; nullptr: system_clock().
   const Clock* clock = nullptr;
   // Called on a handler thread for every complete request, before routing.
@@ -114,6 +119,8 @@ class Server {
   void set_deadline(Conn& c, int64_t deadline_ms);
   void set_interest(Conn& c, uint32_t events);
   void close_conn(uint64_t id);
+  // Gives back what c's body took from max_buffered_body_bytes.
+  void release_body(Conn& c);
   std::string next_request_id();
 
   const ServerOptions options_;
@@ -124,7 +131,8 @@ class Server {
   std::atomic<bool> stopping_{false};
   std::atomic<size_t> open_connections_{0};
   size_t max_connections_ = 0;
-  uint64_t request_seq_ = 0;  // loop thread
+  int64_t buffered_body_bytes_ = 0;  // loop thread: the bodies counted now
+  uint64_t request_seq_ = 0;         // loop thread
 
   // Loop-thread state: no lock, nothing else touches it.
   int listen_fd_ = -1;

@@ -371,6 +371,34 @@ TEST_F(ServerTest, BodyDeadline) {
   EXPECT_NE(r.body.find("request body not complete"), std::string::npos);
 }
 
+TEST_F(ServerTest, CapsTheBodiesHeldInMemoryInAll) {
+  ServerOptions o;
+  o.max_buffered_body_bytes = 1000;
+  start(o);
+  // 800 bytes announced, 3 sent: the 800 count until its answer is sent.
+  RawClient slow(port_);
+  ASSERT_TRUE(slow.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 800\r\n\r\nabc"));
+  // Served after the slow head was read (one loop, in order).
+  EXPECT_EQ(request(get("/hello"), "127.0.0.3").status, 200);
+  RawClient over(port_, "127.0.0.4");
+  ASSERT_TRUE(over.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 300\r\n\r\n"));
+  RawClient::Reply r = over.read_reply();
+  EXPECT_EQ(r.status, 503);
+  EXPECT_NE(r.body.find("too many request bodies"), std::string::npos) << r.body;
+  // A body that fits is taken meanwhile; so are requests without one.
+  RawClient fits(port_, "127.0.0.5");
+  ASSERT_TRUE(fits.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 150\r\n\r\n" +
+                        std::string(150, 'x')));
+  EXPECT_EQ(fits.read_reply().status, 201);
+  // Once the slow body is in and answered, its share is free again.
+  ASSERT_TRUE(slow.send(std::string(797, 'y')));
+  EXPECT_EQ(slow.read_reply().status, 201);
+  RawClient again(port_, "127.0.0.6");
+  ASSERT_TRUE(again.send("POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 900\r\n\r\n" +
+                         std::string(900, 'z')));
+  EXPECT_EQ(again.read_reply().status, 201);
+}
+
 TEST_F(ServerTest, CapsConnectionsPerAddress) {
   ServerOptions o;
   o.max_connections_per_address = 3;

@@ -47,6 +47,7 @@ http::ServerOptions Server::http_options() {
   o.write_timeout_ms = config_.write_timeout_seconds * 1000LL;
   o.max_connections = static_cast<size_t>(config_.max_connections);
   o.max_connections_per_address = static_cast<size_t>(config_.max_connections_per_address);
+  o.max_buffered_body_bytes = config_.max_buffered_body_bytes;
   o.clock = &clock_;
   o.on_request = [this](const http::Request&) { counters_.http_requests++; };
   return o;
