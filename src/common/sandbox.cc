@@ -1,14 +1,18 @@
 #include "common/sandbox.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <array>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <set>
+#include <sstream>
 #include <string_view>
 
 extern char** environ;
@@ -63,6 +67,52 @@ Status read_limit(const json& j, const char* key, int64_t lo, int64_t* out) {
   }
   *out = it->get<int64_t>();
   return Status::ok();
+}
+
+// The fields after `key` ("NSpid:") on its line of /proc/<pid>/status;
+// empty when the process is gone or the line absent.
+std::vector<std::string> proc_status_fields(pid_t pid, std::string_view key) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.compare(0, key.size(), key) != 0) continue;
+    std::istringstream rest(line.substr(key.size()));
+    std::vector<std::string> fields;
+    for (std::string f; rest >> f;) fields.push_back(f);
+    return fields;
+  }
+  return {};
+}
+
+// The parent of `pid` now (/proc/<pid>/stat); -1 when it is gone. The
+// command name in parentheses may hold anything: the fields follow its
+// last ')'.
+pid_t proc_parent(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat;
+  std::getline(in, stat);
+  const size_t close = stat.rfind(')');
+  if (close == std::string::npos) return -1;
+  std::istringstream rest(stat.substr(close + 1));
+  std::string state;
+  pid_t ppid = -1;
+  if (!(rest >> state >> ppid)) return -1;
+  return ppid;
+}
+
+// pidfd_open(2) and pidfd_send_signal(2) by number: glibc 2.36's
+// <sys/pidfd.h> declares them without C linkage, so C++ cannot link them.
+int open_pidfd(pid_t pid) { return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0)); }
+int send_pidfd_signal(int pidfd, int sig) {
+  return static_cast<int>(::syscall(SYS_pidfd_send_signal, pidfd, sig, nullptr, 0));
+}
+
+// The children of single-threaded `pid` (/proc/<pid>/task/<pid>/children).
+std::vector<pid_t> proc_children(pid_t pid) {
+  const std::string p = std::to_string(pid);
+  std::ifstream in("/proc/" + p + "/task/" + p + "/children");
+  std::vector<pid_t> children;
+  for (pid_t c; in >> c;) children.push_back(c);
+  return children;
 }
 
 }  // namespace
@@ -254,6 +304,37 @@ std::vector<std::string> current_env() {
   std::vector<std::string> env;
   for (char** e = environ; e && *e; ++e) env.emplace_back(*e);
   return env;
+}
+
+int signal_inside(pid_t outer, int sig) {
+  const size_t depth = proc_status_fields(outer, "NSpid:").size();
+  if (depth == 0) return 0;
+  for (pid_t init : proc_children(outer)) {
+    // bwrap's init: one pid namespace deeper, pid 1 there.
+    const std::vector<std::string> ns = proc_status_fields(init, "NSpid:");
+    if (ns.size() != depth + 1 || ns.back() != "1") continue;
+    // Opened first, checked after: while `outer` (ours, not reaped) is its
+    // parent, the pidfd is that init's (or a dead process's, never another).
+    os::Fd init_fd(open_pidfd(init));
+    if (!init_fd.valid() || proc_parent(init) != outer) continue;
+    int signalled = 0;
+    for (pid_t command : proc_children(init)) {
+      os::Fd fd(open_pidfd(command));
+      if (!fd.valid() || proc_parent(command) != init) continue;
+      // The init outlives that read: the parent read was this init, and
+      // the pidfd is its child's (or a process's already dead).
+      if (send_pidfd_signal(init_fd.get(), 0) != 0) return signalled;
+      if (send_pidfd_signal(fd.get(), sig) == 0) ++signalled;
+    }
+    return signalled;
+  }
+  return 0;
+}
+
+Status signal_command(os::Child* sandbox, int sig) {
+  if (!sandbox->running()) return Status::ok();
+  if (sig != SIGKILL && signal_inside(sandbox->pid(), sig) > 0) return Status::ok();
+  return sandbox->signal(sig);
 }
 
 Status probe(const Policy& policy, os::ProcessLauncher* launcher, const Tools& tools) {

@@ -129,6 +129,30 @@ std::vector<std::string> wrap(const View& view, const Limits& limits,
                               const std::vector<std::string>& command, bool as_root,
                               const Tools& tools = {});
 
+// How a stop signal reaches what a sandbox runs. The pid its caller holds is
+// the outer bwrap's, which forwards no signal: SIGTERM would kill it, its
+// init would die with it (--die-with-parent) and the command with them,
+// without the command's own handler running. And the init, bwrap as pid 1
+// of the new pid namespace, ignores signals it has no handler for. So:
+//
+// Sends `sig` to the command `sandbox` runs (a Child started from wrap()'s
+// argv): to the children of bwrap's init in the new pid namespace (the
+// command, and any orphan of it the init adopted), each checked to be that
+// init's child, with the init checked to be the outer process's child, at
+// the moment it is signalled (a pidfd, so a pid reused meanwhile is never
+// hit). If the command is exited it ends as it would on its own: its exit
+// status becomes the outer process's (bwrap passes it on; 128 + N for a
+// signal N). SIGKILL, and any signal while no command runs inside yet (bwrap
+// still setting up; or /proc unreadable), go to the outer process, whose
+// death ends the whole sandbox. Ok and nothing sent once `sandbox` was
+// reaped. REQUIRES: sandbox != nullptr.
+Status signal_command(os::Child* sandbox, int sig);
+// What signal_command() does besides the fallback: sends `sig` to the
+// command inside the sandbox whose outer process is `outer` (our child, not
+// yet reaped). Returns how many processes it signalled; 0 when there is no
+// sandboxed command below `outer` (none yet, none any more, not a sandbox).
+int signal_inside(pid_t outer, int sig);
+
 // A sandboxed process's whole environment, from `ours` ("NAME=value"):
 // PATH, HOME and TMPDIR fixed, LANG/LC_ALL/TZ, KILN_LOG_LEVEL and GDAL's and
 // PROJ's data locations copied, plus the variables policy.pass_env names.

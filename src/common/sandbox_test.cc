@@ -6,6 +6,7 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -296,6 +297,76 @@ TEST_F(SandboxRun, LimitsApply) {
                                                : std::string("unlimited"));
   EXPECT_NE(out.find("\n1024\n"), std::string::npos) << out;
   EXPECT_LE(fs::file_size(dir_ / "out/big"), 1u << 20);
+}
+
+// A sandboxed command that traps SIGTERM: signal_command() reaches it, its
+// trap runs and its own exit status comes out of bwrap. Sent to the outer
+// bwrap, the same SIGTERM would have killed the sandbox (signalled) with
+// the trap never run. SIGKILL still goes to the outer process.
+TEST_F(SandboxRun, SignalCommandReachesTheCommandInside) {
+  auto start = [](os::Fd* out) {
+    os::Fd w;
+    EXPECT_TRUE(os::make_pipe(out, &w).is_ok());
+    os::SpawnOptions so;
+    // `sleep & wait`: bash runs its trap as soon as the signal arrives.
+    so.argv = wrap(View{}, Limits{},
+                   {"/bin/bash", "-c",
+                    "trap 'echo stopped gracefully; exit 7' TERM; echo ready; "
+                    "while :; do sleep 30 & wait $!; done"},
+                   ::geteuid() == 0);
+    so.env = scrub_env(Policy{}, current_env());
+    so.stdout_fd = w.get();
+    auto child = os::posix_launcher().start(so);
+    EXPECT_TRUE(child.is_ok()) << child.status().to_string();
+    return std::move(child).value();
+  };
+  // Reads `out` until `until` has been seen or EOF.
+  auto read_until = [](const os::Fd& out, const std::string& until) {
+    std::string text;
+    char buf[256];
+    while (text.find(until) == std::string::npos) {
+      ssize_t n = ::read(out.get(), buf, sizeof buf);
+      if (n <= 0) break;
+      text.append(buf, n);
+    }
+    return text;
+  };
+
+  os::Fd out;
+  os::Child child = start(&out);
+  ASSERT_EQ(read_until(out, "ready\n"), "ready\n");  // its trap is set
+  EXPECT_EQ(signal_inside(child.pid(), 0), 1) << "exactly the command is below bwrap's init";
+  ASSERT_TRUE(signal_command(&child, SIGTERM).is_ok());
+  EXPECT_EQ(read_until(out, "\n"), "stopped gracefully\n");
+  auto st = child.wait();
+  ASSERT_TRUE(st.is_ok());
+  EXPECT_FALSE(st->signaled) << st->describe();
+  EXPECT_EQ(st->code, 7) << "the command's own exit status";
+  EXPECT_TRUE(signal_command(&child, SIGTERM).is_ok()) << "reaped: nothing to signal";
+
+  os::Fd out2;
+  os::Child killed = start(&out2);
+  ASSERT_EQ(read_until(out2, "ready\n"), "ready\n");
+  ASSERT_TRUE(signal_command(&killed, SIGKILL).is_ok());
+  EXPECT_EQ(read_until(out2, "\n"), "") << "no trap runs on SIGKILL";
+  st = killed.wait();
+  ASSERT_TRUE(st.is_ok());
+  EXPECT_TRUE(st->signaled && st->signal == SIGKILL)
+      << "bwrap itself was killed: " << st->describe();
+}
+
+// Below a process that is no sandbox there is no command to find: the
+// signal goes to the process itself.
+TEST_F(SandboxRun, SignalCommandOfAPlainProcessSignalsIt) {
+  os::SpawnOptions so;
+  so.argv = {"/bin/sleep", "30"};
+  auto child = os::posix_launcher().start(so);
+  ASSERT_TRUE(child.is_ok()) << child.status().to_string();
+  EXPECT_EQ(signal_inside(child->pid(), SIGTERM), 0);
+  ASSERT_TRUE(signal_command(&*child, SIGTERM).is_ok());
+  auto st = child->wait();
+  ASSERT_TRUE(st.is_ok());
+  EXPECT_TRUE(st->signaled && st->signal == SIGTERM) << st->describe();
 }
 
 TEST_F(SandboxRun, PrepareWritableDirRefusesPlantedSymlinks) {

@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "common/log.h"
+#include "common/sandbox.h"
 #include "worker/task_sandbox.h"
 
 namespace kiln::worker {
@@ -63,6 +64,7 @@ Result<std::unique_ptr<TaskProcess>> TaskProcess::start(const LeasedTask& task,
   so.stdout_fd = write_end.get();
   so.stderr_fd = log.get();
   KILN_ASSIGN_OR_RETURN(p->child_, launcher->start(so));
+  p->sandboxed_ = launch.sandboxed;
   // write_end and log close here: the child holds the only copies, so the
   // pipe reports EOF when it exits.
   return Result<std::unique_ptr<TaskProcess>>(std::move(p));
@@ -167,7 +169,9 @@ void TaskProcess::signal(int sig, StopCause cause, std::chrono::milliseconds gra
   } else if (!kill_deadline_ms_) {
     kill_deadline_ms_ = clock_->now_ms() + grace.count();
   }
-  (void)child_.signal(sig);
+  // Sandboxed, the pid is bwrap's, which passes no signal on: SIGTERM goes
+  // to the task inside, so it stops as it would unsandboxed.
+  (void)(sandboxed_ ? sandbox::signal_command(&child_, sig) : child_.signal(sig));
 }
 
 bool TaskProcess::escalate(int64_t now_ms) {

@@ -50,7 +50,9 @@ class TaskProcess {
   std::optional<os::ExitStatus> poll_exit();
 
   // Sends `sig`, remembering `cause`. SIGTERM starts the grace period after
-  // which escalate() kills.
+  // which escalate() kills. Sandboxed, every signal but SIGKILL goes to the
+  // task inside (sandbox::signal_command), so it stops as it would
+  // unsandboxed; SIGKILL ends the whole sandbox.
   void signal(int sig, StopCause cause, std::chrono::milliseconds grace);
   // SIGKILLs a task whose grace period ran out by `now_ms` (the clock's
   // time). Returns true if it did.
@@ -77,7 +79,8 @@ class TaskProcess {
   LeasedTask task_;
   const Clock* clock_;
   std::string spec_path_;
-  os::Child child_;  // killed and reaped with the TaskProcess if still running
+  os::Child child_;         // killed and reaped with the TaskProcess if still running
+  bool sandboxed_ = false;  // child_ is the sandbox's outer process
   os::Fd out_;
   std::string pending_;  // a partial line
   std::optional<os::ExitStatus> exit_;

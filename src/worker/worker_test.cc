@@ -27,6 +27,7 @@
 #include "common/clock.h"
 #include "common/mutex.h"
 #include "common/process.h"
+#include "common/sandbox.h"
 #include "worker/task_process.h"
 
 namespace kiln::worker {
@@ -55,6 +56,11 @@ case "$mode" in
   slow)
     echo '{"tiles_done":7,"bytes_read":1,"bytes_written":2}'
     exec sleep 30 ;;
+  graceful)
+    trap 'echo "{\"error\":{\"reason\":\"CANCELLED\",\"message\":\"stopped by its trap\"}}"
+          exit 130' TERM
+    echo '{"tiles_done":3,"bytes_read":0,"bytes_written":0}'
+    while :; do sleep 30 & wait $!; done ;;
   stubborn)
     trap '' TERM
     echo '{"tiles_done":1,"bytes_read":0,"bytes_written":0}'
@@ -385,6 +391,42 @@ TEST_F(WorkerTest, TaskProcessTellsAStopFromOutsideFromACrashOrItsOwnStop) {
   ASSERT_TRUE(wait_exit(*own).has_value());
   EXPECT_FALSE(own->stopped_from_outside()) << "the worker's own cancel";
   EXPECT_EQ(own->completion().reason, "CANCELLED");
+}
+
+// Sandboxed, the pid the worker holds is bwrap's, which passes no signal
+// on: a drain's SIGTERM still reaches the task, whose own stop handling
+// runs and says why it ended, exactly as unsandboxed.
+TEST_F(WorkerTest, SandboxedTaskStopsGracefullyOnSigterm) {
+  LeasedTask lt;
+  lt.task_id = 4;
+  lt.attempt = 1;
+  lt.step_id = "s-WORKERTEST001";
+  lt.spec = {{"mode", "graceful"},
+             {"definition",
+              {{"layer", "graceful"},
+               {"output", {{"catalog", (dir_ / "catalog").string()}, {"environment", "test"}}}}}};
+  lt.sandbox = sandbox::policy_to_json(sandbox::Policy{});
+  lt.sandbox["source_roots"] = json::array();
+  lt.log_path = (dir_ / "logs" / "s-WORKERTEST001.log").string();
+  auto started = TaskProcess::start(lt, {"/bin/sh", "-c", kTaskScript, "kiln-task"}, dir_.string(),
+                                    &os::posix_launcher(), &clock_);
+  ASSERT_TRUE(started.is_ok()) << started.status().to_string();
+  TaskProcess& t = **started;
+  ASSERT_TRUE(wait_for([&] {
+    t.read_output();
+    return t.progress().tiles_done == 3;
+  })) << "its progress line comes once its trap is set";
+
+  t.signal(SIGTERM, StopCause::kShutdown, 10s);
+  std::optional<os::ExitStatus> exit;
+  ASSERT_TRUE(wait_for([&] { return (exit = t.poll_exit()).has_value(); }));
+  EXPECT_FALSE(exit->signaled) << exit->describe();
+  EXPECT_EQ(exit->code, 130) << "the task's own exit status, through bwrap";
+  const Completion c = t.completion();
+  EXPECT_FALSE(c.ok);
+  EXPECT_EQ(c.reason, "WORKER_STOPPED");
+  EXPECT_EQ(c.message, "stopped by its trap") << "the task's own error line";
+  EXPECT_FALSE(t.escalate(clock_.now_ms() + 10000)) << "nothing left to kill";
 }
 
 TEST_F(WorkerTest, RunsTasksAndReportsHowEachEnded) {

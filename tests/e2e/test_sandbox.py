@@ -14,8 +14,10 @@ Run: KILN_BIN=build/src/cli/kiln /usr/bin/python3 -m unittest -v test_sandbox
 import os
 import select
 import shutil
+import signal
 import socket
 import tempfile
+import time
 import unittest
 
 from osgeo import gdal
@@ -23,7 +25,7 @@ from osgeo import gdal
 import kiln_test as kt
 from kiln_server import (KilnServer, PRODUCTION_TOKEN, STAGING_TOKEN, assert_nothing_published_soon,
                          descendants,
-                         is_kiln_process)
+                         is_kiln_process, l7_definition)
 
 gdal.UseExceptions()
 
@@ -57,6 +59,20 @@ def simple_source_vrt(target, size=200):
             '<DstRect xOff="0" yOff="0" xSize="%d" ySize="%d"/>'
             '</SimpleSource></VRTRasterBand></VRTDataset>\n'
             % (size, size, GEO, target, size, size, size, size, size, size, size))
+
+
+SIGTERM_BIT = 1 << (signal.SIGTERM - 1)
+
+
+def pending_signals(pid):
+    """The signals pending for process `pid` (its own and its thread
+    group's, as a mask), or None when it is gone."""
+    try:
+        with open("/proc/%d/status" % pid, encoding="ascii") as f:
+            fields = dict(line.split(":", 1) for line in f if ":" in line)
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return int(fields["SigPnd"], 16) | int(fields["ShdPnd"], 16)
 
 
 def files_under(root):
@@ -207,6 +223,55 @@ class TestFilesystemBoundary(SandboxedServer):
         st = os.stat(kt.layer_dir(self.srv.catalog, "production", "prod-l7"))
         if os.geteuid() == 0:
             self.assertEqual(st.st_uid, 65534)
+
+
+class TestGracefulStop(SandboxedServer):
+    """The worker holds the outer bwrap's pid, which passes no signal on: a
+    cancel with TERM must still reach the task inside, whose own stop
+    handling runs (what it does unsandboxed), not end it like a KILL."""
+
+    def stopped_task(self, step_id, timeout=60):
+        """SIGSTOPs one running task process of the step (`kiln task run`
+        inside its sandbox; partitions take under a second, far less than
+        a cancel takes to reach the worker) and returns its pid."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            for pid in self.srv.task_pids_of(step_id):
+                try:
+                    os.kill(pid, signal.SIGSTOP)
+                except ProcessLookupError:
+                    continue
+                if pending_signals(pid) is not None:
+                    return pid
+            time.sleep(0.01)
+        self.fail("no task of %s ran within %ss\n%s" % (step_id, timeout, self.srv.log_tail()))
+
+    def test_cancel_term_reaches_the_sandboxed_task_itself(self):
+        step = self.srv.submit(l7_definition("graceful-term", max_zoom=17))
+        pid = self.stopped_task(step["id"])
+        try:
+            self.srv.cancel(step["id"], signal_name="TERM")
+            # The worker's SIGTERM waits on the stopped task itself (sent to
+            # the outer bwrap, the sandbox and the task would die at once).
+            deadline = time.time() + 60
+            while time.time() < deadline and not (pending_signals(pid) or 0) & SIGTERM_BIT:
+                if pending_signals(pid) is None:
+                    self.fail("the task died without its own stop\n" + self.srv.log_tail())
+                time.sleep(0.01)
+            self.assertTrue((pending_signals(pid) or 0) & SIGTERM_BIT, "no SIGTERM reached it")
+        finally:
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+        done = self.srv.wait_step(step["id"], timeout=120)
+        self.assertEqual(done["state"], "CANCELLED", done)
+        log, _ = self.srv.logs(step["id"])
+        self.assertIn("cancel requested (TERM)", log)
+        # `kiln task run` on SIGTERM stops at its next tile and says so.
+        self.assertIn("interrupted; nothing was published", log)
+        self.assertNotIn("killed by signal", log + str(done))
+        assert_nothing_published_soon(self, self.srv.catalog, "production", "graceful-term")
 
 
 class TestNetworkBoundary(SandboxedServer):
