@@ -180,7 +180,10 @@ Result<PlanSummary> SandboxPlanner::plan(const ingest::IngestDefinition& def, in
       return Status(code_named(code), e.at("message").get<std::string>());
     }
   }
-  if (status->signaled && status->signal == SIGXCPU) {
+  // Killed by its CPU limit: directly, or as bwrap reports a command that
+  // died of signal N (exit status 128 + N).
+  if ((status->signaled && status->signal == SIGXCPU) ||
+      (!status->signaled && status->code == 128 + SIGXCPU)) {
     return invalid_argument("planning used more than its " +
                             std::to_string(policy_.plan_cpu_seconds) + " s of CPU time");
   }

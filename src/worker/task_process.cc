@@ -229,8 +229,10 @@ Completion TaskProcess::completion() const {
 bool TaskProcess::stopped_from_outside() const {
   if (cause_ != StopCause::kNone || !exit_) return false;
   if (error_) return error_->first == "CANCELLED";
-  if (!exit_->signaled) return false;
-  return exit_->signal == SIGTERM || exit_->signal == SIGINT || exit_->signal == SIGHUP;
+  auto is_stop = [](int sig) { return sig == SIGTERM || sig == SIGINT || sig == SIGHUP; };
+  if (exit_->signaled) return is_stop(exit_->signal);
+  // bwrap reports a command that died of signal N as exit status 128 + N.
+  return sandboxed_ && exit_->code > 128 && is_stop(exit_->code - 128);
 }
 
 }  // namespace kiln::worker

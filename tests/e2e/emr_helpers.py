@@ -243,12 +243,15 @@ def finish_aws(proc, out, err, args, expect_rc=0, srv=None):
 # --- boto3 -------------------------------------------------------------------------
 
 
-def emr_client(srv, key, region=REGION, max_attempts=None):
+def emr_client(srv, key, region=REGION, max_attempts=None, read_timeout=None):
     """A boto3 EMR client for `srv` signing with `key`. max_attempts=1 turns
-    retries off (boto3 retries throttling and 5xx by default)."""
+    retries off (boto3 retries throttling and 5xx by default); read_timeout
+    replaces botocore's 60 s."""
     kw = {}
     if max_attempts is not None:
         kw["retries"] = {"max_attempts": max_attempts, "mode": "standard"}
+    if read_timeout is not None:
+        kw["read_timeout"] = read_timeout
     session = boto3.session.Session(aws_access_key_id=key.id, aws_secret_access_key=key.secret,
                                     region_name=region)
     return session.client("emr", endpoint_url=srv.url,

@@ -79,7 +79,11 @@ class Boto3Test(unittest.TestCase):
     def test_list_steps_paginator_pages_at_50(self):
         srv = self.start_server(environments=[
             {"name": "production", "token": ks.PRODUCTION_TOKEN, "concurrency": 1}])
-        client = srv.client(PROD)
+        # One call plans 55 definitions, each in its own planner process (four
+        # at once): seconds here, but under make tsan each planner is a TSan
+        # binary and the call can outlast botocore's 60 s read timeout, after
+        # which botocore would send it again.
+        client = srv.client(PROD, read_timeout=600)
         slow = emr.write_definition(srv, "slow", ks.l7_definition("slow", max_zoom=SLOW_ZOOM))
         tiny = emr.write_definition(srv, "tiny", ks.l7_definition("tiny", max_zoom=TINY_ZOOM))
         # The first step holds the one RUNNING place, so the other 54 stay
