@@ -21,17 +21,21 @@ WorkerProtocol::WorkerProtocol(WorkerProtocolOptions options, store::JobStore* s
       clock_(clock) {}
 
 Result<Registration> WorkerProtocol::register_worker(int64_t pid, const std::string& node,
-                                                     int slots) {
+                                                     int slots,
+                                                     const std::string& registration_key) {
   if (slots < 1) return invalid_argument("slots: must be at least 1");
   const int64_t now = clock_.now_ms();
-  KILN_ASSIGN_OR_RETURN(store::WorkerInfo w, store_->register_worker(pid, node, slots, now));
+  bool again = false;
+  KILN_ASSIGN_OR_RETURN(store::WorkerInfo w,
+                        store_->register_worker(pid, node, slots, now, registration_key, &again));
   elastic_->worker_registered(w.id, node, now);
   {
     MutexLock lock(&mu_);
     worker_by_pid_[pid] = w.id;
   }
-  log::info("worker " + w.id + " registered: pid " + std::to_string(pid) + ", " +
-            std::to_string(slots) + " slot(s)");
+  log::info("worker " + w.id +
+            (again ? " registered again (a retry; the same worker)" : " registered") + ": pid " +
+            std::to_string(pid) + ", " + std::to_string(slots) + " slot(s)");
   return Registration{w.id, options_.lease_seconds, options_.heartbeat_seconds,
                       options_.cancel_grace_seconds};
 }

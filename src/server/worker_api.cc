@@ -1,5 +1,7 @@
 #include "server/worker_api.h"
 
+#include <algorithm>
+
 #include "server/auth.h"
 #include "server/http_util.h"
 
@@ -19,6 +21,16 @@ json task_json(const cluster::LeasedTask& t) {
             {"log_path", t.log_path}};
   if (!t.sandbox.is_null()) j["sandbox"] = t.sandbox;
   return j;
+}
+
+bool valid_registration_key(const json& k) {
+  if (!k.is_string()) return false;
+  const std::string& s = k.get_ref<const std::string&>();
+  if (s.size() < 8 || s.size() > 64) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_' ||
+           c == '-';
+  });
 }
 
 }  // namespace
@@ -48,9 +60,19 @@ void WorkerApi::handle_register(const Request& req, Response& res) {
   if (!authenticated(req, res)) return;
   json body;
   if (!parse_body(req, res, &body)) return;
-  auto r =
-      protocol_.register_worker(body.value("pid", int64_t{0}),
-                                body.value("host", std::string("local")), body.value("slots", 0));
+  // Optional (workers before issue 14 send none): the key a worker process
+  // sends with each attempt, so that a retry is the same registration.
+  std::string key;
+  if (auto k = body.find("registration_key"); k != body.end()) {
+    if (!valid_registration_key(*k)) {
+      return send_error(res, 400, "bad_request",
+                        "registration_key: 8 to 64 characters of [0-9A-Za-z_-]");
+    }
+    key = k->get<std::string>();
+  }
+  auto r = protocol_.register_worker(body.value("pid", int64_t{0}),
+                                     body.value("host", std::string("local")),
+                                     body.value("slots", 0), key);
   if (!r.is_ok()) return send_status(res, r.status());
   send_json(res, 200,
             {{"worker_id", r->worker_id},
