@@ -1,75 +1,14 @@
 // `kiln worker --server URL --slots N [--node ID]`: a worker of the warm cluster
-// (docs/cluster.md, "Worker protocol"). `kiln serve` starts these; the token
-// comes from KILN_WORKER_TOKEN so that it never shows in a process list.
-#include <signal.h>
-#include <sys/resource.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstdlib>
-#include <cstring>
+// (docs/cluster.md, "Worker protocol"). The token comes from
+// KILN_WORKER_TOKEN so that it never shows in a process list. `kiln serve`
+// starts the lean `kiln-worker` instead when it sits next to `kiln`
+// (cli/worker_run.h says why); both run the same code.
 #include <memory>
-#include <string>
 
 #include "cli/commands.h"
-#include "cli/exit_codes.h"
-#include "common/cancel.h"
-#include "common/log.h"
-#include "common/process.h"
-#include "worker/worker.h"
+#include "cli/worker_run.h"
 
 namespace kiln::cli {
-namespace {
-
-CancelToken g_worker_stop;
-
-extern "C" void on_worker_signal(int) { g_worker_stop.cancel(); }
-
-struct WorkerFlags {
-  std::string server;
-  int slots = 1;
-  int nice = 0;
-  std::string node;
-};
-
-int run_worker(const WorkerFlags& f) {
-  // A worker outliving the server that started it would hold tasks nobody
-  // tracks: it gets SIGTERM when its parent goes, like a `kiln serve` stop.
-  const pid_t parent = ::getppid();
-  os::stop_with_parent_or_signal(on_worker_signal);
-  ::signal(SIGPIPE, SIG_IGN);  // a dead server's socket must not kill us mid-write
-  if (::getppid() != parent) g_worker_stop.cancel();  // it went before prctl took effect
-
-  const char* token = std::getenv("KILN_WORKER_TOKEN");
-  if (!token || !*token) {
-    return report_error(invalid_argument(
-        "KILN_WORKER_TOKEN is not set: the worker token comes from the environment"));
-  }
-  if (f.slots < 1) return report_error(invalid_argument("--slots: must be >= 1"));
-  if (f.nice < 0 || f.nice > 19) return report_error(invalid_argument("--nice: must be 0-19"));
-  // Task processes inherit the worker's priority, so lowering ours lowers
-  // theirs: batch work then yields the cores to the server's API.
-  if (f.nice > 0 && ::getpriority(PRIO_PROCESS, 0) < f.nice &&
-      ::setpriority(PRIO_PROCESS, 0, f.nice) != 0) {
-    log::warn(std::string("--nice ") + std::to_string(f.nice) +
-              ": cannot lower this worker's priority: " + std::strerror(errno));
-  }
-  worker::WorkerOptions o;
-  o.server_url = f.server;
-  o.token = token;
-  o.slots = f.slots;
-  o.host = f.node;
-  Status st = worker::run_worker(o, g_worker_stop);
-  if (!st.is_ok()) {
-    log::error(st.message());
-    // Whatever went wrong, the server restarts workers that exit; 1 says
-    // "not a clean stop" whatever the status code.
-    return kExitInternal;
-  }
-  return kExitOk;
-}
-
-}  // namespace
 
 Command add_worker_command(CLI::App& app) {
   Command c;
@@ -78,18 +17,8 @@ Command add_worker_command(CLI::App& app) {
       "Run a worker of a `kiln serve` cluster: lease tasks, run each as `kiln task run`, report "
       "back. The worker token is read from KILN_WORKER_TOKEN.");
   auto flags = std::make_shared<WorkerFlags>();
-  c.app->add_option("--server", flags->server, "The server's URL, e.g. http://127.0.0.1:8470")
-      ->required();
-  c.app->add_option("--slots", flags->slots, "Tasks to run at once")->capture_default_str();
-  c.app->add_option("--node", flags->node,
-                    "The cluster node this worker stands for, reported when it registers "
-                    "(default: this machine's host name); kiln serve names each node it starts");
-  c.app
-      ->add_option("--nice", flags->nice,
-                   "Run this worker and its tasks at this nice level (0-19), so that tasks "
-                   "filling every core do not slow the server's API down")
-      ->capture_default_str();
-  c.run = [flags] { return run_worker(*flags); };
+  add_worker_flags(c.app, flags.get());
+  c.run = [flags] { return run_worker(*flags, {}); };
   return c;
 }
 

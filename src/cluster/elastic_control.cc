@@ -22,8 +22,12 @@ void append_line(const std::string& path, const json& j) {
 }  // namespace
 
 // The fleet's NodeProvider on top of the server's Executor: a node is one
-// worker process started with --node <id>. Bootstrap delays are served by
-// starting the process late. Called with ElasticControl::mu_ held.
+// worker process started with --node <id>. Called with ElasticControl::mu_
+// held, so it only queues launches (bootstrap delays by a later due time):
+// ElasticControl starts the processes after releasing mu_, because a
+// worker's registration needs mu_ too (worker_registered) and must not
+// wait for hundreds of launches (issue 14: with 500 nodes every
+// registration waited out the whole warm core's launch and timed out).
 class ElasticControl::Provider final : public elastic::NodeProvider {
  public:
   Provider(ElasticControl* owner, worker::Executor* executor)
@@ -33,11 +37,9 @@ class ElasticControl::Provider final : public elastic::NodeProvider {
 
   Status launch(const elastic::GroupConfig& group, const std::string& node_id,
                 int64_t now_ms) override {
-    if (group.bootstrap_ms > 0) {
-      due_.push_back({node_id, group.slots_per_node, now_ms + group.bootstrap_ms});
-      return Status::ok();
-    }
-    return executor_->launch_node(node_id, group.slots_per_node);
+    due_.push_back(
+        {node_id, group.slots_per_node, now_ms + std::max<int64_t>(0, group.bootstrap_ms)});
+    return Status::ok();
   }
 
   // may_lease() refuses the node's workers new tasks; an executor that
@@ -74,25 +76,24 @@ class ElasticControl::Provider final : public elastic::NodeProvider {
     return st;
   }
 
-  // Starts the nodes whose bootstrap delay has passed.
-  void start_due(int64_t now_ms) {
+  using Due = ElasticControl::Due;
+
+  // Takes the launches that are due (their bootstrap delay has passed), for
+  // ElasticControl to start once it has released mu_.
+  std::vector<Due> take_due(int64_t now_ms) {
+    std::vector<Due> out;
     for (auto it = due_.begin(); it != due_.end();) {
       if (it->at_ms > now_ms) {
         ++it;
         continue;
       }
-      Status st = executor_->launch_node(it->node_id, it->slots);
-      if (!st.is_ok()) log::error("node " + it->node_id + ": cannot start: " + st.message());
+      out.push_back(std::move(*it));
       it = due_.erase(it);
     }
+    return out;
   }
 
  private:
-  struct Due {
-    std::string node_id;
-    int slots = 0;
-    int64_t at_ms = 0;
-  };
   ElasticControl* owner_;
   worker::Executor* executor_;
   std::vector<Due> due_;
@@ -102,6 +103,7 @@ ElasticControl::ElasticControl(const config::ServerConfig& config, store::JobSto
                                worker::Executor* executor)
     : config_(config),
       store_(store),
+      executor_(executor),
       provider_(std::make_unique<Provider>(this, executor)),
       fleet_(std::make_unique<elastic::Fleet>(config.autoscaler, provider_.get())),
       rng_(config.spot_chaos_seed),
@@ -111,16 +113,49 @@ ElasticControl::ElasticControl(const config::ServerConfig& config, store::JobSto
 ElasticControl::~ElasticControl() = default;
 
 Status ElasticControl::start(int64_t now_ms) {
-  MutexLock lock(&mu_);
-  KILN_RETURN_IF_ERROR(fleet_->start(now_ms));
-  provider_->start_due(now_ms);
-  next_reconcile_ms_ = now_ms + config_.autoscaler.period_ms;
-  last_chaos_ms_ = now_ms;
-  return Status::ok();
+  std::vector<Due> due;
+  {
+    MutexLock lock(&mu_);
+    KILN_RETURN_IF_ERROR(fleet_->start(now_ms));
+    due = provider_->take_due(now_ms);
+    next_reconcile_ms_ = now_ms + config_.autoscaler.period_ms;
+    last_chaos_ms_ = now_ms;
+  }
+  // The warm core: a node that cannot start fails the server's start.
+  return launch(due, now_ms);
+}
+
+Status ElasticControl::launch(const std::vector<Due>& due, int64_t now_ms) {
+  // Executor calls all come from one thread (start(), then the
+  // scheduler's tick()), so no terminate can overtake a launch here.
+  Status first;
+  std::vector<std::string> failed;
+  for (const Due& d : due) {
+    Status st = executor_->launch_node(d.node_id, d.slots);
+    if (st.is_ok()) continue;
+    log::error("node " + d.node_id + ": cannot start: " + st.message());
+    if (first.is_ok()) first = st.with_context("node " + d.node_id);
+    failed.push_back(d.node_id);
+  }
+  if (!failed.empty()) {
+    // Not left booting for ever: lost, so the autoscaler launches another.
+    MutexLock lock(&mu_);
+    for (const std::string& id : failed) fleet_->node_lost(id, now_ms);
+  }
+  return first;
 }
 
 void ElasticControl::tick(int64_t now_ms) {
-  MutexLock lock(&mu_);
+  std::vector<Due> due;
+  {
+    MutexLock lock(&mu_);
+    tick_locked(now_ms);
+    due = provider_->take_due(now_ms);
+  }
+  (void)launch(due, now_ms);  // failures are logged; the fleet sees the node never register
+}
+
+void ElasticControl::tick_locked(int64_t now_ms) {
   for (const std::string& id : provider_->executor()->take_ready_nodes()) {
     if (fleet_->node(id) != nullptr) fleet_->node_ready(id, now_ms);
   }
@@ -164,7 +199,6 @@ void ElasticControl::tick(int64_t now_ms) {
     reconcile_locked(now_ms);
     next_reconcile_ms_ = now_ms + config_.autoscaler.period_ms;
   }
-  provider_->start_due(now_ms);
 }
 
 void ElasticControl::reconcile_locked(int64_t now_ms) {

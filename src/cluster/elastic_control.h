@@ -75,11 +75,24 @@ class ElasticControl {
  private:
   class Provider;
 
+  void tick_locked(int64_t now_ms) REQUIRES(mu_);
   void reconcile_locked(int64_t now_ms) REQUIRES(mu_);
+  // A node launch the fleet asked for, started once at_ms has come (a
+  // group's bootstrap delay).
+  struct Due {
+    std::string node_id;
+    int slots = 0;
+    int64_t at_ms = 0;
+  };
+  // Starts the worker processes of launches the fleet queued, without mu_
+  // held (registrations need it meanwhile). A node whose process cannot
+  // start is lost to the fleet. Returns the first failure.
+  Status launch(const std::vector<Due>& due, int64_t now_ms) EXCLUDES(mu_);
   void record_locked(const elastic::Plan& plan) REQUIRES(mu_);
 
   const config::ServerConfig& config_;
   store::JobStore* store_;
+  worker::Executor* const executor_;  // thread-safe; called without mu_ for launches
   mutable Mutex mu_;
   // The provider and the fleet are only used with mu_ held (the provider
   // is called by the fleet, inside ElasticControl's locked methods).

@@ -15,6 +15,8 @@
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
+#include <functional>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -90,11 +92,17 @@ class FakeExecutor final : public worker::Executor {
  public:
   Status start() override { return Status::ok(); }
   Status launch_node(const std::string& node_id, int slots) override {
-    MutexLock lock(&mu_);
-    calls_.push_back("launch " + node_id + " " + std::to_string(slots));
-    if (!nodes_.insert(node_id).second) return invalid_argument("node " + node_id + " in use");
+    {
+      MutexLock lock(&mu_);
+      calls_.push_back("launch " + node_id + " " + std::to_string(slots));
+      if (!nodes_.insert(node_id).second) return invalid_argument("node " + node_id + " in use");
+    }
+    if (on_launch) on_launch(node_id);
     return Status::ok();
   }
+  // Called (from launch_node, without this fake's lock) once a node's
+  // process would be running: what its worker does meanwhile.
+  std::function<void(const std::string& node_id)> on_launch;
   Status terminate_node(const std::string& node_id, std::chrono::milliseconds) override {
     MutexLock lock(&mu_);
     calls_.push_back("terminate " + node_id);

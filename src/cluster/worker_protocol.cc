@@ -21,17 +21,21 @@ WorkerProtocol::WorkerProtocol(WorkerProtocolOptions options, store::JobStore* s
       clock_(clock) {}
 
 Result<Registration> WorkerProtocol::register_worker(int64_t pid, const std::string& node,
-                                                     int slots) {
+                                                     int slots,
+                                                     const std::string& registration_key) {
   if (slots < 1) return invalid_argument("slots: must be at least 1");
   const int64_t now = clock_.now_ms();
-  KILN_ASSIGN_OR_RETURN(store::WorkerInfo w, store_->register_worker(pid, node, slots, now));
+  bool again = false;
+  KILN_ASSIGN_OR_RETURN(store::WorkerInfo w,
+                        store_->register_worker(pid, node, slots, now, registration_key, &again));
   elastic_->worker_registered(w.id, node, now);
   {
     MutexLock lock(&mu_);
     worker_by_pid_[pid] = w.id;
   }
-  log::info("worker " + w.id + " registered: pid " + std::to_string(pid) + ", " +
-            std::to_string(slots) + " slot(s)");
+  log::info("worker " + w.id +
+            (again ? " registered again (a retry; the same worker)" : " registered") + ": pid " +
+            std::to_string(pid) + ", " + std::to_string(slots) + " slot(s)");
   return Registration{w.id, options_.lease_seconds, options_.heartbeat_seconds,
                       options_.cancel_grace_seconds};
 }
@@ -65,11 +69,16 @@ LeasedTask WorkerProtocol::leased_task(const store::Lease& l, const std::string&
 Result<std::vector<LeasedTask>> WorkerProtocol::lease(const std::string& worker_id,
                                                       int free_slots) {
   const int64_t now = clock_.now_ms();
-  KILN_RETURN_IF_ERROR(store_->touch_worker(worker_id, now));
   std::vector<LeasedTask> tasks;
   // A draining node (scale-in, spot notice) finishes what it runs and
   // takes nothing new.
-  if (lifecycle_->stopping() || free_slots <= 0 || !elastic_->may_lease(worker_id)) return tasks;
+  if (lifecycle_->stopping() || free_slots <= 0 || !elastic_->may_lease(worker_id)) {
+    KILN_RETURN_IF_ERROR(store_->touch_worker(worker_id, now));
+    return tasks;
+  }
+  // store_->lease checks that the worker is alive and marks it seen in its
+  // own transaction: an idle worker's poll (twice a second, from each of
+  // hundreds of workers) costs the store one write, not two.
   KILN_ASSIGN_OR_RETURN(auto leases, store_->lease(worker_id, free_slots, policies_->snapshot(),
                                                    options_.starvation_seconds * 1000LL,
                                                    options_.lease_seconds * 1000LL, now));

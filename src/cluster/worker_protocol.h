@@ -98,8 +98,11 @@ class WorkerProtocol {
                  const Clock& clock);
 
   // `node`: the fleet node the worker stands for (its --node). slots >= 1.
-  Result<Registration> register_worker(int64_t pid, const std::string& node, int slots)
-      EXCLUDES(mu_);
+  // `registration_key`: the worker process's own (see
+  // JobStore::register_worker); a retry with it gets the registration its
+  // earlier attempt made, so a lost answer leaves no second live worker.
+  Result<Registration> register_worker(int64_t pid, const std::string& node, int slots,
+                                       const std::string& registration_key = "") EXCLUDES(mu_);
   // Up to free_slots tasks; none while stopping or while the worker's node
   // drains.
   Result<std::vector<LeasedTask>> lease(const std::string& worker_id, int free_slots);

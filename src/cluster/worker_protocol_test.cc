@@ -54,6 +54,66 @@ TEST_F(ClusterTest, RegisterAnswersTheWorkersIdAndTimings) {
   EXPECT_EQ(info->slots_busy, 0);
 }
 
+// A worker whose registration answer was lost (its read timed out while
+// the server was busy) asks again with its key: the server answers the
+// registration it made, and one worker stands for the node, not two.
+TEST_F(ClusterTest, ARetriedRegistrationIsTheSameWorkerNotASecondOne) {
+  auto first = workers_->register_worker(4000, "core-1", 1, "k-retry-test-0001");
+  ASSERT_TRUE(first.is_ok()) << first.status().to_string();
+  clock_.advance(5000);
+  auto retry = workers_->register_worker(4000, "core-1", 1, "k-retry-test-0001");
+  ASSERT_TRUE(retry.is_ok()) << retry.status().to_string();
+  EXPECT_EQ(retry->worker_id, first->worker_id);
+  EXPECT_EQ(retry->lease_seconds, first->lease_seconds);
+  auto info = steps_->cluster(staging());
+  ASSERT_TRUE(info.is_ok());
+  ASSERT_EQ(info->workers.size(), 1u);
+  EXPECT_EQ(info->slots_total, 1);
+
+  // The process exits: its one registration goes, and none is left behind.
+  workers_->worker_exited(4000);
+  info = steps_->cluster(staging());
+  ASSERT_TRUE(info.is_ok());
+  EXPECT_TRUE(info->workers.empty());
+
+  // Its restart is a new process with a key of its own: a new worker.
+  auto restarted = workers_->register_worker(4100, "core-1", 1, "k-retry-test-0002");
+  ASSERT_TRUE(restarted.is_ok());
+  EXPECT_NE(restarted->worker_id, first->worker_id);
+  // A key sent by another process is refused, naming the key.
+  auto stolen = workers_->register_worker(4200, "core-2", 1, "k-retry-test-0002");
+  ASSERT_FALSE(stolen.is_ok());
+  EXPECT_EQ(stolen.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_TRUE(contains(stolen.status().message(), "registration_key")) << stolen.status().message();
+}
+
+// A warm core of hundreds of nodes takes a while to launch; the first
+// workers register meanwhile, on request threads. Their registration must
+// not wait for the last launch (issue 14: it did, timed out, and the
+// workers registered again).
+TEST_F(ClusterTest, WorkersRegisterWhileTheWarmCoreIsStillLaunching) {
+  FakeExecutor executor;
+  ElasticControl elastic(config_, store_.get(), &executor);
+  std::vector<std::future<void>> registrations;
+  std::vector<bool> in_time;
+  executor.on_launch = [&](const std::string& node) {
+    // The node's worker registers from another thread while the launch
+    // of the rest goes on.
+    registrations.push_back(std::async(std::launch::async, [&elastic, node, this] {
+      elastic.worker_registered("w-" + node, node, clock_.now_ms());
+    }));
+    in_time.push_back(registrations.back().wait_for(std::chrono::seconds(10)) ==
+                      std::future_status::ready);
+  };
+  ASSERT_TRUE(elastic.start(clock_.now_ms()).is_ok());
+  registrations.clear();  // joins any that waited for the launches to end
+  ASSERT_EQ(in_time.size(), static_cast<size_t>(config_.autoscaler.groups[0].min_nodes));
+  for (bool ok : in_time) EXPECT_TRUE(ok) << "a registration waited for the launches to end";
+  const nlohmann::json j = elastic.to_json(clock_.now_ms());
+  ASSERT_EQ(j["nodes"].size(), in_time.size());
+  for (const auto& n : j["nodes"]) EXPECT_EQ(n["state"], "ready") << n.dump();
+}
+
 // --- lease -------------------------------------------------------------------------
 
 TEST_F(ClusterTest, LeaseHandsOutAtMostTheFreeSlotsAndNothingWhenIdle) {

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -101,6 +102,10 @@ class PosixLauncher final : public ProcessLauncher {
     if (rc != 0) {
       return internal_error("cannot start '" + o.argv[0] + "': " + std::strerror(rc));
     }
+    // glibc's posix_spawn returns once the child has exec'd: it is only
+    // starting to load its libraries, and from now on does so at `nice`.
+    // A failure only costs priority; the child runs either way.
+    if (o.nice > 0) (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(pid), o.nice);
     return pid;
   }
 

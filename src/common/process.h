@@ -67,6 +67,10 @@ struct SpawnOptions {
   // dup2-ed into the child; the caller keeps (and closes) its own.
   int stdout_fd = -1;
   int stderr_fd = -1;
+  // 1-19: the child runs at this nice level from its first instructions on
+  // (set as soon as it is started, before it has loaded its libraries), so
+  // a burst of starting children yields the CPU to this process. 0: ours.
+  int nice = 0;
 };
 
 class Child;

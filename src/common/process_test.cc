@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -101,6 +102,25 @@ TEST(PosixLauncher, ChildrenStartWithDefaultSignals) {
   ASSERT_TRUE(st.has_value()) << "SIGTERM did not stop the child: it inherited a blocked SIGTERM";
   EXPECT_TRUE(st->signaled);
   EXPECT_EQ(st->signal, SIGTERM);
+}
+
+// `kiln serve` starts its workers at a lower priority so that hundreds of
+// them loading their libraries at once do not starve its own threads.
+TEST(PosixLauncher, ChildStartsAtTheNiceLevelAsked) {
+  const int ours = ::getpriority(PRIO_PROCESS, 0);
+  const int asked = ours < 7 ? 7 : 19;
+  SpawnOptions so;
+  so.argv = {"/bin/sleep", "1000"};
+  so.nice = asked;
+  auto niced = posix_launcher().start(so);
+  ASSERT_TRUE(niced.is_ok()) << niced.status().to_string();
+  auto plain = posix_launcher().start({{"/bin/sleep", "1000"}});
+  ASSERT_TRUE(plain.is_ok());
+  errno = 0;
+  EXPECT_EQ(::getpriority(PRIO_PROCESS, static_cast<id_t>(niced->pid())), asked);
+  EXPECT_EQ(::getpriority(PRIO_PROCESS, static_cast<id_t>(plain->pid())), ours);
+  EXPECT_EQ(errno, 0);
+  // Both Children kill and reap their process when the test ends.
 }
 
 TEST(PosixLauncher, MissingProgramIsAnError) {

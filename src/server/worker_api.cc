@@ -1,5 +1,6 @@
 #include "server/worker_api.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -93,6 +94,16 @@ class Fields {
 
 constexpr int64_t kMaxInt = INT32_MAX;
 
+bool valid_registration_key(const json& k) {
+  if (!k.is_string()) return false;
+  const std::string& s = k.get_ref<const std::string&>();
+  if (s.size() < 8 || s.size() > 64) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_' ||
+           c == '-';
+  });
+}
+
 }  // namespace
 
 void WorkerApi::install(http::Server& http) {
@@ -126,7 +137,17 @@ void WorkerApi::handle_register(const Request& req, Response& res) {
   const int64_t slots = f.integer("slots", 0, kMaxInt);
   if (!f.ok()) return send_error(res, 400, "invalid_request", f.error());
   if (host.empty()) host = "local";
-  auto r = protocol_.register_worker(pid, host, static_cast<int>(slots));
+  // Optional (workers before issue 14 send none): the key a worker process
+  // sends with each attempt, so that a retry is the same registration.
+  std::string key;
+  if (auto k = body.find("registration_key"); k != body.end()) {
+    if (!valid_registration_key(*k)) {
+      return send_error(res, 400, "invalid_request",
+                        "registration_key: 8 to 64 characters of [0-9A-Za-z_-]");
+    }
+    key = k->get<std::string>();
+  }
+  auto r = protocol_.register_worker(pid, host, static_cast<int>(slots), key);
   if (!r.is_ok()) return send_status(res, r.status());
   send_json(res, 200,
             {{"worker_id", r->worker_id},

@@ -308,8 +308,16 @@ class JobStore {
                                                  int64_t now_ms);
 
   // --- workers --------------------------------------------------------------
+  // `registration_key`: drawn by the worker process once and sent with
+  // every attempt to register. An alive worker registered under the same
+  // key is that process's earlier attempt (its answer was lost): it is
+  // returned (and touched) instead of a second worker, with *again set.
+  // The same key from a different pid, host or slot count is refused
+  // (kInvalidArgument naming registration_key). Empty: no key, a new
+  // worker every time.
   Result<WorkerInfo> register_worker(int64_t pid, const std::string& host, int slots,
-                                     int64_t now_ms);
+                                     int64_t now_ms, const std::string& registration_key = "",
+                                     bool* again = nullptr);
   Status touch_worker(const std::string& worker_id, int64_t now_ms);
   // Marks the worker dead and returns its leases to PENDING at once.
   // `released`, if given, receives the tasks it held.

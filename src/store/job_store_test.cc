@@ -11,6 +11,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -805,10 +806,16 @@ TEST_F(JobStoreTest, UpgradingFromSchemaOneFillsInEndedStepsProgress) {
   store_.reset();
   {
     // The database as schema version 1 left it: no final_* or cost
-    // columns, no batch_jobs table.
+    // columns, no batch_jobs table, no registration keys.
     sqlite3* db = nullptr;
     ASSERT_EQ(sqlite3_open((dir_ / "kiln.db").c_str(), &db), SQLITE_OK);
     ASSERT_EQ(sqlite3_exec(db, "DROP TABLE batch_jobs", nullptr, nullptr, nullptr), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "DROP INDEX workers_by_registration_key", nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, "ALTER TABLE workers DROP COLUMN registration_key", nullptr, nullptr,
+                           nullptr),
+              SQLITE_OK)
+        << sqlite3_errmsg(db);
     for (const char* c : {"final_tasks_total", "final_tasks_done", "final_tiles_done",
                           "final_bytes_read", "final_bytes_written", "slot_seconds", "cost"}) {
       const std::string sql = std::string("ALTER TABLE steps DROP COLUMN ") + c;
@@ -826,7 +833,7 @@ TEST_F(JobStoreTest, UpgradingFromSchemaOneFillsInEndedStepsProgress) {
   EXPECT_EQ(done.progress.tiles_done, 12);
   EXPECT_EQ(done.progress.bytes_written, 345u);
   EXPECT_EQ(get("a", pending.id).progress.tasks_total, 2);
-  EXPECT_EQ(Peek(dir_ / "kiln.db").scalar("PRAGMA user_version"), "4");
+  EXPECT_EQ(Peek(dir_ / "kiln.db").scalar("PRAGMA user_version"), "5");
 }
 
 TEST_F(JobStoreTest, LoadCountsRunnableLeasedAndBackloggedWork) {
@@ -919,6 +926,55 @@ TEST_F(JobStoreTest, WorkersRegisterAndAGoneWorkersLeasesReturnAtOnce) {
   EXPECT_EQ(l[0].task.attempt, 2);
   EXPECT_EQ(l[0].step.id, s.id);
   EXPECT_EQ(store_->stats()->lease_expiries, 0);
+}
+
+// A worker whose first attempt to register was taken but whose answer was
+// lost asks again with the same key: one worker, the first one.
+TEST_F(JobStoreTest, ARegistrationRepeatedWithItsKeyIsTheSameWorker) {
+  bool again = true;
+  auto first = store_->register_worker(4242, "core-7", 1, 100, "k-0123456789abcdef", &again);
+  ASSERT_TRUE(first.is_ok()) << first.status().to_string();
+  EXPECT_FALSE(again);
+  auto retry = store_->register_worker(4242, "core-7", 1, 180, "k-0123456789abcdef", &again);
+  ASSERT_TRUE(retry.is_ok()) << retry.status().to_string();
+  EXPECT_TRUE(again);
+  EXPECT_EQ(retry->id, first->id);
+  EXPECT_EQ(retry->registered_ms, 100);
+  auto alive = store_->workers(true);
+  ASSERT_TRUE(alive.is_ok());
+  ASSERT_EQ(alive->size(), 1u);
+  EXPECT_EQ((*alive)[0].last_seen_ms, 180) << "the retry counts as contact";
+
+  // Another process of the same node (its restart) draws a key of its own.
+  auto other = store_->register_worker(4300, "core-7", 1, 200, "k-fedcba9876543210", &again);
+  ASSERT_TRUE(other.is_ok());
+  EXPECT_FALSE(again);
+  EXPECT_NE(other->id, first->id);
+
+  // A key is one process's: from another pid, host or slot count it is refused.
+  for (auto [pid, host, slots] : {std::tuple<int64_t, const char*, int>{4243, "core-7", 1},
+                                  {4242, "core-8", 1},
+                                  {4242, "core-7", 2}}) {
+    auto r = store_->register_worker(pid, host, slots, 210, "k-0123456789abcdef");
+    ASSERT_FALSE(r.is_ok()) << pid << host << slots;
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(r.status().message().find("registration_key"), std::string::npos)
+        << r.status().message();
+  }
+  EXPECT_EQ(store_->workers(true)->size(), 2u);
+
+  // Once gone, the key names nobody: asking again registers anew.
+  ASSERT_TRUE(store_->worker_gone(first->id, 300).is_ok());
+  auto after = store_->register_worker(4242, "core-7", 1, 400, "k-0123456789abcdef", &again);
+  ASSERT_TRUE(after.is_ok());
+  EXPECT_FALSE(again);
+  EXPECT_NE(after->id, first->id);
+
+  // Without a key every call is a worker of its own (older workers).
+  auto a = store_->register_worker(5000, "local", 1, 500);
+  auto b = store_->register_worker(5000, "local", 1, 500);
+  ASSERT_TRUE(a.is_ok() && b.is_ok());
+  EXPECT_NE(a->id, b->id);
 }
 
 TEST_F(JobStoreTest, StatsCountStepsTasksAndQueues) {
@@ -1017,7 +1073,7 @@ TEST_F(JobStoreTest, EverythingSurvivesClosingAndReopening) {
 
   Peek peek(dir_ / "kiln.db");
   EXPECT_EQ(peek.scalar("PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(peek.scalar("PRAGMA user_version"), "4");
+  EXPECT_EQ(peek.scalar("PRAGMA user_version"), "5");
 }
 
 TEST_F(JobStoreTest, ADatabaseFromANewerKilnIsRefused) {

@@ -125,6 +125,15 @@ CREATE TABLE batch_jobs (
 );
 CREATE INDEX batch_jobs_open ON batch_jobs (ended, step_id);
 )sql"},
+    // A worker draws a key per process and sends it with every attempt to
+    // register, so an attempt whose answer it never got (its read timed
+    // out) and the retry that follows name one worker, not two (issue 14:
+    // 500 local nodes left 176 duplicate live workers behind).
+    {5, R"sql(
+ALTER TABLE workers ADD COLUMN registration_key TEXT NOT NULL DEFAULT '';
+CREATE INDEX workers_by_registration_key ON workers (registration_key, alive)
+  WHERE registration_key <> '';
+)sql"},
 };
 
 Result<int> user_version(Database& db) {

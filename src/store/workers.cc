@@ -9,12 +9,44 @@ using internal::Query;
 using internal::Transaction;
 
 Result<WorkerInfo> JobStore::register_worker(int64_t pid, const std::string& host, int slots,
-                                             int64_t now_ms) {
+                                             int64_t now_ms, const std::string& registration_key,
+                                             bool* again) {
   if (slots < 1)
     return invalid_argument("a worker needs at least 1 slot, not " + std::to_string(slots));
+  if (again) *again = false;
   MutexLock lock(&impl_->mu);
   internal::Database& db = *impl_->db;
   KILN_ASSIGN_OR_RETURN(Transaction txn, Transaction::begin(db));
+  if (!registration_key.empty()) {
+    // The same process asking again: under the store's lock, so two
+    // attempts in flight at once still make one worker.
+    KILN_ASSIGN_OR_RETURN(Query q, db.query(R"sql(
+SELECT id, pid, host, slots, registered_ms FROM workers
+ WHERE registration_key = ?1 AND alive = 1)sql"));
+    q.bind(1, registration_key);
+    KILN_ASSIGN_OR_RETURN(bool found, q.next());
+    if (found) {
+      WorkerInfo w;
+      w.id = q.text(0);
+      w.pid = q.int64(1);
+      w.host = q.text(2);
+      w.slots = static_cast<int>(q.int64(3));
+      w.registered_ms = q.int64(4);
+      w.last_seen_ms = now_ms;
+      if (w.pid != pid || w.host != host || w.slots != slots) {
+        return invalid_argument("registration_key: already registered by worker " + w.id +
+                                " (pid " + std::to_string(w.pid) + ", host '" + w.host + "', " +
+                                std::to_string(w.slots) + " slots); a key is one process's own");
+      }
+      KILN_ASSIGN_OR_RETURN(Query t,
+                            db.query("UPDATE workers SET last_seen_ms = ?2 WHERE id = ?1"));
+      t.bind(1, w.id).bind(2, now_ms);
+      KILN_RETURN_IF_ERROR(t.run());
+      KILN_RETURN_IF_ERROR(txn.commit());
+      if (again) *again = true;
+      return w;
+    }
+  }
   std::string id;
   for (;;) {  // see submit(): a collision is all but impossible, but cheap to rule out
     KILN_ASSIGN_OR_RETURN(id, internal::new_worker_id());
@@ -25,9 +57,10 @@ Result<WorkerInfo> JobStore::register_worker(int64_t pid, const std::string& hos
   }
   {
     KILN_ASSIGN_OR_RETURN(Query q, db.query(R"sql(
-INSERT INTO workers (id, pid, host, slots, registered_ms, last_seen_ms, alive)
-VALUES (?1, ?2, ?3, ?4, ?5, ?5, 1))sql"));
-    q.bind(1, id).bind(2, pid).bind(3, host).bind(4, slots).bind(5, now_ms);
+INSERT INTO workers (id, pid, host, slots, registered_ms, last_seen_ms, alive, registration_key)
+VALUES (?1, ?2, ?3, ?4, ?5, ?5, 1, ?6))sql"));
+    q.bind(1, id).bind(2, pid).bind(3, host).bind(4, slots).bind(5, now_ms).bind(6,
+                                                                                 registration_key);
     KILN_RETURN_IF_ERROR(q.run());
   }
   KILN_RETURN_IF_ERROR(txn.commit());

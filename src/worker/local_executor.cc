@@ -97,6 +97,7 @@ Status LocalExecutor::start_node(Node* node) {
   so.env = os::environment_with(kTokenVariable, options_.token);
   so.stdout_fd = log_fd.get();
   so.stderr_fd = log_fd.get();
+  so.nice = options_.nice;
   KILN_ASSIGN_OR_RETURN(os::Child worker, launcher_->start(so));
   const pid_t pid = worker.pid();
   node->worker = std::move(worker);

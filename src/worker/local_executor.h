@@ -35,6 +35,11 @@ struct LocalExecutorOptions {
   // gets "--slots <n> --node <node id>" appended. Empty: this executable's
   // "worker --server <server_url>".
   std::vector<std::string> command;
+  // 1-19: workers run at this nice level from their first instruction, so
+  // that hundreds starting at once (a warm core of 500 nodes) leave the
+  // server's threads the CPU they need to answer their registrations.
+  // 0: the server's own.
+  int nice = 0;
   // Called from tick() and stop(), without any executor lock held, with the
   // pid of each worker seen to exit.
   std::function<void(int64_t pid)> on_worker_exit;

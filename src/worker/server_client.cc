@@ -44,10 +44,11 @@ Result<json> ServerClient::post(const std::string& path, const json& body) {
   return reply;
 }
 
-Result<Registration> ServerClient::register_worker(int64_t pid, int slots,
-                                                   const std::string& host) {
-  KILN_ASSIGN_OR_RETURN(
-      json reply, post("/internal/v1/register", {{"pid", pid}, {"slots", slots}, {"host", host}}));
+Result<Registration> ServerClient::register_worker(int64_t pid, int slots, const std::string& host,
+                                                   const std::string& key) {
+  json body = {{"pid", pid}, {"slots", slots}, {"host", host}};
+  if (!key.empty()) body["registration_key"] = key;
+  KILN_ASSIGN_OR_RETURN(json reply, post("/internal/v1/register", body));
   try {
     Registration r;
     r.worker_id = reply.at("worker_id").get<std::string>();

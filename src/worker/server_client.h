@@ -80,7 +80,11 @@ class ServerClient {
   ServerClient(const std::string& url, const std::string& token);
   ~ServerClient();
 
-  Result<Registration> register_worker(int64_t pid, int slots, const std::string& host);
+  // `key`: this process's registration key (the same on every attempt), so
+  // the server turns a retry whose first answer was lost into the same
+  // registration; empty: none sent.
+  Result<Registration> register_worker(int64_t pid, int slots, const std::string& host,
+                                       const std::string& key);
   Result<std::vector<LeasedTask>> lease(const std::string& worker_id, int free_slots);
   Result<HeartbeatReply> heartbeat(const std::string& worker_id,
                                    const std::vector<TaskProgress>& tasks);

@@ -8,7 +8,9 @@
 #include <algorithm>
 #include <deque>
 #include <filesystem>
+#include <functional>
 #include <memory>
+#include <random>
 #include <set>
 #include <thread>
 
@@ -24,9 +26,27 @@ using std::chrono::milliseconds;
 // The longest the loop sleeps (real time): a stop request (a flag a signal
 // handler sets) is seen within this.
 constexpr milliseconds kMaxWait{200};
-// Between registration attempts, and between retries of completions the
-// server did not take.
+// Between retries of completions the server did not take, and the first
+// wait between registration attempts.
 constexpr milliseconds kRetryWait{500};
+// Registration retries wait twice as long each time up to this, each wait
+// drawn from its upper half: hundreds of workers turned away at once (a
+// server starting its fleet) come back spread out, not in step.
+constexpr milliseconds kMaxRegisterWait{4000};
+
+// This process's registration key: 128 random bits, hex. The same on every
+// attempt to register, so the server makes one worker of a retry whose
+// first answer was lost (docs/cluster.md, "Worker protocol").
+std::string new_registration_key() {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::random_device rd;
+  std::string key = "k-";
+  for (int i = 0; i < 4; ++i) {
+    const uint32_t v = rd();
+    for (int shift = 28; shift >= 0; shift -= 4) key += kHex[(v >> shift) & 15];
+  }
+  return key;
+}
 
 std::string this_host() {
   char buf[256] = {};
@@ -126,24 +146,34 @@ class Worker {
 
   // Retries while the server cannot be reached, for as long as a lease
   // lasts by default (the server's own value is not known yet).
+  // Every attempt carries the same key: an attempt the server took but
+  // whose answer timed out here is the registration the retry gets back.
   Status register_with_server() {
     const int64_t start = clock_.now_ms();
     const std::string host = o_.host.empty() ? this_host() : o_.host;
-    for (;;) {
+    const std::string key =
+        o_.registration_key.empty() ? new_registration_key() : o_.registration_key;
+    std::minstd_rand jitter(static_cast<uint32_t>(std::hash<std::string>{}(key)));
+    milliseconds wait = kRetryWait;
+    for (int attempt = 1;; ++attempt) {
       if (stop_.cancelled()) return Status::ok();
-      auto r = client_.register_worker(::getpid(), o_.slots, host);
+      auto r = client_.register_worker(::getpid(), o_.slots, host, key);
       if (r.is_ok()) {
         reg_ = *r;
         log::info("registered with " + o_.server_url + " as " + reg_.worker_id + " (" +
                   std::to_string(o_.slots) + " slots, lease " + std::to_string(reg_.lease_seconds) +
-                  " s, heartbeat " + std::to_string(reg_.heartbeat_seconds) + " s)");
+                  " s, heartbeat " + std::to_string(reg_.heartbeat_seconds) + " s" +
+                  (attempt > 1 ? ", attempt " + std::to_string(attempt) : std::string()) + ")");
         return Status::ok();
       }
       if (r.status().code() != StatusCode::kIOError) return r.status();
       if (clock_.now_ms() - start > outage_limit()) {
         return r.status().with_context("cannot register");
       }
-      pause_until(clock_.now_ms() + kRetryWait.count());
+      if (attempt == 1) log::warn("register: " + r.status().message() + "; retrying");
+      std::uniform_int_distribution<int64_t> pick(wait.count() / 2, wait.count());
+      pause_until(clock_.now_ms() + pick(jitter));
+      wait = std::min(wait * 2, kMaxRegisterWait);
     }
   }
 

@@ -44,6 +44,9 @@ struct WorkerOptions {
   // until it is DONE; then leave and return. Empty claim_step: lease mode.
   std::string claim_step;
   int64_t claim_index = 0;
+  // Sent with every attempt to register (docs/cluster.md); empty: drawn
+  // at random when run_worker starts. Tests set it to see it sent.
+  std::string registration_key;
   // How long the server may stay unreachable before the worker gives up;
   // 0: the server's lease_seconds. A batch task waits out a server restart.
   std::chrono::seconds outage_limit{0};

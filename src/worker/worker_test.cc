@@ -19,6 +19,7 @@
 #include <set>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <httplib.h>
@@ -84,7 +85,9 @@ class ProtocolServer {
         }
         json body = json::parse(req.body);
         MutexLock lock(&mu_);
+        reply_status_ = 200;
         res.set_content((this->*handler)(body).dump(), "application/json");
+        res.status = reply_status_;
       });
     };
     route("/internal/v1/register", &ProtocolServer::on_register);
@@ -149,10 +152,37 @@ class ProtocolServer {
     MutexLock lock(&mu_);
     return registration_;
   }
+  // Every attempt to register, taken or not.
+  std::vector<json> registrations() {
+    MutexLock lock(&mu_);
+    return registrations_;
+  }
+  // The next `n` attempts to register get a 503, as from a server too
+  // busy to answer.
+  void refuse_registrations(int n) {
+    MutexLock lock(&mu_);
+    refuse_registrations_ = n;
+  }
+  // Notes the time of each attempt to register on `clock`.
+  void stamp_registrations(const Clock* clock) {
+    MutexLock lock(&mu_);
+    stamp_clock_ = clock;
+  }
+  std::vector<int64_t> registration_times() {
+    MutexLock lock(&mu_);
+    return registration_times_;
+  }
 
  private:
   // Called with mu_ held (route() takes it).
   json on_register(const json& body) REQUIRES(mu_) {
+    registrations_.push_back(body);
+    if (stamp_clock_) registration_times_.push_back(stamp_clock_->now_ms());
+    if (refuse_registrations_ > 0) {
+      --refuse_registrations_;
+      reply_status_ = 503;
+      return {{"error", {{"code", "unavailable"}, {"message", "busy"}}}};
+    }
     registration_ = body;
     return {{"worker_id", "w-test"}, {"lease_seconds", lease_seconds_}, {"heartbeat_seconds", 1}};
   }
@@ -199,6 +229,11 @@ class ProtocolServer {
   std::set<int64_t> last_heartbeat_ GUARDED_BY(mu_);
   int heartbeats_ GUARDED_BY(mu_) = 0;
   json registration_ GUARDED_BY(mu_);
+  std::vector<json> registrations_ GUARDED_BY(mu_);
+  int refuse_registrations_ GUARDED_BY(mu_) = 0;
+  const Clock* stamp_clock_ GUARDED_BY(mu_) = nullptr;
+  std::vector<int64_t> registration_times_ GUARDED_BY(mu_);
+  int reply_status_ GUARDED_BY(mu_) = 200;  // set by a handler for its answer
 };
 
 // run_worker on a thread of its own.
@@ -569,6 +604,37 @@ TEST_F(WorkerTest, GivesUpWhenTheServerIsGoneForALease) {
   Status st = worker.join();
   EXPECT_EQ(st.code(), StatusCode::kIOError) << st.to_string();
   EXPECT_NE(st.message().find("has not answered"), std::string::npos) << st.message();
+}
+
+// A server too busy to answer (a fleet of hundreds registering at once):
+// the worker asks again, spread out, with the key it drew once, so that an
+// attempt the server took after all is the registration the retry gets.
+TEST_F(WorkerTest, RegistrationRetriesCarryTheProcesssOneKey) {
+  ProtocolServer server((dir_ / "logs").string(), kLongLeaseSeconds);
+  server.refuse_registrations(3);
+  server.stamp_registrations(&clock_);
+  WorkerThread worker(manual_options(server), &clock_);
+  ASSERT_TRUE(advance_until(clock_, 50, [&] { return server.heartbeats() > 0; }));
+  const std::vector<json> attempts = server.registrations();
+  ASSERT_EQ(attempts.size(), 4u);
+  // The waits double from 0.5 s, each at least half its nominal length.
+  const std::vector<int64_t> at = server.registration_times();
+  ASSERT_EQ(at.size(), 4u);
+  EXPECT_GE(at[1] - at[0], 250);
+  EXPECT_GE(at[2] - at[1], 500);
+  EXPECT_GE(at[3] - at[2], 1000);
+  const std::string key = attempts[0].value("registration_key", "");
+  EXPECT_GE(key.size(), 8u);
+  EXPECT_LE(key.size(), 64u);
+  EXPECT_EQ(key.find_first_not_of("0123456789abcdefghijklmnopqrstuvwxyz-"), std::string::npos)
+      << key;
+  for (const json& a : attempts) EXPECT_EQ(a.value("registration_key", ""), key);
+
+  // Another worker process draws another key.
+  ProtocolServer other((dir_ / "logs").string(), kLongLeaseSeconds);
+  WorkerThread second(manual_options(other), &clock_);
+  ASSERT_TRUE(advance_until(clock_, 250, [&] { return other.heartbeats() > 0; }));
+  EXPECT_NE(other.registration().value("registration_key", ""), key);
 }
 
 TEST_F(WorkerTest, ARefusedTokenEndsTheWorker) {

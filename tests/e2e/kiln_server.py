@@ -106,8 +106,15 @@ def descendants(root_pid):
 
 
 def is_kiln_process(argv, subcommand=None):
-    """argv runs the kiln binary (and `subcommand` when given)."""
-    if not argv or os.path.basename(argv[0]) != os.path.basename(kt.kiln_bin()):
+    """argv runs the kiln binary (and `subcommand` when given). `kiln serve`
+    starts its workers as the lean kiln-worker next to kiln when it is
+    there: that counts as `kiln worker`."""
+    if not argv:
+        return False
+    name, kiln = os.path.basename(argv[0]), os.path.basename(kt.kiln_bin())
+    if name == kiln + "-worker":
+        return subcommand in (None, "worker")
+    if name != kiln:
         return False
     return subcommand is None or subcommand in argv[1:3]
 
