@@ -14,6 +14,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -67,6 +68,9 @@ struct SpawnOptions {
   // dup2-ed into the child; the caller keeps (and closes) its own.
   int stdout_fd = -1;
   int stderr_fd = -1;
+  // More descriptors for the child: {ours, its number there}, dup2-ed after
+  // the three above (so {fd, 0} replaces stdin). Ours stay ours.
+  std::vector<std::pair<int, int>> fds;
 };
 
 class Child;

@@ -13,6 +13,7 @@
 
 #include "common/clock.h"
 #include "common/process.h"
+#include "common/sandbox_net.h"
 #include "common/status.h"
 #include "worker/server_client.h"
 
@@ -77,7 +78,8 @@ class TaskProcess {
   LeasedTask task_;
   const Clock* clock_;
   std::string spec_path_;
-  os::Child child_;  // killed and reaped with the TaskProcess if still running
+  sandbox::Network net_;  // stopped after child_: declared before it
+  os::Child child_;       // killed and reaped with the TaskProcess if still running
   os::Fd out_;
   std::string pending_;  // a partial line
   std::optional<os::ExitStatus> exit_;
