@@ -1,8 +1,11 @@
 #include "common/sandbox_net.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <ifaddrs.h>
+#include <linux/nsfs.h>
 #include <netinet/in.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <array>
@@ -44,8 +47,9 @@ std::string trimmed(std::string s) {
 }
 
 // Runs argv with `input` on its stdin and waits; its stderr in the error.
+// `fd5`, when valid, is its descriptor 5.
 Status run_tool(os::ProcessLauncher* launcher, const std::vector<std::string>& argv,
-                const std::string& input) {
+                const std::string& input, int fd5) {
   os::Fd in_r, in_w, err_r, err_w;
   KILN_RETURN_IF_ERROR(os::make_pipe(&in_r, &in_w));
   KILN_RETURN_IF_ERROR(os::make_pipe(&err_r, &err_w));
@@ -62,6 +66,7 @@ Status run_tool(os::ProcessLauncher* launcher, const std::vector<std::string>& a
   so.argv = argv;
   so.stderr_fd = err_w.get();
   so.fds = {{in_r.get(), STDIN_FILENO}};
+  if (fd5 >= 0) so.fds.push_back({fd5, 5});
   KILN_ASSIGN_OR_RETURN(os::Child child, launcher->start(so));
   err_w.reset();
   const std::string err = read_until(err_r.get(), '\0');
@@ -146,12 +151,25 @@ Result<os::Child> start(os::ProcessLauncher* launcher, os::SpawnOptions options,
   os::SpawnOptions so;
   so.argv = {tools.slirp4netns,         "--configure",  kMtu,
              "--disable-host-loopback", "--ready-fd=3", "--exit-fd=4"};
-  // Unprivileged, the namespace belongs to bwrap's user namespace, in which
-  // we (its owner) hold the capabilities slirp4netns and ip need.
-  if (!as_root) so.argv.push_back("--userns-path=/proc/" + pid + "/ns/user");
+  // Unprivileged, the namespace belongs to the user namespace bwrap made,
+  // in which we (its owner) hold the capabilities slirp4netns and ip need.
+  // Not the child's own: --disable-userns moves it to a nested one, which
+  // holds none over the network namespace. Handed on as descriptor 5.
+  os::Fd userns;
+  if (!as_root) {
+    os::Fd netns(::open(("/proc/" + pid + "/ns/net").c_str(), O_RDONLY | O_CLOEXEC));
+    if (netns.valid()) userns = os::Fd(::ioctl(netns.get(), NS_GET_USERNS));
+    if (!userns.valid()) {
+      return unavailable("sandbox: cannot find the user namespace of the sandbox's network (" +
+                         std::string(std::strerror(errno)) + ")");
+    }
+    so.argv.push_back("--userns-path=/proc/self/fd/5");
+    so.fds.push_back({userns.get(), 5});
+  }
   so.argv.insert(so.argv.end(), {pid, "tap0"});
   so.stderr_fd = err_w.get();
-  so.fds = {{ready_w.get(), 3}, {exit_r.get(), 4}};
+  so.fds.push_back({ready_w.get(), 3});
+  so.fds.push_back({exit_r.get(), 4});
   KILN_ASSIGN_OR_RETURN(os::Child slirp, launcher->start(so));
   ready_w.reset();
   exit_r.reset();
@@ -167,10 +185,10 @@ Result<os::Child> start(os::ProcessLauncher* launcher, os::SpawnOptions options,
 
   std::string batch;
   for (const std::string& d : refused_destinations()) batch += "route add prohibit " + d + "\n";
-  std::vector<std::string> nsenter = {tools.nsenter, "--target", pid, "--net"};
-  if (!as_root) nsenter.insert(nsenter.end(), {"--user", "--preserve-credentials"});
+  std::vector<std::string> nsenter = {tools.nsenter, "--net=/proc/" + pid + "/ns/net"};
+  if (!as_root) nsenter.insert(nsenter.end(), {"--user=/proc/self/fd/5", "--preserve-credentials"});
   nsenter.insert(nsenter.end(), {"--", tools.ip, "-batch", "-"});
-  KILN_RETURN_IF_ERROR(run_tool(launcher, nsenter, batch));
+  KILN_RETURN_IF_ERROR(run_tool(launcher, nsenter, batch, userns.get()));
 
   // The command may run now.
   while (::write(block_w.get(), "1", 1) < 0) {
