@@ -23,6 +23,10 @@ packages=(
   # The sandbox tenant input is opened in (docs/security.md): bwrap, and
   # util-linux's prlimit and setpriv (essential, listed for clarity).
   bubblewrap util-linux
+  # A sandbox whose environment reads remote sources gets its own network
+  # namespace, reaching out through slirp4netns; iproute2's ip refuses
+  # link-local and the host's own addresses inside it.
+  slirp4netns iproute2
 )
 
 missing=()

@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/process.h"
 #include "common/sandbox.h"
+#include "common/sandbox_net.h"
 #include "config/server_config.h"
 #include "server/server.h"
 
@@ -36,15 +37,19 @@ Status check_sandbox(const config::ServerConfig& config) {
     return Status::ok();
   }
   KILN_RETURN_IF_ERROR(sandbox::probe(config.sandbox, &os::posix_launcher()));
+  // A remote root's tasks and plans reach out through slirp4netns: it must
+  // work before any of them runs (common/sandbox_net.h).
+  std::string remote;  // the first environment with a remote root, for the message
   for (const auto& e : config.environments) {
     for (const auto& r : e.source_roots) {
-      if (!sandbox::is_remote_root(r)) continue;
-      log::warn("environment '" + e.name + "': source root '" + r +
-                "' is remote, so its tasks and plans share this host's network; block loopback "
-                "and link-local addresses for uid " +
-                std::to_string(sandbox::kUid) + " in the firewall (docs/security.md)");
-      break;
+      if (remote.empty() && sandbox::is_remote_root(r)) {
+        remote = "environment '" + e.name + "' has the remote source root '" + r + "': ";
+      }
     }
+  }
+  if (!remote.empty()) {
+    Status st = sandbox::probe_network(config.sandbox, &os::posix_launcher());
+    if (!st.is_ok()) return Status(st.code(), remote + st.message());
   }
   log::info(std::string("sandbox: bubblewrap, tasks run as uid ") + std::to_string(sandbox::kUid) +
             (::geteuid() == 0 ? "" : " in a user namespace") + ", address space " +

@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/log.h"
+#include "common/sandbox_net.h"
 
 namespace kiln::cluster {
 namespace {
@@ -100,6 +101,7 @@ Result<PlanSummary> SandboxPlanner::plan(const ingest::IngestDefinition& def, in
                                       "--threads",
                                       std::to_string(threads)};
   os::SpawnOptions so;
+  bool network = false;
   if (sandboxed) {
     sandbox::View view;
     view.read_only = {kiln_exe_};
@@ -109,6 +111,7 @@ Result<PlanSummary> SandboxPlanner::plan(const ingest::IngestDefinition& def, in
     sandbox::Limits limits = policy_.limits;
     limits.cpu_seconds = policy_.plan_cpu_seconds;
     so.argv = sandbox::wrap(view, limits, command, ::geteuid() == 0);
+    network = view.network;
     so.env = sandbox::scrub_env(policy_, sandbox::current_env());
   } else {
     so.argv = command;
@@ -116,7 +119,8 @@ Result<PlanSummary> SandboxPlanner::plan(const ingest::IngestDefinition& def, in
   os::Fd out, out_write;
   KILN_RETURN_IF_ERROR(os::make_pipe(&out, &out_write));
   so.stdout_fd = out_write.get();
-  KILN_ASSIGN_OR_RETURN(os::Child child, launcher_->start(so));
+  sandbox::Network net;  // declared first: it stops after the child is killed
+  KILN_ASSIGN_OR_RETURN(os::Child child, sandbox::start(launcher_, so, network, &net));
   out_write.reset();
 
   const int64_t deadline = clock_.now_ms() + policy_.plan_timeout_seconds * 1000;

@@ -82,6 +82,16 @@ class PosixLauncher final : public ProcessLauncher {
     };
     redirect(o.stdout_fd, STDOUT_FILENO);
     redirect(o.stderr_fd, STDERR_FILENO);
+    // Copied above every target number first, so no dup2 below clobbers a
+    // descriptor another pair still has to hand on.
+    std::vector<Fd> high;
+    for (const auto& [ours, theirs] : o.fds) {
+      if (rc != 0) break;
+      high.emplace_back(::fcntl(ours, F_DUPFD_CLOEXEC, 64));
+      if (!high.back().valid())
+        return internal_error(std::string("fcntl: ") + std::strerror(errno));
+      rc = ::posix_spawn_file_actions_adddup2(fa.get(), high.back().get(), theirs);
+    }
     if (rc != 0)
       return internal_error(std::string("posix_spawn file actions: ") + std::strerror(rc));
 

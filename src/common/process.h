@@ -14,6 +14,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/status.h"
@@ -71,6 +72,9 @@ struct SpawnOptions {
   // (set as soon as it is started, before it has loaded its libraries), so
   // a burst of starting children yields the CPU to this process. 0: ours.
   int nice = 0;
+  // More descriptors for the child: {ours, its number there}, dup2-ed after
+  // the three above (so {fd, 0} replaces stdin). Ours stay ours.
+  std::vector<std::pair<int, int>> fds;
 };
 
 class Child;

@@ -1,5 +1,7 @@
 #include "common/sandbox.h"
 
+#include "common/sandbox_net.h"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -214,7 +216,13 @@ std::vector<std::string> wrap(const View& view, const Limits& limits,
                        std::to_string(kGid), "--disable-userns"});
   }
   a.insert(a.end(), {"--unshare-ipc", "--unshare-pid", "--unshare-uts", "--unshare-cgroup-try"});
-  if (!view.network) a.push_back("--unshare-net");
+  // Always a network namespace of its own; with remote roots its way out is
+  // slirp4netns, attached through bwrap's handshake (common/sandbox_net.h).
+  a.push_back("--unshare-net");
+  if (view.network) {
+    const std::vector<std::string> handshake = network_handshake_args();
+    a.insert(a.end(), handshake.begin(), handshake.end());
+  }
   a.insert(a.end(), {"--hostname", kHostname, "--die-with-parent", "--new-session"});
 
   // Mount points bwrap makes on its own are mode 0700 (root's), which the

@@ -1,7 +1,8 @@
 // The sandbox in which tenant input is opened (docs/security.md): task
 // processes and the planner at submit run under Debian's bubblewrap as an
 // unprivileged user with no capabilities, in their own mount, pid, ipc, uts
-// (and, unless the environment reads remote sources, network) namespaces,
+// and network namespaces (the network reaches out only for remote sources,
+// common/sandbox_net.h),
 // seeing only what a View lists, with a scrubbed environment and rlimits.
 //
 // This file only builds argv and environments and probes the tools; the
@@ -102,7 +103,7 @@ struct View {
 };
 
 // True for a root GDAL reaches over the network (/vsis3/, /vsicurl/,
-// https://, ...): a source under it needs the network namespace shared.
+// https://, ...): a source under it needs a way out (sandbox_net.h).
 bool is_remote_root(const std::string& root);
 // Adds an environment's source roots to `view`: local ones to view->roots (the
 // directory a trailing-slash root names, else the path itself), remote ones
@@ -124,7 +125,9 @@ struct Tools {
 // groups, no capabilities, no_new_privs before `command` runs; otherwise
 // bwrap maps the caller's uid to kUid in a new user namespace (the task's
 // files are then the caller's on the host). `limits` are applied to the
-// whole chain. REQUIRES: policy.mode == kBwrap.
+// whole chain. With view.network, start the argv with sandbox::start()
+// (sandbox_net.h), which hands bwrap its handshake descriptors. REQUIRES:
+// policy.mode == kBwrap.
 std::vector<std::string> wrap(const View& view, const Limits& limits,
                               const std::vector<std::string>& command, bool as_root,
                               const Tools& tools = {});

@@ -95,13 +95,18 @@ TEST(SandboxArgv, WithoutRootUsesAUserNamespaceMappedToNobody) {
   EXPECT_TRUE(has_seq(a, {"--", "/bin/true"}));
 }
 
-TEST(SandboxArgv, RemoteRootsShareTheNetworkAndBindTheResolver) {
+TEST(SandboxArgv, RemoteRootsGetTheirOwnNetworkWithTheHandshakeAndTheResolver) {
   View v;
   add_source_roots({"/srv/a/", "/vsis3/bucket/scenes/", "/vsizip//srv/a/x.zip", "relative"}, &v);
   EXPECT_TRUE(v.network);
   EXPECT_EQ(v.roots, (std::vector<std::string>{"/srv/a"}));
   const Argv a = wrap(v, Limits{}, {"/bin/true"}, true);
-  EXPECT_FALSE(has(a, "--unshare-net"));
+  // Never the host's network namespace: slirp4netns attaches to this one
+  // through bwrap's handshake (sandbox_net_test.cc runs it).
+  EXPECT_TRUE(has(a, "--unshare-net"));
+  EXPECT_FALSE(has(a, "--share-net"));
+  EXPECT_TRUE(has_seq(a, {"--info-fd", "3", "--block-fd", "4"}));
+  EXPECT_FALSE(has(wrap(View{}, Limits{}, {"/bin/true"}, true), "--info-fd"));
   EXPECT_TRUE(has_seq(a, {"--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf"}));
   EXPECT_TRUE(has_seq(a, {"--ro-bind-try", "/etc/ssl", "/etc/ssl"}));
 

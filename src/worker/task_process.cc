@@ -11,6 +11,7 @@
 
 #include "common/log.h"
 #include "common/sandbox.h"
+#include "common/sandbox_net.h"
 #include "worker/task_sandbox.h"
 
 namespace kiln::worker {
@@ -63,7 +64,7 @@ Result<std::unique_ptr<TaskProcess>> TaskProcess::start(const LeasedTask& task,
   so.env = std::move(launch.env);
   so.stdout_fd = write_end.get();
   so.stderr_fd = log.get();
-  KILN_ASSIGN_OR_RETURN(p->child_, launcher->start(so));
+  KILN_ASSIGN_OR_RETURN(p->child_, sandbox::start(launcher, so, launch.network, &p->net_));
   p->sandboxed_ = launch.sandboxed;
   // write_end and log close here: the child holds the only copies, so the
   // pipe reports EOF when it exits.
@@ -152,6 +153,7 @@ std::optional<os::ExitStatus> TaskProcess::poll_exit() {
   } else {
     exit_ = **r;
   }
+  net_.stop();  // the sandbox's slirp4netns, if it had one
   // The child is gone and held the only write end: this reads to EOF.
   if (out_.valid()) {
     int flags = ::fcntl(out_.get(), F_GETFL);

@@ -13,6 +13,7 @@
 
 #include "common/clock.h"
 #include "common/process.h"
+#include "common/sandbox_net.h"
 #include "common/status.h"
 #include "worker/server_client.h"
 
@@ -79,6 +80,7 @@ class TaskProcess {
   LeasedTask task_;
   const Clock* clock_;
   std::string spec_path_;
+  sandbox::Network net_;    // stopped after child_: declared before it
   os::Child child_;         // killed and reaped with the TaskProcess if still running
   bool sandboxed_ = false;  // child_ is the sandbox's outer process
   os::Fd out_;

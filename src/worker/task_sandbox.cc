@@ -80,6 +80,7 @@ Result<TaskLaunch> task_launch(const LeasedTask& task, const std::vector<std::st
   l.argv = sandbox::wrap(view, policy.limits, l.argv, as_root);
   l.env = sandbox::scrub_env(policy, sandbox::current_env());
   l.sandboxed = true;
+  l.network = view.network;
   return l;
 }
 

@@ -14,6 +14,7 @@ struct TaskLaunch {
   std::vector<std::string> argv;
   std::vector<std::string> env;  // empty: the worker's own (unsandboxed only)
   bool sandboxed = false;
+  bool network = false;  // start with sandbox::start() (common/sandbox_net.h)
 };
 
 // `command`: the task command with its "--spec FILE" (FILE = spec_path).

@@ -3,7 +3,8 @@ real `kiln serve`: a staging tenant's files that point across the boundary
 (a VRT band on production's imagery, raw bands on kiln.toml, the job store
 or a worker's environment, a /vsicurl source on a loopback port) cannot be
 read by its tasks, because the operating system does not show them; the
-same kind of file pointing inside staging's own root works. A task that
+same kind of file pointing inside staging's own root works, and so does a
+remote root on a host outside (a network namespace the test makes). A task that
 allocates past its address-space limit fails cleanly, and a planner that
 outlives its deadline answers 503 with no step created.
 
@@ -23,6 +24,7 @@ import unittest
 from osgeo import gdal
 
 import kiln_test as kt
+from remote_host import RemoteHost
 from kiln_server import (KilnServer, PRODUCTION_TOKEN, STAGING_TOKEN, assert_nothing_published_soon,
                          descendants,
                          is_kiln_process, l7_definition)
@@ -275,6 +277,25 @@ class TestGracefulStop(SandboxedServer):
 
 
 class TestNetworkBoundary(SandboxedServer):
+    """Staging also reads from a remote host (a server in a network namespace
+    this test makes): its tasks and plans get a network, through slirp4netns,
+    which reaches that host and never this one's loopback."""
+
+    @classmethod
+    def extra_staging_roots(cls):
+        cls.remote_dir = tempfile.mkdtemp(prefix="kiln-sandbox-remote-")
+        gdal.Translate(os.path.join(cls.remote_dir, "remote.tif"), kt.l7_path(),
+                       srcWin=[0, 0, 200, 200], bandList=[1])
+        cls.addClassCleanup(shutil.rmtree, cls.remote_dir, ignore_errors=True)
+        cls.remote = RemoteHost("net", 1)
+        cls.addClassCleanup(cls.remote.close)  # also when the server does not start
+        return [cls.remote.serve_directory(cls.remote_dir)]
+
+    def test_task_reaches_its_remote_root(self):
+        state, step = self.staging_run("remote",
+                                       "/vsicurl/http://%s:8000/remote.tif" % self.remote.addr)
+        self.assertEqual(state, "COMPLETED", step)
+        self.assertTrue(kt.list_tiles(kt.current_dir(self.srv.catalog, "staging", "remote")))
 
     def test_task_cannot_reach_a_loopback_port(self):
         listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -325,21 +346,17 @@ class TestPlannerDeadline(SandboxedServer):
     # Staging may read from a host that accepts connections and never
     # answers (issue 14: "a source on a slow host held a request thread").
     # A FIFO would do locally, but source roots refuse anything but regular
-    # files before planning starts.
+    # files before planning starts. The host is a listener in a network
+    # namespace of the test's: the sandbox never reaches this host's loopback.
     @classmethod
     def extra_staging_roots(cls):
-        cls.stalling = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        cls.stalling.bind(("127.0.0.1", 0))
-        cls.stalling.listen(16)
-        return ["http://127.0.0.1:%d/" % cls.stalling.getsockname()[1]]
-
-    @classmethod
-    def tearDownClass(cls):
-        super().tearDownClass()
-        cls.stalling.close()
+        cls.stalling = RemoteHost("slow", 2)
+        cls.addClassCleanup(cls.stalling.close)
+        cls.stalling_root = cls.stalling.stall()
+        return [cls.stalling_root]
 
     def test_a_planner_past_its_deadline_answers_503_and_creates_no_step(self):
-        slow = "http://127.0.0.1:%d/scene.tif" % self.stalling.getsockname()[1]
+        slow = self.stalling_root + "scene.tif"
         before = self.srv.list_steps(token=STAGING_TOKEN)["steps"]
         r = self.srv.request("POST", "/v1/steps",
                              {"name": "slow", "action": {"ingest": definition("slow", slow)}},
