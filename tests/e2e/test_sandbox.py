@@ -66,15 +66,22 @@ def simple_source_vrt(target, size=200):
 SIGTERM_BIT = 1 << (signal.SIGTERM - 1)
 
 
-def pending_signals(pid):
-    """The signals pending for process `pid` (its own and its thread
-    group's, as a mask), or None when it is gone."""
+def signal_masks(pid):
+    """/proc/PID/status's signal masks of process `pid` (SigPnd, ShdPnd,
+    SigCgt, ...) as ints, or None when it is gone."""
     try:
         with open("/proc/%d/status" % pid, encoding="ascii") as f:
             fields = dict(line.split(":", 1) for line in f if ":" in line)
     except (FileNotFoundError, ProcessLookupError):
         return None
-    return int(fields["SigPnd"], 16) | int(fields["ShdPnd"], 16)
+    return {k: int(fields[k], 16) for k in ("SigPnd", "ShdPnd", "SigBlk", "SigIgn", "SigCgt")}
+
+
+def pending_signals(pid):
+    """The signals pending for process `pid` (its own and its thread
+    group's, as a mask), or None when it is gone."""
+    masks = signal_masks(pid)
+    return None if masks is None else masks["SigPnd"] | masks["ShdPnd"]
 
 
 def files_under(root):
@@ -235,10 +242,15 @@ class TestGracefulStop(SandboxedServer):
     def stopped_task(self, step_id, timeout=60):
         """SIGSTOPs one running task process of the step (`kiln task run`
         inside its sandbox; partitions take under a second, far less than
-        a cancel takes to reach the worker) and returns its pid."""
+        a cancel takes to reach the worker) and returns its pid. Only once
+        the task catches SIGTERM: one stopped while still loading would die
+        of the signal before it could handle it."""
         deadline = time.time() + timeout
         while time.time() < deadline:
             for pid in self.srv.task_pids_of(step_id):
+                masks = signal_masks(pid)
+                if masks is None or not masks["SigCgt"] & SIGTERM_BIT:
+                    continue
                 try:
                     os.kill(pid, signal.SIGSTOP)
                 except ProcessLookupError:
