@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 import unittest
 
 import kiln_server as ks
@@ -180,6 +181,13 @@ class StepCliTest(unittest.TestCase):
         self.assertEqual(rc, kt.EXIT_USAGE)
 
     def test_cluster_status(self):
+        # /readyz answers before the core node's worker has registered: wait
+        # for a settled fleet, so that both reads below see the same states.
+        deadline = time.time() + 120
+        while any(n["state"] != "ready" for n in self.srv.cluster()["elastic"]["nodes"]):
+            self.assertLess(time.time(), deadline, "the core node never became ready\n" +
+                            self.srv.log_tail())
+            time.sleep(0.1)
         _, out, _ = self.kiln(["cluster", "status"], expect_rc=kt.EXIT_OK)
         self.assertIn(self.srv.url, out)
         self.assertRegex(out, r"(?i)workers")
