@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <exception>
 #include <optional>
 #include <thread>
 
@@ -159,7 +160,15 @@ Result<std::vector<store::Step>> CoreStepService::submit_all(const EnvironmentCo
   std::vector<std::optional<Result<Prepared>>> prepared(reqs.size());
   std::atomic<size_t> next{0};
   auto work = [&] {
-    for (size_t i = next++; i < reqs.size(); i = next++) prepared[i] = prepare(env, reqs[i]);
+    for (size_t i = next++; i < reqs.size(); i = next++) {
+      // Nothing here is meant to throw; if something does, it must not
+      // escape a thread (std::terminate would take the server down).
+      try {
+        prepared[i] = prepare(env, reqs[i]);
+      } catch (const std::exception& e) {
+        prepared[i] = Result<Prepared>(internal_error(std::string("planning failed: ") + e.what()));
+      }
+    }
   };
   const size_t planners = std::min(reqs.size(), static_cast<size_t>(kBatchPlanners));
   std::vector<std::thread> threads;
