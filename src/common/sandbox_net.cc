@@ -143,11 +143,15 @@ Result<os::Child> start(os::ProcessLauncher* launcher, os::SpawnOptions options,
   const std::string pid = std::to_string(j["child-pid"].get<int64_t>());
 
   // slirp4netns: ready when the tap device is up with its address and
-  // default route; its chatter goes to a pipe nobody reads after that.
-  os::Fd ready_r, ready_w, exit_r, exit_w, err_r, err_w;
+  // default route. Its stderr goes to an unnamed file, read only if it
+  // fails to start: a pipe nobody reads later would block it once full,
+  // or kill it with SIGPIPE once closed, in the middle of a task.
+  os::Fd ready_r, ready_w, exit_r, exit_w;
   KILN_RETURN_IF_ERROR(os::make_pipe(&ready_r, &ready_w));
   KILN_RETURN_IF_ERROR(os::make_pipe(&exit_r, &exit_w));
-  KILN_RETURN_IF_ERROR(os::make_pipe(&err_r, &err_w));
+  os::Fd err_file(::open("/tmp", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600));
+  // A /tmp without O_TMPFILE: the messages are lost, nothing else.
+  if (!err_file.valid()) err_file = os::Fd(::open("/dev/null", O_RDWR | O_CLOEXEC));
   os::SpawnOptions so;
   so.argv = {tools.slirp4netns,         "--configure",  kMtu,
              "--disable-host-loopback", "--ready-fd=3", "--exit-fd=4"};
@@ -167,17 +171,17 @@ Result<os::Child> start(os::ProcessLauncher* launcher, os::SpawnOptions options,
     so.fds.push_back({userns.get(), 5});
   }
   so.argv.insert(so.argv.end(), {pid, "tap0"});
-  so.stderr_fd = err_w.get();
+  so.stderr_fd = err_file.get();
   so.fds.push_back({ready_w.get(), 3});
   so.fds.push_back({exit_r.get(), 4});
   KILN_ASSIGN_OR_RETURN(os::Child slirp, launcher->start(so));
   ready_w.reset();
   exit_r.reset();
-  err_w.reset();
   if (read_until(ready_r.get(), '1').find('1') == std::string::npos) {
     exit_w.reset();
     auto st = slirp.wait();
-    const std::string err = read_until(err_r.get(), '\0');
+    ::lseek(err_file.get(), 0, SEEK_SET);
+    const std::string err = read_until(err_file.get(), '\0');
     return unavailable("sandbox: " + tools.slirp4netns + " did not bring the network up (" +
                        (st.is_ok() ? st->describe() : st.status().message()) +
                        (err.empty() ? "" : ": " + trimmed(err)) + ")");
