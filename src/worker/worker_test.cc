@@ -334,6 +334,25 @@ class WorkerTest : public testing::Test {
     return o;
   }
 
+  // A lease of kTaskScript in `mode` (attempt 1, the test step's log).
+  LeasedTask lease(int64_t task_id, const std::string& mode) const {
+    LeasedTask lt;
+    lt.task_id = task_id;
+    lt.attempt = 1;
+    lt.step_id = "s-WORKERTEST001";
+    lt.spec = {{"mode", mode}};
+    lt.log_path = (dir_ / "logs" / "s-WORKERTEST001.log").string();
+    return lt;
+  }
+  // lt's task started as the worker starts one, on clock_; null (and a
+  // failed expectation naming why) when it cannot start.
+  std::unique_ptr<TaskProcess> start_task(const LeasedTask& lt) {
+    auto started = TaskProcess::start(lt, {"/bin/sh", "-c", kTaskScript, "kiln-task"},
+                                      dir_.string(), &os::posix_launcher(), &clock_);
+    EXPECT_TRUE(started.is_ok()) << started.status().to_string();
+    return started.is_ok() ? std::move(started).value() : nullptr;
+  }
+
   std::string step_log() const {
     std::ifstream in(dir_ / "logs" / "s-WORKERTEST001.log");
     std::stringstream s;
@@ -348,16 +367,9 @@ class WorkerTest : public testing::Test {
 // A task that ignores SIGTERM is killed exactly when its grace period has
 // passed on the clock, not before.
 TEST_F(WorkerTest, TaskProcessEscalatesToSigkillAtTheEndOfTheGrace) {
-  LeasedTask lt;
-  lt.task_id = 7;
-  lt.attempt = 1;
-  lt.step_id = "s-WORKERTEST001";
-  lt.spec = {{"mode", "stubborn"}};
-  lt.log_path = (dir_ / "logs" / "s-WORKERTEST001.log").string();
-  auto started = TaskProcess::start(lt, {"/bin/sh", "-c", kTaskScript, "kiln-task"}, dir_.string(),
-                                    &os::posix_launcher(), &clock_);
-  ASSERT_TRUE(started.is_ok()) << started.status().to_string();
-  TaskProcess& t = **started;
+  std::unique_ptr<TaskProcess> started = start_task(lease(7, "stubborn"));
+  ASSERT_NE(started, nullptr);
+  TaskProcess& t = *started;
   // Its progress line comes once its trap is set.
   ASSERT_TRUE(wait_for([&] {
     t.read_output();
@@ -386,18 +398,6 @@ TEST_F(WorkerTest, TaskProcessEscalatesToSigkillAtTheEndOfTheGrace) {
 // too, and the task may end before its worker sees its own signal: a stop
 // signal the worker did not send is told apart from a crash.
 TEST_F(WorkerTest, TaskProcessTellsAStopFromOutsideFromACrashOrItsOwnStop) {
-  auto run = [&](const std::string& mode, int64_t id) {
-    LeasedTask lt;
-    lt.task_id = id;
-    lt.attempt = 1;
-    lt.step_id = "s-WORKERTEST001";
-    lt.spec = {{"mode", mode}};
-    lt.log_path = (dir_ / "logs" / "s-WORKERTEST001.log").string();
-    auto started = TaskProcess::start(lt, {"/bin/sh", "-c", kTaskScript, "kiln-task"},
-                                      dir_.string(), &os::posix_launcher(), &clock_);
-    EXPECT_TRUE(started.is_ok()) << started.status().to_string();
-    return std::move(started).value();
-  };
   auto wait_exit = [&](TaskProcess& t) {
     std::optional<os::ExitStatus> exit;
     EXPECT_TRUE(wait_for([&] { return (exit = t.poll_exit()).has_value(); }));
@@ -410,17 +410,20 @@ TEST_F(WorkerTest, TaskProcessTellsAStopFromOutsideFromACrashOrItsOwnStop) {
     });
   };
 
-  auto outside = run("slow", 1);
+  auto outside = start_task(lease(1, "slow"));
+  ASSERT_NE(outside, nullptr);
   ASSERT_TRUE(progressed(*outside));
   ASSERT_EQ(::kill(outside->pid(), SIGTERM), 0);
   ASSERT_TRUE(wait_exit(*outside).has_value());
   EXPECT_TRUE(outside->stopped_from_outside());
 
-  auto crash = run("crash", 2);
+  auto crash = start_task(lease(2, "crash"));
+  ASSERT_NE(crash, nullptr);
   ASSERT_TRUE(wait_exit(*crash).has_value());
   EXPECT_FALSE(crash->stopped_from_outside()) << "SIGKILL is a crash, not a polite stop";
 
-  auto own = run("slow", 3);
+  auto own = start_task(lease(3, "slow"));
+  ASSERT_NE(own, nullptr);
   ASSERT_TRUE(progressed(*own));
   own->signal(SIGTERM, StopCause::kCancel, 500ms);
   ASSERT_TRUE(wait_exit(*own).has_value());
@@ -432,21 +435,16 @@ TEST_F(WorkerTest, TaskProcessTellsAStopFromOutsideFromACrashOrItsOwnStop) {
 // on: a drain's SIGTERM still reaches the task, whose own stop handling
 // runs and says why it ended, exactly as unsandboxed.
 TEST_F(WorkerTest, SandboxedTaskStopsGracefullyOnSigterm) {
-  LeasedTask lt;
-  lt.task_id = 4;
-  lt.attempt = 1;
-  lt.step_id = "s-WORKERTEST001";
+  LeasedTask lt = lease(4, "graceful");
   lt.spec = {{"mode", "graceful"},
              {"definition",
               {{"layer", "graceful"},
                {"output", {{"catalog", (dir_ / "catalog").string()}, {"environment", "test"}}}}}};
   lt.sandbox = sandbox::policy_to_json(sandbox::Policy{});
   lt.sandbox["source_roots"] = json::array();
-  lt.log_path = (dir_ / "logs" / "s-WORKERTEST001.log").string();
-  auto started = TaskProcess::start(lt, {"/bin/sh", "-c", kTaskScript, "kiln-task"}, dir_.string(),
-                                    &os::posix_launcher(), &clock_);
-  ASSERT_TRUE(started.is_ok()) << started.status().to_string();
-  TaskProcess& t = **started;
+  std::unique_ptr<TaskProcess> started = start_task(lt);
+  ASSERT_NE(started, nullptr);
+  TaskProcess& t = *started;
   ASSERT_TRUE(wait_for([&] {
     t.read_output();
     return t.progress().tiles_done == 3;
