@@ -8,6 +8,22 @@ namespace kiln::store {
 using internal::Query;
 using internal::Transaction;
 
+namespace {
+
+// A worker's identity from a row that starts with
+// id, pid, host, slots, registered_ms.
+WorkerInfo identity_of(const Query& q) {
+  WorkerInfo w;
+  w.id = q.text(0);
+  w.pid = q.int64(1);
+  w.host = q.text(2);
+  w.slots = static_cast<int>(q.int64(3));
+  w.registered_ms = q.int64(4);
+  return w;
+}
+
+}  // namespace
+
 Result<WorkerInfo> JobStore::register_worker(int64_t pid, const std::string& host, int slots,
                                              int64_t now_ms, const std::string& registration_key,
                                              bool* again) {
@@ -26,12 +42,7 @@ SELECT id, pid, host, slots, registered_ms FROM workers
     q.bind(1, registration_key);
     KILN_ASSIGN_OR_RETURN(bool found, q.next());
     if (found) {
-      WorkerInfo w;
-      w.id = q.text(0);
-      w.pid = q.int64(1);
-      w.host = q.text(2);
-      w.slots = static_cast<int>(q.int64(3));
-      w.registered_ms = q.int64(4);
+      WorkerInfo w = identity_of(q);
       w.last_seen_ms = now_ms;
       if (w.pid != pid || w.host != host || w.slots != slots) {
         return invalid_argument("registration_key: already registered by worker " + w.id +
@@ -125,12 +136,7 @@ SELECT w.id, w.pid, w.host, w.slots, w.registered_ms, w.last_seen_ms, w.alive,
   for (;;) {
     KILN_ASSIGN_OR_RETURN(bool row, q.next());
     if (!row) break;
-    WorkerInfo w;
-    w.id = q.text(0);
-    w.pid = q.int64(1);
-    w.host = q.text(2);
-    w.slots = static_cast<int>(q.int64(3));
-    w.registered_ms = q.int64(4);
+    WorkerInfo w = identity_of(q);
     w.last_seen_ms = q.int64(5);
     w.alive = q.int64(6) != 0;
     w.busy = static_cast<int>(q.int64(7));
