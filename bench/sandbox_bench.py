@@ -2,9 +2,11 @@
 """What the sandbox costs (docs/security.md), side by side in one run.
 
 1. Per-task start overhead: the exact argv a worker builds for a task
-   (`kiln task sandbox-argv`: prlimit -> bwrap -> [setpriv] -> kiln) against
-   the same kiln command started directly; both run `kiln --version`, so the
-   difference is the chain's own start and tear-down. Target: <= 20 ms.
+   (`kiln task sandbox-argv`: bwrap -> [setpriv] -> kiln, with the task's
+   rlimits set between fork and exec as kiln's launcher sets them) against
+   the same kiln command started directly, the same way and with the same
+   rlimits; both run `kiln --version`, so the difference is the chain's own
+   start and tear-down. Target: <= 20 ms.
 2. Ingest throughput: one real `kiln serve` with [sandbox] mode = "bwrap"
    and one with mode = "none", alternating, each ingesting the benchmark
    scene (data/L7_ETMs.tif, bands 3,2,1) as one step; submit -> COMPLETED
@@ -19,6 +21,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -32,12 +35,17 @@ import kiln_test as kt  # noqa: E402
 from kiln_server import KilnServer, PRODUCTION_TOKEN, l7_definition  # noqa: E402
 
 
-def time_starts(argv, env, n):
-    """Wall seconds of each of n runs of argv (stdout/stderr discarded)."""
+def time_starts(argv, env, n, limits):
+    """Wall seconds of each of n runs of argv (stdout/stderr discarded),
+    each started with `limits` ({"RLIMIT_AS": n, ...}) set in the child."""
+    def set_limits():
+        for name, value in limits.items():
+            resource.setrlimit(getattr(resource, name), (value, value))
     out = []
     for _ in range(n):
         t0 = time.perf_counter()
-        r = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        r = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                           preexec_fn=set_limits)
         out.append(time.perf_counter() - t0)
         if r.returncode != 0:
             sys.exit("error: %s exited %d: %s" % (argv[:3], r.returncode, r.stderr[-500:]))
@@ -53,8 +61,8 @@ def start_overhead(kiln, n):
     # Interleave in blocks so drift on a shared machine hits both alike.
     plain, boxed = [], []
     for _ in range(5):
-        plain += time_starts(cmd, env, n // 5)
-        boxed += time_starts(wrapped["argv"], env, n // 5)
+        plain += time_starts(cmd, env, n // 5, wrapped["rlimits"])
+        boxed += time_starts(wrapped["argv"], env, n // 5, wrapped["rlimits"])
     return statistics.median(plain), statistics.median(boxed)
 
 

@@ -3,6 +3,7 @@
 // through stdout, one JSON object per line: progress, then a result or an
 // error. Logs go to stderr, which the worker appends to the step's log.
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -169,9 +170,10 @@ int plan_definition(const std::string& path, int threads) {
   return kExitOk;
 }
 
-// `kiln task sandbox-argv`: the argv and environment a task would get
-// (default [sandbox] policy), for benchmarks and for operators checking
-// what a view holds. Prints {"argv": [...], "env": [...]}.
+// `kiln task sandbox-argv`: the argv, rlimits and environment a task would
+// get (default [sandbox] policy), for benchmarks and for operators checking
+// what a view holds. Prints {"argv": [...], "rlimits": {"RLIMIT_AS": n,
+// ...}, "env": [...]}; the rlimits are set by whoever spawns the argv.
 int print_sandbox_argv(const std::vector<std::string>& ro, const std::vector<std::string>& rw,
                        const std::vector<std::string>& roots,
                        const std::vector<std::string>& command) {
@@ -184,7 +186,18 @@ int print_sandbox_argv(const std::vector<std::string>& ro, const std::vector<std
   view.read_write = rw;
   sandbox::add_source_roots(roots, &view);
   sandbox::Policy policy;
-  nlohmann::json j = {{"argv", sandbox::wrap(view, policy.limits, command, ::geteuid() == 0)},
+  const sandbox::Wrapped w = sandbox::wrap(view, policy.limits, command, ::geteuid() == 0);
+  nlohmann::json limits = nlohmann::json::object();
+  for (const os::ResourceLimit& l : w.rlimits) {
+    const char* name = l.resource == RLIMIT_AS      ? "RLIMIT_AS"
+                       : l.resource == RLIMIT_CPU   ? "RLIMIT_CPU"
+                       : l.resource == RLIMIT_FSIZE ? "RLIMIT_FSIZE"
+                       : l.resource == RLIMIT_CORE  ? "RLIMIT_CORE"
+                                                    : nullptr;
+    if (name) limits[name] = l.value;
+  }
+  nlohmann::json j = {{"argv", w.argv},
+                      {"rlimits", limits},
                       {"env", sandbox::scrub_env(policy, sandbox::current_env())}};
   std::printf("%s\n", j.dump().c_str());
   return kExitOk;
@@ -212,7 +225,8 @@ Command add_task_command(CLI::App& app) {
   plan->add_option("--threads", *threads, "Plan threads (the server's plan_threads)");
   CLI::App* sb = c.app->add_subcommand(
       "sandbox-argv",
-      "Print the bubblewrap argv and environment a task with this view would run under, as JSON "
+      "Print the bubblewrap argv, rlimits and environment a task with this view would run under, "
+      "as JSON "
       "(for benchmarks and checks; runs nothing).");
   struct SbFlags {
     std::vector<std::string> ro, rw, roots, command;

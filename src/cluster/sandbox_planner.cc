@@ -110,7 +110,9 @@ Result<PlanSummary> SandboxPlanner::plan(const ingest::IngestDefinition& def, in
     if (roots != roots_.end()) sandbox::add_source_roots(roots->second, &view);
     sandbox::Limits limits = policy_.limits;
     limits.cpu_seconds = policy_.plan_cpu_seconds;
-    so.argv = sandbox::wrap(view, limits, command, ::geteuid() == 0);
+    sandbox::Wrapped wrapped = sandbox::wrap(view, limits, command, ::geteuid() == 0);
+    so.argv = std::move(wrapped.argv);
+    so.rlimits = std::move(wrapped.rlimits);
     network = view.network;
     so.env = sandbox::scrub_env(policy_, sandbox::current_env());
   } else {

@@ -1,14 +1,18 @@
 #include "common/process.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
-#include <spawn.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <utility>
@@ -18,82 +22,138 @@ extern char** environ;
 namespace kiln::os {
 namespace {
 
-// posix_spawn's attributes: the child starts with no signal blocked and every
-// signal at its default action. Without this it would inherit the parent's
-// mask and ignored signals across exec: `kiln serve` blocks SIGTERM (it
-// waits for it on a thread), and a worker with SIGTERM blocked cannot be
-// asked to stop.
-class SpawnAttr {
- public:
-  SpawnAttr() {
-    inited_ = ::posix_spawnattr_init(&attr_) == 0;
-    if (!inited_) return;
-    sigset_t none, all;
-    sigemptyset(&none);
-    sigfillset(&all);
-    sigdelset(&all, SIGKILL);
-    sigdelset(&all, SIGSTOP);
-    ok_ = ::posix_spawnattr_setsigmask(&attr_, &none) == 0 &&
-          ::posix_spawnattr_setsigdefault(&attr_, &all) == 0 &&
-          ::posix_spawnattr_setflags(&attr_, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF) == 0;
-  }
-  ~SpawnAttr() {
-    if (inited_) ::posix_spawnattr_destroy(&attr_);
-  }
-  SpawnAttr(const SpawnAttr&) = delete;
-  SpawnAttr& operator=(const SpawnAttr&) = delete;
-  bool ok() const { return ok_; }
-  const posix_spawnattr_t* get() const { return &attr_; }
+// How a child is started: clone(CLONE_VM | CLONE_VFORK) and execve, as
+// glibc's posix_spawn does it, plus what posix_spawn cannot do: resource
+// limits applied between the two (a sandboxed task's limits cover bwrap and
+// everything it starts, without an extra exec of prlimit(1) per task).
+//
+// The child shares our memory and runs on its own small stack until it
+// execs, while the thread that cloned it waits. So it only makes raw system
+// calls on data the parent prepared: no allocation, no libc function that a
+// sanitizer intercepts (its interceptors would update the parent's state),
+// and no signal handler may run in it: every signal is blocked across the
+// clone and set to its default action in the child before it is unblocked.
 
- private:
-  posix_spawnattr_t attr_;
-  bool inited_ = false;
-  bool ok_ = false;
+// What the child does, prepared by the parent.
+struct ChildPlan {
+  const char* path = nullptr;
+  char* const* argv = nullptr;
+  char* const* envp = nullptr;
+  const std::pair<int, int>* dups = nullptr;  // {ours, its number there}
+  size_t dup_count = 0;
+  const std::pair<int, rlimit>* limits = nullptr;
+  size_t limit_count = 0;
+  int nice = 0;
+  // Written by the child when a step fails: the errno and which step.
+  volatile int error = 0;
+  volatile int failed_step = 0;
 };
 
-// posix_spawn's file actions, released however spawn() returns.
-class FileActions {
- public:
-  FileActions() { ok_ = ::posix_spawn_file_actions_init(&fa_) == 0; }
-  ~FileActions() {
-    if (ok_) ::posix_spawn_file_actions_destroy(&fa_);
+enum ChildStep { kSignals = 1, kDescriptors, kLimits, kExec };
+
+// The kernel's struct sigaction for SIG_DFL: every field zero (SIG_DFL is 0,
+// and the handler comes first on every architecture), large enough for any.
+struct KernelSigaction {
+  unsigned long words[4] = {0, 0, 0, 0};
+};
+
+[[gnu::noinline]] __attribute__((no_sanitize("address", "thread", "undefined"))) int child_main(
+    void* arg) {
+  auto* plan = static_cast<ChildPlan*>(arg);
+  auto fail = [plan](int step) {
+    plan->error = errno;
+    plan->failed_step = step;
+    ::syscall(SYS_exit_group, 127);
+    return 127;
+  };
+  const KernelSigaction dfl;
+  for (int sig = 1; sig < 65; ++sig) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    // EINVAL for numbers the kernel does not have: nothing to reset there.
+    if (::syscall(SYS_rt_sigaction, sig, &dfl, nullptr, 8) != 0 && errno != EINVAL)
+      return fail(kSignals);
   }
-  FileActions(const FileActions&) = delete;
-  FileActions& operator=(const FileActions&) = delete;
-  bool ok() const { return ok_; }
-  posix_spawn_file_actions_t* get() { return &fa_; }
+  for (size_t i = 0; i < plan->dup_count; ++i) {
+    if (::syscall(SYS_dup3, plan->dups[i].first, plan->dups[i].second, 0) < 0)
+      return fail(kDescriptors);
+  }
+  for (size_t i = 0; i < plan->limit_count; ++i) {
+    if (::syscall(SYS_prlimit64, 0, plan->limits[i].first, &plan->limits[i].second, nullptr) != 0)
+      return fail(kLimits);
+  }
+  // Only costs priority when it fails; the child runs either way.
+  if (plan->nice > 0) (void)::syscall(SYS_setpriority, PRIO_PROCESS, 0, plan->nice);
+  const uint64_t none = 0;
+  if (::syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, nullptr, 8) != 0) return fail(kSignals);
+  ::syscall(SYS_execve, plan->path, plan->argv, plan->envp);
+  return fail(kExec);
+}
+
+const char* step_name(int step) {
+  switch (step) {
+    case kSignals:
+      return "cannot reset its signals";
+    case kDescriptors:
+      return "cannot set up its descriptors";
+    case kLimits:
+      return "cannot set its resource limits";
+    default:
+      return "";
+  }
+}
+
+// The descriptors the child gets, each copied above every target number
+// first (close-on-exec), so no dup below clobbers one another still has to
+// hand on. Closed again when the spawn returns.
+class ChildDescriptors {
+ public:
+  void add(int ours, int theirs) { pending_.push_back({ours, theirs}); }
+  Status prepare() {
+    int floor = 64;
+    for (const auto& [ours, theirs] : pending_) floor = std::max(floor, theirs + 1);
+    for (const auto& [ours, theirs] : pending_) {
+      held_.emplace_back(::fcntl(ours, F_DUPFD_CLOEXEC, floor));
+      if (!held_.back().valid())
+        return internal_error(std::string("fcntl: ") + std::strerror(errno));
+      dups_.push_back({held_.back().get(), theirs});
+    }
+    return Status::ok();
+  }
+  const std::vector<std::pair<int, int>>& dups() const { return dups_; }
 
  private:
-  posix_spawn_file_actions_t fa_;
-  bool ok_ = false;
+  std::vector<std::pair<int, int>> pending_, dups_;
+  std::vector<Fd> held_;
 };
 
 class PosixLauncher final : public ProcessLauncher {
  public:
   Result<pid_t> spawn(const SpawnOptions& o) override {
     if (o.argv.empty()) return internal_error("spawn: empty argv");
-    FileActions fa;
-    if (!fa.ok()) return internal_error("posix_spawn_file_actions_init failed");
-    int rc = ::posix_spawn_file_actions_addopen(fa.get(), STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    auto redirect = [&](int fd, int target) {
-      if (rc != 0) return;
-      rc = fd >= 0 ? ::posix_spawn_file_actions_adddup2(fa.get(), fd, target)
-                   : ::posix_spawn_file_actions_addopen(fa.get(), target, "/dev/null", O_WRONLY, 0);
-    };
-    redirect(o.stdout_fd, STDOUT_FILENO);
-    redirect(o.stderr_fd, STDERR_FILENO);
-    // Copied above every target number first, so no dup2 below clobbers a
-    // descriptor another pair still has to hand on.
-    std::vector<Fd> high;
-    for (const auto& [ours, theirs] : o.fds) {
-      if (rc != 0) break;
-      high.emplace_back(::fcntl(ours, F_DUPFD_CLOEXEC, 64));
-      if (!high.back().valid())
-        return internal_error(std::string("fcntl: ") + std::strerror(errno));
-      rc = ::posix_spawn_file_actions_adddup2(fa.get(), high.back().get(), theirs);
+    Fd null_in(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    Fd null_out(::open("/dev/null", O_WRONLY | O_CLOEXEC));
+    if (!null_in.valid() || !null_out.valid())
+      return internal_error(std::string("cannot open /dev/null: ") + std::strerror(errno));
+    ChildDescriptors fds;
+    fds.add(null_in.get(), STDIN_FILENO);
+    fds.add(o.stdout_fd >= 0 ? o.stdout_fd : null_out.get(), STDOUT_FILENO);
+    fds.add(o.stderr_fd >= 0 ? o.stderr_fd : null_out.get(), STDERR_FILENO);
+    for (const auto& [ours, theirs] : o.fds) fds.add(ours, theirs);
+    KILN_RETURN_IF_ERROR(fds.prepare());
+
+    // Never above the hard limit we have ourselves (only root may raise
+    // it): a tighter limit is still the limit asked for.
+    std::vector<std::pair<int, rlimit>> limits;
+    for (const ResourceLimit& l : o.rlimits) {
+      rlimit now{};
+      if (::getrlimit(l.resource, &now) != 0) {
+        return internal_error("getrlimit(" + std::to_string(l.resource) +
+                              "): " + std::strerror(errno));
+      }
+      rlim_t v = static_cast<rlim_t>(l.value);
+      if (now.rlim_max != RLIM_INFINITY && v > now.rlim_max) v = now.rlim_max;
+      limits.push_back({l.resource, rlimit{v, v}});
     }
-    if (rc != 0)
-      return internal_error(std::string("posix_spawn file actions: ") + std::strerror(rc));
 
     std::vector<char*> argv;
     for (const auto& a : o.argv) argv.push_back(const_cast<char*>(a.c_str()));
@@ -105,17 +165,45 @@ class PosixLauncher final : public ProcessLauncher {
       envp.push_back(nullptr);
       env = envp.data();
     }
-    SpawnAttr attr;
-    if (!attr.ok()) return internal_error("posix_spawnattr setup failed");
-    pid_t pid = 0;
-    rc = ::posix_spawn(&pid, argv[0], fa.get(), attr.get(), argv.data(), env);
-    if (rc != 0) {
-      return internal_error("cannot start '" + o.argv[0] + "': " + std::strerror(rc));
+
+    ChildPlan plan;
+    plan.path = argv[0];
+    plan.argv = argv.data();
+    plan.envp = env;
+    plan.dups = fds.dups().data();
+    plan.dup_count = fds.dups().size();
+    plan.limits = limits.data();
+    plan.limit_count = limits.size();
+    plan.nice = o.nice;
+
+    constexpr size_t kStack = 64 << 10;
+    void* stack = ::mmap(nullptr, kStack, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED)
+      return internal_error(std::string("cannot map a stack to start a child: ") +
+                            std::strerror(errno));
+    sigset_t all, old;
+    sigfillset(&all);
+    ::pthread_sigmask(SIG_SETMASK, &all, &old);
+    // Returns once the child has exec'd or exited (CLONE_VFORK).
+    const pid_t pid = ::clone(child_main, static_cast<char*>(stack) + kStack,
+                              CLONE_VM | CLONE_VFORK | SIGCHLD, &plan);
+    const int clone_errno = errno;
+    ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    ::munmap(stack, kStack);
+    if (pid < 0) {
+      return internal_error("cannot start '" + o.argv[0] + "': " + std::strerror(clone_errno));
     }
-    // glibc's posix_spawn returns once the child has exec'd: it is only
-    // starting to load its libraries, and from now on does so at `nice`.
-    // A failure only costs priority; the child runs either way.
-    if (o.nice > 0) (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(pid), o.nice);
+    if (plan.failed_step != 0) {
+      int status = 0;
+      while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      const std::string why = std::strerror(plan.error);
+      if (plan.failed_step == kExec)
+        return internal_error("cannot start '" + o.argv[0] + "': " + why);
+      return internal_error("cannot start '" + o.argv[0] + "': " + step_name(plan.failed_step) +
+                            ": " + why);
+    }
     return pid;
   }
 

@@ -1,9 +1,9 @@
 // The OS seam for descriptors and child processes: one owner type for a file
 // descriptor (Fd), one for a child process (Child), and the ProcessLauncher
 // interface through which the worker, the local executor, the Slurm client
-// and the commands start, signal and reap children. Spawning is posix_spawn
-// of an argv, never a shell, so nothing in a definition or a path is ever
-// interpreted.
+// and the commands start, signal and reap children. Spawning is an execve of
+// an argv (clone with CLONE_VFORK, as posix_spawn does), never a shell, so
+// nothing in a definition or a path is ever interpreted.
 //
 // Namespace kiln::os: the names here (Fd, Child, make_pipe, environment_with)
 // are generic, and `os::` at a call site says that the line talks to the
@@ -12,6 +12,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <utility>
@@ -60,6 +61,13 @@ struct ExitStatus {
   static ExitStatus from_wait_status(int status);
 };
 
+// A resource limit for a child (setrlimit(2)'s resource, e.g. RLIMIT_AS),
+// soft and hard alike.
+struct ResourceLimit {
+  int resource = 0;
+  uint64_t value = 0;
+};
+
 struct SpawnOptions {
   std::vector<std::string> argv;  // argv[0] is the executable's path
   // The child's whole environment ("NAME=value"); empty: a copy of ours.
@@ -68,13 +76,17 @@ struct SpawnOptions {
   // dup2-ed into the child; the caller keeps (and closes) its own.
   int stdout_fd = -1;
   int stderr_fd = -1;
-  // 1-19: the child runs at this nice level from its first instructions on
-  // (set as soon as it is started, before it has loaded its libraries), so
-  // a burst of starting children yields the CPU to this process. 0: ours.
+  // 1-19: the child runs at this nice level from its first instruction on
+  // (set before it execs), so a burst of starting children yields the CPU
+  // to this process. 0: ours.
   int nice = 0;
   // More descriptors for the child: {ours, its number there}, dup2-ed after
   // the three above (so {fd, 0} replaces stdin). Ours stay ours.
   std::vector<std::pair<int, int>> fds;
+  // Set in the child before it execs, so they bind the program and all it
+  // starts from its first instruction. A value above our own hard limit is
+  // lowered to it (only root may raise a hard limit).
+  std::vector<ResourceLimit> rlimits;
 };
 
 class Child;
@@ -98,7 +110,7 @@ class ProcessLauncher {
   Result<Child> start(const SpawnOptions& options);
 };
 
-// posix_spawn, kill(2) and waitpid(2). One shared instance.
+// clone + execve, kill(2) and waitpid(2). One shared instance.
 ProcessLauncher& posix_launcher();
 
 // Owns one child process started through a ProcessLauncher, from start()

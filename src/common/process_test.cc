@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -91,15 +92,20 @@ TEST(PosixLauncher, ChildrenStartWithDefaultSignals) {
   sigset_t term, old;
   sigemptyset(&term);
   sigaddset(&term, SIGTERM);
+  struct sigaction ignore = {}, before = {};
+  ignore.sa_handler = SIG_IGN;
+  ASSERT_EQ(::sigaction(SIGTERM, &ignore, &before), 0);  // ignored and blocked
   ASSERT_EQ(::pthread_sigmask(SIG_BLOCK, &term, &old), 0);
   auto child = posix_launcher().start({{"/bin/sleep", "1000"}});
   ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  ::sigaction(SIGTERM, &before, nullptr);
   ASSERT_TRUE(child.is_ok());
   ASSERT_TRUE(child->signal(SIGTERM).is_ok());
   // A child that inherited the blocked SIGTERM would sleep on; the Child
   // kills it when the test ends either way.
   std::optional<ExitStatus> st = poll_for_exit(*child, std::chrono::seconds(10));
-  ASSERT_TRUE(st.has_value()) << "SIGTERM did not stop the child: it inherited a blocked SIGTERM";
+  ASSERT_TRUE(st.has_value())
+      << "SIGTERM did not stop the child: it inherited a blocked or ignored SIGTERM";
   EXPECT_TRUE(st->signaled);
   EXPECT_EQ(st->signal, SIGTERM);
 }
@@ -121,6 +127,81 @@ TEST(PosixLauncher, ChildStartsAtTheNiceLevelAsked) {
   EXPECT_EQ(::getpriority(PRIO_PROCESS, static_cast<id_t>(plain->pid())), ours);
   EXPECT_EQ(errno, 0);
   // Both Children kill and reap their process when the test ends.
+}
+
+// A sandboxed task's limits are set between clone and exec: they bind the
+// program from its first instruction, and what it starts inherits them.
+TEST(PosixLauncher, ChildStartsWithTheLimitsAsked) {
+  Fd r, w;
+  ASSERT_TRUE(make_pipe(&r, &w).is_ok());
+  SpawnOptions so;
+  so.argv = {"/bin/sh", "-c",
+             "/bin/grep -E '^Max (cpu time|file size|core file size) ' /proc/self/limits"};
+  so.stdout_fd = w.get();
+  so.rlimits = {{RLIMIT_CPU, 7}, {RLIMIT_FSIZE, 3 << 20}, {RLIMIT_CORE, 0}};
+  auto child = posix_launcher().start(so);
+  ASSERT_TRUE(child.is_ok()) << child.status().to_string();
+  w.reset();
+  std::string out;
+  char buf[1024];
+  for (ssize_t n; (n = ::read(r.get(), buf, sizeof buf)) > 0;) out.append(buf, n);
+  ASSERT_TRUE(child->wait().is_ok());
+  // Soft and hard alike, as seen by grep (a grandchild of the spawn).
+  auto limit_line = [&out](const std::string& name) {
+    const size_t at = out.find(name);
+    if (at == std::string::npos) return std::string();
+    std::string line = out.substr(at, out.find('\n', at) - at);
+    std::string squeezed;
+    for (char c : line)
+      if (c != ' ' || (!squeezed.empty() && squeezed.back() != ' ')) squeezed += c;
+    while (!squeezed.empty() && squeezed.back() == ' ') squeezed.pop_back();
+    return squeezed;
+  };
+  EXPECT_EQ(limit_line("Max cpu time"), "Max cpu time 7 7 seconds") << out;
+  EXPECT_EQ(limit_line("Max file size"), "Max file size 3145728 3145728 bytes") << out;
+  EXPECT_EQ(limit_line("Max core file size"), "Max core file size 0 0 bytes") << out;
+
+  // And they hold: writing past RLIMIT_FSIZE ends the child by SIGXFSZ.
+  char tmpl[] = "/tmp/kiln-process-test-XXXXXX";
+  Fd file(::mkstemp(tmpl));
+  ASSERT_TRUE(file.valid());
+  SpawnOptions big;
+  big.argv = {"/bin/sh", "-c", std::string("/usr/bin/head -c 4194304 /dev/zero > ") + tmpl};
+  big.rlimits = {{RLIMIT_FSIZE, 1 << 20}};
+  auto writer = posix_launcher().start(big);
+  ASSERT_TRUE(writer.is_ok());
+  auto st = writer->wait();
+  ::unlink(tmpl);
+  ASSERT_TRUE(st.is_ok());
+  EXPECT_FALSE(st->ok()) << "wrote 4 MiB under a 1 MiB file size limit";
+  struct stat sb;
+  ASSERT_EQ(::fstat(file.get(), &sb), 0);
+  EXPECT_EQ(sb.st_size, 1 << 20);
+}
+
+// Descriptors handed on by number, even when one's number is another's
+// target: each arrives where it was asked to.
+TEST(PosixLauncher, ExtraDescriptorsArriveAtTheirNumbers) {
+  Fd r1, w1, r2, w2;
+  ASSERT_TRUE(make_pipe(&r1, &w1).is_ok());
+  ASSERT_TRUE(make_pipe(&r2, &w2).is_ok());
+  SpawnOptions so;
+  so.argv = {"/bin/sh", "-c", "echo first >&7; echo second >&8"};
+  // Crossed on purpose: w2 goes to 7 and w1 to 8, wherever they are now.
+  so.fds = {{w2.get(), 7}, {w1.get(), 8}};
+  auto child = posix_launcher().start(so);
+  ASSERT_TRUE(child.is_ok()) << child.status().to_string();
+  w1.reset();
+  w2.reset();
+  auto drain = [](const Fd& fd) {
+    std::string out;
+    char buf[256];
+    for (ssize_t n; (n = ::read(fd.get(), buf, sizeof buf)) > 0;) out.append(buf, n);
+    return out;
+  };
+  EXPECT_EQ(drain(r2), "first\n");
+  EXPECT_EQ(drain(r1), "second\n");
+  ASSERT_TRUE(child->wait().is_ok());
 }
 
 TEST(PosixLauncher, MissingProgramIsAnError) {

@@ -4,6 +4,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -198,17 +199,18 @@ bool address_space_limit_applies() {
 #endif
 }
 
-std::vector<std::string> wrap(const View& view, const Limits& limits,
-                              const std::vector<std::string>& command, bool as_root,
-                              const Tools& tools) {
-  constexpr int64_t kMiB = 1 << 20;
-  std::vector<std::string> a = {tools.prlimit};
+Wrapped wrap(const View& view, const Limits& limits, const std::vector<std::string>& command,
+             bool as_root, const Tools& tools) {
+  constexpr uint64_t kMiB = 1 << 20;
+  Wrapped w;
   if (address_space_limit_applies()) {
-    a.push_back("--as=" + std::to_string(limits.address_space_mb * kMiB));
+    w.rlimits.push_back({RLIMIT_AS, static_cast<uint64_t>(limits.address_space_mb) * kMiB});
   }
-  a.insert(a.end(),
-           {"--cpu=" + std::to_string(limits.cpu_seconds),
-            "--fsize=" + std::to_string(limits.file_size_mb * kMiB), "--core=0", tools.bwrap});
+  w.rlimits.push_back({RLIMIT_CPU, static_cast<uint64_t>(limits.cpu_seconds)});
+  w.rlimits.push_back({RLIMIT_FSIZE, static_cast<uint64_t>(limits.file_size_mb) * kMiB});
+  w.rlimits.push_back({RLIMIT_CORE, 0});
+  std::vector<std::string>& a = w.argv;
+  a.push_back(tools.bwrap);
   if (!as_root) {
     // Unprivileged: a user namespace is the only way to get the others. No
     // further user namespaces inside (less kernel surface for the task).
@@ -287,7 +289,7 @@ std::vector<std::string> wrap(const View& view, const Limits& limits,
   }
   a.push_back("--");
   a.insert(a.end(), command.begin(), command.end());
-  return a;
+  return w;
 }
 
 std::vector<std::string> scrub_env(const Policy& policy, const std::vector<std::string>& ours) {
@@ -346,7 +348,7 @@ Status signal_command(os::Child* sandbox, int sig) {
 }
 
 Status probe(const Policy& policy, os::ProcessLauncher* launcher, const Tools& tools) {
-  for (const std::string* t : {&tools.prlimit, &tools.bwrap, &tools.setpriv}) {
+  for (const std::string* t : {&tools.bwrap, &tools.setpriv}) {
     if (::access(t->c_str(), X_OK) != 0) {
       return unavailable("sandbox: " + *t + " is missing (" + std::strerror(errno) +
                          "); install Debian's bubblewrap and util-linux, or set [sandbox] mode = "
@@ -356,7 +358,9 @@ Status probe(const Policy& policy, os::ProcessLauncher* launcher, const Tools& t
   os::Fd err_read, err_write;
   KILN_RETURN_IF_ERROR(os::make_pipe(&err_read, &err_write));
   os::SpawnOptions so;
-  so.argv = wrap(View{}, policy.limits, {"/bin/true"}, ::geteuid() == 0, tools);
+  Wrapped w = wrap(View{}, policy.limits, {"/bin/true"}, ::geteuid() == 0, tools);
+  so.argv = std::move(w.argv);
+  so.rlimits = std::move(w.rlimits);
   so.env = scrub_env(policy, current_env());
   so.stderr_fd = err_write.get();
   KILN_ASSIGN_OR_RETURN(os::Child child, launcher->start(so));

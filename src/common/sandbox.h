@@ -5,11 +5,11 @@
 // common/sandbox_net.h),
 // seeing only what a View lists, with a scrubbed environment and rlimits.
 //
-// This file only builds argv and environments and probes the tools; the
-// caller spawns through os::ProcessLauncher (common/process.h). How the
-// chain looks (each program execs the next, so the pid stays the same):
+// This file only builds argv, rlimits and environments and probes the
+// tools; the caller spawns through os::ProcessLauncher (common/process.h),
+// which sets the rlimits between clone and exec, so they bind the whole
+// chain (each program execs the next, so the pid stays the same):
 //
-//   prlimit --as --cpu --fsize --core    rlimits, inherited by all below
 //   bwrap <namespaces> <binds>           the view; --die-with-parent
 //   [setpriv --reuid 65534 ...]          only when we are root (see wrap())
 //   command...
@@ -38,7 +38,7 @@ enum class Mode {
   kNone,   // operator opt-out for development ([sandbox] mode = "none"); loud
 };
 
-// Resource limits of one sandboxed process (setrlimit via prlimit(1)).
+// Resource limits of one sandboxed process (os::SpawnOptions::rlimits).
 struct Limits {
   // RLIMIT_AS. Virtual, not resident: glibc reserves 64 MiB of address
   // space per malloc arena and thread, so this is far above what a task
@@ -115,7 +115,14 @@ void add_source_roots(const std::vector<std::string>& roots, View* view);
 struct Tools {
   std::string bwrap = "/usr/bin/bwrap";
   std::string setpriv = "/usr/bin/setpriv";
-  std::string prlimit = "/usr/bin/prlimit";
+};
+
+// A command wrapped in the sandbox: what to spawn, and the rlimits to spawn
+// it with (os::SpawnOptions::rlimits; RLIMIT_AS, _CPU, _FSIZE and _CORE),
+// which bind bwrap and everything it starts.
+struct Wrapped {
+  std::vector<std::string> argv;
+  std::vector<os::ResourceLimit> rlimits;
 };
 
 // The argv that runs `command` (argv[0] an absolute path) inside the
@@ -125,12 +132,11 @@ struct Tools {
 // groups, no capabilities, no_new_privs before `command` runs; otherwise
 // bwrap maps the caller's uid to kUid in a new user namespace (the task's
 // files are then the caller's on the host). `limits` are applied to the
-// whole chain. With view.network, start the argv with sandbox::start()
-// (sandbox_net.h), which hands bwrap its handshake descriptors. REQUIRES:
-// policy.mode == kBwrap.
-std::vector<std::string> wrap(const View& view, const Limits& limits,
-                              const std::vector<std::string>& command, bool as_root,
-                              const Tools& tools = {});
+// whole chain through Wrapped::rlimits. With view.network, start the argv
+// with sandbox::start() (sandbox_net.h), which hands bwrap its handshake
+// descriptors. REQUIRES: policy.mode == kBwrap.
+Wrapped wrap(const View& view, const Limits& limits, const std::vector<std::string>& command,
+             bool as_root, const Tools& tools = {});
 
 // How a stop signal reaches what a sandbox runs. The pid its caller holds is
 // the outer bwrap's, which forwards no signal: SIGTERM would kill it, its

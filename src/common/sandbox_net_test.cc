@@ -113,7 +113,7 @@ class SandboxNetwork : public ::testing::Test {
     View v;
     v.network = network;
     os::SpawnOptions so;
-    so.argv = wrap(v, Limits{}, {"/bin/bash", "-c", script}, /*as_root=*/true);
+    so.argv = wrap(v, Limits{}, {"/bin/bash", "-c", script}, /*as_root=*/true).argv;
     so.env = scrub_env(Policy{}, current_env());
     so.stdout_fd = w.get();
     Network net;

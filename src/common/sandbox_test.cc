@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -15,6 +16,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -46,14 +48,20 @@ TEST(SandboxArgv, AsRootDropsToNobodyWithSetprivAndNoNetwork) {
   lim.cpu_seconds = 7;
   lim.file_size_mb = 3;
   lim.tmp_mb = 2;
-  const Argv a = wrap(v, lim, {"/opt/kiln", "task", "run"}, /*as_root=*/true);
+  const Wrapped w = wrap(v, lim, {"/opt/kiln", "task", "run"}, /*as_root=*/true);
+  const Argv& a = w.argv;
   ASSERT_GE(a.size(), 6u);
-  EXPECT_EQ(a[0], "/usr/bin/prlimit");
-  EXPECT_EQ(has(a, "--as=" + std::to_string(1024LL << 20)), address_space_limit_applies());
-  EXPECT_TRUE(has(a, "--cpu=7"));
-  EXPECT_TRUE(has(a, "--fsize=" + std::to_string(3LL << 20)));
-  EXPECT_TRUE(has(a, "--core=0"));
-  EXPECT_EQ(a[index_of(a, "--core=0") + 1], "/usr/bin/bwrap");
+  // The limits are set by the spawn (no prlimit exec), for bwrap and below.
+  EXPECT_EQ(a[0], "/usr/bin/bwrap");
+  std::map<int, uint64_t> limits;
+  for (const os::ResourceLimit& l : w.rlimits) limits[l.resource] = l.value;
+  EXPECT_EQ(limits.count(RLIMIT_AS) == 1, address_space_limit_applies());
+  if (address_space_limit_applies()) {
+    EXPECT_EQ(limits[RLIMIT_AS], 1024ULL << 20);
+  }
+  EXPECT_EQ(limits.at(RLIMIT_CPU), 7u);
+  EXPECT_EQ(limits.at(RLIMIT_FSIZE), 3ULL << 20);
+  EXPECT_EQ(limits.at(RLIMIT_CORE), 0u);
   EXPECT_TRUE(has(a, "--unshare-net"));
   EXPECT_TRUE(has(a, "--unshare-pid"));
   EXPECT_TRUE(has(a, "--die-with-parent"));
@@ -87,7 +95,7 @@ TEST(SandboxArgv, AsRootDropsToNobodyWithSetprivAndNoNetwork) {
 }
 
 TEST(SandboxArgv, WithoutRootUsesAUserNamespaceMappedToNobody) {
-  const Argv a = wrap(View{}, Limits{}, {"/bin/true"}, /*as_root=*/false);
+  const Argv a = wrap(View{}, Limits{}, {"/bin/true"}, /*as_root=*/false).argv;
   EXPECT_TRUE(
       has_seq(a, {"--unshare-user", "--uid", "65534", "--gid", "65534", "--disable-userns"}));
   EXPECT_FALSE(has(a, "/usr/bin/setpriv"));
@@ -100,13 +108,13 @@ TEST(SandboxArgv, RemoteRootsGetTheirOwnNetworkWithTheHandshakeAndTheResolver) {
   add_source_roots({"/srv/a/", "/vsis3/bucket/scenes/", "/vsizip//srv/a/x.zip", "relative"}, &v);
   EXPECT_TRUE(v.network);
   EXPECT_EQ(v.roots, (std::vector<std::string>{"/srv/a"}));
-  const Argv a = wrap(v, Limits{}, {"/bin/true"}, true);
+  const Argv a = wrap(v, Limits{}, {"/bin/true"}, true).argv;
   // Never the host's network namespace: slirp4netns attaches to this one
   // through bwrap's handshake (sandbox_net_test.cc runs it).
   EXPECT_TRUE(has(a, "--unshare-net"));
   EXPECT_FALSE(has(a, "--share-net"));
   EXPECT_TRUE(has_seq(a, {"--info-fd", "3", "--block-fd", "4"}));
-  EXPECT_FALSE(has(wrap(View{}, Limits{}, {"/bin/true"}, true), "--info-fd"));
+  EXPECT_FALSE(has(wrap(View{}, Limits{}, {"/bin/true"}, true).argv, "--info-fd"));
   EXPECT_TRUE(has_seq(a, {"--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf"}));
   EXPECT_TRUE(has_seq(a, {"--ro-bind-try", "/etc/ssl", "/etc/ssl"}));
 
@@ -206,7 +214,9 @@ class SandboxRun : public ::testing::Test {
     os::Fd r, w;
     EXPECT_TRUE(os::make_pipe(&r, &w).is_ok());
     os::SpawnOptions so;
-    so.argv = wrap(v, lim, {"/bin/bash", "-c", script}, ::geteuid() == 0);
+    Wrapped wrapped = wrap(v, lim, {"/bin/bash", "-c", script}, ::geteuid() == 0);
+    so.argv = std::move(wrapped.argv);
+    so.rlimits = std::move(wrapped.rlimits);
     so.env = scrub_env(Policy{}, current_env());
     so.stdout_fd = w.get();
     auto child = os::posix_launcher().start(so);
@@ -292,15 +302,17 @@ TEST_F(SandboxRun, LimitsApply) {
       prepare_writable_dir(dir_.string(), (dir_ / "out").string(), ::geteuid() == 0).is_ok());
   View v;
   v.read_write = {(dir_ / "out").string()};
-  auto [code, out] = run(v,
-                         "ulimit -v; ulimit -f; head -c 2097152 /dev/zero > " +
-                             (dir_ / "out/big").string() + "; echo $?",
-                         lim);
+  lim.cpu_seconds = 5;
+  auto [code, out] =
+      run(v,
+          "ulimit -v; ulimit -f; ulimit -t; ulimit -c; head -c 2097152 /dev/zero > " +
+              (dir_ / "out/big").string() + "; echo $?",
+          lim);
   // bash's ulimit speaks KiB for both.
   EXPECT_EQ(out.substr(0, out.find('\n')), address_space_limit_applies()
                                                ? std::to_string(lim.address_space_mb * 1024)
                                                : std::string("unlimited"));
-  EXPECT_NE(out.find("\n1024\n"), std::string::npos) << out;
+  EXPECT_NE(out.find("\n1024\n5\n0\n"), std::string::npos) << out;
   EXPECT_LE(fs::file_size(dir_ / "out/big"), 1u << 20);
 }
 
@@ -318,7 +330,8 @@ TEST_F(SandboxRun, SignalCommandReachesTheCommandInside) {
                    {"/bin/bash", "-c",
                     "trap 'echo stopped gracefully; exit 7' TERM; echo ready; "
                     "while :; do sleep 30 & wait $!; done"},
-                   ::geteuid() == 0);
+                   ::geteuid() == 0)
+                  .argv;
     so.env = scrub_env(Policy{}, current_env());
     so.stdout_fd = w.get();
     auto child = os::posix_launcher().start(so);

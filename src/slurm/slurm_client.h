@@ -1,5 +1,5 @@
 // SlurmClient: Slurm's command-line clients (sbatch, squeue, scancel,
-// scontrol, sinfo) run as argv with posix_spawn, never through a shell, and
+// scontrol, sinfo) run as argv through os::ProcessLauncher, never through a shell, and
 // always with SLURM_CONF set: without it Slurm 22.05's clients look the
 // controller up in DNS, which must not leave this machine. Their output is
 // parsed from fixed `--format` strings, not from human tables.

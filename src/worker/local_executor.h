@@ -1,5 +1,5 @@
 // LocalExecutor: nodes as `kiln worker` processes on this machine, kept
-// running. Each is started with posix_spawn, KILN_WORKER_TOKEN in its
+// running. Each is started through os::ProcessLauncher, KILN_WORKER_TOKEN in its
 // environment and stdout/stderr appended to <state_dir>/logs/worker-<node>.log.
 // A worker that exits is reported through on_worker_exit (so the server can
 // return its leases at once instead of waiting for them to lapse) and started

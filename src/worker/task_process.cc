@@ -62,6 +62,7 @@ Result<std::unique_ptr<TaskProcess>> TaskProcess::start(const LeasedTask& task,
   os::SpawnOptions so;
   so.argv = std::move(launch.argv);
   so.env = std::move(launch.env);
+  so.rlimits = std::move(launch.rlimits);
   so.stdout_fd = write_end.get();
   so.stderr_fd = log.get();
   KILN_ASSIGN_OR_RETURN(p->child_, sandbox::start(launcher, so, launch.network, &p->net_));

@@ -77,7 +77,9 @@ Result<TaskLaunch> task_launch(const LeasedTask& task, const std::vector<std::st
       if (r.is_string()) roots.push_back(r.get<std::string>());
   }
   sandbox::add_source_roots(roots, &view);
-  l.argv = sandbox::wrap(view, policy.limits, l.argv, as_root);
+  sandbox::Wrapped wrapped = sandbox::wrap(view, policy.limits, l.argv, as_root);
+  l.argv = std::move(wrapped.argv);
+  l.rlimits = std::move(wrapped.rlimits);
   l.env = sandbox::scrub_env(policy, sandbox::current_env());
   l.sandboxed = true;
   l.network = view.network;

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "common/process.h"
 #include "common/status.h"
 #include "worker/server_client.h"
 
@@ -12,7 +13,8 @@ namespace kiln::worker {
 
 struct TaskLaunch {
   std::vector<std::string> argv;
-  std::vector<std::string> env;  // empty: the worker's own (unsandboxed only)
+  std::vector<std::string> env;            // empty: the worker's own (unsandboxed only)
+  std::vector<os::ResourceLimit> rlimits;  // the sandbox's (os::SpawnOptions::rlimits)
   bool sandboxed = false;
   bool network = false;  // start with sandbox::start() (common/sandbox_net.h)
 };
