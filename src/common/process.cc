@@ -1,5 +1,6 @@
 #include "common/process.h"
 
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
@@ -87,6 +88,32 @@ struct KernelSigaction {
   if (::syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, nullptr, 8) != 0) return fail(kSignals);
   ::syscall(SYS_execve, plan->path, plan->argv, plan->envp);
   return fail(kExec);
+}
+
+// libc's clone. ThreadSanitizer intercepts clone and treats the child as a
+// fork (a copy of the parent's memory with its own sanitizer state), which
+// breaks with CLONE_VM: its bookkeeping for the new "process" runs while
+// the parent's threads still use the same memory. Ours shares the parent's
+// memory until exec and runs no instrumented code, so sanitizer builds go
+// around the interceptor to the function it wraps.
+using CloneFn = int (*)(int (*)(void*), void*, int, void*, ...);
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define KILN_SANITIZED_BUILD 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
+#define KILN_SANITIZED_BUILD 1
+#endif
+#endif
+CloneFn libc_clone() {
+#ifdef KILN_SANITIZED_BUILD
+  static const CloneFn fn = [] {
+    void* sym = ::dlsym(RTLD_NEXT, "clone");
+    return sym ? reinterpret_cast<CloneFn>(sym) : &::clone;
+  }();
+  return fn;
+#else
+  return &::clone;
+#endif
 }
 
 const char* step_name(int step) {
@@ -186,8 +213,8 @@ class PosixLauncher final : public ProcessLauncher {
     sigfillset(&all);
     ::pthread_sigmask(SIG_SETMASK, &all, &old);
     // Returns once the child has exec'd or exited (CLONE_VFORK).
-    const pid_t pid = ::clone(child_main, static_cast<char*>(stack) + kStack,
-                              CLONE_VM | CLONE_VFORK | SIGCHLD, &plan);
+    const pid_t pid = libc_clone()(child_main, static_cast<char*>(stack) + kStack,
+                                   CLONE_VM | CLONE_VFORK | SIGCHLD, &plan);
     const int clone_errno = errno;
     ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
     ::munmap(stack, kStack);
