@@ -34,6 +34,7 @@ import os
 import platform
 import re
 import resource
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -99,6 +100,8 @@ def main():
     ap.add_argument("--step-zoom", type=int, default=18,
                     help="max zoom of the step over the fleet (0: no step)")
     ap.add_argument("--step-timeout", type=float, default=1200)
+    ap.add_argument("--logs", help="copy the server's state_dir/logs (server, workers, steps) "
+                    "to this directory before the server stops, for diagnosis")
     ap.add_argument("--out", nargs="?", const=str(REPO / "bench" / "results" / "fleet.md"))
     args = ap.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -156,6 +159,10 @@ def main():
                 with open(os.path.join(logs, name), "rb") as f:
                     restarts += f.read().count(b"cannot reach the server")
         workers_after = {w["id"] for w in srv.cluster()["workers"]}
+        if args.logs:
+            shutil.copytree(logs, args.logs, dirs_exist_ok=True)
+            if os.path.exists(srv.log_path):
+                shutil.copy(srv.log_path, os.path.join(args.logs, "kiln-serve.log"))
     finally:
         srv.close()
 

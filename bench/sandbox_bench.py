@@ -3,7 +3,8 @@
 
 1. Per-task start overhead: the exact argv a worker builds for a task
    (`kiln task sandbox-argv`: bwrap -> [setpriv] -> kiln, with the task's
-   rlimits set between fork and exec as kiln's launcher sets them) against
+   rlimits set between fork and exec and its seccomp program on a
+   descriptor, as kiln's launcher starts it) against
    the same kiln command started directly, the same way and with the same
    rlimits; both run `kiln --version`, so the difference is the chain's own
    start and tear-down. Target: <= 20 ms.
@@ -35,17 +36,30 @@ import kiln_test as kt  # noqa: E402
 from kiln_server import KilnServer, PRODUCTION_TOKEN, l7_definition  # noqa: E402
 
 
-def time_starts(argv, env, n, limits):
+def time_starts(argv, env, n, limits, seccomp=None):
     """Wall seconds of each of n runs of argv (stdout/stderr discarded),
-    each started with `limits` ({"RLIMIT_AS": n, ...}) set in the child."""
+    each started with `limits` ({"RLIMIT_AS": n, ...}) set in the child and,
+    with `seccomp` ((fd, bytes)), the program readable on that fd, as kiln's
+    launcher starts a sandbox."""
     def set_limits():
         for name, value in limits.items():
             resource.setrlimit(getattr(resource, name), (value, value))
     out = []
     for _ in range(n):
+        fds = ()
+        if seccomp:
+            fd = os.memfd_create("seccomp", 0)
+            os.write(fd, seccomp[1])
+            os.lseek(fd, 0, os.SEEK_SET)
+            if fd != seccomp[0]:
+                os.dup2(fd, seccomp[0], inheritable=True)
+                os.close(fd)
+            fds = (seccomp[0],)
         t0 = time.perf_counter()
         r = subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                           preexec_fn=set_limits)
+                           preexec_fn=set_limits, pass_fds=fds)
+        if seccomp:
+            os.close(seccomp[0])
         out.append(time.perf_counter() - t0)
         if r.returncode != 0:
             sys.exit("error: %s exited %d: %s" % (argv[:3], r.returncode, r.stderr[-500:]))
@@ -62,7 +76,8 @@ def start_overhead(kiln, n):
     plain, boxed = [], []
     for _ in range(5):
         plain += time_starts(cmd, env, n // 5, wrapped["rlimits"])
-        boxed += time_starts(wrapped["argv"], env, n // 5, wrapped["rlimits"])
+        boxed += time_starts(wrapped["argv"], env, n // 5, wrapped["rlimits"],
+                             (wrapped["seccomp_fd"], bytes(wrapped["seccomp_program"])))
     return statistics.median(plain), statistics.median(boxed)
 
 

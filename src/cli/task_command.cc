@@ -173,7 +173,8 @@ int plan_definition(const std::string& path, int threads) {
 // `kiln task sandbox-argv`: the argv, rlimits and environment a task would
 // get (default [sandbox] policy), for benchmarks and for operators checking
 // what a view holds. Prints {"argv": [...], "rlimits": {"RLIMIT_AS": n,
-// ...}, "env": [...]}; the rlimits are set by whoever spawns the argv.
+// ...}, "seccomp_fd": 5, "seccomp_program": [bytes], "env": [...]}: whoever
+// spawns the argv sets the rlimits and hands the program on as that fd.
 int print_sandbox_argv(const std::vector<std::string>& ro, const std::vector<std::string>& rw,
                        const std::vector<std::string>& roots,
                        const std::vector<std::string>& command) {
@@ -186,7 +187,16 @@ int print_sandbox_argv(const std::vector<std::string>& ro, const std::vector<std
   view.read_write = rw;
   sandbox::add_source_roots(roots, &view);
   sandbox::Policy policy;
-  const sandbox::Wrapped w = sandbox::wrap(view, policy.limits, command, ::geteuid() == 0);
+  auto wrapped = sandbox::wrap(view, policy.limits, command, ::geteuid() == 0);
+  if (!wrapped.is_ok()) return report_error(wrapped.status());
+  const sandbox::Wrapped& w = *wrapped;
+  // The seccomp program's bytes, for whoever spawns the argv: it hands them
+  // on as descriptor seccomp_fd.
+  std::string program;
+  char buf[512];
+  for (ssize_t n; (n = ::read(w.seccomp.get(), buf, sizeof buf)) > 0;) program.append(buf, n);
+  nlohmann::json bpf = nlohmann::json::array();
+  for (unsigned char c : program) bpf.push_back(c);
   nlohmann::json limits = nlohmann::json::object();
   for (const os::ResourceLimit& l : w.rlimits) {
     const char* name = l.resource == RLIMIT_AS      ? "RLIMIT_AS"
@@ -198,6 +208,8 @@ int print_sandbox_argv(const std::vector<std::string>& ro, const std::vector<std
   }
   nlohmann::json j = {{"argv", w.argv},
                       {"rlimits", limits},
+                      {"seccomp_fd", sandbox::kSeccompFd},
+                      {"seccomp_program", bpf},
                       {"env", sandbox::scrub_env(policy, sandbox::current_env())}};
   std::printf("%s\n", j.dump().c_str());
   return kExitOk;

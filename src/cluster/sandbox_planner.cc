@@ -101,6 +101,7 @@ Result<PlanSummary> SandboxPlanner::plan(const ingest::IngestDefinition& def, in
                                       "--threads",
                                       std::to_string(threads)};
   os::SpawnOptions so;
+  sandbox::Wrapped wrapped;  // holds the seccomp program until the spawn
   bool network = false;
   if (sandboxed) {
     sandbox::View view;
@@ -110,9 +111,8 @@ Result<PlanSummary> SandboxPlanner::plan(const ingest::IngestDefinition& def, in
     if (roots != roots_.end()) sandbox::add_source_roots(roots->second, &view);
     sandbox::Limits limits = policy_.limits;
     limits.cpu_seconds = policy_.plan_cpu_seconds;
-    sandbox::Wrapped wrapped = sandbox::wrap(view, limits, command, ::geteuid() == 0);
-    so.argv = std::move(wrapped.argv);
-    so.rlimits = std::move(wrapped.rlimits);
+    KILN_ASSIGN_OR_RETURN(wrapped, sandbox::wrap(view, limits, command, ::geteuid() == 0));
+    wrapped.hand_on(&so);
     network = view.network;
     so.env = sandbox::scrub_env(policy_, sandbox::current_env());
   } else {

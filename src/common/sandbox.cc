@@ -3,7 +3,12 @@
 #include "common/sandbox_net.h"
 
 #include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -11,6 +16,7 @@
 
 #include <array>
 #include <cerrno>
+#include <cstddef>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -199,10 +205,57 @@ bool address_space_limit_applies() {
 #endif
 }
 
-Wrapped wrap(const View& view, const Limits& limits, const std::vector<std::string>& command,
-             bool as_root, const Tools& tools) {
+Result<os::Fd> seccomp_program() {
+#if defined(__x86_64__)
+  constexpr uint32_t kArch = AUDIT_ARCH_X86_64;
+#elif defined(__aarch64__)
+  constexpr uint32_t kArch = AUDIT_ARCH_AARCH64;
+#else
+#error "the sandbox's seccomp program knows x86_64 and aarch64"
+#endif
+  constexpr uint32_t kErrno = SECCOMP_RET_ERRNO;
+  // seccomp_data: the ioctl request is args[1]; its low word (the kernel
+  // takes an unsigned int) comes first on these little-endian machines.
+  const sock_filter program[] = {
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, arch)),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, kArch, 1, 0),
+    BPF_STMT(BPF_RET | BPF_K, kErrno | ENOSYS),
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, nr)),
+#if defined(__x86_64__)
+    BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, __X32_SYSCALL_BIT, 0, 1),
+    BPF_STMT(BPF_RET | BPF_K, kErrno | ENOSYS),
+#endif
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_ioctl, 0, 4),
+    BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(seccomp_data, args[1])),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TIOCSTI, 1, 0),
+    BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, TIOCLINUX, 0, 1),
+    BPF_STMT(BPF_RET | BPF_K, kErrno | EPERM),
+    BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+  };
+  os::Fd fd(::memfd_create("kiln-seccomp", MFD_CLOEXEC));
+  if (!fd.valid()) {
+    return internal_error(std::string("sandbox: cannot make the seccomp program: memfd_create: ") +
+                          std::strerror(errno));
+  }
+  if (::write(fd.get(), program, sizeof(program)) != static_cast<ssize_t>(sizeof(program)) ||
+      ::lseek(fd.get(), 0, SEEK_SET) != 0) {
+    return internal_error(std::string("sandbox: cannot write the seccomp program: ") +
+                          std::strerror(errno));
+  }
+  return fd;
+}
+
+void Wrapped::hand_on(os::SpawnOptions* so) const {
+  so->argv = argv;
+  so->rlimits = rlimits;
+  so->fds.push_back({seccomp.get(), kSeccompFd});
+}
+
+Result<Wrapped> wrap(const View& view, const Limits& limits,
+                     const std::vector<std::string>& command, bool as_root, const Tools& tools) {
   constexpr uint64_t kMiB = 1 << 20;
   Wrapped w;
+  KILN_ASSIGN_OR_RETURN(w.seccomp, seccomp_program());
   if (address_space_limit_applies()) {
     w.rlimits.push_back({RLIMIT_AS, static_cast<uint64_t>(limits.address_space_mb) * kMiB});
   }
@@ -225,7 +278,11 @@ Wrapped wrap(const View& view, const Limits& limits, const std::vector<std::stri
     const std::vector<std::string> handshake = network_handshake_args();
     a.insert(a.end(), handshake.begin(), handshake.end());
   }
-  a.insert(a.end(), {"--hostname", kHostname, "--die-with-parent", "--new-session"});
+  // No --new-session: the seccomp program refuses the terminal ioctls it
+  // guards against, and a session of its own would be a scheduling
+  // autogroup of its own (seccomp_program()).
+  a.insert(a.end(),
+           {"--hostname", kHostname, "--die-with-parent", "--seccomp", std::to_string(kSeccompFd)});
 
   // Mount points bwrap makes on its own are mode 0700 (root's), which the
   // sandbox user cannot cross: every directory above a bind is made here,
@@ -289,7 +346,7 @@ Wrapped wrap(const View& view, const Limits& limits, const std::vector<std::stri
   }
   a.push_back("--");
   a.insert(a.end(), command.begin(), command.end());
-  return w;
+  return Result<Wrapped>(std::move(w));
 }
 
 std::vector<std::string> scrub_env(const Policy& policy, const std::vector<std::string>& ours) {
@@ -358,9 +415,9 @@ Status probe(const Policy& policy, os::ProcessLauncher* launcher, const Tools& t
   os::Fd err_read, err_write;
   KILN_RETURN_IF_ERROR(os::make_pipe(&err_read, &err_write));
   os::SpawnOptions so;
-  Wrapped w = wrap(View{}, policy.limits, {"/bin/true"}, ::geteuid() == 0, tools);
-  so.argv = std::move(w.argv);
-  so.rlimits = std::move(w.rlimits);
+  KILN_ASSIGN_OR_RETURN(Wrapped w,
+                        wrap(View{}, policy.limits, {"/bin/true"}, ::geteuid() == 0, tools));
+  w.hand_on(&so);
   so.env = scrub_env(policy, current_env());
   so.stderr_fd = err_write.get();
   KILN_ASSIGN_OR_RETURN(os::Child child, launcher->start(so));

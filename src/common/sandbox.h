@@ -123,7 +123,27 @@ struct Tools {
 struct Wrapped {
   std::vector<std::string> argv;
   std::vector<os::ResourceLimit> rlimits;
+  // The seccomp program bwrap reads (--seccomp kSeccompFd); hand it on with
+  // hand_on(). One per spawn: bwrap reads it to the end.
+  os::Fd seccomp;
+
+  // Sets `so`'s argv and rlimits and hands on the seccomp program. Keep
+  // this Wrapped alive until the spawn has returned.
+  void hand_on(os::SpawnOptions* so) const;
 };
+
+// The descriptor number bwrap reads its seccomp program from.
+inline constexpr int kSeccompFd = 5;
+
+// The seccomp program (classic BPF, as bwrap --seccomp takes it) every
+// sandboxed command runs under: ioctl TIOCSTI and TIOCLINUX, which push
+// input into a terminal or read it, fail with EPERM, and system calls of
+// another ABI (i386 and x32 on x86_64) with ENOSYS; everything else is
+// allowed. It stands in for bwrap's --new-session (docs/security.md): a
+// new session is a new scheduling autogroup on Linux, whose CPU share is
+// that of a nice-0 process whatever the task's nice, so hundreds of tasks
+// would starve `kiln serve` and its workers. A memfd positioned at 0.
+Result<os::Fd> seccomp_program();
 
 // The argv that runs `command` (argv[0] an absolute path) inside the
 // sandbox. `as_root`: the caller is uid 0. bwrap then runs privileged
@@ -134,9 +154,11 @@ struct Wrapped {
 // files are then the caller's on the host). `limits` are applied to the
 // whole chain through Wrapped::rlimits. With view.network, start the argv
 // with sandbox::start() (sandbox_net.h), which hands bwrap its handshake
-// descriptors. REQUIRES: policy.mode == kBwrap.
-Wrapped wrap(const View& view, const Limits& limits, const std::vector<std::string>& command,
-             bool as_root, const Tools& tools = {});
+// descriptors. An error only when the seccomp program cannot be made (no
+// descriptor left). REQUIRES: policy.mode == kBwrap.
+Result<Wrapped> wrap(const View& view, const Limits& limits,
+                     const std::vector<std::string>& command, bool as_root,
+                     const Tools& tools = {});
 
 // How a stop signal reaches what a sandbox runs. The pid its caller holds is
 // the outer bwrap's, which forwards no signal: SIGTERM would kill it, its

@@ -219,9 +219,9 @@ Status probe_network(const Policy& policy, os::ProcessLauncher* launcher, const 
   View view;
   view.network = true;
   os::SpawnOptions so;
-  Wrapped w = wrap(view, policy.limits, {"/bin/true"}, ::geteuid() == 0, tools);
-  so.argv = std::move(w.argv);
-  so.rlimits = std::move(w.rlimits);
+  KILN_ASSIGN_OR_RETURN(Wrapped w,
+                        wrap(view, policy.limits, {"/bin/true"}, ::geteuid() == 0, tools));
+  w.hand_on(&so);
   so.env = scrub_env(policy, current_env());
   Network net;
   KILN_ASSIGN_OR_RETURN(os::Child child, start(launcher, so, true, &net, net_tools));

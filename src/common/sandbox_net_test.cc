@@ -113,7 +113,10 @@ class SandboxNetwork : public ::testing::Test {
     View v;
     v.network = network;
     os::SpawnOptions so;
-    so.argv = wrap(v, Limits{}, {"/bin/bash", "-c", script}, /*as_root=*/true).argv;
+    auto wrapped = wrap(v, Limits{}, {"/bin/bash", "-c", script}, /*as_root=*/true);
+    EXPECT_TRUE(wrapped.is_ok()) << wrapped.status().to_string();
+    if (!wrapped.is_ok()) return {-1, ""};
+    wrapped->hand_on(&so);
     so.env = scrub_env(Policy{}, current_env());
     so.stdout_fd = w.get();
     Network net;

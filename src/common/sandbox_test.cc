@@ -48,7 +48,7 @@ TEST(SandboxArgv, AsRootDropsToNobodyWithSetprivAndNoNetwork) {
   lim.cpu_seconds = 7;
   lim.file_size_mb = 3;
   lim.tmp_mb = 2;
-  const Wrapped w = wrap(v, lim, {"/opt/kiln", "task", "run"}, /*as_root=*/true);
+  const Wrapped w = wrap(v, lim, {"/opt/kiln", "task", "run"}, /*as_root=*/true).value();
   const Argv& a = w.argv;
   ASSERT_GE(a.size(), 6u);
   // The limits are set by the spawn (no prlimit exec), for bwrap and below.
@@ -66,6 +66,10 @@ TEST(SandboxArgv, AsRootDropsToNobodyWithSetprivAndNoNetwork) {
   EXPECT_TRUE(has(a, "--unshare-pid"));
   EXPECT_TRUE(has(a, "--die-with-parent"));
   EXPECT_FALSE(has(a, "--share-net"));
+  // The seccomp program in place of a session of its own.
+  EXPECT_TRUE(has_seq(a, {"--seccomp", std::to_string(kSeccompFd)}));
+  EXPECT_TRUE(w.seccomp.valid());
+  EXPECT_FALSE(has(a, "--new-session"));
   // As root no user namespace (it would map nobody to uid 0 on the host):
   // setpriv drops the uid instead, right before the command.
   EXPECT_FALSE(has(a, "--unshare-user"));
@@ -95,7 +99,7 @@ TEST(SandboxArgv, AsRootDropsToNobodyWithSetprivAndNoNetwork) {
 }
 
 TEST(SandboxArgv, WithoutRootUsesAUserNamespaceMappedToNobody) {
-  const Argv a = wrap(View{}, Limits{}, {"/bin/true"}, /*as_root=*/false).argv;
+  const Argv a = wrap(View{}, Limits{}, {"/bin/true"}, /*as_root=*/false)->argv;
   EXPECT_TRUE(
       has_seq(a, {"--unshare-user", "--uid", "65534", "--gid", "65534", "--disable-userns"}));
   EXPECT_FALSE(has(a, "/usr/bin/setpriv"));
@@ -108,13 +112,13 @@ TEST(SandboxArgv, RemoteRootsGetTheirOwnNetworkWithTheHandshakeAndTheResolver) {
   add_source_roots({"/srv/a/", "/vsis3/bucket/scenes/", "/vsizip//srv/a/x.zip", "relative"}, &v);
   EXPECT_TRUE(v.network);
   EXPECT_EQ(v.roots, (std::vector<std::string>{"/srv/a"}));
-  const Argv a = wrap(v, Limits{}, {"/bin/true"}, true).argv;
+  const Argv a = wrap(v, Limits{}, {"/bin/true"}, true)->argv;
   // Never the host's network namespace: slirp4netns attaches to this one
   // through bwrap's handshake (sandbox_net_test.cc runs it).
   EXPECT_TRUE(has(a, "--unshare-net"));
   EXPECT_FALSE(has(a, "--share-net"));
   EXPECT_TRUE(has_seq(a, {"--info-fd", "3", "--block-fd", "4"}));
-  EXPECT_FALSE(has(wrap(View{}, Limits{}, {"/bin/true"}, true).argv, "--info-fd"));
+  EXPECT_FALSE(has(wrap(View{}, Limits{}, {"/bin/true"}, true)->argv, "--info-fd"));
   EXPECT_TRUE(has_seq(a, {"--ro-bind-try", "/etc/resolv.conf", "/etc/resolv.conf"}));
   EXPECT_TRUE(has_seq(a, {"--ro-bind-try", "/etc/ssl", "/etc/ssl"}));
 
@@ -214,9 +218,10 @@ class SandboxRun : public ::testing::Test {
     os::Fd r, w;
     EXPECT_TRUE(os::make_pipe(&r, &w).is_ok());
     os::SpawnOptions so;
-    Wrapped wrapped = wrap(v, lim, {"/bin/bash", "-c", script}, ::geteuid() == 0);
-    so.argv = std::move(wrapped.argv);
-    so.rlimits = std::move(wrapped.rlimits);
+    auto wrapped = wrap(v, lim, {"/bin/bash", "-c", script}, ::geteuid() == 0);
+    EXPECT_TRUE(wrapped.is_ok()) << wrapped.status().to_string();
+    if (!wrapped.is_ok()) return {-1, ""};
+    wrapped->hand_on(&so);
     so.env = scrub_env(Policy{}, current_env());
     so.stdout_fd = w.get();
     auto child = os::posix_launcher().start(so);
@@ -294,6 +299,31 @@ TEST_F(SandboxRun, CannotConnectToLoopback) {
   ::close(s);
 }
 
+// What --new-session guarded against, refused by the seccomp program: a
+// task pushing input into a terminal it shares (TIOCSTI) fails with EPERM
+// (without the filter: ENOTTY, stdin being /dev/null). And the task stays in
+// its launcher's session, hence in its scheduling autogroup, where its nice
+// level counts (seccomp_program()).
+TEST_F(SandboxRun, TerminalInjectionIsRefusedAndTheSessionIsShared) {
+  auto [code, out] = run(View{},
+                         "/usr/bin/python3 -c '\n"
+                         "import errno, fcntl, os, termios\n"
+                         "try:\n"
+                         "    fcntl.ioctl(0, termios.TIOCSTI, b\"x\")\n"
+                         "    print(\"TIOCSTI allowed\")\n"
+                         "except OSError as e:\n"
+                         "    print(errno.errorcode[e.errno])\n"
+                         "print(\"leader\" if os.getsid(0) == os.getpid() else \"member\")\n"
+                         "' && cat /proc/self/autogroup 2>/dev/null || echo no-autogroup");
+  EXPECT_EQ(code, 0) << out;
+  std::string ours = "no-autogroup\n";
+  if (std::ifstream f("/proc/self/autogroup"); f) {
+    std::getline(f, ours);
+    ours += "\n";
+  }
+  EXPECT_EQ(out, "EPERM\nmember\n" + ours);
+}
+
 TEST_F(SandboxRun, LimitsApply) {
   Limits lim;
   lim.file_size_mb = 1;
@@ -326,12 +356,13 @@ TEST_F(SandboxRun, SignalCommandReachesTheCommandInside) {
     EXPECT_TRUE(os::make_pipe(out, &w).is_ok());
     os::SpawnOptions so;
     // `sleep & wait`: bash runs its trap as soon as the signal arrives.
-    so.argv = wrap(View{}, Limits{},
-                   {"/bin/bash", "-c",
-                    "trap 'echo stopped gracefully; exit 7' TERM; echo ready; "
-                    "while :; do sleep 30 & wait $!; done"},
-                   ::geteuid() == 0)
-                  .argv;
+    auto wrapped = wrap(View{}, Limits{},
+                        {"/bin/bash", "-c",
+                         "trap 'echo stopped gracefully; exit 7' TERM; echo ready; "
+                         "while :; do sleep 30 & wait $!; done"},
+                        ::geteuid() == 0);
+    EXPECT_TRUE(wrapped.is_ok());
+    wrapped->hand_on(&so);
     so.env = scrub_env(Policy{}, current_env());
     so.stdout_fd = w.get();
     auto child = os::posix_launcher().start(so);

@@ -60,9 +60,15 @@ Result<std::unique_ptr<TaskProcess>> TaskProcess::start(const LeasedTask& task,
   argv.push_back(p->spec_path_);
   KILN_ASSIGN_OR_RETURN(TaskLaunch launch, task_launch(task, argv, p->spec_path_));
   os::SpawnOptions so;
-  so.argv = std::move(launch.argv);
+  if (launch.sandboxed) {
+    launch.wrapped.hand_on(&so);
+  } else {
+    so.argv = std::move(launch.argv);
+  }
   so.env = std::move(launch.env);
-  so.rlimits = std::move(launch.rlimits);
+  // Tasks yield the CPU to everything else on the node, their worker and
+  // `kiln serve` included (docs/cluster.md).
+  so.nice = kTaskNice;
   so.stdout_fd = write_end.get();
   so.stderr_fd = log.get();
   KILN_ASSIGN_OR_RETURN(p->child_, sandbox::start(launcher, so, launch.network, &p->net_));

@@ -77,9 +77,7 @@ Result<TaskLaunch> task_launch(const LeasedTask& task, const std::vector<std::st
       if (r.is_string()) roots.push_back(r.get<std::string>());
   }
   sandbox::add_source_roots(roots, &view);
-  sandbox::Wrapped wrapped = sandbox::wrap(view, policy.limits, l.argv, as_root);
-  l.argv = std::move(wrapped.argv);
-  l.rlimits = std::move(wrapped.rlimits);
+  KILN_ASSIGN_OR_RETURN(l.wrapped, sandbox::wrap(view, policy.limits, l.argv, as_root));
   l.env = sandbox::scrub_env(policy, sandbox::current_env());
   l.sandboxed = true;
   l.network = view.network;

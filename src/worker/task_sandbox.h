@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "common/process.h"
+#include "common/sandbox.h"
 #include "common/status.h"
 #include "worker/server_client.h"
 
@@ -13,8 +13,10 @@ namespace kiln::worker {
 
 struct TaskLaunch {
   std::vector<std::string> argv;
-  std::vector<std::string> env;            // empty: the worker's own (unsandboxed only)
-  std::vector<os::ResourceLimit> rlimits;  // the sandbox's (os::SpawnOptions::rlimits)
+  std::vector<std::string> env;  // empty: the worker's own (unsandboxed only)
+  // When sandboxed: the bwrap argv, rlimits and seccomp program to spawn
+  // (argv above is then the command it wraps).
+  sandbox::Wrapped wrapped;
   bool sandboxed = false;
   bool network = false;  // start with sandbox::start() (common/sandbox_net.h)
 };
