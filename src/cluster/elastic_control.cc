@@ -35,10 +35,13 @@ class ElasticControl::Provider final : public elastic::NodeProvider {
 
   const char* kind() const override { return "local"; }
 
+  // The fleet calls launch() and terminate() inside ElasticControl's
+  // methods, which hold mu_; the analysis cannot see through the fleet's
+  // virtual call.
   Status launch(const elastic::GroupConfig& group, const std::string& node_id,
-                int64_t now_ms) override {
-    due_.push_back(
-        {node_id, group.slots_per_node, now_ms + std::max<int64_t>(0, group.bootstrap_ms)});
+                int64_t now_ms) override NO_THREAD_SAFETY_ANALYSIS {
+    owner_->queue_launch_locked(node_id, group.slots_per_node,
+                                now_ms + std::max<int64_t>(0, group.bootstrap_ms));
     return Status::ok();
   }
 
@@ -50,53 +53,13 @@ class ElasticControl::Provider final : public elastic::NodeProvider {
 
   worker::Executor* executor() { return executor_; }
 
-  // The fleet calls this inside ElasticControl's methods, which hold mu_;
-  // the analysis cannot see through the fleet's virtual call.
   Status terminate(const std::string& node_id, int64_t now_ms) override NO_THREAD_SAFETY_ANALYSIS {
-    due_.erase(std::remove_if(due_.begin(), due_.end(),
-                              [&](const Due& d) { return d.node_id == node_id; }),
-               due_.end());
-    // Its leases go back to the queue now, not when the process is gone:
-    // the tasks re-run elsewhere; a late completion from the old attempt is
-    // ignored, and partition output is idempotent.
-    // The store refuses a gone worker any further lease, so the mapping
-    // can go with it.
-    for (auto it = owner_->node_of_worker_.begin(); it != owner_->node_of_worker_.end();) {
-      if (it->second != node_id) {
-        ++it;
-        continue;
-      }
-      Status st = owner_->store_->worker_gone(it->first, now_ms);
-      if (!st.is_ok()) log::error("node " + node_id + ": " + st.message());
-      it = owner_->node_of_worker_.erase(it);
-    }
-    Status st = executor_->terminate_node(
-        node_id, std::chrono::seconds(owner_->config_.cancel_grace_seconds));
-    if (st.code() == StatusCode::kNotFound) return Status::ok();  // never started (bootstrap)
-    return st;
-  }
-
-  using Due = ElasticControl::Due;
-
-  // Takes the launches that are due (their bootstrap delay has passed), for
-  // ElasticControl to start once it has released mu_.
-  std::vector<Due> take_due(int64_t now_ms) {
-    std::vector<Due> out;
-    for (auto it = due_.begin(); it != due_.end();) {
-      if (it->at_ms > now_ms) {
-        ++it;
-        continue;
-      }
-      out.push_back(std::move(*it));
-      it = due_.erase(it);
-    }
-    return out;
+    return owner_->terminate_locked(node_id, now_ms);
   }
 
  private:
   ElasticControl* owner_;
   worker::Executor* executor_;
-  std::vector<Due> due_;
 };
 
 ElasticControl::ElasticControl(const config::ServerConfig& config, store::JobStore* store,
@@ -112,12 +75,66 @@ ElasticControl::ElasticControl(const config::ServerConfig& config, store::JobSto
 
 ElasticControl::~ElasticControl() = default;
 
+void ElasticControl::queue_launch_locked(const std::string& node_id, int slots, int64_t at_ms) {
+  queued_.push_back({node_id, slots, at_ms, ++next_ticket_});
+}
+
+std::vector<ElasticControl::Due> ElasticControl::take_due_locked(int64_t now_ms) {
+  std::vector<Due> out;
+  for (auto it = queued_.begin(); it != queued_.end();) {
+    if (it->at_ms > now_ms) {
+      ++it;
+      continue;
+    }
+    launching_[it->ticket] = {it->node_id, false};
+    out.push_back(std::move(*it));
+    it = queued_.erase(it);
+  }
+  return out;
+}
+
+void ElasticControl::forget_workers_locked(const std::string& node_id, int64_t now_ms) {
+  // Its leases go back to the queue now, not when the process is gone:
+  // the tasks re-run elsewhere; a late completion from the old attempt is
+  // ignored, and partition output is idempotent.
+  // The store refuses a gone worker any further lease, so the mapping
+  // can go with it.
+  for (auto it = node_of_worker_.begin(); it != node_of_worker_.end();) {
+    if (it->second != node_id) {
+      ++it;
+      continue;
+    }
+    Status st = store_->worker_gone(it->first, now_ms);
+    if (!st.is_ok()) log::error("node " + node_id + ": " + st.message());
+    it = node_of_worker_.erase(it);
+  }
+}
+
+Status ElasticControl::terminate_locked(const std::string& node_id, int64_t now_ms) {
+  queued_.erase(std::remove_if(queued_.begin(), queued_.end(),
+                               [&](const Due& d) { return d.node_id == node_id; }),
+                queued_.end());
+  forget_workers_locked(node_id, now_ms);
+  bool launching = false;
+  for (auto& [ticket, l] : launching_) {
+    if (l.node_id != node_id) continue;
+    l.cancelled = true;
+    launching = true;
+  }
+  // launch() has it: skipped, or stopped once its process has started.
+  if (launching) return Status::ok();
+  Status st =
+      executor_->terminate_node(node_id, std::chrono::seconds(config_.cancel_grace_seconds));
+  if (st.code() == StatusCode::kNotFound) return Status::ok();  // never started (bootstrap)
+  return st;
+}
+
 Status ElasticControl::start(int64_t now_ms) {
   std::vector<Due> due;
   {
     MutexLock lock(&mu_);
     KILN_RETURN_IF_ERROR(fleet_->start(now_ms));
-    due = provider_->take_due(now_ms);
+    due = take_due_locked(now_ms);
     next_reconcile_ms_ = now_ms + config_.autoscaler.period_ms;
     last_chaos_ms_ = now_ms;
   }
@@ -126,21 +143,39 @@ Status ElasticControl::start(int64_t now_ms) {
 }
 
 Status ElasticControl::launch(const std::vector<Due>& due, int64_t now_ms) {
-  // Executor calls all come from one thread (start(), then the
-  // scheduler's tick()), so no terminate can overtake a launch here.
   Status first;
-  std::vector<std::string> failed;
   for (const Due& d : due) {
+    {
+      MutexLock lock(&mu_);
+      auto it = launching_.find(d.ticket);
+      if (it != launching_.end() && it->second.cancelled) {
+        launching_.erase(it);
+        log::info("node " + d.node_id + ": terminated before its launch; not started");
+        continue;
+      }
+    }
+    // A terminate that comes now only marks the launch cancelled: it is
+    // looked at again below, once the process exists to be stopped.
     Status st = executor_->launch_node(d.node_id, d.slots);
-    if (st.is_ok()) continue;
-    log::error("node " + d.node_id + ": cannot start: " + st.message());
-    if (first.is_ok()) first = st.with_context("node " + d.node_id);
-    failed.push_back(d.node_id);
-  }
-  if (!failed.empty()) {
-    // Not left booting for ever: lost, so the autoscaler launches another.
     MutexLock lock(&mu_);
-    for (const std::string& id : failed) fleet_->node_lost(id, now_ms);
+    auto it = launching_.find(d.ticket);
+    const bool cancelled = it != launching_.end() && it->second.cancelled;
+    if (it != launching_.end()) launching_.erase(it);
+    if (!st.is_ok()) {
+      log::error("node " + d.node_id + ": cannot start: " + st.message());
+      if (cancelled) continue;  // the fleet has let it go already
+      if (first.is_ok()) first = st.with_context("node " + d.node_id);
+      // Not left booting for ever: lost, so the autoscaler launches another.
+      fleet_->node_lost(d.node_id, now_ms);
+      continue;
+    }
+    if (!cancelled) continue;
+    log::info("node " + d.node_id + ": terminated while it was launched; stopping it");
+    // Workers that registered since the terminate go too.
+    forget_workers_locked(d.node_id, now_ms);
+    Status ts =
+        executor_->terminate_node(d.node_id, std::chrono::seconds(config_.cancel_grace_seconds));
+    if (!ts.is_ok()) log::error("node " + d.node_id + ": cannot stop: " + ts.message());
   }
   return first;
 }
@@ -150,7 +185,7 @@ void ElasticControl::tick(int64_t now_ms) {
   {
     MutexLock lock(&mu_);
     tick_locked(now_ms);
-    due = provider_->take_due(now_ms);
+    due = take_due_locked(now_ms);
   }
   (void)launch(due, now_ms);  // failures are logged; the fleet sees the node never register
 }

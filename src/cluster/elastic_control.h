@@ -5,8 +5,9 @@
 // draining nodes from leasing, turns spot notices (`kiln cluster
 // interrupt`, or the [spot] chaos rate) into drains and terminations, and
 // prices what each task ran on. Thread-safe: HTTP handlers and the
-// scheduler thread call it; executor calls happen on the scheduler thread
-// (tick()) and at start, never from a handler.
+// scheduler thread call it; worker processes are launched on the
+// scheduler thread (tick()) and at start, never from a handler, and a node
+// terminated while its launch is under way is stopped by that launch.
 #pragma once
 
 #include <cstdint>
@@ -78,15 +79,32 @@ class ElasticControl {
   void tick_locked(int64_t now_ms) REQUIRES(mu_);
   void reconcile_locked(int64_t now_ms) REQUIRES(mu_);
   // A node launch the fleet asked for, started once at_ms has come (a
-  // group's bootstrap delay).
+  // group's bootstrap delay). `ticket` names one launch: a node id comes
+  // back (a group's named machines) once its earlier node is gone.
   struct Due {
     std::string node_id;
     int slots = 0;
     int64_t at_ms = 0;
+    int64_t ticket = 0;
   };
-  // Starts the worker processes of launches the fleet queued, without mu_
-  // held (registrations need it meanwhile). A node whose process cannot
-  // start is lost to the fleet. Returns the first failure.
+  // The fleet's launch of a node: queued until its at_ms.
+  void queue_launch_locked(const std::string& node_id, int slots, int64_t at_ms) REQUIRES(mu_);
+  // The launches due now, moved from the queue to launching_ for launch().
+  std::vector<Due> take_due_locked(int64_t now_ms) REQUIRES(mu_);
+  // The fleet terminates a node: a queued launch is dropped; a launch
+  // taken by launch() is marked cancelled, and launch() either skips it or
+  // stops the process it started; a started node's worker is stopped. In
+  // every case its workers are gone (leases back to the queue).
+  Status terminate_locked(const std::string& node_id, int64_t now_ms) REQUIRES(mu_);
+  // The node's registered workers are gone from the store and forgotten.
+  void forget_workers_locked(const std::string& node_id, int64_t now_ms) REQUIRES(mu_);
+  // Starts the worker processes of launches taken by take_due_locked(),
+  // without mu_ held (registrations need it meanwhile; mu_ is taken
+  // briefly before and after each node's launch). A launch terminated
+  // before its turn is skipped; one terminated while its process started
+  // is stopped again once launch_node() returns. A node whose process
+  // cannot start is lost to the fleet. Returns the first failure of a
+  // node the fleet still wants.
   Status launch(const std::vector<Due>& due, int64_t now_ms) EXCLUDES(mu_);
   void record_locked(const elastic::Plan& plan) REQUIRES(mu_);
 
@@ -99,6 +117,19 @@ class ElasticControl {
   std::unique_ptr<Provider> provider_ PT_GUARDED_BY(mu_);
   std::unique_ptr<elastic::Fleet> fleet_ PT_GUARDED_BY(mu_);
   std::map<std::string, std::string> node_of_worker_ GUARDED_BY(mu_);
+  // Launches the fleet asked for whose time has not come (bootstrap delay).
+  std::vector<Due> queued_ GUARDED_BY(mu_);
+  // Launches taken by launch() and not yet settled, by ticket, and whether
+  // the fleet terminated the node meanwhile. launch() alone talks to the
+  // executor about these nodes, so no terminate can come before the
+  // process it should stop has started (issue 14: an orphan worker ran
+  // tasks for a node the fleet had terminated).
+  struct Launching {
+    std::string node_id;
+    bool cancelled = false;
+  };
+  std::map<int64_t, Launching> launching_ GUARDED_BY(mu_);
+  int64_t next_ticket_ GUARDED_BY(mu_) = 0;
   struct Attempt {
     std::string node;
     int64_t leased_ms = 0;
