@@ -20,9 +20,16 @@ set -euo pipefail
 power_setup resume "$@"
 echo "$(date +%T.%N) resume $*: $found; $(grep -E '^Sig(Blk|Ign)' /proc/self/status | paste -sd' ')"
 
-# Whole seconds: slurmctld compares times in seconds, so the boot time must be
-# at least one second after the request it stamped when calling us.
-sleep 1
+# Whole seconds: slurmctld wants the node's boot time (time(NULL) minus
+# sysinfo()'s uptime, which rounds UP) no earlier than the second it stamped
+# the request. The namespace's uptime starts at the fraction of a second
+# `--boottime` cannot shift away (0-1 s), plus the time to exec slurmd, and
+# rounds up to 2 s or more under load: a 1 s wait made the node's boot
+# time one second too early whenever that fraction was large, and slurmctld
+# then waited for a boot until ResumeTimeout (test_4 of test_slurm_cluster
+# failed that way, depending on the phase of the host's uptime). 3 s leaves
+# a second of margin.
+sleep 3
 # Under the pids lock, and only while <state>/pids exists: `slurm-cluster.sh
 # stop` renames that file under the same lock before it stops what it lists,
 # so every slurmd started here is either recorded in time or never started.
