@@ -167,9 +167,9 @@ Result<std::unique_ptr<Server>> Server::start(const ServerConfig& config,
       s->counters_, s->clock_, *s->quotas_, *s->waiters_, *s->markers_});
   s->worker_api_ = std::make_unique<WorkerApi>(*s->workers_, s->worker_token_);
   // Sessions outlive a restart too: a browser need not sign in again.
-  KILN_ASSIGN_OR_RETURN(
-      std::string session_key,
-      ListMarkers::load_or_create_key((fs::path(cfg.state_dir) / "session.key").string()));
+  KILN_ASSIGN_OR_RETURN(std::string session_key,
+                        ListMarkers::load_or_create_key(
+                            (fs::path(cfg.state_dir) / "session.key").string(), "session key"));
   s->sessions_ = std::make_unique<Sessions>(std::move(session_key));
   s->tiles_ = std::make_unique<TilesApi>(
       TilesApi::Deps{cfg, *s->tokens_, *s->quotas_, *s->sessions_, s->clock_});

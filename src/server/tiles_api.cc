@@ -456,6 +456,17 @@ void TilesApi::handle_wmts(const Request& req, Response& res) {
     << "    <ows:ServiceType>OGC WMTS</ows:ServiceType>\n"
     << "    <ows:ServiceTypeVersion>1.0.0</ows:ServiceTypeVersion>\n"
     << "  </ows:ServiceIdentification>\n"
+    << "  <ows:OperationsMetadata>\n";
+  // Both operations are RESTful: capabilities here, tiles at each layer's
+  // ResourceURL.
+  for (const char* op : {"GetCapabilities", "GetTile"}) {
+    x << "    <ows:Operation name=\"" << op << "\"><ows:DCP><ows:HTTP><ows:Get xlink:href=\""
+      << base << "/v1/" << (op[3] == 'C' ? "wmts" : "layers/")
+      << "\"><ows:Constraint name=\"GetEncoding\"><ows:AllowedValues><ows:Value>RESTful"
+         "</ows:Value></ows:AllowedValues></ows:Constraint></ows:Get></ows:HTTP></ows:DCP>"
+         "</ows:Operation>\n";
+  }
+  x << "  </ows:OperationsMetadata>\n"
     << "  <Contents>\n";
   for (const Entry& e : entries) {
     const LayerInfo& info = *e.info;
