@@ -1,5 +1,6 @@
 #include "ingest/metadata.h"
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 
@@ -123,15 +124,44 @@ nlohmann::json build_metadata(const Plan& plan, const std::vector<PartitionResul
   return m;
 }
 
+WmsWindow wms_window(const TileRange& r, int levels_below) {
+  WmsWindow w;
+  if (r.empty()) return w;
+  const int64_t wide = std::max(r.max_x - r.min_x + 1, r.max_y - r.min_y + 1);
+  int k = 0;
+  while (k < levels_below && (int64_t{2} << k) <= wide) ++k;
+  const int64_t align = int64_t{1} << k;
+  w.overviews = k;
+  w.tile_x = r.min_x / align * align;
+  w.tile_y = r.min_y / align * align;
+  w.tiles_x = r.max_x - w.tile_x + 1;
+  w.tiles_y = r.max_y - w.tile_y + 1;
+  return w;
+}
+
 std::string gdal_wms_xml(const Plan& plan, const std::string& current_dir) {
   const TileGrid& g = plan.grid;
   const int ts = g.tile_size();
-  // Level 0 is one tile slot; the data window is that slot's square.
-  const double span_x = g.resolution_x(0) * ts, span_y = g.resolution_y(0) * ts;
   const bool alpha = plan.def.output.encoding.format != TileFormat::kTiff;
   int bands =
       plan.bands == 1 && plan.def.output.encoding.format == TileFormat::kWebp ? 3 : plan.bands;
   if (alpha) bands += 1;
+  // The tiles at max zoom that the layer's extent covers, not the grid's
+  // whole square: gdalinfo then shows a raster of the data's size, and
+  // statistics read the data, not a world of empty tiles.
+  TileRange range;
+  for (const LevelPlan& l : plan.levels) {
+    if (l.zoom == plan.max_zoom) range = l.range;
+  }
+  WmsWindow w = wms_window(range, plan.max_zoom - plan.min_zoom);
+  if (range.empty()) {  // nothing planned: the whole grid
+    w.tiles_x = g.matrix_width(plan.max_zoom);
+    w.tiles_y = g.matrix_height(plan.max_zoom);
+    w.overviews = plan.max_zoom - plan.min_zoom;
+  }
+  const double rx = g.resolution_x(plan.max_zoom), ry = g.resolution_y(plan.max_zoom);
+  const double ulx = g.origin_x() + static_cast<double>(w.tile_x * ts) * rx;
+  const double uly = g.origin_y() - static_cast<double>(w.tile_y * ts) * ry;
   std::ostringstream x;
   x.precision(17);
   x << "<GDAL_WMS>\n"
@@ -140,13 +170,15 @@ std::string gdal_wms_xml(const Plan& plan, const std::string& current_dir) {
     << tile_extension(plan.def.output.encoding.format) << "</ServerUrl>\n"
     << "  </Service>\n"
     << "  <DataWindow>\n"
-    << "    <UpperLeftX>" << g.origin_x() << "</UpperLeftX>\n"
-    << "    <UpperLeftY>" << g.origin_y() << "</UpperLeftY>\n"
-    << "    <LowerRightX>" << g.origin_x() + span_x << "</LowerRightX>\n"
-    << "    <LowerRightY>" << g.origin_y() - span_y << "</LowerRightY>\n"
+    << "    <UpperLeftX>" << ulx << "</UpperLeftX>\n"
+    << "    <UpperLeftY>" << uly << "</UpperLeftY>\n"
+    << "    <LowerRightX>" << ulx + static_cast<double>(w.tiles_x * ts) * rx << "</LowerRightX>\n"
+    << "    <LowerRightY>" << uly - static_cast<double>(w.tiles_y * ts) * ry << "</LowerRightY>\n"
+    << "    <SizeX>" << w.tiles_x * ts << "</SizeX>\n"
+    << "    <SizeY>" << w.tiles_y * ts << "</SizeY>\n"
+    << "    <TileX>" << w.tile_x << "</TileX>\n"
+    << "    <TileY>" << w.tile_y << "</TileY>\n"
     << "    <TileLevel>" << plan.max_zoom << "</TileLevel>\n"
-    << "    <TileCountX>1</TileCountX>\n"
-    << "    <TileCountY>1</TileCountY>\n"
     << "    <YOrigin>top</YOrigin>\n"
     << "  </DataWindow>\n";
   if (g.is_web_mercator()) {
@@ -172,7 +204,17 @@ std::string gdal_wms_xml(const Plan& plan, const std::string& current_dir) {
     << "  <BlockSizeY>" << ts << "</BlockSizeY>\n"
     << "  <BandsCount>" << bands << "</BandsCount>\n"
     << "  <DataType>" << GDALGetDataTypeName(to_gdal(plan.cell_type)) << "</DataType>\n"
-    << "  <ZeroBlockHttpCodes>204,404</ZeroBlockHttpCodes>\n"
+    << "  <OverviewCount>" << w.overviews << "</OverviewCount>\n";
+  if (plan.nodata) {
+    x << "  <DataValues NoData=\"";
+    if (std::isnan(*plan.nodata)) {
+      x << "nan";
+    } else {
+      x << *plan.nodata;
+    }
+    x << "\"/>\n";
+  }
+  x << "  <ZeroBlockHttpCodes>204,404</ZeroBlockHttpCodes>\n"
     << "  <ZeroBlockOnServerException>true</ZeroBlockOnServerException>\n"
     << "</GDAL_WMS>\n";
   return x.str();

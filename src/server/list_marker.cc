@@ -58,7 +58,8 @@ Status invalid_marker() {
 
 ListMarkers::ListMarkers() : key_(random_key()) {}
 
-Result<std::string> ListMarkers::load_or_create_key(const std::string& path) {
+Result<std::string> ListMarkers::load_or_create_key(const std::string& path,
+                                                    const std::string& what) {
   for (int round = 0; round < 2; ++round) {
     os::Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW));
     if (fd.get() >= 0) {
@@ -68,20 +69,20 @@ Result<std::string> ListMarkers::load_or_create_key(const std::string& path) {
       while (!hex.empty() && (hex.back() == '\n' || hex.back() == '\r')) hex.pop_back();
       std::string key;
       if (hex.size() != 64 || !from_hex(hex, &key)) {
-        return io_error("list marker key " + path +
+        return io_error(what + " " + path +
                         ": must hold 64 hex digits; remove it to draw a new key (markers "
                         "handed out before then become invalid)");
       }
       return key;
     }
     if (errno != ENOENT) {
-      return io_error("cannot read the list marker key " + path + ": " + std::strerror(errno));
+      return io_error("cannot read the " + what + " " + path + ": " + std::strerror(errno));
     }
     const std::string key = random_key();
     os::Fd out(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
     if (out.get() < 0) {
       if (errno == EEXIST) continue;  // another process wrote it first: read that one
-      return io_error("cannot create the list marker key " + path + ": " + std::strerror(errno));
+      return io_error("cannot create the " + what + " " + path + ": " + std::strerror(errno));
     }
     const std::string line =
         to_hex(reinterpret_cast<const unsigned char*>(key.data()), key.size()) + "\n";
@@ -89,11 +90,11 @@ Result<std::string> ListMarkers::load_or_create_key(const std::string& path) {
         ::fsync(out.get()) != 0) {
       const std::string why = std::strerror(errno);
       ::unlink(path.c_str());
-      return io_error("cannot write the list marker key " + path + ": " + why);
+      return io_error("cannot write the " + what + " " + path + ": " + why);
     }
     return key;
   }
-  return io_error("list marker key " + path + ": appeared and vanished while read");
+  return io_error(what + " " + path + ": appeared and vanished while read");
 }
 
 std::string ListMarkers::mac_hex(const std::string& environment, const std::string& cursor) const {

@@ -24,8 +24,10 @@ class ListMarkers {
 
   // The key kept at `path`: read when the file exists (it must hold 64 hex
   // digits), else drawn and written there, mode 0600, created exclusively.
-  // kIOError naming the file when it cannot be read or written.
-  static Result<std::string> load_or_create_key(const std::string& path);
+  // kIOError naming the file (as `what`) when it cannot be read or
+  // written. The session key (session.h) is kept the same way.
+  static Result<std::string> load_or_create_key(const std::string& path,
+                                                const std::string& what = "list marker key");
 
   // The marker for `cursor` (a store next_marker) handed to `environment`;
   // "" for "" (no next page). Thread-safe.

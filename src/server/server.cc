@@ -166,6 +166,13 @@ Result<std::unique_ptr<Server>> Server::start(const ServerConfig& config,
       cfg, *s->steps_, *s->elastic_, *s->workers_, *s->scheduler_, *s->tokens_, s->lifecycle_,
       s->counters_, s->clock_, *s->quotas_, *s->waiters_, *s->markers_});
   s->worker_api_ = std::make_unique<WorkerApi>(*s->workers_, s->worker_token_);
+  // Sessions outlive a restart too: a browser need not sign in again.
+  KILN_ASSIGN_OR_RETURN(std::string session_key,
+                        ListMarkers::load_or_create_key(
+                            (fs::path(cfg.state_dir) / "session.key").string(), "session key"));
+  s->sessions_ = std::make_unique<Sessions>(std::move(session_key));
+  s->tiles_ = std::make_unique<TilesApi>(
+      TilesApi::Deps{cfg, *s->tokens_, *s->quotas_, *s->sessions_, s->clock_});
   if (cfg.emr_enabled) {
     s->emr_ = std::make_unique<EmrDoor>(*s->steps_, cfg, *s->quotas_, *s->markers_);
   }
@@ -248,6 +255,7 @@ void Server::install_routes() {
   rest_->install(http_);
   if (emr_) emr_->install(http_);
   worker_api_->install(http_);
+  tiles_->install(http_);
 }
 
 Server::~Server() {

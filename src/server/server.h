@@ -25,7 +25,9 @@
 #include "server/emr_door.h"
 #include "server/quotas.h"
 #include "server/rest_api.h"
+#include "server/session.h"
 #include "server/step_waiters.h"
+#include "server/tiles_api.h"
 #include "server/worker_api.h"
 #include "store/job_store.h"
 
@@ -95,6 +97,8 @@ class Server final {
   std::unique_ptr<RestApi> rest_;
   std::unique_ptr<WorkerApi> worker_api_;
   std::unique_ptr<EmrDoor> emr_;
+  std::unique_ptr<Sessions> sessions_;  // the tile door's browser sessions
+  std::unique_ptr<TilesApi> tiles_;
   http::Server http_;
   std::thread http_thread_;  // runs http_'s loop from start() until shutdown()
 };
