@@ -9,6 +9,7 @@
 #include "http/deferred.h"
 #include "server/http_util.h"
 #include "server/json_writer.h"
+#include "server/request_auth.h"
 #include "server/step_json.h"
 
 namespace kiln::server {
@@ -42,27 +43,7 @@ void RestApi::install(http::Server& http) {
 }
 
 const EnvironmentConfig* RestApi::authenticate(const Request& req, Response& res) {
-  const std::string token = bearer_token(req.get_header_value("Authorization"));
-  if (token.empty()) {
-    send_error(res, 401, "unauthorized", "missing 'Authorization: Bearer <token>' header");
-    return nullptr;
-  }
-  auto env = d_.tokens.environment_for(token);
-  if (!env) {
-    send_error(res, 401, "unauthorized", "unknown token");
-    return nullptr;
-  }
-  const EnvironmentConfig* config = d_.config.environment(*env);
-  if (!config) {
-    send_error(res, 500, "internal", "the token maps to no configured environment");
-    return nullptr;
-  }
-  if (Status quota = d_.quotas.take_request(*config); !quota.is_ok()) {
-    res.set_header("Retry-After", std::to_string(kRetryAfterSeconds));
-    send_status(res, quota);
-    return nullptr;
-  }
-  return config;
+  return authenticate_environment(d_.config, d_.tokens, d_.quotas, req, res);
 }
 
 void RestApi::handle_submit(const Request& req, Response& res) {
