@@ -392,6 +392,35 @@ TEST_F(UpkeepTest, PruneKeepsTheNewestVersionsAndTheCurrentOne) {
   EXPECT_EQ(bad.status().message(), "keep: must be 0 or more, not -1");
 }
 
+TEST_F(UpkeepTest, PrunedNewestNumbersAreRecordedAndNeverGivenAgain) {
+  publish_n("default", "ortho", 3);
+  ASSERT_TRUE(cat().rollback("default", "ortho", 1, false).is_ok());
+  PruneOptions o;
+  o.keep = 0;
+  ASSERT_TRUE(cat().prune("default", o).is_ok());
+  const fs::path record = layer_path("default", "ortho") / ".highest_version";
+  EXPECT_EQ(read_text(record), "3\n");
+  // Hidden: listings and `ls` of the catalog do not show it as a layer.
+  auto listed = cat().list(std::string("default"));
+  ASSERT_TRUE(listed.is_ok());
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].version_count, 1);
+
+  // A record that holds no number: the commit fails, naming it, and
+  // the layer stays as it was.
+  write_text(record, "three");
+  auto w = cat().begin("default", "ortho");
+  ASSERT_TRUE(w.is_ok());
+  auto v = (*w)->commit(json::object());
+  EXPECT_EQ(v.status().code(), StatusCode::kIOError);
+  EXPECT_TRUE(contains(v.status().message(), record.string())) << v.status().message();
+  EXPECT_EQ(current_tile("default", "ortho"), "t1");
+  write_text(record, "3\n");
+  v = (*w)->commit(json::object());
+  ASSERT_TRUE(v.is_ok()) << v.status().to_string();
+  EXPECT_EQ(*v, 4);
+}
+
 TEST_F(UpkeepTest, PruneRemovesLayersFailedIngestsLeftAndStaleStaging) {
   publish_n("default", "good", 1);
   make_staging("default", "good", "crashed", dead_pid(), host_name(), false);

@@ -89,8 +89,12 @@ class CatalogUpkeepApiTest(unittest.TestCase):
             r = srv.request("POST", "/v1/layers/demo/rollback", body)
             self.assertEqual(r.status, 400, (body, r))
             self.assertIn(field, r.json()["error"]["message"], body)
-        r = srv.request("POST", "/v1/layers/..%2Fstaging/rollback", {"to": 1})
+        r = srv.request("POST", "/v1/layers/bad%20name/rollback", {"to": 1})
         self.assertEqual(r.status, 400, r)
+        self.assertIn("'bad name'", r.json()["error"]["message"])
+        # A "/" decoded from the path matches no route at all.
+        r = srv.request("POST", "/v1/layers/..%2Fstaging/rollback", {"to": 1})
+        self.assertEqual(r.status, 404, r)
         self.assertEqual(current_target(srv.catalog, "production", "demo"), "versions/v000001")
 
         # Prune keeping no version beyond the current one: v2 goes.
