@@ -7,6 +7,8 @@ with a step in progress is refused (409 naming the step)."""
 
 import json
 import os
+import shutil
+import socket
 import unittest
 
 import kiln_server as ks
@@ -251,6 +253,27 @@ class CatalogUpkeepCliTest(unittest.TestCase):
             _, out, _ = kt.run_kiln(["catalog", "prune", "--keep", "1"] + base,
                                     expect_rc=kt.EXIT_OK)
             self.assertEqual(out.strip(), "nothing to prune in environment 'default'")
+
+            # An ingest in progress (its owner file names a live process of
+            # this host, as `kiln ingest` writes it): refused with exit 7.
+            staging = os.path.join(kt.layer_dir(cat, "default", "demo"), ".staging")
+            os.makedirs(os.path.join(staging, "live-ingest"))
+            owner = os.path.join(staging, ".live-ingest.owner")
+            with open(owner, "w", encoding="utf-8") as f:
+                json.dump({"pid": os.getpid(), "host": socket.gethostname(), "shared": False,
+                           "created_at": "2026-01-01T00:00:00Z"}, f)
+            before = tree(str(cat))
+            for args in (["rm", "demo"], ["rollback", "demo", "--to", "3"],
+                         ["prune", "demo", "--keep", "0"]):
+                _, _, err = kt.run_kiln(["catalog"] + args + base, expect_rc=kt.EXIT_CONFLICT)
+                self.assertIn("an ingest is in progress: staging '.staging/live-ingest' "
+                              "(process %d on this host is writing it)" % os.getpid(), err)
+            _, out, _ = kt.run_kiln(["catalog", "prune", "--keep", "0"] + base,
+                                    expect_rc=kt.EXIT_OK)
+            self.assertIn("skipped layer 'demo': an ingest is in progress", out)
+            self.assertEqual(tree(str(cat)), before)
+            shutil.rmtree(os.path.join(staging, "live-ingest"))
+            os.remove(owner)
 
             before = tree(str(cat))
             _, out, _ = kt.run_kiln(["catalog", "rm", "demo", "--dry-run"] + base,
