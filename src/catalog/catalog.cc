@@ -13,55 +13,8 @@
 #include "catalog/layer_writer.h"
 
 namespace kiln::catalog {
-namespace {
 
 namespace fs = std::filesystem;
-
-// Subdirectories of `dir` that can be environments or layers: valid names
-// only, which also skips '.staging', '.lock' and the like.
-Result<std::vector<std::string>> child_names(const fs::path& dir) {
-  std::vector<std::string> names;
-  std::error_code ec;
-  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
-    std::string name = it->path().filename().string();
-    std::error_code type_ec;
-    if (!validate_name("", name).is_ok() || !it->is_directory(type_ec)) continue;
-    names.push_back(std::move(name));
-  }
-  if (ec) return io_error("cannot list '" + dir.string() + "': " + ec.message());
-  std::sort(names.begin(), names.end());
-  return names;
-}
-
-// The version `current` points at; nullopt when the layer has none.
-std::optional<int> current_version(const fs::path& layer_dir) {
-  std::error_code ec;
-  fs::path target = fs::read_symlink(layer_dir / internal::kCurrentLinkName, ec);
-  if (ec) return std::nullopt;
-  return internal::parse_version_name(target.string());
-}
-
-// "1-3, 5" for {1, 2, 3, 5}; "none" when empty.
-std::string format_ranges(const std::vector<int>& sorted) {
-  if (sorted.empty()) return "none";
-  std::string out;
-  for (size_t i = 0; i < sorted.size();) {
-    size_t j = i;
-    while (j + 1 < sorted.size() && sorted[j + 1] == sorted[j] + 1) ++j;
-    if (!out.empty()) out += ", ";
-    out += std::to_string(sorted[i]);
-    if (j > i) {
-      // Not `"-" + std::to_string(...)`: GCC 12 at -O3 reports a false
-      // -Wrestrict overlap for that operator+ (GCC bug 105651).
-      out += '-';
-      out += std::to_string(sorted[j]);
-    }
-    i = j + 1;
-  }
-  return out;
-}
-
-}  // namespace
 
 Result<Catalog> Catalog::open(const std::string& root, bool create) {
   if (root.empty()) return invalid_argument("catalog root is empty: name a directory");
@@ -117,18 +70,19 @@ Result<std::vector<LayerSummary>> Catalog::list(const std::optional<std::string>
   if (env) {
     if (fs::is_directory(fs::path(root_) / *env, ec)) envs.push_back(*env);
   } else {
-    KILN_ASSIGN_OR_RETURN(envs, child_names(root_));
+    KILN_ASSIGN_OR_RETURN(envs, internal::child_names(root_));
   }
   std::vector<LayerSummary> out;
   for (const std::string& e : envs) {
-    KILN_ASSIGN_OR_RETURN(std::vector<std::string> layers, child_names(fs::path(root_) / e));
+    KILN_ASSIGN_OR_RETURN(std::vector<std::string> layers,
+                          internal::child_names(fs::path(root_) / e));
     for (const std::string& layer : layers) {
       const fs::path dir = layer_dir(e, layer);
       KILN_ASSIGN_OR_RETURN(std::vector<int> versions, internal::scan_versions(dir));
       LayerSummary summary;
       summary.environment = e;
       summary.layer = layer;
-      summary.current_version = current_version(dir).value_or(0);
+      summary.current_version = internal::current_version(dir).value_or(0);
       summary.version_count = static_cast<int>(versions.size());
       out.push_back(std::move(summary));
     }
@@ -148,7 +102,7 @@ Result<nlohmann::json> Catalog::metadata(const std::string& env, const std::stri
                      root_ + "'");
   }
   if (!version) {
-    version = current_version(dir);
+    version = internal::current_version(dir);
     if (!version) {
       return not_found("layer '" + layer + "' in environment '" + env + "' of catalog '" + root_ +
                        "' has no published version");
@@ -158,7 +112,7 @@ Result<nlohmann::json> Catalog::metadata(const std::string& env, const std::stri
   if (*version < 1 || !fs::is_directory(vdir, ec)) {
     KILN_ASSIGN_OR_RETURN(std::vector<int> versions, internal::scan_versions(dir));
     return not_found("version " + std::to_string(*version) + " of layer '" + layer +
-                     "' not found (versions: " + format_ranges(versions) + ")");
+                     "' not found (versions: " + internal::format_ranges(versions) + ")");
   }
 
   const std::string file = (vdir / internal::kMetadataFileName).string();

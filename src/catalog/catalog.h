@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -68,6 +69,71 @@ struct LayerSummary {
   int version_count = 0;
 };
 
+// One thing catalog upkeep (Catalog::remove_layer, rollback, prune) changes
+// on disk, or with a dry run would change.
+struct UpkeepChange {
+  enum class Kind {
+    kRemoveLayer,    // the layer directory, with every version and staging
+    kRemoveVersion,  // one versions/vNNNNNN that `current` does not point at
+    kRemoveStaging,  // a staging directory whose writer on this host is gone
+    kMoveCurrent,    // `current` swapped to another version (a rollback)
+  };
+  Kind kind = Kind::kRemoveVersion;
+  std::string layer;
+  // kRemoveVersion: the version removed. kMoveCurrent: the new current.
+  int version = 0;
+  // kMoveCurrent: the version `current` pointed at before; kRemoveLayer: the
+  // layer's current version. 0: none.
+  int from_version = 0;
+  std::vector<int> versions;  // kRemoveLayer: the versions removed with it
+  std::string staging_id;     // kRemoveStaging
+  std::string path;           // absolute: what is removed, or the `current` link
+};
+
+// A layer prune left alone, and why ("an ingest is in progress: ...").
+struct SkippedLayer {
+  std::string layer;
+  std::string reason;
+};
+
+// What an upkeep call did, or with dry_run would do: applying the changes
+// in order gives the result.
+struct UpkeepReport {
+  std::string environment;
+  bool dry_run = false;
+  std::vector<UpkeepChange> changes;
+  std::vector<SkippedLayer> skipped;  // prune of a whole environment only
+};
+
+// One line for people: "removed version 1 of layer 'ortho'", or "would remove
+// ..." for a dry run; with_path appends the directory (": /data/cat/...").
+std::string describe(const UpkeepChange& change, bool dry_run, bool with_path);
+
+// The report as JSON: {"environment", "dry_run", "changes": [{"action":
+// "remove_layer"|"remove_version"|"remove_staging"|"move_current", "layer",
+// "description", and "versions"+"current" | "version" | "staging" |
+// "from"+"to"}], "skipped": [{"layer", "reason"}]}; with_paths adds each
+// change's "path" (kiln serve leaves them out: its paths are no tenant's
+// business).
+nlohmann::json to_json(const UpkeepReport& report, bool with_paths);
+
+// Versions prune keeps by default besides the current one.
+inline constexpr int kDefaultPruneKeep = 3;
+
+struct PruneOptions {
+  // The newest `keep` versions of each layer stay, and so does its current
+  // version, whichever it is. >= 0.
+  int keep = kDefaultPruneKeep;
+  // Only this layer (it must exist; busy is an error then); nullopt: every
+  // layer of the environment (busy layers are skipped).
+  std::optional<std::string> layer;
+  bool dry_run = false;
+  // Layers the caller knows to be busy, with the reason to report: kiln
+  // serve's PENDING and RUNNING steps, which may not have written anything
+  // yet.
+  std::map<std::string, std::string> busy;
+};
+
 class Catalog {
  public:
   // Opens the catalog at `root` (a local directory; created when `create`).
@@ -89,6 +155,31 @@ class Catalog {
   // missing.
   Result<nlohmann::json> metadata(const std::string& env, const std::string& layer,
                                   std::optional<int> version = std::nullopt) const;
+
+  // Catalog upkeep (docs/catalog.md, "Upkeep"). Each takes the layer's lock
+  // (as a commit does) and refuses with kUnavailable (the layer cannot take
+  // it now; common/status.h has no conflict code yet), naming the staging
+  // directory, while an ingest of the layer is in progress: a staging directory whose
+  // writer may be alive (on this host, another host, or a cluster step's
+  // shared one). With dry_run nothing on disk changes, not even the lock
+  // file, and the report says what would change. Names are checked with
+  // validate_name; a missing layer is kNotFound naming it. Thread-safe; safe
+  // against concurrent commits and other processes' upkeep of the layer.
+
+  // Removes the layer with all its versions: renamed out of sight in one
+  // rename(2), then deleted.
+  Result<UpkeepReport> remove_layer(const std::string& env, const std::string& layer,
+                                    bool dry_run) const;
+  // Points `current` at version `to`, atomically (the publish's symlink
+  // swap); a later or an earlier version alike. kNotFound listing the
+  // versions there are when `to` is not one; no change when it is current.
+  Result<UpkeepReport> rollback(const std::string& env, const std::string& layer, int to,
+                                bool dry_run) const;
+  // Removes versions beyond the newest `keep` (never the current one),
+  // staging directories of writers on this host that are gone, and layers
+  // that are left with no current and no version (failed first ingests).
+  // Stops at the first failure; what was removed before stays removed.
+  Result<UpkeepReport> prune(const std::string& env, const PruneOptions& options) const;
 
   std::string layer_dir(const std::string& env, const std::string& layer) const;
   std::string version_dir(const std::string& env, const std::string& layer, int version) const;

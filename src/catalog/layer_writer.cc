@@ -12,6 +12,8 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <limits>
+#include <set>
 #include <string>
 #include <system_error>
 #include <unordered_set>
@@ -57,15 +59,6 @@ Status write_whole_file(const fs::path& path, std::string_view bytes, bool durab
     return io_error("cannot fsync '" + name + "': " + errno_text());
   }
   return fd.close(name);
-}
-
-// Makes a rename or unlink inside `dir` durable.
-Status sync_dir(const fs::path& dir) {
-  const std::string name = dir.string();
-  os::Fd fd(::open(name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!fd.valid()) return io_error("cannot open directory '" + name + "': " + errno_text());
-  if (::fsync(fd.get()) != 0) return io_error("cannot fsync '" + name + "': " + errno_text());
-  return Status::ok();
 }
 
 // Flushes the whole filesystem that holds `dir`. Tiles are written without
@@ -136,34 +129,22 @@ std::optional<Owner> read_owner(const fs::path& path) {
 
 // Removes private staging directories whose owner process on this host is
 // gone. Never touches `keep_id`, shared directories, directories of other
-// hosts or of live processes, nor ones whose owner file cannot be read.
-void remove_stale_staging(const fs::path& staging_root, const std::string& keep_id) {
-  constexpr std::string_view kSuffix = ".owner";
-  const std::string host = this_host();
-  std::error_code ec;
-  for (fs::directory_iterator it(staging_root, ec), end; !ec && it != end; it.increment(ec)) {
-    const std::string name = it->path().filename().string();
-    if (name.size() <= 1 + kSuffix.size() || name.front() != '.' ||
-        name.compare(name.size() - kSuffix.size(), kSuffix.size(), kSuffix) != 0) {
-      continue;
-    }
-    const std::string id = name.substr(1, name.size() - 1 - kSuffix.size());
-    if (id == keep_id) continue;
-    std::optional<Owner> owner = read_owner(it->path());
-    if (!owner || owner->shared || owner->host != host || pid_alive(owner->pid)) continue;
-    std::error_code rm_ec;
-    fs::remove_all(staging_root / id, rm_ec);
-    if (rm_ec) {
-      log::warn("cannot remove stale staging directory '" + (staging_root / id).string() +
-                "': " + rm_ec.message());
-      continue;
-    }
-    fs::remove(it->path(), rm_ec);
-    log::info("removed stale staging directory '" + (staging_root / id).string() + "' of process " +
-              std::to_string(owner->pid) + ", which is gone");
+// hosts or of live processes, nor ones whose owner file cannot be read
+// (scan_staging's `live`).
+void remove_stale_staging(const fs::path& layer_dir, const std::string& keep_id) {
+  auto entries = scan_staging(layer_dir);
+  if (!entries.is_ok()) {
+    log::warn("cannot scan for stale staging: " + entries.status().message());
+    return;
   }
-  if (ec) {
-    log::warn("cannot scan '" + staging_root.string() + "' for stale staging: " + ec.message());
+  const fs::path staging_root = layer_dir / kStagingDirName;
+  for (const StagingEntry& e : *entries) {
+    if (e.live || e.id == keep_id) continue;
+    if (Status st = remove_staging(layer_dir, e.id); !st.is_ok()) {
+      log::warn("cannot remove stale staging directory: " + st.message());
+      continue;
+    }
+    log::info("removed stale staging directory '" + (staging_root / e.id).string() + "': " + e.why);
   }
 }
 
@@ -311,25 +292,7 @@ Status DirLayerWriter::remove(std::string_view relpath) {
   return Status::ok();
 }
 
-Status DirLayerWriter::swap_current(int version) {
-  const fs::path tmp =
-      layer_dir_ / (std::string(kCurrentLinkName) + ".tmp-" + std::to_string(::getpid()));
-  const fs::path link = layer_dir_ / kCurrentLinkName;
-  // Left behind by a crashed commit of an earlier process with this pid.
-  ::unlink(tmp.c_str());
-  // Relative target: the layer directory can be moved or mounted elsewhere.
-  const std::string target = std::string(kVersionsDirName) + "/" + version_name(version);
-  if (::symlink(target.c_str(), tmp.c_str()) != 0) {
-    return io_error("cannot create symlink '" + tmp.string() + "': " + errno_text());
-  }
-  if (::rename(tmp.c_str(), link.c_str()) != 0) {
-    Status st = io_error("cannot rename '" + tmp.string() + "' to '" + link.string() +
-                         "': " + errno_text());
-    ::unlink(tmp.c_str());
-    return st;
-  }
-  return Status::ok();
-}
+Status DirLayerWriter::swap_current(int version) { return point_current(layer_dir_, version); }
 
 Result<int> DirLayerWriter::commit(nlohmann::json metadata) {
   KILN_RETURN_IF_ERROR(check_open());
@@ -348,8 +311,7 @@ Result<int> DirLayerWriter::commit(nlohmann::json metadata) {
   KILN_RETURN_IF_ERROR(sync_filesystem(staging_));
 
   KILN_ASSIGN_OR_RETURN(FileLock lock, FileLock::acquire((layer_dir_ / kLockFileName).string()));
-  KILN_ASSIGN_OR_RETURN(std::vector<int> versions, scan_versions(layer_dir_));
-  const int version = versions.empty() ? 1 : versions.back() + 1;
+  KILN_ASSIGN_OR_RETURN(const int version, next_version(layer_dir_));
   metadata["version"] = version;
   metadata["created_at"] = utc_now_iso8601();
 
@@ -417,6 +379,143 @@ Status write_owner(const fs::path& staging_root, const std::string& id, bool sha
 
 }  // namespace
 
+Status sync_dir(const fs::path& dir) {
+  const std::string name = dir.string();
+  os::Fd fd(::open(name.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!fd.valid()) return io_error("cannot open directory '" + name + "': " + errno_text());
+  if (::fsync(fd.get()) != 0) return io_error("cannot fsync '" + name + "': " + errno_text());
+  return Status::ok();
+}
+
+std::optional<int> current_version(const fs::path& layer_dir) {
+  std::error_code ec;
+  fs::path target = fs::read_symlink(layer_dir / kCurrentLinkName, ec);
+  if (ec) return std::nullopt;
+  return parse_version_name(target.string());
+}
+
+Status point_current(const fs::path& layer_dir, int version) {
+  const fs::path tmp =
+      layer_dir / (std::string(kCurrentLinkName) + ".tmp-" + std::to_string(::getpid()));
+  const fs::path link = layer_dir / kCurrentLinkName;
+  // Left behind by a crashed commit of an earlier process with this pid.
+  ::unlink(tmp.c_str());
+  // Relative target: the layer directory can be moved or mounted elsewhere.
+  const std::string target = std::string(kVersionsDirName) + "/" + version_name(version);
+  if (::symlink(target.c_str(), tmp.c_str()) != 0) {
+    return io_error("cannot create symlink '" + tmp.string() + "': " + errno_text());
+  }
+  if (::rename(tmp.c_str(), link.c_str()) != 0) {
+    Status st = io_error("cannot rename '" + tmp.string() + "' to '" + link.string() +
+                         "': " + errno_text());
+    ::unlink(tmp.c_str());
+    return st;
+  }
+  return Status::ok();
+}
+
+Result<std::vector<StagingEntry>> scan_staging(const fs::path& layer_dir) {
+  constexpr std::string_view kSuffix = ".owner";
+  const fs::path staging_root = layer_dir / kStagingDirName;
+  std::vector<StagingEntry> out;
+  std::error_code ec;
+  if (!fs::exists(staging_root, ec)) return out;
+  // Ids of directories and of owner files: a writer creates one, then the
+  // other, so either may be alone for a moment.
+  std::set<std::string> ids;
+  for (fs::directory_iterator it(staging_root, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.front() != '.') {
+      std::error_code type_ec;
+      if (it->is_directory(type_ec)) ids.insert(name);
+      continue;
+    }
+    // ".<id>.owner"; ".<id>.owner.tmp-..." (a replace in flight) is not one.
+    if (name.size() > 1 + kSuffix.size() &&
+        name.compare(name.size() - kSuffix.size(), kSuffix.size(), kSuffix) == 0) {
+      ids.insert(name.substr(1, name.size() - 1 - kSuffix.size()));
+    }
+  }
+  if (ec) return fs_error("list", staging_root, ec);
+
+  const std::string host = this_host();
+  for (const std::string& id : ids) {
+    StagingEntry e;
+    e.id = id;
+    std::optional<Owner> owner;
+    if (fs::exists(owner_path(staging_root, id), ec)) {
+      owner = read_owner(owner_path(staging_root, id));
+    }
+    const std::string pid = owner ? std::to_string(owner->pid) : "";
+    if (!owner) {
+      e.why = "it has no readable owner file, so whose it is cannot be told";
+    } else if (owner->shared) {
+      e.why = "it is shared by the tasks of a cluster step";
+    } else if (owner->host != host) {
+      e.why = "process " + pid + " on host '" + owner->host +
+              "' writes it (a process of another host cannot be checked from here)";
+    } else if (pid_alive(owner->pid)) {
+      e.why = "process " + pid + " on this host is writing it";
+    } else {
+      e.live = false;
+      e.why = "process " + pid + " on this host, which wrote it, is gone";
+    }
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+Status remove_staging(const fs::path& layer_dir, const std::string& id) {
+  const fs::path staging_root = layer_dir / kStagingDirName;
+  std::error_code ec;
+  fs::remove_all(staging_root / id, ec);
+  if (ec) return fs_error("remove", staging_root / id, ec);
+  // After the directory: an owner file without its directory is still
+  // recognised as this id's, so a failure here is retried by the next scan.
+  fs::remove(owner_path(staging_root, id), ec);
+  if (ec) return fs_error("remove", owner_path(staging_root, id), ec);
+  return Status::ok();
+}
+
+// Subdirectories of `dir` that can be environments or layers: valid names
+// only, which also skips '.staging', '.lock' and the like.
+Result<std::vector<std::string>> child_names(const fs::path& dir) {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    std::string name = it->path().filename().string();
+    std::error_code type_ec;
+    if (!validate_name("", name).is_ok() || !it->is_directory(type_ec)) continue;
+    names.push_back(std::move(name));
+  }
+  if (ec) return io_error("cannot list '" + dir.string() + "': " + ec.message());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+Result<int> next_version(const fs::path& layer_dir) {
+  KILN_ASSIGN_OR_RETURN(std::vector<int> versions, scan_versions(layer_dir));
+  int highest = versions.empty() ? 0 : versions.back();
+  const fs::path record = layer_dir / kHighestVersionFileName;
+  std::error_code ec;
+  if (fs::exists(record, ec)) {
+    std::ifstream in(record);
+    long recorded = -1;
+    if (!(in >> recorded) || recorded < 0 || recorded >= std::numeric_limits<int>::max()) {
+      return io_error("'" + record.string() +
+                      "' does not hold a version number; it records the highest version "
+                      "ever published (write it back, or the highest number you know)");
+    }
+    highest = std::max(highest, static_cast<int>(recorded));
+  }
+  return highest + 1;
+}
+
+Status record_highest_version(const fs::path& layer_dir, int version) {
+  return replace_file(layer_dir / kHighestVersionFileName, std::to_string(version) + "\n",
+                      /*durable=*/true);
+}
+
 Result<std::vector<int>> scan_versions(const fs::path& layer_dir) {
   const fs::path dir = layer_dir / kVersionsDirName;
   std::vector<int> versions;
@@ -440,7 +539,7 @@ Result<std::unique_ptr<LayerWriter>> open_layer_writer(const fs::path& layer_dir
   if (ec) return fs_error("create directory", staging_root, ec);
 
   const bool shared = !staging_id.empty();
-  remove_stale_staging(staging_root, staging_id);
+  remove_stale_staging(layer_dir, staging_id);
 
   if (shared) {
     const fs::path dir = staging_root / staging_id;

@@ -126,5 +126,25 @@ std::string fresh_staging_id() {
 
 std::string utc_now_iso8601() { return utc_now("%Y-%m-%dT%H:%M:%SZ"); }
 
+// "1-3, 5" for {1, 2, 3, 5}; "none" when empty.
+std::string format_ranges(const std::vector<int>& sorted) {
+  if (sorted.empty()) return "none";
+  std::string out;
+  for (size_t i = 0; i < sorted.size();) {
+    size_t j = i;
+    while (j + 1 < sorted.size() && sorted[j + 1] == sorted[j] + 1) ++j;
+    if (!out.empty()) out += ", ";
+    out += std::to_string(sorted[i]);
+    if (j > i) {
+      // Not `"-" + std::to_string(...)`: GCC 12 at -O3 reports a false
+      // -Wrestrict overlap for that operator+ (GCC bug 105651).
+      out += '-';
+      out += std::to_string(sorted[j]);
+    }
+    i = j + 1;
+  }
+  return out;
+}
+
 }  // namespace internal
 }  // namespace kiln::catalog

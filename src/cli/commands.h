@@ -47,6 +47,10 @@ struct CatalogFlags {
   std::string layer;
   std::optional<int> version;
   bool json = false;
+  // rm, rollback, prune
+  std::optional<int> to;
+  int keep = 0;  // set from catalog::kDefaultPruneKeep by add_catalog_commands
+  bool dry_run = false;
 };
 
 void add_ingest_flags(CLI::App* cmd, IngestFlags* flags, bool for_plan);

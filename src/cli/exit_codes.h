@@ -13,6 +13,9 @@ enum ExitCode {
   kExitEmpty = 4,     // nothing to ingest
   kExitCatalog = 5,   // the catalog cannot be written, or a name escapes it
   kExitNotFound = 6,  // a layer/version asked for does not exist
+  // `kiln catalog rm|rollback|prune`: the layer is busy, an ingest of it is
+  // running (the catalog's kUnavailable; catalog_command.cc).
+  kExitConflict = 7,
   // `kiln step wait` gave up at --timeout with the step still going; the
   // code timeout(1) uses, so scripts can tell "not yet" from "failed".
   kExitTimedOut = 124,

@@ -29,7 +29,7 @@ int main(int argc, char** argv) {
       "versioned layer catalog.\n\n"
       "Exit codes: 0 ok, 1 internal error, 2 invalid usage or definition, 3 input error\n"
       "(source missing/unreadable/corrupt/not georeferenced), 4 nothing to ingest,\n"
-      "5 catalog/output error, 6 not found, 130 interrupted.",
+      "5 catalog/output error, 6 not found, 7 layer busy (an ingest of it runs), 130 interrupted.",
       "kiln"};
   app.set_version_flag("--version", KILN_VERSION);
   app.require_subcommand(1);
@@ -52,7 +52,8 @@ int main(int argc, char** argv) {
   add_ingest_flags(plan, &plan_flags, /*for_plan=*/true);
 
   CatalogFlags catalog_flags;
-  CLI::App* catalog = app.add_subcommand("catalog", "Inspect a catalog: ls, info.");
+  CLI::App* catalog =
+      app.add_subcommand("catalog", "Inspect and tend a catalog: ls, info, rm, rollback, prune.");
   add_catalog_commands(catalog, &catalog_flags);
 
   std::vector<Command> commands = {add_serve_command(app),      add_step_command(app),

@@ -165,6 +165,8 @@ Result<std::unique_ptr<Server>> Server::start(const ServerConfig& config,
   s->rest_ = std::make_unique<RestApi>(RestApi::Deps{
       cfg, *s->steps_, *s->elastic_, *s->workers_, *s->scheduler_, *s->tokens_, s->lifecycle_,
       s->counters_, s->clock_, *s->quotas_, *s->waiters_, *s->markers_});
+  s->catalog_api_ =
+      std::make_unique<CatalogApi>(CatalogApi::Deps{cfg, *s->steps_, *s->tokens_, *s->quotas_});
   s->worker_api_ = std::make_unique<WorkerApi>(*s->workers_, s->worker_token_);
   // Sessions outlive a restart too: a browser need not sign in again.
   KILN_ASSIGN_OR_RETURN(std::string session_key,
@@ -253,6 +255,7 @@ void Server::install_routes() {
   // Limits, deadlines, 404/405/413 and a handler's exception (500 with a
   // request id) are the front door's own (src/http).
   rest_->install(http_);
+  catalog_api_->install(http_);
   if (emr_) emr_->install(http_);
   worker_api_->install(http_);
   tiles_->install(http_);

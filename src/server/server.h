@@ -21,6 +21,7 @@
 #include "common/status.h"
 #include "http/server.h"
 #include "server/auth.h"
+#include "server/catalog_api.h"
 #include "server/core_names.h"
 #include "server/emr_door.h"
 #include "server/quotas.h"
@@ -95,6 +96,7 @@ class Server final {
   std::unique_ptr<StepWaiters> waiters_;  // before the doors that use it, after steps_
   std::unique_ptr<ListMarkers> markers_;  // both doors' list markers
   std::unique_ptr<RestApi> rest_;
+  std::unique_ptr<CatalogApi> catalog_api_;  // the layers' upkeep
   std::unique_ptr<WorkerApi> worker_api_;
   std::unique_ptr<EmrDoor> emr_;
   std::unique_ptr<Sessions> sessions_;  // the tile door's browser sessions

@@ -48,6 +48,7 @@ EXIT_INPUT = 3
 EXIT_EMPTY = 4
 EXIT_OUTPUT = 5
 EXIT_NOT_FOUND = 6
+EXIT_CONFLICT = 7
 
 
 def source_dir():
