@@ -47,7 +47,9 @@ Result<std::vector<Range>> default_rescale(const nlohmann::json& metadata) {
     h.min = hj["min"].get<double>();
     h.max = hj["max"].get<double>();
     for (const auto& c : hj["buckets"]) {
-      if (!c.is_number_unsigned()) return invalid_argument(where + ".buckets: not counts");
+      if (!c.is_number_integer() || c.get<int64_t>() < 0) {
+        if (!c.is_number_unsigned()) return invalid_argument(where + ".buckets: not counts");
+      }
       h.buckets.push_back(c.get<uint64_t>());
     }
     Result<double> lo = histogram_percentile(h, 2);
