@@ -40,10 +40,12 @@ void rescale_band(const std::vector<double>& in, const Range& r, uint8_t* out) {
   const double span = r.max - r.min;
   const size_t n = in.size();
   for (size_t i = 0; i < n; ++i) {
-    // Same operations, in the same order, as rescale_value(); NaN lands on 0
-    // and is transparent anyway.
-    double x = std::floor((in[i] - lo) * 255.0 / span + 0.5);
-    x = x < 0 ? 0 : (x > 255 ? 255 : x);
+    // rescale_value()'s arithmetic; clamping before truncating equals
+    // clamping floor() (the value is >= 0 by then) and, unlike floor(),
+    // vectorises without SSE4.1. NaN fails both tests and lands on 0 (it
+    // is transparent anyway).
+    const double y = (in[i] - lo) * 255.0 / span + 0.5;
+    const double x = y > 0 ? (y < 255 ? y : 255) : 0;
     out[i] = static_cast<uint8_t>(x);
   }
 }
@@ -192,9 +194,12 @@ Result<Raster> render_tile(const Raster& tile, std::optional<double> nodata,
   return out;
 }
 
-Result<std::string> encode_image(const Raster& image, ImageFormat format) {
+Result<std::string> encode_image(const Raster& image, ImageFormat format, int png_level) {
   if (format == ImageFormat::kWebp) return encode_webp(image, /*lossless=*/false, 90);
-  return encode_png(image, 2);
+  if (png_level < 0 || png_level > 12) {
+    return invalid_argument("png level " + std::to_string(png_level) + " is not 0-12");
+  }
+  return encode_png(image, png_level);
 }
 
 }  // namespace kiln::render
