@@ -177,9 +177,9 @@ Result<RenderParams> parse_render_params(const QueryPairs& pairs,
   for (const auto& [key, value] : pairs) {
     if (!kKeys.count(key)) {
       if (also_allowed.count(key)) continue;
-      return invalid_argument("unknown parameter " + quote(key) +
-                              "; rendering takes bidx, rescale, colormap, format, hillshade, "
-                              "azimuth, altitude, z_factor");
+      return invalid_argument(quote(key) +
+                              ": unknown parameter; rendering takes bidx, rescale, colormap, "
+                              "format, hillshade, azimuth, altitude, z_factor");
     }
     if (!seen.insert(key).second) return invalid_argument(key + ": given more than once");
     if (value.size() > kMaxValueBytes) {
