@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <numbers>
 
 #include "raster/png_encoder.h"
@@ -122,7 +123,12 @@ uint8_t rescale_value(double v, const Range& r) {
 
 Result<Raster> render_tile(const Raster& tile, std::optional<double> nodata,
                            const RenderParams& params, const std::vector<Range>& defaults,
-                           const TileGeometry* geometry) {
+                           const TileGeometry* geometry, int border) {
+  if (border < 0 || 2 * border >= tile.width || 2 * border >= tile.height) {
+    return invalid_argument("border: " + std::to_string(border) + " leaves no interior in a " +
+                            std::to_string(tile.width) + "x" + std::to_string(tile.height) +
+                            " tile");
+  }
   const int nsel = static_cast<int>(params.bidx.size());
   if (nsel != 1 && nsel != 3) return invalid_argument("bidx: select 1 or 3 bands");
   for (int b : params.bidx) {
@@ -139,8 +145,10 @@ Result<Raster> render_tile(const Raster& tile, std::optional<double> nodata,
   Raster out;
   if (params.hillshade) {
     if (!geometry) return invalid_argument("hillshade: needs the tile's position");
+    TileGeometry buffered = *geometry;
+    buffered.top += border * geometry->pixel_height;
     grey.resize(n);
-    hillshade(values[0], valid, tile.width, tile.height, *params.hillshade, *geometry, grey.data());
+    hillshade(values[0], valid, tile.width, tile.height, *params.hillshade, buffered, grey.data());
   } else {
     std::vector<Range> ranges(nsel);
     for (int s = 0; s < nsel; ++s) {
@@ -191,6 +199,57 @@ Result<Raster> render_tile(const Raster& tile, std::optional<double> nodata,
     for (size_t i = 0; i < n; ++i) d[i] &= valid[i];
   }
   out.mask = std::move(valid);
+  if (border == 0) return out;
+  // Keep the interior; the frame only fed hillshade's neighbours.
+  const int w = tile.width - 2 * border, h = tile.height - 2 * border;
+  Raster inner(w, h, out.bands, CellType::kUInt8);
+  for (int y = 0; y < h; ++y) {
+    const size_t from = static_cast<size_t>(y + border) * tile.width + border;
+    const size_t to = static_cast<size_t>(y) * w;
+    for (int s = 0; s < out.bands; ++s) {
+      std::copy_n(out.band_data(s) + from, w, inner.band_data(s) + to);
+    }
+    std::copy_n(out.mask.data() + from, w, inner.mask.data() + to);
+  }
+  return inner;
+}
+
+Raster add_border(const Raster& centre, const std::array<const Raster*, 8>& neighbours,
+                  int border) {
+  const int w = centre.width, h = centre.height, bw = w + 2 * border;
+  const size_t cell = cell_bytes(centre.type);
+  Raster out(bw, h + 2 * border, centre.bands, centre.type);  // all invalid
+  // Copies rows [y0, y0 + rows) x columns [x0, x0 + cols) of `src` to
+  // (dx, dy) of `out`.
+  auto blit = [&](const Raster& src, int x0, int y0, int cols, int rows, int dx, int dy) {
+    for (int y = 0; y < rows; ++y) {
+      const size_t s = static_cast<size_t>(y0 + y) * w + x0;
+      const size_t d = static_cast<size_t>(dy + y) * bw + dx;
+      for (int b = 0; b < centre.bands; ++b) {
+        std::memcpy(out.band_data(b) + d * cell, src.band_data(b) + s * cell, cols * cell);
+      }
+      std::memcpy(out.mask.data() + d, src.mask.data() + s, cols);
+    }
+  };
+  blit(centre, 0, 0, w, h, border, border);
+  // For each neighbour (column i, row j in -1..1): the strip of it that
+  // touches the centre.
+  int k = 0;
+  for (int j = -1; j <= 1; ++j) {
+    for (int i = -1; i <= 1; ++i) {
+      if (i == 0 && j == 0) continue;
+      const Raster* n = neighbours[k++];
+      if (!n || n->width != w || n->height != h || n->type != centre.type ||
+          n->bands != centre.bands) {
+        continue;
+      }
+      const int x0 = i < 0 ? w - border : 0, cols = i == 0 ? w : border;
+      const int y0 = j < 0 ? h - border : 0, rows = j == 0 ? h : border;
+      const int dx = i < 0 ? 0 : (i == 0 ? border : border + w);
+      const int dy = j < 0 ? 0 : (j == 0 ? border : border + h);
+      blit(*n, x0, y0, cols, rows, dx, dy);
+    }
+  }
   return out;
 }
 

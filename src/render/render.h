@@ -41,10 +41,22 @@ uint8_t rescale_value(double v, const Range& r);
 // layer band, e.g. default_rescale()), else for uint8 data 0-255; missing
 // any of these is kInvalidArgument naming rescale. Hillshade needs
 // `geometry` (kInvalidArgument without it).
-// REQUIRES: check_against_layer(&params, tile.bands) is ok. Thread-safe.
+// With `border` > 0, `tile` carries that many extra pixels on every side
+// (from the neighbouring tiles, add_border()) that hillshade reads as
+// neighbours, so shading has no seams at tile edges; the result is the
+// interior only, and `geometry` describes the interior.
+// REQUIRES: check_against_layer(&params, tile.bands) is ok; 0 <= border and
+// 2 * border < tile.width, tile.height. Thread-safe.
 Result<Raster> render_tile(const Raster& tile, std::optional<double> nodata,
                            const RenderParams& params, const std::vector<Range>& defaults,
-                           const TileGeometry* geometry);
+                           const TileGeometry* geometry, int border = 0);
+
+// `centre` with a frame of `border` pixels taken from its 8 neighbours
+// (row-major from the north-west: NW, N, NE, W, E, SW, S, SE; null where a
+// neighbour does not exist, which leaves that part of the frame without
+// data). Neighbours must match centre's size, type and band count (else
+// that neighbour is ignored). REQUIRES: 0 < border <= centre's sides.
+Raster add_border(const Raster& centre, const std::array<const Raster*, 8>& neighbours, int border);
 
 // PNG (deflate `png_level` 0-12) or lossy WebP (quality 90) bytes of a
 // render_tile() result; alpha is written only when some pixel is

@@ -197,6 +197,75 @@ TEST(Render, HillshadeOfFlatGroundIsSinAltitudeAndNodataTransparent) {
   EXPECT_EQ(img->band_data(0)[63], 127);
 }
 
+TEST(Render, HillshadeWithBordersHasNoSeams) {
+  // A 32x32 surface rendered whole, and as four 16x16 tiles each framed by
+  // its neighbours' pixels: the same shading everywhere. Without the frame
+  // the tiles' inner edges differ (the seam add_border() removes).
+  const int n = 32, t = 16;
+  Raster whole(n, n, 1, CellType::kFloat32);
+  std::fill(whole.mask.begin(), whole.mask.end(), 255);
+  for (int y = 0; y < n; ++y)
+    for (int x = 0; x < n; ++x)
+      whole.band_as<float>(0)[y * n + x] = static_cast<float>(40 * std::sin(x / 5.0) + 9 * y);
+  whole.band_as<float>(0)[20 * n + 15] = -1;  // nodata beside a seam
+  const TileGeometry g{30, 30, 1e6};
+  RenderParams p = params_for("hillshade&azimuth=300&altitude=35&z_factor=2", 1);
+  Result<Raster> full = render_tile(whole, -1.0, p, {}, &g);
+  ASSERT_TRUE(full.is_ok());
+  Raster quarter[2][2];
+  for (int ty = 0; ty < 2; ++ty)
+    for (int tx = 0; tx < 2; ++tx) {
+      Raster& q = quarter[ty][tx];
+      q.reset(t, t, 1, CellType::kFloat32);
+      for (int y = 0; y < t; ++y)
+        for (int x = 0; x < t; ++x) {
+          const size_t from = static_cast<size_t>(ty * t + y) * n + tx * t + x;
+          q.band_as<float>(0)[y * t + x] = whole.band_as<float>(0)[from];
+          q.mask[y * t + x] = whole.mask[from];
+        }
+    }
+  int seam_differences = 0;
+  for (int ty = 0; ty < 2; ++ty) {
+    for (int tx = 0; tx < 2; ++tx) {
+      std::array<const Raster*, 8> nb{};
+      int k = 0;
+      for (int j = -1; j <= 1; ++j)
+        for (int i = -1; i <= 1; ++i) {
+          if (i == 0 && j == 0) continue;
+          const int x = tx + i, y = ty + j;
+          nb[k++] = (x >= 0 && x < 2 && y >= 0 && y < 2) ? &quarter[y][x] : nullptr;
+        }
+      const TileGeometry gt{30, 30, g.top - ty * t * 30};
+      Raster framed = add_border(quarter[ty][tx], nb, 1);
+      Result<Raster> with = render_tile(framed, -1.0, p, {}, &gt, 1);
+      Result<Raster> without = render_tile(quarter[ty][tx], -1.0, p, {}, &gt);
+      ASSERT_TRUE(with.is_ok()) << with.status().message();
+      ASSERT_TRUE(without.is_ok());
+      ASSERT_EQ(with->width, t);
+      ASSERT_EQ(with->height, t);
+      for (int y = 0; y < t; ++y)
+        for (int x = 0; x < t; ++x) {
+          const size_t whole_i = static_cast<size_t>(ty * t + y) * n + tx * t + x;
+          const size_t i = static_cast<size_t>(y) * t + x;
+          ASSERT_EQ(with->band_data(0)[i], full->band_data(0)[whole_i]) << tx << ty << x << y;
+          ASSERT_EQ(with->mask[i], full->mask[whole_i]);
+          seam_differences += without->band_data(0)[i] != full->band_data(0)[whole_i];
+        }
+    }
+  }
+  EXPECT_GT(seam_differences, 20);
+  EXPECT_FALSE(render_tile(whole, -1.0, p, {}, &g, 16).is_ok());
+
+  // Other renders keep the interior too.
+  Raster small = tile_of<uint16_t>(4, 4, {0, 10, 20, 30, 40});
+  Result<Raster> inner =
+      render_tile(small, std::nullopt, params_for("rescale=0,40", 1), {}, nullptr, 1);
+  ASSERT_TRUE(inner.is_ok());
+  ASSERT_EQ(inner->width, 2);
+  EXPECT_EQ(inner->band_data(0)[0], rescale_value(small.band_as<uint16_t>(0)[5], Range{0, 40}));
+  EXPECT_EQ(inner->band_data(0)[3], rescale_value(small.band_as<uint16_t>(0)[10], Range{0, 40}));
+}
+
 TEST(Render, MercatorGeometry) {
   TileGeometry g = mercator_tile_geometry(0, 0, 256);
   EXPECT_NEAR(g.pixel_width, 156543.03392804097, 1e-6);
