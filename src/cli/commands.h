@@ -80,5 +80,6 @@ Command add_step_command(CLI::App& app);        // step_command.cc: step submit|
 Command add_cluster_command(CLI::App& app);     // cluster_command.cc: cluster status
 Command add_token_command(CLI::App& app);       // token_command.cc: token new|hash
 Command add_simulate_command(CLI::App& app);    // simulate_command.cc: simulate replay
+Command add_render_command(CLI::App& app);      // render_command.cc: render-tile
 
 }  // namespace kiln::cli

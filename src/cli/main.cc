@@ -60,6 +60,7 @@ int main(int argc, char** argv) {
                                    add_cluster_command(app),    add_token_command(app),
                                    add_worker_command(app),     add_task_command(app),
                                    add_slurm_task_command(app), add_simulate_command(app)};
+  commands.push_back(add_render_command(app));
 
   try {
     app.parse(argc, argv);
