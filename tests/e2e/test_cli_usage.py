@@ -1,0 +1,46 @@
+"""The papercuts a new user hit at the command line (issue 15): what kiln
+says for a mistyped command or option, a missing file, an unreachable
+server, a zoom far past the source's resolution, and whether --help and
+the docs agree with what the tool accepts."""
+
+import re
+import unittest
+
+import kiln_test as kt
+
+
+class TypoTest(unittest.TestCase):
+    def assert_suggests(self, args, wrong, right):
+        rc, out, err = kt.run_kiln(args)
+        context = "kiln %s\nrc=%d\nstdout:\n%s\nstderr:\n%s" % (" ".join(args), rc, out, err)
+        self.assertEqual(rc, kt.EXIT_USAGE, context)
+        self.assertRegex(err, r"(?m)^kiln: error: .*'%s'.*did you mean '%s'\?$" % (
+            re.escape(wrong), re.escape(right)), context)
+
+    def test_mistyped_subcommand(self):
+        self.assert_suggests(["ingset"], "ingset", "ingest")
+        self.assert_suggests(["step", "sumbit", "x.tif"], "sumbit", "submit")
+        self.assert_suggests(["cluster", "stats"], "stats", "status")
+
+    def test_mistyped_option(self):
+        self.assert_suggests(["ingest", kt.l7_path(), "--layr", "x", "--catalog", "/nonexistent"],
+                             "--layr", "--layer")
+        self.assert_suggests(["plan", kt.l7_path(), "--layer", "x", "--max-zom", "3"],
+                             "--max-zom", "--max-zoom")
+        self.assert_suggests(["plan", kt.l7_path(), "--layr=x"], "--layr", "--layer")
+        self.assert_suggests(["--log-levl", "debug", "catalog"], "--log-levl", "--log-level")
+
+    def test_words_far_from_any_name_get_no_guess(self):
+        for args in (["frobnicate"], ["plan", kt.l7_path(), "--zzz"]):
+            rc, _, err = kt.run_kiln(args)
+            self.assertEqual(rc, kt.EXIT_USAGE, err)
+            self.assertNotIn("did you mean", err)
+
+    def test_help_is_not_a_typo(self):
+        rc, out, err = kt.run_kiln(["ingest", "--help"])
+        self.assertEqual(rc, kt.EXIT_OK, err)
+        self.assertIn("--layer", out)
+
+
+if __name__ == "__main__":
+    unittest.main()
