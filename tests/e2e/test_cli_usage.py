@@ -3,7 +3,11 @@ says for a mistyped command or option, a missing file, an unreachable
 server, a zoom far past the source's resolution, and whether --help and
 the docs agree with what the tool accepts."""
 
+import json
+import os
 import re
+import shutil
+import tempfile
 import unittest
 
 import kiln_test as kt
@@ -40,6 +44,34 @@ class TypoTest(unittest.TestCase):
         rc, out, err = kt.run_kiln(["ingest", "--help"])
         self.assertEqual(rc, kt.EXIT_OK, err)
         self.assertIn("--layer", out)
+
+
+class SubmitMissingFileTest(unittest.TestCase):
+    """`kiln step submit` checks relative paths where the user is; a missing
+    one is reported as missing before anything is sent (no server needed)."""
+
+    def setUp(self):
+        self.work = tempfile.mkdtemp(prefix="kiln-cli-")
+        self.addCleanup(shutil.rmtree, self.work)
+
+    def assert_missing(self, args):
+        rc, out, err = kt.run_kiln(args + ["--server", "http://127.0.0.1:9", "--token", "t"],
+                                   cwd=self.work)
+        context = "rc=%d\nstderr:\n%s" % (rc, err)
+        self.assertEqual(rc, kt.EXIT_INPUT, context)
+        self.assertIn("source 'rel.tif' does not exist", err)
+        self.assertIn(os.path.join(os.path.realpath(self.work), "rel.tif"),
+                      err.replace(self.work, os.path.realpath(self.work)))
+        self.assertNotIn("is relative", err)
+        self.assertNotIn("cannot reach", err)  # refused before any request
+
+    def test_missing_relative_source(self):
+        self.assert_missing(["step", "submit", "rel.tif", "--layer", "x"])
+
+    def test_missing_relative_source_in_a_definition(self):
+        with open(os.path.join(self.work, "def.json"), "w") as f:
+            json.dump({"layer": "x", "sources": [{"uri": "rel.tif"}]}, f)
+        self.assert_missing(["step", "submit", "--definition", "def.json"])
 
 
 if __name__ == "__main__":
