@@ -7,9 +7,12 @@ import json
 import os
 import re
 import shutil
+import socket
 import tempfile
+import threading
 import unittest
 
+import kiln_server as ks
 import kiln_test as kt
 
 
@@ -72,6 +75,41 @@ class SubmitMissingFileTest(unittest.TestCase):
         with open(os.path.join(self.work, "def.json"), "w") as f:
             json.dump({"layer": "x", "sources": [{"uri": "rel.tif"}]}, f)
         self.assert_missing(["step", "submit", "--definition", "def.json"])
+
+
+class ConnectionErrorTest(unittest.TestCase):
+    """When kiln serve cannot be reached, the error says why."""
+
+    def test_nothing_listening(self):
+        url = "http://127.0.0.1:%d" % ks.free_port()
+        for args in (["step", "list"], ["cluster", "status"]):
+            rc, _, err = kt.run_kiln(args + ["--server", url, "--token", "t"])
+            self.assertEqual(rc, kt.EXIT_INTERNAL, err)
+            self.assertIn("kiln: error: cannot reach kiln serve at %s: connection refused" % url,
+                          err)
+
+    def test_server_hangs_up(self):
+        # Something listens, accepts and closes without answering.
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        self.addCleanup(listener.close)
+        self.addCleanup(listener.shutdown, socket.SHUT_RDWR)  # wakes accept()
+
+        def hang_up():
+            try:
+                while True:
+                    conn, _ = listener.accept()
+                    conn.close()
+            except OSError:  # the listener was closed: the test is over
+                pass
+
+        threading.Thread(target=hang_up, daemon=True).start()
+        url = "http://127.0.0.1:%d" % listener.getsockname()[1]
+        rc, _, err = kt.run_kiln(["step", "list", "--server", url, "--token", "t"])
+        self.assertEqual(rc, kt.EXIT_INTERNAL, err)
+        self.assertIn("cannot reach kiln serve at %s: the connection closed" % url, err)
+        self.assertNotIn("connection refused", err)
 
 
 if __name__ == "__main__":
