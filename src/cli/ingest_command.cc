@@ -192,6 +192,8 @@ int run_plan_command(const IngestFlags& f) {
   for (const auto& def : *defs) {
     auto plan = ingest::make_plan(def, {ingest::resolve_threads(f.threads)});
     if (!plan.is_ok()) return report_error(plan.status());
+    for (const std::string& w : ingest::plan_warnings(*plan))
+      std::fprintf(stderr, "kiln: warning: layer %s: %s\n", def.layer.c_str(), w.c_str());
     if (f.json)
       all.push_back(ingest::plan_to_json(*plan));
     else

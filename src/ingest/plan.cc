@@ -216,6 +216,7 @@ Result<Plan> make_plan(const IngestDefinition& def, const PlanOptions& options) 
       KILN_ASSIGN_OR_RETURN(double px, web_mercator_pixel_size(s.info));
       auto_max = std::max(auto_max, zoom_for_pixel_size(px, ts));
     }
+    plan.native_zoom = auto_max;
     plan.max_zoom = out.max_zoom ? *out.max_zoom : auto_max;
   } else {
     const SourceInfo& first = plan.sources[0].info;
@@ -243,6 +244,7 @@ Result<Plan> make_plan(const IngestDefinition& def, const PlanOptions& options) 
     };
     int64_t wpx = pixels(ext.width(), rx), hpx = pixels(ext.height(), ry);
     int native = TileGrid::floating_levels(wpx, hpx, ts);
+    plan.native_zoom = native;
     plan.max_zoom = out.max_zoom ? *out.max_zoom : native;
     if (plan.max_zoom > native) {
       return invalid_argument("output.zoom.max: " + std::to_string(plan.max_zoom) +
@@ -368,6 +370,26 @@ Result<Plan> make_plan(const IngestDefinition& def, const PlanOptions& options) 
   return plan;
 }
 
+std::vector<std::string> plan_warnings(const Plan& plan) {
+  std::vector<std::string> out;
+  const int over = plan.max_zoom - plan.native_zoom;
+  if (over > kOversampleLevelsWarned) {
+    int64_t finer = 0;
+    for (const LevelPlan& l : plan.levels) {
+      if (l.zoom > plan.native_zoom) finer += l.tiles;
+    }
+    out.push_back("max zoom " + std::to_string(plan.max_zoom) + " oversamples the sources by " +
+                  std::to_string(over) + " levels: their resolution gives zoom " +
+                  std::to_string(plan.native_zoom) + ", and the " + std::to_string(over) +
+                  " finer levels are " + std::to_string(finer) + " of the " +
+                  std::to_string(plan.total_tiles()) +
+                  " planned tiles with no more detail (leave the max zoom out for " +
+                  std::to_string(plan.native_zoom) + ", or set at most " +
+                  std::to_string(plan.native_zoom + kOversampleLevelsWarned) + ")");
+  }
+  return out;
+}
+
 nlohmann::json plan_to_json(const Plan& plan) {
   nlohmann::json j;
   j["layer"] = plan.def.layer;
@@ -376,7 +398,8 @@ nlohmann::json plan_to_json(const Plan& plan) {
   j["tile_size"] = plan.grid.tile_size();
   j["cell_type"] = cell_type_name(plan.cell_type);
   j["bands"] = plan.bands;
-  j["zoom"] = {{"min", plan.min_zoom}, {"max", plan.max_zoom}};
+  j["zoom"] = {{"min", plan.min_zoom}, {"max", plan.max_zoom}, {"native", plan.native_zoom}};
+  j["warnings"] = plan_warnings(plan);
   j["partition_zoom"] = plan.region_zoom;
   j["partitions"] = plan.partitions.size();
   j["partition_size_tiles"] = 1 << (plan.max_zoom - plan.region_zoom);

@@ -59,6 +59,37 @@ TEST(ZoomForPixelSize, MatchesGdal2tiles) {
   EXPECT_EQ(zoom_for_pixel_size(res13, 256), 13);
 }
 
+TEST_F(PlanTest, WarnsWhenTheMaxZoomOversamplesTheSourceByMoreThanTwoLevels) {
+  IngestDefinition def = l7_definition();
+  auto native = make_plan(def, PlanOptions{});
+  ASSERT_TRUE(native.is_ok()) << native.status().to_string();
+  EXPECT_EQ(native->native_zoom, 12);
+  EXPECT_TRUE(plan_warnings(*native).empty());
+
+  def.output.max_zoom = 12 + kOversampleLevelsWarned;
+  auto two = make_plan(def, PlanOptions{});
+  ASSERT_TRUE(two.is_ok()) << two.status().to_string();
+  EXPECT_EQ(two->native_zoom, 12);
+  EXPECT_TRUE(plan_warnings(*two).empty());
+
+  def.output.max_zoom = 15;
+  auto three = make_plan(def, PlanOptions{});
+  ASSERT_TRUE(three.is_ok()) << three.status().to_string();
+  const std::vector<std::string> w = plan_warnings(*three);
+  ASSERT_EQ(w.size(), 1u);
+  int64_t finer = 0;
+  for (const LevelPlan& l : three->levels)
+    if (l.zoom > 12) finer += l.tiles;
+  EXPECT_NE(w[0].find("max zoom 15 oversamples the sources by 3 levels"), std::string::npos)
+      << w[0];
+  EXPECT_NE(w[0].find("gives zoom 12"), std::string::npos) << w[0];
+  EXPECT_NE(w[0].find(std::to_string(finer) + " of the " + std::to_string(three->total_tiles())),
+            std::string::npos)
+      << w[0];
+  EXPECT_EQ(plan_to_json(*three)["warnings"], nlohmann::json(w));
+  EXPECT_EQ(plan_to_json(*three)["zoom"]["native"], 12);
+}
+
 TEST_F(PlanTest, ZoomedPlanForTheRealScene) {
   auto plan = make_plan(l7_definition(), PlanOptions{});
   ASSERT_TRUE(plan.is_ok()) << plan.status().to_string();

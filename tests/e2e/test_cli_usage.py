@@ -112,5 +112,31 @@ class ConnectionErrorTest(unittest.TestCase):
         self.assertNotIn("connection refused", err)
 
 
+class PlanOversamplingTest(unittest.TestCase):
+    """data/L7_ETMs.tif has 28.5 m pixels: zoom 12 at 256 px tiles."""
+
+    def plan(self, *extra):
+        return kt.run_kiln(["plan", kt.l7_path(), "--layer", "l7", "--catalog", "/nonexistent",
+                            "--bands", "3,2,1"] + list(extra), expect_rc=kt.EXIT_OK)
+
+    def test_warns_past_two_levels_finer_than_the_source(self):
+        _, out, err = self.plan("--max-zoom", "16")
+        self.assertRegex(err, r"(?m)^kiln: warning: layer l7: max zoom 16 oversamples the "
+                              r"sources by 4 levels: their resolution gives zoom 12")
+        self.assertRegex(out, r"(?m)^\s+16\s+\d+")  # the plan is still printed
+        _, out, _ = self.plan("--max-zoom", "16", "--json")
+        plan = json.loads(out)
+        self.assertEqual(plan["zoom"]["native"], 12)
+        self.assertEqual(len(plan["warnings"]), 1)
+        self.assertIn("oversamples", plan["warnings"][0])
+
+    def test_quiet_up_to_two_levels(self):
+        for extra in ([], ["--max-zoom", "14"]):
+            _, out, err = self.plan(*extra)
+            self.assertNotIn("warning", err)
+            _, out, _ = self.plan("--json", *extra)
+            self.assertEqual(json.loads(out)["warnings"], [])
+
+
 if __name__ == "__main__":
     unittest.main()
