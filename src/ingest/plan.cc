@@ -193,8 +193,22 @@ Result<Plan> make_plan(const IngestDefinition& def, const PlanOptions& options) 
                               " cells: set output.nodata (--nodata) or output.cell_type");
     }
   }
-  Status enc = check_encodable(out.encoding.format, plan.cell_type, bands);
-  if (!enc.is_ok()) return enc.with_context("output.encoding");
+  if (out.auto_format) {
+    // png when it holds the layer (smaller, and what map viewers show);
+    // tif holds any cell type and band count (a float DEM, an analytic scene).
+    plan.def.output.encoding.format =
+        check_encodable(TileFormat::kPng, plan.cell_type, bands).is_ok() ? TileFormat::kPng
+                                                                         : TileFormat::kTiff;
+  }
+  Status enc = check_encodable(plan.def.output.encoding.format, plan.cell_type, bands);
+  if (!enc.is_ok()) {
+    // The cell type and band count come from the sources: name them.
+    std::string from = "'" + plan.sources[0].info.uri + "'";
+    if (plan.sources.size() > 1)
+      from += " and " + std::to_string(plan.sources.size() - 1) + " more source(s)";
+    return Status(enc.code(), "output.encoding: " + enc.message() + " (the layer from " + from +
+                                  "; leave the format out and tif is picked)");
+  }
   plan.band_names = out.band_names;
   if (plan.band_names.empty()) {
     plan.band_names.assign(bands, "");
@@ -370,6 +384,18 @@ Result<Plan> make_plan(const IngestDefinition& def, const PlanOptions& options) 
   return plan;
 }
 
+std::string format_choice(const Plan& plan) {
+  if (!plan.def.output.auto_format) return "";
+  const std::string layer = std::to_string(plan.bands) +
+                            (plan.bands == 1 ? " band of " : " bands of ") +
+                            cell_type_name(plan.cell_type);
+  if (plan.def.output.encoding.format == TileFormat::kPng) {
+    return "png (the default; it holds " + layer + ")";
+  }
+  return std::string(tile_extension(plan.def.output.encoding.format)) +
+         " (picked: png holds 1 or 3 bands of uint8 or uint16, not " + layer + ")";
+}
+
 std::vector<std::string> plan_warnings(const Plan& plan) {
   std::vector<std::string> out;
   const int over = plan.max_zoom - plan.native_zoom;
@@ -396,6 +422,7 @@ nlohmann::json plan_to_json(const Plan& plan) {
   j["environment"] = plan.def.output.environment;
   j["layout"] = layout_name(plan.def.output.layout);
   j["tile_size"] = plan.grid.tile_size();
+  j["format"] = tile_extension(plan.def.output.encoding.format);
   j["cell_type"] = cell_type_name(plan.cell_type);
   j["bands"] = plan.bands;
   j["zoom"] = {{"min", plan.min_zoom}, {"max", plan.max_zoom}, {"native", plan.native_zoom}};

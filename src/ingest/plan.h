@@ -96,6 +96,11 @@ inline constexpr int kOversampleLevelsWarned = 2;
 // with the tiles it costs. Empty when nothing is amiss.
 std::vector<std::string> plan_warnings(const Plan& plan);
 
+// Why make_plan chose the tile format when the definition left it open
+// ("png holds 3 bands of uint8", "tif: png holds 1 or 3 bands of uint8 or
+// uint16, not 6 bands of uint8"); "" when the definition named the format.
+std::string format_choice(const Plan& plan);
+
 // A JSON summary for `kiln plan --json` (with "warnings").
 nlohmann::json plan_to_json(const Plan& plan);
 

@@ -90,6 +90,60 @@ TEST_F(PlanTest, WarnsWhenTheMaxZoomOversamplesTheSourceByMoreThanTwoLevels) {
   EXPECT_EQ(plan_to_json(*three)["zoom"]["native"], 12);
 }
 
+// A definition as `kiln ingest FILE --layer t` makes it: every field default.
+IngestDefinition flagless_definition(const std::string& file) {
+  auto defs = parse_definition(nlohmann::json{{"layer", "t"},
+                                              {"sources", {{{"uri", test_data_path(file)}}}},
+                                              {"output", {{"catalog", "/tmp/x"}}}});
+  EXPECT_TRUE(defs.is_ok()) << defs.status().to_string();
+  return defs.is_ok() ? defs->front() : IngestDefinition{};
+}
+
+TEST_F(PlanTest, TheDefaultFormatHoldsTheLayer) {
+  struct Case {
+    const char* file;
+    std::vector<BandMap> bands;  // empty: every band
+    TileFormat format;
+    const char* says;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"L7_ETMs.tif", {{3, 0}, {2, 1}, {1, 2}}, TileFormat::kPng, "it holds 3 bands of uint8"},
+           {"L7_ETMs.tif", {}, TileFormat::kTiff, "not 6 bands of uint8"},
+           {"dem-hills.crop.tif", {}, TileFormat::kTiff, "not 1 band of float32"},
+           {"rt_scene_band1.crop.tif", {}, TileFormat::kPng, "it holds 1 band of uint16"}}) {
+    SCOPED_TRACE(c.file + std::string(c.bands.empty() ? " all bands" : " 3 bands"));
+    IngestDefinition def = flagless_definition(c.file);
+    def.sources[0].bands = c.bands;
+    auto plan = make_plan(def, PlanOptions{});
+    ASSERT_TRUE(plan.is_ok()) << plan.status().to_string();
+    EXPECT_EQ(plan->def.output.encoding.format, c.format);
+    EXPECT_EQ(plan_to_json(*plan)["format"], tile_extension(c.format));
+    EXPECT_NE(format_choice(*plan).find(c.says), std::string::npos) << format_choice(*plan);
+    EXPECT_EQ(format_choice(*plan).rfind(tile_extension(c.format), 0), 0u) << format_choice(*plan);
+  }
+}
+
+TEST_F(PlanTest, AFormatAskedForIsKeptAndARefusalNamesTheFile) {
+  IngestDefinition def = flagless_definition("dem-hills.crop.tif");
+  def.output.auto_format = false;
+  def.output.encoding.format = TileFormat::kPng;
+  auto plan = make_plan(def, PlanOptions{});
+  ASSERT_FALSE(plan.is_ok());
+  EXPECT_EQ(plan.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(plan.status().message().find("png tiles hold"), std::string::npos);
+  EXPECT_NE(plan.status().message().find(test_data_path("dem-hills.crop.tif")), std::string::npos)
+      << plan.status().message();
+
+  def.output.encoding.format = TileFormat::kTiff;
+  auto tif = make_plan(def, PlanOptions{});
+  ASSERT_TRUE(tif.is_ok()) << tif.status().to_string();
+  EXPECT_EQ(format_choice(*tif), "");  // named, not chosen
+
+  // The JSON form keeps the choice open, so a step's tasks pick the same.
+  IngestDefinition open = flagless_definition("dem-hills.crop.tif");
+  EXPECT_EQ(to_json(open)["output"]["encoding"]["format"], "auto");
+}
+
 TEST_F(PlanTest, ZoomedPlanForTheRealScene) {
   auto plan = make_plan(l7_definition(), PlanOptions{});
   ASSERT_TRUE(plan.is_ok()) << plan.status().to_string();

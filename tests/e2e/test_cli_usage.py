@@ -138,5 +138,58 @@ class PlanOversamplingTest(unittest.TestCase):
             self.assertEqual(json.loads(out)["warnings"], [])
 
 
+class FlaglessIngestTest(unittest.TestCase):
+    """A float32 DEM or a 6-band scene ingests with no format flag: tif is
+    picked (png holds only 1 or 3 bands of uint8/uint16) and kiln says so."""
+
+    def setUp(self):
+        self.cat = kt.TempCatalog().__enter__()
+        self.addCleanup(self.cat.__exit__, None, None, None)
+
+    def ingest(self, source, layer, *extra, expect_rc=kt.EXIT_OK):
+        return kt.run_kiln(kt.ingest_args(source, self.cat, layer, *extra), expect_rc=expect_rc)
+
+    def assert_tif_layer(self, layer, cell_type, bands):
+        cur = kt.current_dir(self.cat, "default", layer)
+        meta = kt.load_metadata(self.cat, "default", layer)
+        self.assertEqual(meta["format"], "tif")
+        self.assertEqual(meta["cell_type"], cell_type)
+        tiles = kt.list_tiles(cur)
+        self.assertTrue(tiles)
+        self.assertEqual(kt.list_tiles(cur, "tif"), tiles)  # no png among them
+        top = tiles[max(tiles)]
+        data, _ = kt.read_tile(next(iter(top.values())))
+        self.assertEqual(data.shape[0], bands)
+        self.assertEqual(str(data.dtype), cell_type)
+
+    def test_float_dem(self):
+        dem = kt.data_path("dem-hills.crop.tif")
+        _, out, _ = self.ingest(dem, "dem")
+        self.assertRegex(out, r"(?m)^tiles\s+\d+ tif tiles")
+        self.assertRegex(out, r"(?m)^format\s+tif \(picked: png holds 1 or 3 bands of uint8 or "
+                              r"uint16, not 1 band of float32\)$")
+        self.assert_tif_layer("dem", "float32", 1)
+        _, out, _ = kt.run_kiln(["plan", dem, "--layer", "dem", "--catalog", str(self.cat)],
+                                expect_rc=kt.EXIT_OK)
+        self.assertIn("format tif (picked", out)
+
+    def test_six_band_scene(self):
+        _, out, _ = self.ingest(kt.l7_path(), "analytic")
+        self.assertRegex(out, r"(?m)^format\s+tif .*not 6 bands of uint8\)$")
+        self.assert_tif_layer("analytic", "uint8", 6)
+
+    def test_three_bands_stay_png(self):
+        _, out, _ = self.ingest(kt.l7_path(), "rgb", "--bands", "3,2,1")
+        self.assertRegex(out, r"(?m)^tiles\s+\d+ png tiles")
+        self.assertRegex(out, r"(?m)^format\s+png \(the default; it holds 3 bands of uint8\)$")
+
+    def test_png_asked_for_a_dem_names_the_file(self):
+        dem = kt.data_path("dem-hills.crop.tif")
+        _, _, err = self.ingest(dem, "dem", "--format", "png", expect_rc=kt.EXIT_USAGE)
+        self.assertIn("png tiles hold 1 or 3 bands of uint8 or uint16", err)
+        self.assertIn(dem, err)
+        kt.assert_nothing_published(self, self.cat, "default", "dem")
+
+
 if __name__ == "__main__":
     unittest.main()
