@@ -152,7 +152,9 @@ void add_ingest_flags(CLI::App* cmd, IngestFlags* f, bool for_plan) {
   cmd->add_option(
       "--layout", f->layout,
       "zoomed (EPSG:3857 XYZ pyramid, default) or floating (source CRS and resolution)");
-  cmd->add_option("--tile-size", f->tile_size, "Tile size in pixels: 256 (default) or 512");
+  cmd->add_option(
+      "--tile-size", f->tile_size,
+      "Tile size in pixels: a power of two from 64 to 4096; 256 (default) and 512 are usual");
   cmd->add_option("--min-zoom", f->min_zoom, "Lowest zoom level (default 0)");
   cmd->add_option(
       "--max-zoom", f->max_zoom,

@@ -177,8 +177,9 @@ Result<Plan> make_plan(const IngestDefinition& def, const PlanOptions& options) 
     for (const auto& m : s.bands) fed[m.target] = true;
   for (int b = 0; b < bands; ++b) {
     if (!fed[b]) {
-      return invalid_argument("output band " + std::to_string(b + 1) +
-                              " has no source band feeding it (check the sources' bands)");
+      return invalid_argument("output band " + std::to_string(b) +
+                              " has no source band feeding it (output bands count from 0; check "
+                              "the sources' bands and target_bands)");
     }
   }
   plan.bands = bands;

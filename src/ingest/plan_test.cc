@@ -144,6 +144,22 @@ TEST_F(PlanTest, AFormatAskedForIsKeptAndARefusalNamesTheFile) {
   EXPECT_EQ(to_json(open)["output"]["encoding"]["format"], "auto");
 }
 
+TEST_F(PlanTest, AnUnfedOutputBandIsNamedCountingFromZero) {
+  // The first source feeds output bands 0-5 (all six of its bands); the
+  // second feeds band 7: band 6, as docs/definition.md counts, is missing.
+  IngestDefinition def = l7_definition();
+  def.sources[0].bands.clear();
+  SourceDef second = def.sources[0];
+  second.bands = {BandMap{1, 7}};
+  def.sources.push_back(second);
+  def.output.auto_format = true;
+  auto plan = make_plan(def, PlanOptions{});
+  ASSERT_FALSE(plan.is_ok());
+  EXPECT_EQ(plan.status().message().rfind("output band 6 has no source band feeding it", 0), 0u)
+      << plan.status().message();
+  EXPECT_NE(plan.status().message().find("count from 0"), std::string::npos);
+}
+
 TEST_F(PlanTest, ZoomedPlanForTheRealScene) {
   auto plan = make_plan(l7_definition(), PlanOptions{});
   ASSERT_TRUE(plan.is_ok()) << plan.status().to_string();

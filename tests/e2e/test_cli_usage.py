@@ -191,5 +191,38 @@ class FlaglessIngestTest(unittest.TestCase):
         kt.assert_nothing_published(self, self.cat, "default", "dem")
 
 
+class HelpAgreesWithTheToolTest(unittest.TestCase):
+    def test_tile_size(self):
+        _, out, _ = kt.run_kiln(["ingest", "--help"], expect_rc=kt.EXIT_OK)
+        m = re.search(r"--tile-size INT\s+Tile size in pixels: a power of two from (\d+) to (\d+)",
+                      out)
+        self.assertTrue(m, out)
+        low, high = int(m.group(1)), int(m.group(2))
+        plan = ["plan", kt.l7_path(), "--layer", "t", "--catalog", "/nonexistent", "--bands",
+                "3,2,1", "--max-zoom", "4", "--tile-size"]
+        for ok in (low, 128, 512, high):
+            kt.run_kiln(plan + [str(ok)], expect_rc=kt.EXIT_OK)
+        for bad in (low // 2, 384, high * 2):
+            _, _, err = kt.run_kiln(plan + [str(bad)], expect_rc=kt.EXIT_USAGE)
+            self.assertIn("--tile-size: must be a power of two from %d to %d" % (low, high), err)
+
+    def test_band_numbering(self):
+        # `--bands` counts source bands from 1, as docs/definition.md says.
+        _, out, _ = kt.run_kiln(["ingest", "--help"], expect_rc=kt.EXIT_OK)
+        self.assertRegex(out, r"--bands TEXT\s+Source bands in output order, 1-based")
+        with open(os.path.join(kt.source_dir(), "docs", "definition.md")) as f:
+            doc = f.read()
+        self.assertIn("counted from 1 as GDAL counts them", doc)
+        self.assertIn("| `target_bands` | array of integers | `0, 1, 2, ...` | Output band of "
+                      "each entry of `bands` (same length), counted from 0.", doc)
+        plan = ["plan", kt.l7_path(), "--layer", "t", "--catalog", "/nonexistent",
+                "--max-zoom", "4"]
+        _, _, err = kt.run_kiln(plan + ["--bands", "0"], expect_rc=kt.EXIT_USAGE)
+        self.assertIn("source bands count from 1", err)
+        _, _, err = kt.run_kiln(plan + ["--bands", "7"], expect_rc=kt.EXIT_INPUT)
+        self.assertRegex(err, r"\b7\b")
+        kt.run_kiln(plan + ["--bands", "6"], expect_rc=kt.EXIT_OK)
+
+
 if __name__ == "__main__":
     unittest.main()
