@@ -1,11 +1,19 @@
 #include "cli/api_client.h"
 
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+
 #include <cctype>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <regex>
 
 #include <httplib.h>
 
+#include "common/process.h"
 #include "server/http_errors.h"
 
 namespace kiln::cli {
@@ -64,6 +72,56 @@ Result<nlohmann::json> parse_body(const httplib::Result& res) {
   return j;
 }
 
+// How long the probe in connect_failure_reason waits: a refused or
+// unreachable address answers at once; httplib has already waited its own
+// connection timeout before.
+constexpr int kProbeTimeoutMs = 2000;
+
+// cpp-httplib says only "Connection" when it cannot connect (the socket's
+// error stays inside it; errno then holds EINPROGRESS from its non-blocking
+// connect). To name the reason, connect once more ourselves and report what
+// that attempt got: "connection refused", "no route to host", a name that
+// does not resolve... `server` is a URL as ApiClient::create normalises it.
+std::string connect_failure_reason(const std::string& server) {
+  static const std::regex kHostPort(R"(^(https?)://(\[([^\]]+)\]|[^:/]+)(:([0-9]+))?$)");
+  std::smatch m;
+  if (!std::regex_match(server, m, kHostPort)) return "cannot connect";
+  const std::string host = m[3].matched ? m[3].str() : m[2].str();
+  const std::string port = m[5].matched ? m[5].str() : (m[1] == "https" ? "443" : "80");
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (int rc = getaddrinfo(host.c_str(), port.c_str(), &hints, &found); rc != 0) {
+    return "cannot resolve host '" + host + "': " + gai_strerror(rc);
+  }
+  std::unique_ptr<addrinfo, decltype(&freeaddrinfo)> addrs(found, &freeaddrinfo);
+  int err = 0;
+  for (const addrinfo* a = addrs.get(); a; a = a->ai_next) {
+    os::Fd fd(socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol));
+    if (!fd.valid()) {
+      err = errno;
+      continue;
+    }
+    if (connect(fd.get(), a->ai_addr, a->ai_addrlen) == 0) return "the connection dropped";
+    err = errno;
+    if (err != EINPROGRESS) continue;
+    pollfd p{fd.get(), POLLOUT, 0};
+    const int ready = poll(&p, 1, kProbeTimeoutMs);
+    if (ready == 0) {
+      err = ETIMEDOUT;
+      continue;
+    }
+    socklen_t len = sizeof err;
+    if (ready < 0 || getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+    // It connects now: the server came up or went away between the tries.
+    if (err == 0) return "the connection failed, then succeeded on a second try";
+  }
+  std::string reason = std::strerror(err);
+  if (!reason.empty()) reason[0] = static_cast<char>(std::tolower(reason[0]));
+  return reason;
+}
+
 }  // namespace
 
 void add_api_flags(CLI::App* cmd, ApiFlags* flags) {
@@ -108,8 +166,26 @@ ApiClient::~ApiClient() = default;
 
 Status ApiClient::transport_error(const std::string& method, const std::string& path,
                                   int error) const {
-  return internal_error("cannot reach kiln serve at " + server_ + " (" + method + " " + path +
-                        "): " + httplib::to_string(static_cast<httplib::Error>(error)));
+  std::string reason;
+  switch (static_cast<httplib::Error>(error)) {
+    case httplib::Error::Connection:
+      reason = connect_failure_reason(server_);
+      break;
+    case httplib::Error::ConnectionTimeout:
+      reason = "no connection within " + std::to_string(kConnectTimeoutSeconds) + " s";
+      break;
+    case httplib::Error::Read:
+      reason = "the connection closed or timed out before the answer";
+      break;
+    case httplib::Error::Write:
+      reason = "the connection closed while sending the request";
+      break;
+    default:
+      reason = httplib::to_string(static_cast<httplib::Error>(error));
+      break;
+  }
+  return internal_error("cannot reach kiln serve at " + server_ + ": " + reason + " (" + method +
+                        " " + path + ")");
 }
 
 Result<nlohmann::json> ApiClient::get(const std::string& path, int read_timeout_seconds) {

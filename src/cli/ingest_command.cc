@@ -112,6 +112,8 @@ void print_plan(const ingest::Plan& p) {
               p.grid.is_web_mercator() ? "EPSG:3857" : "source CRS", p.grid.tile_size(),
               tile_extension(o.encoding.format), cell_type_name(p.cell_type), p.bands,
               p.bands == 1 ? "" : "s");
+  const std::string choice = ingest::format_choice(p);
+  if (!choice.empty()) std::printf("format %s\n", choice.c_str());
   std::printf("%5s %10s  %-31s %s\n", "zoom", "tiles", "key range x / y", "resolution");
   for (const auto& l : p.levels) {
     char range[64];
@@ -150,7 +152,9 @@ void add_ingest_flags(CLI::App* cmd, IngestFlags* f, bool for_plan) {
   cmd->add_option(
       "--layout", f->layout,
       "zoomed (EPSG:3857 XYZ pyramid, default) or floating (source CRS and resolution)");
-  cmd->add_option("--tile-size", f->tile_size, "Tile size in pixels: 256 (default) or 512");
+  cmd->add_option(
+      "--tile-size", f->tile_size,
+      "Tile size in pixels: a power of two from 64 to 4096; 256 (default) and 512 are usual");
   cmd->add_option("--min-zoom", f->min_zoom, "Lowest zoom level (default 0)");
   cmd->add_option(
       "--max-zoom", f->max_zoom,
@@ -164,7 +168,10 @@ void add_ingest_flags(CLI::App* cmd, IngestFlags* f, bool for_plan) {
                   "Warp resampling: nearest, bilinear (default), cubic, lanczos");
   cmd->add_option("--pyramid-resample", f->pyramid_resample,
                   "Pyramid resampling: average (default), mode, min, max, median, nearest");
-  cmd->add_option("--format", f->format, "Tile encoding: png (default), webp, tif");
+  cmd->add_option(
+      "--format", f->format,
+      "Tile encoding: png, webp or tif (default: png when it holds the layer, i.e. 1 or 3\n"
+      "bands of uint8 or uint16; tif otherwise)");
   cmd->add_option("--webp-quality", f->webp_quality, "WebP quality 0-100 (default 75)");
   cmd->add_flag("--webp-lossless", f->webp_lossless, "Lossless WebP");
   cmd->add_option("--tif-compression", f->tif_compression, "deflate (default) or zstd");
@@ -192,6 +199,8 @@ int run_plan_command(const IngestFlags& f) {
   for (const auto& def : *defs) {
     auto plan = ingest::make_plan(def, {ingest::resolve_threads(f.threads)});
     if (!plan.is_ok()) return report_error(plan.status());
+    for (const std::string& w : ingest::plan_warnings(*plan))
+      std::fprintf(stderr, "kiln: warning: layer %s: %s\n", def.layer.c_str(), w.c_str());
     if (f.json)
       all.push_back(ingest::plan_to_json(*plan));
     else
@@ -230,12 +239,13 @@ int run_ingest_command(const IngestFlags& f) {
                   s.version);
       std::printf("published  %s\n", current.c_str());
       std::printf("tiles      %lld %s tiles, zoom %d-%d, %s\n", static_cast<long long>(s.tiles),
-                  tile_extension(def.output.encoding.format), s.min_zoom, s.max_zoom,
+                  s.format.c_str(), s.min_zoom, s.max_zoom,
                   human_bytes(static_cast<double>(s.bytes)).c_str());
+      if (!s.format_choice.empty()) std::printf("format     %s\n", s.format_choice.c_str());
       std::printf("took       %.2f s (%lld partitions, %d threads)\n", secs,
                   static_cast<long long>(s.partitions), ingest::resolve_threads(f.threads));
       std::printf("look       gdalinfo %s/layer.xml   |   XYZ url file://%s/{z}/{x}/{y}.%s\n",
-                  current.c_str(), current.c_str(), tile_extension(def.output.encoding.format));
+                  current.c_str(), current.c_str(), s.format.c_str());
     }
   }
   return kExitOk;

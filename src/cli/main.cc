@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/commands.h"
+#include "cli/did_you_mean.h"
 #include "cli/exit_codes.h"
 #include "common/log.h"
 
@@ -65,6 +66,14 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() != 0) {
+      const std::string hint = did_you_mean(app);
+      if (!hint.empty()) {
+        std::fprintf(stderr, "kiln: error: %s\nRun with --help for more information.\n",
+                     hint.c_str());
+        return kExitUsage;
+      }
+    }
     int rc = app.exit(e);
     return rc == 0 ? 0 : kExitUsage;
   }

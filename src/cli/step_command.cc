@@ -127,10 +127,17 @@ int exit_code_for_step(const json& step) {
 // --- submit ------------------------------------------------------------------
 
 // The server runs elsewhere, so a relative path that names a file here is
-// made absolute; anything else (a GDAL /vsi name, a URL) is left as written.
-std::string absolute_source(const std::string& uri) {
+// made absolute; anything else (a GDAL /vsi name, a URL, a driver's
+// "NETCDF:file:var" name) is left as written. A plain relative path that
+// names no file here is refused now, as missing: the server could only say
+// that it is relative.
+Result<std::string> absolute_source(const std::string& uri) {
   std::error_code ec;
-  if (uri.empty() || uri.front() == '/' || !std::filesystem::exists(uri, ec)) return uri;
+  if (uri.empty() || uri.front() == '/' || uri.find(':') != std::string::npos) return uri;
+  if (!std::filesystem::exists(uri, ec)) {
+    return input_error("source '" + uri + "' does not exist (looked for " +
+                       std::filesystem::absolute(uri, ec).lexically_normal().string() + ")");
+  }
   return std::filesystem::absolute(uri, ec).lexically_normal().string();
 }
 
@@ -164,7 +171,9 @@ Result<std::vector<ingest::IngestDefinition>> submitted_definitions(const Ingest
     KILN_ASSIGN_OR_RETURN(defs, ingest::parse_definition(j));
   }
   for (auto& d : defs) {
-    for (auto& s : d.sources) s.uri = absolute_source(s.uri);
+    for (auto& s : d.sources) {
+      KILN_ASSIGN_OR_RETURN(s.uri, absolute_source(s.uri));
+    }
   }
   return defs;
 }

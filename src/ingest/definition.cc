@@ -278,13 +278,19 @@ Status parse_zoom(const json& v, OutputDef* o) {
   return Status::ok();
 }
 
-Status parse_encoding(const json& v, EncodeOptions* e) {
+// `auto_format` is set when "format" is "auto", cleared when it names one.
+Status parse_encoding(const json& v, EncodeOptions* e, bool* auto_format) {
   const std::string path = "output.encoding";
   KILN_RETURN_IF_ERROR(check_members(
       v, path,
       {"format", "png_level", "webp_quality", "webp_lossless", "tif_compression", "tif_level"}));
   if (const json* f = member(v, "format")) {
-    KILN_RETURN_IF_ERROR(read_enum(*f, path + ".format", parse_tile_format, &e->format));
+    if (f->is_string() && f->get<std::string>() == "auto") {
+      *auto_format = true;
+    } else {
+      KILN_RETURN_IF_ERROR(read_enum(*f, path + ".format", parse_tile_format, &e->format));
+      *auto_format = false;
+    }
   }
   if (const json* x = member(v, "png_level")) {
     KILN_RETURN_IF_ERROR(read_int(*x, path + ".png_level", &e->png_level, kGot));
@@ -350,7 +356,10 @@ Result<OutputDef> parse_output(const json& v) {
     KILN_RETURN_IF_ERROR(
         read_enum(*x, "output.pyramid_resample", parse_pyramid_resample, &o.pyramid_resample));
   }
-  if (const json* x = member(v, "encoding")) KILN_RETURN_IF_ERROR(parse_encoding(*x, &o.encoding));
+  o.auto_format = true;  // unless the encoding names a format
+  if (const json* x = member(v, "encoding")) {
+    KILN_RETURN_IF_ERROR(parse_encoding(*x, &o.encoding, &o.auto_format));
+  }
   if (const json* x = member(v, "partitioning")) {
     KILN_RETURN_IF_ERROR(check_members(*x, "output.partitioning", {"curve"}));
     if (const json* c = member(*x, "curve")) {
@@ -392,6 +401,7 @@ Result<IngestDefinition> parse_kiln(const json& doc) {
     def.sources.push_back(std::move(s));
   }
 
+  def.output.auto_format = true;  // no "output": every default, the format's too
   if (const json* output = member(doc, "output")) {
     KILN_ASSIGN_OR_RETURN(def.output, parse_output(*output));
   }
@@ -505,7 +515,9 @@ Status check_encoding(const OutputDef& o, int bands) {
                             " for " + tiff_compression_name(e.tiff_compression) + "; got " +
                             std::to_string(e.tiff_level));
   }
-  if (e.format == TileFormat::kTiff) return Status::ok();  // holds any type and band count
+  // tif holds any type and band count; make_plan picks a format that holds
+  // the layer when none was asked for.
+  if (e.format == TileFormat::kTiff || o.auto_format) return Status::ok();
   const std::string fmt = tile_extension(e.format);
   if (o.cell_type && bands > 0) {
     Status s = check_encodable(e.format, *o.cell_type, bands);
@@ -720,7 +732,7 @@ json to_json(const IngestDefinition& def) {
   out["nodata"] = nodata_json(o.nodata);
   out["resample"] = warp_resample_name(o.resample);
   out["pyramid_resample"] = pyramid_resample_name(o.pyramid_resample);
-  out["encoding"] = {{"format", tile_extension(o.encoding.format)},
+  out["encoding"] = {{"format", o.auto_format ? "auto" : tile_extension(o.encoding.format)},
                      {"png_level", o.encoding.png_level},
                      {"webp_quality", o.encoding.webp_quality},
                      {"webp_lossless", o.encoding.webp_lossless},

@@ -55,6 +55,10 @@ struct OutputDef {
   PyramidResample pyramid_resample = PyramidResample::kAverage;
   bool pyramid = true;     // false: only max zoom (min_zoom = max_zoom)
   EncodeOptions encoding;  // format png by default
+  // No format was asked for ("auto", or none in the JSON): make_plan picks
+  // png when png holds the layer's cell type and bands, tif otherwise, and
+  // sets encoding.format. False keeps encoding.format as it is.
+  bool auto_format = false;
   Curve curve = Curve::kZOrder;
   int histogram_buckets = 256;
   // Max error of the approximate transform, in output pixels (gdalwarp -et);

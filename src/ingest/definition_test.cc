@@ -284,6 +284,7 @@ TEST(KilnFormat, MinimalDefinitionTakesTheDocumentedDefaults) {
   EXPECT_EQ(o.resample, WarpResample::kBilinear);
   EXPECT_EQ(o.pyramid_resample, PyramidResample::kAverage);
   EXPECT_EQ(o.encoding.format, TileFormat::kPng);
+  EXPECT_TRUE(o.auto_format);  // make_plan picks png or tif
   EXPECT_EQ(o.curve, Curve::kZOrder);
   EXPECT_EQ(o.histogram_buckets, 256);
   EXPECT_EQ(o.error_threshold, 0.125);

@@ -141,6 +141,8 @@ Result<IngestSummary> run_ingest(const IngestDefinition& def, const IngestOption
   s.min_zoom = plan.min_zoom;
   s.max_zoom = plan.max_zoom;
   s.partitions = static_cast<int64_t>(plan.partitions.size());
+  s.format = tile_extension(plan.def.output.encoding.format);
+  s.format_choice = format_choice(plan);
   s.metadata = std::move(metadata);
   return s;
 }

@@ -32,6 +32,8 @@ struct IngestSummary {
   int min_zoom = 0;
   int max_zoom = 0;
   int64_t partitions = 0;
+  std::string format;         // the tiles' extension: "png", "webp" or "tif"
+  std::string format_choice;  // why, when the definition left it open (plan.h)
   nlohmann::json metadata;
 };
 

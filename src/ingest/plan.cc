@@ -177,8 +177,9 @@ Result<Plan> make_plan(const IngestDefinition& def, const PlanOptions& options) 
     for (const auto& m : s.bands) fed[m.target] = true;
   for (int b = 0; b < bands; ++b) {
     if (!fed[b]) {
-      return invalid_argument("output band " + std::to_string(b + 1) +
-                              " has no source band feeding it (check the sources' bands)");
+      return invalid_argument("output band " + std::to_string(b) +
+                              " has no source band feeding it (output bands count from 0; check "
+                              "the sources' bands and target_bands)");
     }
   }
   plan.bands = bands;
@@ -193,8 +194,22 @@ Result<Plan> make_plan(const IngestDefinition& def, const PlanOptions& options) 
                               " cells: set output.nodata (--nodata) or output.cell_type");
     }
   }
-  Status enc = check_encodable(out.encoding.format, plan.cell_type, bands);
-  if (!enc.is_ok()) return enc.with_context("output.encoding");
+  if (out.auto_format) {
+    // png when it holds the layer (smaller, and what map viewers show);
+    // tif holds any cell type and band count (a float DEM, an analytic scene).
+    plan.def.output.encoding.format =
+        check_encodable(TileFormat::kPng, plan.cell_type, bands).is_ok() ? TileFormat::kPng
+                                                                         : TileFormat::kTiff;
+  }
+  Status enc = check_encodable(plan.def.output.encoding.format, plan.cell_type, bands);
+  if (!enc.is_ok()) {
+    // The cell type and band count come from the sources: name them.
+    std::string from = "'" + plan.sources[0].info.uri + "'";
+    if (plan.sources.size() > 1)
+      from += " and " + std::to_string(plan.sources.size() - 1) + " more source(s)";
+    return Status(enc.code(), "output.encoding: " + enc.message() + " (the layer from " + from +
+                                  "; leave the format out and tif is picked)");
+  }
   plan.band_names = out.band_names;
   if (plan.band_names.empty()) {
     plan.band_names.assign(bands, "");
@@ -216,6 +231,7 @@ Result<Plan> make_plan(const IngestDefinition& def, const PlanOptions& options) 
       KILN_ASSIGN_OR_RETURN(double px, web_mercator_pixel_size(s.info));
       auto_max = std::max(auto_max, zoom_for_pixel_size(px, ts));
     }
+    plan.native_zoom = auto_max;
     plan.max_zoom = out.max_zoom ? *out.max_zoom : auto_max;
   } else {
     const SourceInfo& first = plan.sources[0].info;
@@ -243,6 +259,7 @@ Result<Plan> make_plan(const IngestDefinition& def, const PlanOptions& options) 
     };
     int64_t wpx = pixels(ext.width(), rx), hpx = pixels(ext.height(), ry);
     int native = TileGrid::floating_levels(wpx, hpx, ts);
+    plan.native_zoom = native;
     plan.max_zoom = out.max_zoom ? *out.max_zoom : native;
     if (plan.max_zoom > native) {
       return invalid_argument("output.zoom.max: " + std::to_string(plan.max_zoom) +
@@ -368,15 +385,49 @@ Result<Plan> make_plan(const IngestDefinition& def, const PlanOptions& options) 
   return plan;
 }
 
+std::string format_choice(const Plan& plan) {
+  if (!plan.def.output.auto_format) return "";
+  const std::string layer = std::to_string(plan.bands) +
+                            (plan.bands == 1 ? " band of " : " bands of ") +
+                            cell_type_name(plan.cell_type);
+  if (plan.def.output.encoding.format == TileFormat::kPng) {
+    return "png (the default; it holds " + layer + ")";
+  }
+  return std::string(tile_extension(plan.def.output.encoding.format)) +
+         " (picked: png holds 1 or 3 bands of uint8 or uint16, not " + layer + ")";
+}
+
+std::vector<std::string> plan_warnings(const Plan& plan) {
+  std::vector<std::string> out;
+  const int over = plan.max_zoom - plan.native_zoom;
+  if (over > kOversampleLevelsWarned) {
+    int64_t finer = 0;
+    for (const LevelPlan& l : plan.levels) {
+      if (l.zoom > plan.native_zoom) finer += l.tiles;
+    }
+    out.push_back("max zoom " + std::to_string(plan.max_zoom) + " oversamples the sources by " +
+                  std::to_string(over) + " levels: their resolution gives zoom " +
+                  std::to_string(plan.native_zoom) + ", and the " + std::to_string(over) +
+                  " finer levels are " + std::to_string(finer) + " of the " +
+                  std::to_string(plan.total_tiles()) +
+                  " planned tiles with no more detail (leave the max zoom out for " +
+                  std::to_string(plan.native_zoom) + ", or set at most " +
+                  std::to_string(plan.native_zoom + kOversampleLevelsWarned) + ")");
+  }
+  return out;
+}
+
 nlohmann::json plan_to_json(const Plan& plan) {
   nlohmann::json j;
   j["layer"] = plan.def.layer;
   j["environment"] = plan.def.output.environment;
   j["layout"] = layout_name(plan.def.output.layout);
   j["tile_size"] = plan.grid.tile_size();
+  j["format"] = tile_extension(plan.def.output.encoding.format);
   j["cell_type"] = cell_type_name(plan.cell_type);
   j["bands"] = plan.bands;
-  j["zoom"] = {{"min", plan.min_zoom}, {"max", plan.max_zoom}};
+  j["zoom"] = {{"min", plan.min_zoom}, {"max", plan.max_zoom}, {"native", plan.native_zoom}};
+  j["warnings"] = plan_warnings(plan);
   j["partition_zoom"] = plan.region_zoom;
   j["partitions"] = plan.partitions.size();
   j["partition_size_tiles"] = 1 << (plan.max_zoom - plan.region_zoom);

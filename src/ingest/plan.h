@@ -50,6 +50,7 @@ struct Plan {
   TileGrid grid = TileGrid::web_mercator(256);
   int min_zoom = 0;
   int max_zoom = 0;
+  int native_zoom = 0;  // the max zoom the sources' resolution gives (the default)
   int region_zoom = 0;  // partitions are tiles of this zoom
   int top_zoom = 0;     // max(region_zoom, min_zoom): the partitions' top level
   CellType cell_type = CellType::kUInt8;
@@ -84,7 +85,23 @@ Result<Plan> make_plan(const IngestDefinition& def, const PlanOptions& options);
 // finest zoom whose resolution is not finer than `pixel_size`.
 int zoom_for_pixel_size(double pixel_size, int tile_size);
 
-// A JSON summary for `kiln plan --json`.
+// How many zoom levels past the sources' resolution a plan may go before
+// plan_warnings speaks up: one or two finer levels are a common choice (a
+// smoother look when zoomed in); each further level quadruples the tiles and
+// adds no detail.
+inline constexpr int kOversampleLevelsWarned = 2;
+
+// What a person should know before running the plan: today, a max zoom more
+// than kOversampleLevelsWarned levels finer than the sources' resolution,
+// with the tiles it costs. Empty when nothing is amiss.
+std::vector<std::string> plan_warnings(const Plan& plan);
+
+// Why make_plan chose the tile format when the definition left it open
+// ("png holds 3 bands of uint8", "tif: png holds 1 or 3 bands of uint8 or
+// uint16, not 6 bands of uint8"); "" when the definition named the format.
+std::string format_choice(const Plan& plan);
+
+// A JSON summary for `kiln plan --json` (with "warnings").
 nlohmann::json plan_to_json(const Plan& plan);
 
 }  // namespace kiln::ingest

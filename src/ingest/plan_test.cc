@@ -59,6 +59,107 @@ TEST(ZoomForPixelSize, MatchesGdal2tiles) {
   EXPECT_EQ(zoom_for_pixel_size(res13, 256), 13);
 }
 
+TEST_F(PlanTest, WarnsWhenTheMaxZoomOversamplesTheSourceByMoreThanTwoLevels) {
+  IngestDefinition def = l7_definition();
+  auto native = make_plan(def, PlanOptions{});
+  ASSERT_TRUE(native.is_ok()) << native.status().to_string();
+  EXPECT_EQ(native->native_zoom, 12);
+  EXPECT_TRUE(plan_warnings(*native).empty());
+
+  def.output.max_zoom = 12 + kOversampleLevelsWarned;
+  auto two = make_plan(def, PlanOptions{});
+  ASSERT_TRUE(two.is_ok()) << two.status().to_string();
+  EXPECT_EQ(two->native_zoom, 12);
+  EXPECT_TRUE(plan_warnings(*two).empty());
+
+  def.output.max_zoom = 15;
+  auto three = make_plan(def, PlanOptions{});
+  ASSERT_TRUE(three.is_ok()) << three.status().to_string();
+  const std::vector<std::string> w = plan_warnings(*three);
+  ASSERT_EQ(w.size(), 1u);
+  int64_t finer = 0;
+  for (const LevelPlan& l : three->levels)
+    if (l.zoom > 12) finer += l.tiles;
+  EXPECT_NE(w[0].find("max zoom 15 oversamples the sources by 3 levels"), std::string::npos)
+      << w[0];
+  EXPECT_NE(w[0].find("gives zoom 12"), std::string::npos) << w[0];
+  EXPECT_NE(w[0].find(std::to_string(finer) + " of the " + std::to_string(three->total_tiles())),
+            std::string::npos)
+      << w[0];
+  EXPECT_EQ(plan_to_json(*three)["warnings"], nlohmann::json(w));
+  EXPECT_EQ(plan_to_json(*three)["zoom"]["native"], 12);
+}
+
+// A definition as `kiln ingest FILE --layer t` makes it: every field default.
+IngestDefinition flagless_definition(const std::string& file) {
+  auto defs = parse_definition(nlohmann::json{{"layer", "t"},
+                                              {"sources", {{{"uri", test_data_path(file)}}}},
+                                              {"output", {{"catalog", "/tmp/x"}}}});
+  EXPECT_TRUE(defs.is_ok()) << defs.status().to_string();
+  return defs.is_ok() ? defs->front() : IngestDefinition{};
+}
+
+TEST_F(PlanTest, TheDefaultFormatHoldsTheLayer) {
+  struct Case {
+    const char* file;
+    std::vector<BandMap> bands;  // empty: every band
+    TileFormat format;
+    const char* says;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"L7_ETMs.tif", {{3, 0}, {2, 1}, {1, 2}}, TileFormat::kPng, "it holds 3 bands of uint8"},
+           {"L7_ETMs.tif", {}, TileFormat::kTiff, "not 6 bands of uint8"},
+           {"dem-hills.crop.tif", {}, TileFormat::kTiff, "not 1 band of float32"},
+           {"rt_scene_band1.crop.tif", {}, TileFormat::kPng, "it holds 1 band of uint16"}}) {
+    SCOPED_TRACE(c.file + std::string(c.bands.empty() ? " all bands" : " 3 bands"));
+    IngestDefinition def = flagless_definition(c.file);
+    def.sources[0].bands = c.bands;
+    auto plan = make_plan(def, PlanOptions{});
+    ASSERT_TRUE(plan.is_ok()) << plan.status().to_string();
+    EXPECT_EQ(plan->def.output.encoding.format, c.format);
+    EXPECT_EQ(plan_to_json(*plan)["format"], tile_extension(c.format));
+    EXPECT_NE(format_choice(*plan).find(c.says), std::string::npos) << format_choice(*plan);
+    EXPECT_EQ(format_choice(*plan).rfind(tile_extension(c.format), 0), 0u) << format_choice(*plan);
+  }
+}
+
+TEST_F(PlanTest, AFormatAskedForIsKeptAndARefusalNamesTheFile) {
+  IngestDefinition def = flagless_definition("dem-hills.crop.tif");
+  def.output.auto_format = false;
+  def.output.encoding.format = TileFormat::kPng;
+  auto plan = make_plan(def, PlanOptions{});
+  ASSERT_FALSE(plan.is_ok());
+  EXPECT_EQ(plan.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(plan.status().message().find("png tiles hold"), std::string::npos);
+  EXPECT_NE(plan.status().message().find(test_data_path("dem-hills.crop.tif")), std::string::npos)
+      << plan.status().message();
+
+  def.output.encoding.format = TileFormat::kTiff;
+  auto tif = make_plan(def, PlanOptions{});
+  ASSERT_TRUE(tif.is_ok()) << tif.status().to_string();
+  EXPECT_EQ(format_choice(*tif), "");  // named, not chosen
+
+  // The JSON form keeps the choice open, so a step's tasks pick the same.
+  IngestDefinition open = flagless_definition("dem-hills.crop.tif");
+  EXPECT_EQ(to_json(open)["output"]["encoding"]["format"], "auto");
+}
+
+TEST_F(PlanTest, AnUnfedOutputBandIsNamedCountingFromZero) {
+  // The first source feeds output bands 0-5 (all six of its bands); the
+  // second feeds band 7: band 6, as docs/definition.md counts, is missing.
+  IngestDefinition def = l7_definition();
+  def.sources[0].bands.clear();
+  SourceDef second = def.sources[0];
+  second.bands = {BandMap{1, 7}};
+  def.sources.push_back(second);
+  def.output.auto_format = true;
+  auto plan = make_plan(def, PlanOptions{});
+  ASSERT_FALSE(plan.is_ok());
+  EXPECT_EQ(plan.status().message().rfind("output band 6 has no source band feeding it", 0), 0u)
+      << plan.status().message();
+  EXPECT_NE(plan.status().message().find("count from 0"), std::string::npos);
+}
+
 TEST_F(PlanTest, ZoomedPlanForTheRealScene) {
   auto plan = make_plan(l7_definition(), PlanOptions{});
   ASSERT_TRUE(plan.is_ok()) << plan.status().to_string();

@@ -193,6 +193,22 @@ class StepCliTest(unittest.TestCase):
         self.assertRegex(out, r"(?i)workers")
         self.assertRegex(out, r"elastic\.cost\.total")
         self.assertRegex(out, r"(?i)core-1")  # the nodes table
+        # Money to the cent, no currency sign, amounts right-aligned so
+        # their decimal points line up.
+        money = re.findall(r"(?m)^(elastic\.cost\.(?:total|rate_per_hour)\s+)(\d+\.\d\d)$", out)
+        self.assertEqual(len(money), 2, out)
+        self.assertEqual(len({len(k) + len(v) for k, v in money}), 1, out)
+        # A group's node counts by state are columns of the groups table,
+        # not a JSON object in a cell.
+        self.assertNotIn("{", out)
+        lines = out.splitlines()
+        header = lines[lines.index("elastic.groups:") + 1].split()
+        core = lines[lines.index("elastic.groups:") + 2].split()
+        self.assertEqual(len(header), len(core), out)
+        row = dict(zip(header, core))
+        self.assertEqual(row["NAME"], "core")
+        self.assertEqual(row["NODES.READY"], "1")
+        self.assertRegex(row["PRICE_PER_HOUR"], r"^\d+\.\d\d$")
         _, out, _ = self.kiln(["cluster", "status", "--json"], expect_rc=kt.EXIT_OK)
         # The API's JSON as it came. What moves with the clock between the
         # two reads (cost and node-seconds, a worker's last heartbeat, a
