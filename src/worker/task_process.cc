@@ -66,9 +66,6 @@ Result<std::unique_ptr<TaskProcess>> TaskProcess::start(const LeasedTask& task,
     so.argv = std::move(launch.argv);
   }
   so.env = std::move(launch.env);
-  // Tasks yield the CPU to everything else on the node, their worker and
-  // `kiln serve` included (docs/cluster.md).
-  so.nice = kTaskNice;
   so.stdout_fd = write_end.get();
   so.stderr_fd = log.get();
   KILN_ASSIGN_OR_RETURN(p->child_, sandbox::start(launcher, so, launch.network, &p->net_));

@@ -19,12 +19,6 @@
 
 namespace kiln::worker {
 
-// The nice level every task runs at from its first instruction: the lowest
-// priority, so that however many tasks a node runs, its worker (at
-// executor.nice) and, on a local cluster, `kiln serve` (nice 0) get the CPU
-// their heartbeats and API need. Only under contention does it matter.
-inline constexpr int kTaskNice = 19;
-
 // Why the worker signalled a task, which decides what it reports when the
 // task dies without saying why itself.
 enum class StopCause { kNone, kCancel, kShutdown };

@@ -414,8 +414,9 @@ TEST_F(WorkerTest, TaskProcessTellsAStopFromOutsideFromACrashOrItsOwnStop) {
   auto outside = start_task(lease(1, "slow"));
   ASSERT_NE(outside, nullptr);
   ASSERT_TRUE(progressed(*outside));
-  // Tasks run at the lowest priority: the worker's heartbeats come first.
-  EXPECT_EQ(::getpriority(PRIO_PROCESS, static_cast<id_t>(outside->pid())), kTaskNice);
+  // A task runs at its worker's nice level (executor.nice under kiln serve).
+  EXPECT_EQ(::getpriority(PRIO_PROCESS, static_cast<id_t>(outside->pid())),
+            ::getpriority(PRIO_PROCESS, 0));
   ASSERT_EQ(::kill(outside->pid(), SIGTERM), 0);
   ASSERT_TRUE(wait_exit(*outside).has_value());
   EXPECT_TRUE(outside->stopped_from_outside());
@@ -452,8 +453,9 @@ TEST_F(WorkerTest, SandboxedTaskStopsGracefullyOnSigterm) {
     t.read_output();
     return t.progress().tiles_done == 3;
   })) << "its progress line comes once its trap is set";
-  EXPECT_EQ(::getpriority(PRIO_PROCESS, static_cast<id_t>(t.pid())), kTaskNice)
-      << "the sandbox, and all it runs, at the tasks' nice level";
+  EXPECT_EQ(::getpriority(PRIO_PROCESS, static_cast<id_t>(t.pid())),
+            ::getpriority(PRIO_PROCESS, 0))
+      << "the sandbox, and all it runs, at its worker's nice level";
 
   t.signal(SIGTERM, StopCause::kShutdown, 10s);
   std::optional<os::ExitStatus> exit;
