@@ -1,9 +1,11 @@
 #include "worker/task_process.h"
 
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -66,6 +68,7 @@ Result<std::unique_ptr<TaskProcess>> TaskProcess::start(const LeasedTask& task,
     so.argv = std::move(launch.argv);
   }
   so.env = std::move(launch.env);
+  so.nice = task_nice_for(::getpriority(PRIO_PROCESS, 0));
   so.stdout_fd = write_end.get();
   so.stderr_fd = log.get();
   KILN_ASSIGN_OR_RETURN(p->child_, sandbox::start(launcher, so, launch.network, &p->net_));
@@ -74,6 +77,8 @@ Result<std::unique_ptr<TaskProcess>> TaskProcess::start(const LeasedTask& task,
   // pipe reports EOF when it exits.
   return Result<std::unique_ptr<TaskProcess>>(std::move(p));
 }
+
+int task_nice_for(int worker_nice) { return std::clamp(worker_nice + 9, 1, 19); }
 
 TaskProcess::~TaskProcess() {
   child_.kill_and_reap();  // before the spec file goes: the task may still read it

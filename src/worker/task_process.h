@@ -19,6 +19,13 @@
 
 namespace kiln::worker {
 
+// The nice level a task runs at, from its worker's own: 9 levels lower
+// priority, at most 19 (a worker at executor.nice = 10 runs its tasks at
+// 19). However many tasks a node runs, its worker's heartbeats and, on a
+// local cluster, `kiln serve` get the CPU first. Only under contention does
+// it matter (docs/cluster.md).
+int task_nice_for(int worker_nice);
+
 // Why the worker signalled a task, which decides what it reports when the
 // task dies without saying why itself.
 enum class StopCause { kNone, kCancel, kShutdown };

@@ -414,9 +414,11 @@ TEST_F(WorkerTest, TaskProcessTellsAStopFromOutsideFromACrashOrItsOwnStop) {
   auto outside = start_task(lease(1, "slow"));
   ASSERT_NE(outside, nullptr);
   ASSERT_TRUE(progressed(*outside));
-  // A task runs at its worker's nice level (executor.nice under kiln serve).
+  // A task runs 9 nice levels below its worker: heartbeats come first.
   EXPECT_EQ(::getpriority(PRIO_PROCESS, static_cast<id_t>(outside->pid())),
-            ::getpriority(PRIO_PROCESS, 0));
+            task_nice_for(::getpriority(PRIO_PROCESS, 0)));
+  EXPECT_EQ(task_nice_for(10), 19);
+  EXPECT_EQ(task_nice_for(0), 9);
   ASSERT_EQ(::kill(outside->pid(), SIGTERM), 0);
   ASSERT_TRUE(wait_exit(*outside).has_value());
   EXPECT_TRUE(outside->stopped_from_outside());
@@ -454,8 +456,8 @@ TEST_F(WorkerTest, SandboxedTaskStopsGracefullyOnSigterm) {
     return t.progress().tiles_done == 3;
   })) << "its progress line comes once its trap is set";
   EXPECT_EQ(::getpriority(PRIO_PROCESS, static_cast<id_t>(t.pid())),
-            ::getpriority(PRIO_PROCESS, 0))
-      << "the sandbox, and all it runs, at its worker's nice level";
+            task_nice_for(::getpriority(PRIO_PROCESS, 0)))
+      << "the sandbox, and all it runs, at the task's nice level";
 
   t.signal(SIGTERM, StopCause::kShutdown, 10s);
   std::optional<os::ExitStatus> exit;
