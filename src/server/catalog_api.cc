@@ -10,8 +10,8 @@
 
 #include "catalog/catalog.h"
 #include "common/log.h"
-#include "server/http_util.h"
 #include "server/authenticate.h"
+#include "server/http_util.h"
 
 namespace kiln::server {
 namespace {
@@ -125,8 +125,7 @@ Result<std::map<std::string, std::string>> CatalogApi::busy_layers(const Environ
 }
 
 void CatalogApi::handle_remove(const Request& req, Response& res) {
-  const EnvironmentConfig* env =
-      authenticate_bearer(req, res, d_.tokens, d_.config, d_.quotas);
+  const EnvironmentConfig* env = authenticate_bearer(req, res, d_.tokens, d_.config, d_.quotas);
   if (!env) return;
   bool dry_run = false;
   if (!query_dry_run(req, res, &dry_run)) return;
@@ -154,8 +153,7 @@ void CatalogApi::handle_remove(const Request& req, Response& res) {
 }
 
 void CatalogApi::handle_rollback(const Request& req, Response& res) {
-  const EnvironmentConfig* env =
-      authenticate_bearer(req, res, d_.tokens, d_.config, d_.quotas);
+  const EnvironmentConfig* env = authenticate_bearer(req, res, d_.tokens, d_.config, d_.quotas);
   if (!env) return;
   json body;
   if (!parse_body(req, res, &body, body_limit())) return;
@@ -184,8 +182,7 @@ void CatalogApi::handle_rollback(const Request& req, Response& res) {
 }
 
 void CatalogApi::handle_prune(const Request& req, Response& res) {
-  const EnvironmentConfig* env =
-      authenticate_bearer(req, res, d_.tokens, d_.config, d_.quotas);
+  const EnvironmentConfig* env = authenticate_bearer(req, res, d_.tokens, d_.config, d_.quotas);
   if (!env) return;
   json body = json::object();
   if (!req.body.empty() && !parse_body(req, res, &body, body_limit())) return;

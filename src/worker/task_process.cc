@@ -1,8 +1,8 @@
 #include "worker/task_process.h"
 
 #include <fcntl.h>
-#include <sys/resource.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
