@@ -58,36 +58,42 @@ struct KernelSigaction {
   unsigned long words[4] = {0, 0, 0, 0};
 };
 
+// Records why the child could not exec and ends it. Not a lambda: a
+// lambda would not carry child_main's no_sanitize attribute, and no
+// sanitizer code may run in the child.
+[[gnu::noinline]] __attribute__((no_sanitize("address", "thread", "undefined"))) int child_fail(
+    ChildPlan* plan, int step) {
+  plan->error = errno;
+  plan->failed_step = step;
+  ::syscall(SYS_exit_group, 127);
+  return 127;
+}
+
 [[gnu::noinline]] __attribute__((no_sanitize("address", "thread", "undefined"))) int child_main(
     void* arg) {
   auto* plan = static_cast<ChildPlan*>(arg);
-  auto fail = [plan](int step) {
-    plan->error = errno;
-    plan->failed_step = step;
-    ::syscall(SYS_exit_group, 127);
-    return 127;
-  };
   const KernelSigaction dfl;
   for (int sig = 1; sig < 65; ++sig) {
     if (sig == SIGKILL || sig == SIGSTOP) continue;
     // EINVAL for numbers the kernel does not have: nothing to reset there.
     if (::syscall(SYS_rt_sigaction, sig, &dfl, nullptr, 8) != 0 && errno != EINVAL)
-      return fail(kSignals);
+      return child_fail(plan, kSignals);
   }
   for (size_t i = 0; i < plan->dup_count; ++i) {
     if (::syscall(SYS_dup3, plan->dups[i].first, plan->dups[i].second, 0) < 0)
-      return fail(kDescriptors);
+      return child_fail(plan, kDescriptors);
   }
   for (size_t i = 0; i < plan->limit_count; ++i) {
     if (::syscall(SYS_prlimit64, 0, plan->limits[i].first, &plan->limits[i].second, nullptr) != 0)
-      return fail(kLimits);
+      return child_fail(plan, kLimits);
   }
   // Only costs priority when it fails; the child runs either way.
   if (plan->nice > 0) (void)::syscall(SYS_setpriority, PRIO_PROCESS, 0, plan->nice);
   const uint64_t none = 0;
-  if (::syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, nullptr, 8) != 0) return fail(kSignals);
+  if (::syscall(SYS_rt_sigprocmask, SIG_SETMASK, &none, nullptr, 8) != 0)
+    return child_fail(plan, kSignals);
   ::syscall(SYS_execve, plan->path, plan->argv, plan->envp);
-  return fail(kExec);
+  return child_fail(plan, kExec);
 }
 
 // libc's clone. ThreadSanitizer intercepts clone and treats the child as a
