@@ -78,7 +78,7 @@ Result<std::unique_ptr<TaskProcess>> TaskProcess::start(const LeasedTask& task,
   return Result<std::unique_ptr<TaskProcess>>(std::move(p));
 }
 
-int task_nice_for(int worker_nice) { return std::clamp(worker_nice + 9, 1, 19); }
+int task_nice_for(int worker_nice) { return worker_nice <= 0 ? 0 : std::min(worker_nice + 9, 19); }
 
 TaskProcess::~TaskProcess() {
   child_.kill_and_reap();  // before the spec file goes: the task may still read it

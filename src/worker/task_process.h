@@ -23,7 +23,8 @@ namespace kiln::worker {
 // priority, at most 19 (a worker at executor.nice = 10 runs its tasks at
 // 19). However many tasks a node runs, its worker's heartbeats and, on a
 // local cluster, `kiln serve` get the CPU first. Only under contention does
-// it matter (docs/cluster.md).
+// it matter (docs/cluster.md). A worker at nice 0 (executor.nice = 0) asks
+// for no separation: its tasks run at 0 too.
 int task_nice_for(int worker_nice);
 
 // Why the worker signalled a task, which decides what it reports when the

@@ -418,7 +418,8 @@ TEST_F(WorkerTest, TaskProcessTellsAStopFromOutsideFromACrashOrItsOwnStop) {
   EXPECT_EQ(::getpriority(PRIO_PROCESS, static_cast<id_t>(outside->pid())),
             task_nice_for(::getpriority(PRIO_PROCESS, 0)));
   EXPECT_EQ(task_nice_for(10), 19);
-  EXPECT_EQ(task_nice_for(0), 9);
+  EXPECT_EQ(task_nice_for(1), 10);
+  EXPECT_EQ(task_nice_for(0), 0) << "executor.nice = 0: no separation";
   ASSERT_EQ(::kill(outside->pid(), SIGTERM), 0);
   ASSERT_TRUE(wait_exit(*outside).has_value());
   EXPECT_TRUE(outside->stopped_from_outside());

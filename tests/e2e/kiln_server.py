@@ -264,10 +264,10 @@ class KilnServer:
         self.executor = {"kind": "local", "workers": 1, "slots_per_worker": 2}
         if os.environ.get("KILN_E2E_SANDBOX") == "none":
             # make tsan: every process is many times slower and two tests
-            # run at once; workers at nice 0 run their tasks at 9, not 19,
-            # so a task is not starved behind the other test's busy server
-            # (it once missed its test's deadline that way, a compile running
-            # alongside). make test keeps the default (10, tasks at 19).
+            # run at once; workers at nice 0 run their tasks at 0 too, not
+            # 19, so a task is not starved behind the TSan servers (a task
+            # of test_serve_failures missed its deadline that way). make
+            # test keeps the default (workers 10, tasks 19).
             self.executor["nice"] = 0
         self.executor.update(executor or {})
         self.environments = environments or [
