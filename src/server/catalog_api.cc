@@ -1,6 +1,7 @@
 #include "server/catalog_api.h"
 
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <optional>
 #include <string>
@@ -124,6 +125,29 @@ Result<std::map<std::string, std::string>> CatalogApi::busy_layers(const Environ
   return busy;
 }
 
+// The shared end of remove and rollback: a valid layer name, no step of
+// the layer in flight (409 naming it), then `change` on the environment's
+// catalog, logged and answered with its report.
+void CatalogApi::change_idle_layer(
+    const EnvironmentConfig& env, const std::string& layer, const char* verb, Response& res,
+    const std::function<Result<catalog::UpkeepReport>(const catalog::Catalog&, const std::string&)>&
+        change) {
+  if (Status st = catalog::validate_name("layer", layer); !st.is_ok()) {
+    return send_status(res, st);
+  }
+  auto busy = busy_layers(env);
+  if (!busy.is_ok()) return send_status(res, busy.status());
+  if (auto it = busy->find(layer); it != busy->end()) {
+    return send_busy(res, env, layer, it->second, verb);
+  }
+  auto cat = open_catalog(env);
+  if (!cat.is_ok()) return send_status(res, cat.status());
+  auto report = change(*cat, layer);
+  if (!report.is_ok()) return send_upkeep_status(res, report.status());
+  log_changes(*report);
+  send_json(res, 200, catalog::to_json(*report, /*with_paths=*/false));
+}
+
 void CatalogApi::handle_remove(const Request& req, Response& res) {
   const EnvironmentConfig* env = authenticate_bearer(req, res, d_.tokens, d_.config, d_.quotas);
   if (!env) return;
@@ -135,21 +159,10 @@ void CatalogApi::handle_remove(const Request& req, Response& res) {
     if (!only_known(res, body, {"dry_run"}, "")) return;
     if (!body_dry_run(body, res, &dry_run)) return;
   }
-  const std::string layer = req.matches[1];
-  if (Status st = catalog::validate_name("layer", layer); !st.is_ok()) {
-    return send_status(res, st);
-  }
-  auto busy = busy_layers(*env);
-  if (!busy.is_ok()) return send_status(res, busy.status());
-  if (auto it = busy->find(layer); it != busy->end()) {
-    return send_busy(res, *env, layer, it->second, "remove");
-  }
-  auto cat = open_catalog(*env);
-  if (!cat.is_ok()) return send_status(res, cat.status());
-  auto report = cat->remove_layer(env->name, layer, dry_run);
-  if (!report.is_ok()) return send_upkeep_status(res, report.status());
-  log_changes(*report);
-  send_json(res, 200, catalog::to_json(*report, /*with_paths=*/false));
+  change_idle_layer(*env, req.matches[1], "remove", res,
+                    [&](const catalog::Catalog& cat, const std::string& layer) {
+                      return cat.remove_layer(env->name, layer, dry_run);
+                    });
 }
 
 void CatalogApi::handle_rollback(const Request& req, Response& res) {
@@ -164,21 +177,10 @@ void CatalogApi::handle_rollback(const Request& req, Response& res) {
   const std::string what_to = "a version number, an integer 1-" + std::to_string(kMaxNumber);
   if (!int_member(body, "to", 1, kMaxNumber, what_to, res, &to)) return;
   if (!to) return send_error(res, 400, "bad_request", "to: required, " + what_to);
-  const std::string layer = req.matches[1];
-  if (Status st = catalog::validate_name("layer", layer); !st.is_ok()) {
-    return send_status(res, st);
-  }
-  auto busy = busy_layers(*env);
-  if (!busy.is_ok()) return send_status(res, busy.status());
-  if (auto it = busy->find(layer); it != busy->end()) {
-    return send_busy(res, *env, layer, it->second, "roll back");
-  }
-  auto cat = open_catalog(*env);
-  if (!cat.is_ok()) return send_status(res, cat.status());
-  auto report = cat->rollback(env->name, layer, *to, dry_run);
-  if (!report.is_ok()) return send_upkeep_status(res, report.status());
-  log_changes(*report);
-  send_json(res, 200, catalog::to_json(*report, /*with_paths=*/false));
+  change_idle_layer(*env, req.matches[1], "roll back", res,
+                    [&](const catalog::Catalog& cat, const std::string& layer) {
+                      return cat.rollback(env->name, layer, *to, dry_run);
+                    });
 }
 
 void CatalogApi::handle_prune(const Request& req, Response& res) {

@@ -15,9 +15,11 @@
 // routes for layers are another door's (tiles).
 #pragma once
 
+#include <functional>
 #include <map>
 #include <string>
 
+#include "catalog/catalog.h"
 #include "cluster/step_service.h"
 #include "common/status.h"
 #include "http/server.h"
@@ -48,6 +50,10 @@ class CatalogApi {
   // The layers of `env` a step may still write, each with the reason
   // ("step s-... is RUNNING"): its PENDING, RUNNING and CANCEL_PENDING steps.
   Result<std::map<std::string, std::string>> busy_layers(const EnvironmentConfig& env);
+  void change_idle_layer(const EnvironmentConfig& env, const std::string& layer, const char* verb,
+                         http::Response& res,
+                         const std::function<Result<catalog::UpkeepReport>(
+                             const catalog::Catalog&, const std::string&)>& change);
 
   size_t body_limit() const { return static_cast<size_t>(d_.config.max_body_bytes); }
 
