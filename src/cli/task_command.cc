@@ -16,6 +16,7 @@
 
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
+#include "cli/render_serve.h"
 #include "common/cancel.h"
 #include "common/log.h"
 #include "common/mutex.h"
@@ -235,6 +236,13 @@ Command add_task_command(CLI::App& app) {
   auto threads = std::make_shared<int>(1);
   plan->add_option("--definition", *definition, "The ingest definition (JSON)")->required();
   plan->add_option("--threads", *threads, "Plan threads (the server's plan_threads)");
+  CLI::App* render = c.app->add_subcommand(
+      "render",
+      "Serve tile renders for `kiln serve` (its tile endpoint's renderer process): a JSON "
+      "request per line on stdin, a header line and the image for each on stdout.");
+  auto max_requests = std::make_shared<int>(0);
+  render->add_option("--max-requests", *max_requests,
+                     "Exit after answering this many (0: until stdin ends)");
   CLI::App* sb = c.app->add_subcommand(
       "sandbox-argv",
       "Print the bubblewrap argv, rlimits and environment a task with this view would run under, "
@@ -248,9 +256,10 @@ Command add_task_command(CLI::App& app) {
   sb->add_option("--rw", sbf->rw, "A directory bound read-write");
   sb->add_option("--root", sbf->roots, "A source root (as in [[environment]] source_roots)");
   sb->prefix_command();  // everything after the first positional is the command
-  c.run = [run, spec, plan, definition, threads, sb, sbf]() -> int {
+  c.run = [run, spec, plan, definition, threads, render, max_requests, sb, sbf]() -> int {
     if (*run) return run_task(*spec);
     if (*plan) return plan_definition(*definition, *threads);
+    if (*render) return serve_renders(*max_requests);
     if (*sb) {
       sbf->command = sb->remaining();
       if (!sbf->command.empty() && sbf->command[0] == "--")

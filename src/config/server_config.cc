@@ -126,7 +126,9 @@ Result<ServerConfig> parse_config(const std::string& text, const std::string& ba
          // the HTTP front door (src/http/README.md)
          "http_threads", "max_header_bytes", "header_timeout_seconds", "body_timeout_seconds",
          "idle_timeout_seconds", "write_timeout_seconds", "max_connections",
-         "max_connections_per_address", "max_buffered_body_bytes"}));
+         "max_connections_per_address", "max_buffered_body_bytes",
+         // the tile endpoint's renderers (server/render_pool.h)
+         "render_processes", "render_timeout_seconds"}));
     std::string listen;
     KILN_RETURN_IF_ERROR(get_string(*t, "server", "listen", &listen));
     if (!listen.empty()) KILN_RETURN_IF_ERROR(parse_listen(listen, &c));
@@ -156,6 +158,9 @@ Result<ServerConfig> parse_config(const std::string& text, const std::string& ba
                                  &c.max_connections_per_address));
     KILN_RETURN_IF_ERROR(get_int(*t, "server", "max_buffered_body_bytes", 1024, int64_t{1} << 40,
                                  &c.max_buffered_body_bytes));
+    KILN_RETURN_IF_ERROR(get_int(*t, "server", "render_processes", 0, 64, &c.render_processes));
+    KILN_RETURN_IF_ERROR(
+        get_int(*t, "server", "render_timeout_seconds", 1, 600, &c.render_timeout_seconds));
     if (c.max_buffered_body_bytes < c.max_body_bytes) {
       return invalid_argument(
           "[server] max_buffered_body_bytes (" + std::to_string(c.max_buffered_body_bytes) +

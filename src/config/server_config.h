@@ -71,6 +71,11 @@ struct ServerConfig {
   int max_connections = 10'000;
   int max_connections_per_address = 1'024;
   int64_t max_buffered_body_bytes = 256 << 20;  // bodies in memory at once, in all
+  // Rendered tiles (server/render_pool.h): renderer processes per
+  // environment (0: analytic layers are served as stored tif only), and how
+  // long one render may take.
+  int render_processes = 2;
+  int render_timeout_seconds = 10;
 
   int lease_seconds = 15;
   int heartbeat_seconds = 2;

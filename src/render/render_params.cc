@@ -162,20 +162,24 @@ Result<QueryPairs> split_query(std::string_view query) {
   return pairs;
 }
 
+bool is_render_param(std::string_view key) {
+  static const std::set<std::string_view> kKeys = {"bidx",      "rescale", "colormap", "format",
+                                                   "hillshade", "azimuth", "altitude", "z_factor"};
+  return kKeys.count(key) > 0;
+}
+
 Result<RenderParams> parse_render_params(const QueryPairs& pairs,
                                          const std::set<std::string, std::less<>>& also_allowed) {
   if (pairs.size() > kMaxParams) {
     return invalid_argument("query: more than " + std::to_string(kMaxParams) + " parameters");
   }
-  static const std::set<std::string_view> kKeys = {"bidx",      "rescale", "colormap", "format",
-                                                   "hillshade", "azimuth", "altitude", "z_factor"};
   std::set<std::string, std::less<>> seen;
   RenderParams p;
   bool hillshade = false;
   HillshadeParams hs;
   std::string shade_option;  // the first hillshade option given, for errors
   for (const auto& [key, value] : pairs) {
-    if (!kKeys.count(key)) {
+    if (!is_render_param(key)) {
       if (also_allowed.count(key)) continue;
       return invalid_argument(quote(key) +
                               ": unknown parameter; rendering takes bidx, rescale, colormap, "

@@ -64,6 +64,9 @@ Result<QueryPairs> split_query(std::string_view query);
 Result<RenderParams> parse_render_params(
     const QueryPairs& pairs, const std::set<std::string, std::less<>>& also_allowed = {});
 
+// Whether `key` is one of the rendering parameters (bidx, rescale, ...).
+bool is_render_param(std::string_view key);
+
 // Shorthand: split_query then parse_render_params with nothing else allowed.
 Result<RenderParams> parse_render_query(std::string_view query);
 

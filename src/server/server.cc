@@ -173,8 +173,15 @@ Result<std::unique_ptr<Server>> Server::start(const ServerConfig& config,
                         ListMarkers::load_or_create_key(
                             (fs::path(cfg.state_dir) / "session.key").string(), "session key"));
   s->sessions_ = std::make_unique<Sessions>(std::move(session_key));
-  s->tiles_ = std::make_unique<TilesApi>(
-      TilesApi::Deps{cfg, *s->tokens_, *s->quotas_, *s->sessions_, s->clock_});
+  if (cfg.render_processes > 0) {
+    RenderPool::Options ro;
+    ro.processes = cfg.render_processes;
+    ro.timeout_ms = int64_t{cfg.render_timeout_seconds} * 1000;
+    s->render_pool_ =
+        std::make_unique<RenderPool>(cfg, kiln_exe, ro, &os::posix_launcher(), s->clock_);
+  }
+  s->tiles_ = std::make_unique<TilesApi>(TilesApi::Deps{
+      cfg, *s->tokens_, *s->quotas_, *s->sessions_, s->clock_, s->render_pool_.get()});
   if (cfg.emr_enabled) {
     s->emr_ = std::make_unique<EmrDoor>(*s->steps_, cfg, *s->quotas_, *s->markers_);
   }

@@ -25,6 +25,7 @@
 #include "server/core_names.h"
 #include "server/emr_door.h"
 #include "server/quotas.h"
+#include "server/render_pool.h"
 #include "server/rest_api.h"
 #include "server/session.h"
 #include "server/step_waiters.h"
@@ -100,6 +101,9 @@ class Server final {
   std::unique_ptr<WorkerApi> worker_api_;
   std::unique_ptr<EmrDoor> emr_;
   std::unique_ptr<Sessions> sessions_;  // the tile door's browser sessions
+  // Renderer processes for analytic tiles (null with render_processes = 0);
+  // before tiles_, which uses it.
+  std::unique_ptr<RenderPool> render_pool_;
   std::unique_ptr<TilesApi> tiles_;
   http::Server http_;
   std::thread http_thread_;  // runs http_'s loop from start() until shutdown()

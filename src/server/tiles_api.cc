@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "catalog/catalog.h"
+#include "render/render_params.h"
 #include "server/authenticate.h"
 #include "server/http_util.h"
 
@@ -320,10 +321,22 @@ void TilesApi::handle_tile(const Request& req, Response& res) {
   auto v = open_version(*env, *ref);
   if (!v.is_ok()) return send_status(res, v.status());
   const LayerInfo& info = *v->info;
-  if (t->ext != info.format) {
+  // An analytic layer's tile as png or webp is rendered (tiles_render.cc).
+  const bool rendered = info.format == "tif" && t->ext != "tif";
+  if (t->ext != info.format && !rendered) {
     return send_error(res, 404, "not_found",
                       "layer '" + ref->layer + "' stores " + info.format + " tiles: ask for ." +
                           info.format + " (the tile door serves the stored tiles as they are)");
+  }
+  if (!rendered) {
+    for (const auto& [key, value] : req.params) {
+      if (render::is_render_param(key)) {
+        return send_error(res, 400, "bad_request",
+                          "'" + key + "': layer '" + ref->layer + "' stores " + info.format +
+                              " tiles, served as they are; rendering parameters apply to "
+                              "analytic (tif) layers' .png and .webp tiles");
+      }
+    }
   }
   if (!info.inside(t->z, t->x, t->y)) {
     return send_error(res, 404, "not_found",
@@ -332,6 +345,7 @@ void TilesApi::handle_tile(const Request& req, Response& res) {
                           std::to_string(info.min_zoom) + "-" + std::to_string(info.max_zoom) +
                           ", see levels[] in its metadata)");
   }
+  if (rendered) return handle_rendered_tile(req, res, *env, *ref, *v, *t);
   const char* cache = ref->version ? kImmutable : "no-cache";
   const std::string etag = tile_etag(info.version, info.created_at, *t);
   if (if_none_match(req.get_header_value("If-None-Match"), etag)) {

@@ -24,6 +24,7 @@
 #include "server/auth.h"
 #include "server/core_names.h"
 #include "server/quotas.h"
+#include "server/render_pool.h"
 #include "server/session.h"
 #include "server/tile_request.h"
 
@@ -37,6 +38,8 @@ class TilesApi {
     EnvironmentQuotas& quotas;
     const Sessions& sessions;
     const Clock& clock;
+    // Renders analytic (tif) layers' tiles as png/webp; null: not offered.
+    RenderPool* renderer = nullptr;
   };
   explicit TilesApi(Deps deps) : d_(deps) {}
 
@@ -66,6 +69,10 @@ class TilesApi {
   void handle_layers(const http::Request& req, http::Response& res);
   void handle_layer(const http::Request& req, http::Response& res);
   void handle_tile(const http::Request& req, http::Response& res);
+  // An analytic layer's tile rendered as the query says (tiles_render.cc).
+  void handle_rendered_tile(const http::Request& req, http::Response& res,
+                            const EnvironmentConfig& env, const LayerRef& ref, const Version& v,
+                            const TileAddress& t);
   void handle_tilejson(const http::Request& req, http::Response& res);
   void handle_wmts(const http::Request& req, http::Response& res);
   void handle_session_create(const http::Request& req, http::Response& res);
