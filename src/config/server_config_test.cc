@@ -30,6 +30,8 @@ TEST(Config, ExampleFileLoadsWithItsDocumentedValues) {
   ASSERT_EQ(c->environments[0].aws_keys.size(), 1u);
   EXPECT_EQ(c->environments[0].aws_keys[0].access_key_id, "AKIAKILNPRODUCTION01");
   EXPECT_EQ(c->worker_nice, 10);
+  EXPECT_EQ(c->render_processes, 2);
+  EXPECT_EQ(c->render_timeout_seconds, 10);
   // The elastic part: a warm on-demand core and a spot group that target
   // tracking grows.
   ASSERT_EQ(c->autoscaler.groups.size(), 3u);
@@ -135,6 +137,8 @@ TEST(Config, MistakesNameTheKey) {
        "heartbeat_seconds"},
       {"[executor]\nkind = \"yarn\"\n" + env_block("a"), "executor.kind"},
       {"[executor]\nnice = 20\n" + env_block("a"), "executor.nice: must be 0-19, got 20"},
+      {"[server]\nrender_processes = 65\n" + env_block("a"),
+       "server.render_processes: must be 0-64, got 65"},
       {"[spot]\nnotice_seconds = -1\n" + env_block("a"), "spot.notice_seconds"},
       {"[spot]\ninterruption_rate_per_node_hour = \"x\"\n" + env_block("a"),
        "spot.interruption_rate_per_node_hour"},
