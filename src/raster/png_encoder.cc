@@ -1,10 +1,12 @@
 #include "raster/png_encoder.h"
 
+#include <array>
 #include <cassert>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -120,18 +122,67 @@ void filter_row(const uint8_t* row, const uint8_t* prev, size_t n, size_t bpp, u
   consider(4);
 }
 
+// A colour (grey: all three equal) that no valid pixel of the uint8 tile
+// holds, for a tRNS key; nullopt when none is found.
+std::optional<std::array<uint8_t, 3>> unused_colour(const Raster& tile) {
+  const size_t n = tile.pixels();
+  const uint8_t* m = tile.mask.data();
+  if (tile.bands == 1) {
+    bool used[256] = {};
+    const uint8_t* v = tile.band_as<uint8_t>(0);
+    for (size_t i = 0; i < n; ++i) used[v[i]] |= m[i] != 0;
+    for (int k = 0; k < 256; ++k) {
+      if (!used[k]) {
+        const uint8_t g = static_cast<uint8_t>(k);
+        return std::array<uint8_t, 3>{g, g, g};
+      }
+    }
+    return std::nullopt;
+  }
+  // 16.7 million colours, at most a few hundred thousand pixels: a few
+  // fixed, unlikely candidates almost always include a free one.
+  const uint8_t *r = tile.band_as<uint8_t>(0), *g = tile.band_as<uint8_t>(1),
+                *b = tile.band_as<uint8_t>(2);
+  for (uint32_t c : {0x01fe02u, 0xfe01fdu, 0x02fd03u, 0x7f017eu, 0x01807fu, 0xfd7f02u}) {
+    const uint8_t cr = static_cast<uint8_t>(c >> 16), cg = static_cast<uint8_t>(c >> 8),
+                  cb = static_cast<uint8_t>(c);
+    bool found = false;
+    for (size_t i = 0; i < n && !found; ++i) {
+      found = m[i] && r[i] == cr && g[i] == cg && b[i] == cb;
+    }
+    if (!found) return std::array<uint8_t, 3>{cr, cg, cb};
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
-Result<std::string> encode_png(const Raster& tile, int level) {
-  assert((tile.type == CellType::kUInt8 || tile.type == CellType::kUInt16) &&
-         (tile.bands == 1 || tile.bands == 3));
+Result<std::string> encode_png(const Raster& source, int level, bool colour_key) {
+  assert((source.type == CellType::kUInt8 || source.type == CellType::kUInt16) &&
+         (source.bands == 1 || source.bands == 3));
   assert(level >= 0 && level <= 12);
-  if (tile.width <= 0 || tile.height <= 0) {
-    return internal_error("cannot encode a " + std::to_string(tile.width) + "x" +
-                          std::to_string(tile.height) +
-                          " tile as png: " + (tile.width <= 0 ? "width" : "height") + " is zero");
+  if (source.width <= 0 || source.height <= 0) {
+    return internal_error("cannot encode a " + std::to_string(source.width) + "x" +
+                          std::to_string(source.height) +
+                          " tile as png: " + (source.width <= 0 ? "width" : "height") + " is zero");
   }
-  const bool alpha = !tile.all_valid();
+  bool alpha = !source.all_valid();
+  // A keyed copy: masked pixels hold the key, and no alpha channel.
+  std::optional<std::array<uint8_t, 3>> key;
+  Raster keyed;
+  if (alpha && colour_key && source.type == CellType::kUInt8) key = unused_colour(source);
+  if (key) {
+    keyed = source;
+    for (int b = 0; b < keyed.bands; ++b) {
+      uint8_t* v = keyed.band_as<uint8_t>(b);
+      for (size_t i = 0; i < keyed.pixels(); ++i) {
+        if (!keyed.mask[i]) v[i] = (*key)[b];
+      }
+    }
+    std::fill(keyed.mask.begin(), keyed.mask.end(), 255);
+    alpha = false;
+  }
+  const Raster& tile = key ? keyed : source;
   const bool wide = tile.type == CellType::kUInt16;
   const size_t channels = static_cast<size_t>(tile.bands) + (alpha ? 1 : 0);
   const size_t bpp = channels * (wide ? 2 : 1);
@@ -173,6 +224,11 @@ Result<std::string> encode_png(const Raster& tile, int level) {
   out.reserve(n + 64);
   out.append("\x89PNG\r\n\x1a\n", 8);
   put_chunk(&out, "IHDR", ihdr, sizeof ihdr);
+  if (key) {
+    // tRNS of a grey or RGB image: the key's samples, 16 bits each.
+    const uint8_t trns[6] = {0, (*key)[0], 0, (*key)[1], 0, (*key)[2]};
+    put_chunk(&out, "tRNS", trns, tile.bands == 1 ? 2 : 6);
+  }
   put_chunk(&out, "IDAT", idat.data(), n);
   put_chunk(&out, "IEND", nullptr, 0);
   return out;

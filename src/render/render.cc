@@ -258,7 +258,7 @@ Result<std::string> encode_image(const Raster& image, ImageFormat format, int pn
   if (png_level < 0 || png_level > 12) {
     return invalid_argument("png level " + std::to_string(png_level) + " is not 0-12");
   }
-  return encode_png(image, png_level);
+  return encode_png(image, png_level, /*colour_key=*/true);
 }
 
 }  // namespace kiln::render

@@ -59,9 +59,10 @@ Result<Raster> render_tile(const Raster& tile, std::optional<double> nodata,
 Raster add_border(const Raster& centre, const std::array<const Raster*, 8>& neighbours, int border);
 
 // PNG (deflate `png_level` 0-12) or lossy WebP (quality 90) bytes of a
-// render_tile() result; alpha is written only when some pixel is
-// transparent. Thread-safe. Level 1, not stored tiles' 2: on rendered
-// Landsat uint16 (bench/render_bench.cc) it encodes ~25% faster and 2%
+// render_tile() result; transparency is written only when some pixel is
+// transparent, in a PNG as a tRNS colour key when a free grey level or
+// colour exists (half the bytes to compress for grey), else as alpha. Thread-safe. Level 1, not
+// stored tiles' 2: on rendered Landsat uint16 (bench/render_bench.cc) it encodes ~25% faster and 2%
 // smaller (74,374 against 75,790 bytes).
 Result<std::string> encode_image(const Raster& image, ImageFormat format, int png_level = 1);
 

@@ -371,9 +371,10 @@ TEST(EncodeImage, PngAndWebpDecodeToTheRenderedPixels) {
                                     bytes->size(), FALSE));
     DatasetPtr ds(GDALDataset::Open(name.c_str(), GDAL_OF_RASTER));
     ASSERT_TRUE(ds) << image_format_name(f);
-    ASSERT_EQ(ds->GetRasterCount(), 4);
-    uint8_t px[4];
-    for (int b = 0; b < 4; ++b) {
+    // PNG: RGB with a tRNS colour key (GDAL: NODATA_VALUES); WebP: RGBA.
+    ASSERT_EQ(ds->GetRasterCount(), f == ImageFormat::kPng ? 3 : 4);
+    uint8_t px[3];
+    for (int b = 0; b < 3; ++b) {
       ASSERT_EQ(ds->GetRasterBand(b + 1)->RasterIO(GF_Read, 1, 0, 1, 1, &px[b], 1, 1, GDT_Byte, 0,
                                                    0, nullptr),
                 CE_None);
@@ -382,12 +383,53 @@ TEST(EncodeImage, PngAndWebpDecodeToTheRenderedPixels) {
     EXPECT_NEAR(px[0], img->band_data(0)[1], tol);
     EXPECT_NEAR(px[1], img->band_data(1)[1], tol);
     EXPECT_NEAR(px[2], img->band_data(2)[1], tol);
-    EXPECT_EQ(px[3], 255);
-    uint8_t alpha = 1;
-    ASSERT_EQ(
-        ds->GetRasterBand(4)->RasterIO(GF_Read, 3, 0, 1, 1, &alpha, 1, 1, GDT_Byte, 0, 0, nullptr),
-        CE_None);
-    EXPECT_EQ(alpha, 0);
+    // Transparency as GDAL (and a browser) reads it: the mask.
+    GDALRasterBand* mask = ds->GetRasterBand(1)->GetMaskBand();
+    uint8_t seen[2] = {1, 1};
+    ASSERT_EQ(mask->RasterIO(GF_Read, 1, 0, 1, 1, &seen[0], 1, 1, GDT_Byte, 0, 0, nullptr),
+              CE_None);
+    ASSERT_EQ(mask->RasterIO(GF_Read, 3, 0, 1, 1, &seen[1], 1, 1, GDT_Byte, 0, 0, nullptr),
+              CE_None);
+    EXPECT_EQ(seen[0], 255) << image_format_name(f);
+    EXPECT_EQ(seen[1], 0) << image_format_name(f);
+    ds.reset();
+    VSIUnlink(name.c_str());
+  }
+}
+
+// Grey images take a free grey level as their key; one that uses all 256
+// levels keeps an alpha channel. Either way valid pixels keep their values.
+TEST(EncodeImage, GreyColourKeyOrAlphaWhenEveryLevelIsUsed) {
+  init_gdal();
+  for (int levels : {200, 256}) {
+    Raster img(32, 32, 1, CellType::kUInt8);
+    for (size_t i = 0; i < img.pixels(); ++i) {
+      img.band_data(0)[i] = static_cast<uint8_t>(i % levels);
+      img.mask[i] = i % 97 == 5 ? 0 : 255;
+    }
+    // The masked pixels' own values must not count as used.
+    Result<std::string> bytes = encode_image(img, ImageFormat::kPng);
+    ASSERT_TRUE(bytes.is_ok());
+    const std::string name = "/vsimem/render_test_grey.png";
+    VSIFCloseL(VSIFileFromMemBuffer(name.c_str(),
+                                    reinterpret_cast<GByte*>(const_cast<char*>(bytes->data())),
+                                    bytes->size(), FALSE));
+    DatasetPtr ds(GDALDataset::Open(name.c_str(), GDAL_OF_RASTER));
+    ASSERT_TRUE(ds);
+    EXPECT_EQ(ds->GetRasterCount(), levels == 256 ? 2 : 1) << levels;
+    std::vector<uint8_t> grey(img.pixels()), mask(img.pixels());
+    ASSERT_EQ(ds->GetRasterBand(1)->RasterIO(GF_Read, 0, 0, 32, 32, grey.data(), 32, 32, GDT_Byte,
+                                             0, 0, nullptr),
+              CE_None);
+    ASSERT_EQ(ds->GetRasterBand(1)->GetMaskBand()->RasterIO(GF_Read, 0, 0, 32, 32, mask.data(), 32,
+                                                            32, GDT_Byte, 0, 0, nullptr),
+              CE_None);
+    for (size_t i = 0; i < img.pixels(); ++i) {
+      EXPECT_EQ(mask[i], img.mask[i]) << levels << " " << i;
+      if (img.mask[i]) {
+        EXPECT_EQ(grey[i], img.band_data(0)[i]) << levels << " " << i;
+      }
+    }
     ds.reset();
     VSIUnlink(name.c_str());
   }

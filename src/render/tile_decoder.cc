@@ -9,6 +9,7 @@
 #include <gdal_priv.h>
 
 #include "raster/gdal_env.h"
+#include "render/tif_strip_decoder.h"
 
 namespace kiln::render {
 namespace {
@@ -42,6 +43,12 @@ Status decode_error(const std::string& what) {
 }  // namespace
 
 Result<DecodedTile> decode_tif_tile(std::string_view bytes) {
+  KILN_ASSIGN_OR_RETURN(std::optional<DecodedTile> fast, decode_kiln_tif(bytes));
+  if (fast) return std::move(*fast);
+  return decode_tif_tile_with_gdal(bytes);
+}
+
+Result<DecodedTile> decode_tif_tile_with_gdal(std::string_view bytes) {
   init_gdal();
   VsimemView file(bytes);
   // No sibling files (.aux.xml, .msk, .ovr) are looked for or read.

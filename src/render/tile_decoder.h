@@ -22,8 +22,9 @@ struct DecodedTile {
 inline constexpr int kMaxDecodeSide = 4096;
 inline constexpr int kMaxDecodeBands = 64;
 
-// Decodes the bytes of a tif tile with GDAL's GTiff driver from /vsimem/
-// (no other driver, no sibling files). The mask is 0 where a band holds the
+// Decodes the bytes of a tif tile: Kiln's own layout with
+// decode_kiln_tif() (tif_strip_decoder.h), anything else with GDAL's GTiff
+// driver from /vsimem/ (no other driver, no sibling files). The mask is 0 where a band holds the
 // declared nodata or NaN, or where the tile's internal mask says so.
 // kInputError names what is wrong (not a GeoTIFF, too large, unsupported
 // cell type). Thread-safe (each call has its own /vsimem/ file).
