@@ -162,22 +162,23 @@ Result<std::unique_ptr<Server>> Server::start(const ServerConfig& config,
       std::string marker_key,
       ListMarkers::load_or_create_key((fs::path(cfg.state_dir) / "list-marker.key").string()));
   s->markers_ = std::make_unique<ListMarkers>(std::move(marker_key));
-  s->rest_ = std::make_unique<RestApi>(RestApi::Deps{
-      cfg, *s->steps_, *s->elastic_, *s->workers_, *s->scheduler_, *s->tokens_, s->lifecycle_,
-      s->counters_, s->clock_, *s->quotas_, *s->waiters_, *s->markers_});
-  s->catalog_api_ =
-      std::make_unique<CatalogApi>(CatalogApi::Deps{cfg, *s->steps_, *s->tokens_, *s->quotas_});
-  s->worker_api_ = std::make_unique<WorkerApi>(*s->workers_, s->worker_token_);
   // Sessions outlive a restart too: a browser need not sign in again.
   KILN_ASSIGN_OR_RETURN(std::string session_key,
                         ListMarkers::load_or_create_key(
                             (fs::path(cfg.state_dir) / "session.key").string(), "session key"));
   s->sessions_ = std::make_unique<Sessions>(std::move(session_key));
+  s->rest_ = std::make_unique<RestApi>(RestApi::Deps{
+      cfg, *s->steps_, *s->elastic_, *s->workers_, *s->scheduler_, *s->tokens_, s->lifecycle_,
+      s->counters_, s->clock_, *s->quotas_, *s->waiters_, *s->markers_, *s->sessions_});
+  s->catalog_api_ = std::make_unique<CatalogApi>(
+      CatalogApi::Deps{cfg, *s->steps_, *s->tokens_, *s->quotas_, *s->sessions_, s->clock_});
+  s->worker_api_ = std::make_unique<WorkerApi>(*s->workers_, s->worker_token_);
   s->tiles_ = std::make_unique<TilesApi>(
       TilesApi::Deps{cfg, *s->tokens_, *s->quotas_, *s->sessions_, s->clock_});
   if (cfg.emr_enabled) {
     s->emr_ = std::make_unique<EmrDoor>(*s->steps_, cfg, *s->quotas_, *s->markers_);
   }
+  s->console_ = std::make_unique<Console>();
   s->install_routes();
   // The doors answer before the executor launches a node: a worker's
   // registration must not wait for the last of hundreds of launches (with
@@ -259,6 +260,7 @@ void Server::install_routes() {
   if (emr_) emr_->install(http_);
   worker_api_->install(http_);
   tiles_->install(http_);
+  console_->install(http_);
 }
 
 Server::~Server() {

@@ -22,6 +22,7 @@
 #include "http/server.h"
 #include "server/auth.h"
 #include "server/catalog_api.h"
+#include "server/console.h"
 #include "server/core_names.h"
 #include "server/emr_door.h"
 #include "server/quotas.h"
@@ -95,12 +96,13 @@ class Server final {
   ServerCounters counters_;
   std::unique_ptr<StepWaiters> waiters_;  // before the doors that use it, after steps_
   std::unique_ptr<ListMarkers> markers_;  // both doors' list markers
+  std::unique_ptr<Sessions> sessions_;    // the console's sessions (authenticate.h)
   std::unique_ptr<RestApi> rest_;
   std::unique_ptr<CatalogApi> catalog_api_;  // the layers' upkeep
   std::unique_ptr<WorkerApi> worker_api_;
   std::unique_ptr<EmrDoor> emr_;
-  std::unique_ptr<Sessions> sessions_;  // the tile door's browser sessions
   std::unique_ptr<TilesApi> tiles_;
+  std::unique_ptr<Console> console_;  // the web console's static assets at / and /console/
   http::Server http_;
   std::thread http_thread_;  // runs http_'s loop from start() until shutdown()
 };
