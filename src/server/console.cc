@@ -38,6 +38,12 @@ void Console::install(http::Server& http) {
     }
     send_asset(*a, req, res);
   });
+  http.Get("/v1/cluster/history", [this](const http::Request& req, http::Response& res) {
+    const EnvironmentConfig* env = authenticate_request(req, res, d_.auth);
+    if (!env) return;
+    res.set_header("Cache-Control", "no-store");
+    send_json(res, 200, d_.history.to_json(*env));
+  });
 }
 
 void Console::send_asset(const ConsoleAsset& asset, const http::Request& req, http::Response& res) {

@@ -178,7 +178,14 @@ Result<std::unique_ptr<Server>> Server::start(const ServerConfig& config,
   if (cfg.emr_enabled) {
     s->emr_ = std::make_unique<EmrDoor>(*s->steps_, cfg, *s->quotas_, *s->markers_);
   }
-  s->console_ = std::make_unique<Console>();
+  cluster::CoreStepService* steps = s->steps_.get();
+  s->history_ = std::make_unique<ClusterHistory>(
+      cfg, [steps](const EnvironmentConfig& env) { return steps->cluster(env); });
+  ClusterHistory* history = s->history_.get();
+  s->scheduler_->add_tick([history](int64_t now) { history->tick(now); },
+                          /*while_stopping=*/false);
+  s->console_ = std::make_unique<Console>(Console::Deps{
+      Authenticator{*s->tokens_, cfg, *s->quotas_, *s->sessions_, s->clock_}, *s->history_});
   s->install_routes();
   // The doors answer before the executor launches a node: a worker's
   // registration must not wait for the last of hundreds of launches (with

@@ -102,7 +102,8 @@ class Server final {
   std::unique_ptr<WorkerApi> worker_api_;
   std::unique_ptr<EmrDoor> emr_;
   std::unique_ptr<TilesApi> tiles_;
-  std::unique_ptr<Console> console_;  // the web console's static assets at / and /console/
+  std::unique_ptr<ClusterHistory> history_;  // slots and demand for the console's chart
+  std::unique_ptr<Console> console_;         // the web console's static assets at / and /console/
   http::Server http_;
   std::thread http_thread_;  // runs http_'s loop from start() until shutdown()
 };

@@ -38,6 +38,9 @@ def output_dir():
     d = os.path.join(os.path.dirname(kt.kiln_bin()), "..", "..", "test-output", "console")
     d = os.path.abspath(d)
     os.makedirs(d, exist_ok=True)
+    for name in os.listdir(d):  # the last run's screenshots
+        if name.endswith(".png"):
+            os.unlink(os.path.join(d, name))
     return d
 
 
@@ -284,6 +287,20 @@ class ConsoleTest(unittest.TestCase):
             "const p = document.querySelector('#c-chart polyline');"
             "return !!p && p.getAttribute('points').split(' ').length >= 2;"), timeout=30)
         self.shot("cluster")
+        # The server's own samples, which the chart starts from: the slots
+        # of the cluster and this environment's queue.
+        deadline = time.monotonic() + 30  # a sample every 10 s
+        while True:
+            h = self.srv.call("GET", "/v1/cluster/history")
+            self.assertEqual(h["interval_seconds"], 10)
+            if h["samples"] and h["samples"][-1][1] == c["slots"]["total"]:
+                break
+            self.assertLess(time.monotonic(), deadline, h)
+            time.sleep(0.5)
+        t, total, busy, queued = h["samples"][-1]
+        self.assertGreaterEqual(total, busy)
+        self.assertGreaterEqual(queued, 0)
+        self.assertEqual(self.srv.request("GET", "/v1/cluster/history", token=None).status, 401)
 
     def test_staging_sees_none_of_productions_steps_or_layers(self):
         self.sign_in(ks.STAGING_TOKEN, "staging")

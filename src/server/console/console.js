@@ -172,6 +172,7 @@
     }
     clearStep();
     samples.length = 0;
+    serverSamples = [];
     if (map) map.clear();
     $("submit-error").hidden = true;
   }
@@ -426,22 +427,27 @@
 
   // --- cluster --------------------------------------------------------------
 
-  // Slots vs demand, sampled by this page since it was loaded: [t, total, busy, demand].
+  // Slots vs demand as [t_ms, total, busy, demand]: the server's history
+  // (GET /v1/cluster/history: a sample every 10 s, the last six hours), then
+  // what this page has read from /v1/cluster since (every 2 s).
+  let serverSamples = [];
   const samples = [];
-  const maxSamples = 3600;  // two hours at one sample per 2 s
+  const maxSamples = 1800;  // an hour at one sample per 2 s
 
   function drawChart() {
     const chart = $("c-chart");
     chart.replaceChildren();
-    if (samples.length < 1) return;
+    const last = serverSamples.length ? serverSamples[serverSamples.length - 1][0] : 0;
+    const all = serverSamples.concat(samples.filter((s) => s[0] > last));
+    if (all.length < 1) return;
     const W = 800, H = 200, pad = 4;
-    const t0 = samples[0][0], t1 = Math.max(samples[samples.length - 1][0], t0 + 1);
+    const t0 = all[0][0], t1 = Math.max(all[all.length - 1][0], t0 + 1);
     let ymax = 1;
-    for (const s of samples) ymax = Math.max(ymax, s[1], s[2], s[3]);
+    for (const s of all) ymax = Math.max(ymax, s[1], s[2], s[3]);
     const x = (t) => pad + (W - 2 * pad) * (t - t0) / (t1 - t0);
     const y = (v) => H - pad - (H - 2 * pad) * v / (ymax * 1.1);
     for (const [i, cls] of [[1, "total"], [2, "busy"], [3, "demand"]]) {
-      const pts = samples.map((s) => x(s[0]).toFixed(1) + "," + y(s[i]).toFixed(1)).join(" ");
+      const pts = all.map((s) => x(s[0]).toFixed(1) + "," + y(s[i]).toFixed(1)).join(" ");
       chart.append(svg("polyline", { points: pts, class: cls }));
     }
     const label = svg("text", { x: W - 6, y: 14, "text-anchor": "end", "font-size": 12, fill: "#6b7280" });
@@ -452,7 +458,13 @@
   function clusterPage() {
     show("cluster");
     drawChart();
+    let polls = 0;
     poll(async (mine) => {
+      if (polls++ % 15 === 0) {
+        const { data: h } = await api("GET", "/v1/cluster/history");
+        if (mine !== pageToken) return;
+        serverSamples = h.samples.map(([t, total, busy, queued]) => [t, total, busy, busy + queued]);
+      }
       const { data: c } = await api("GET", "/v1/cluster");
       if (mine !== pageToken) return;
       const demand = c.slots.busy + c.environment.queued_tasks;
