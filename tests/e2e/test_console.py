@@ -64,9 +64,13 @@ class ConsoleTest(unittest.TestCase):
         cls.browser = None
         try:
             cls.srv.start()
-            cls.ingest = cls.srv.wait_step(cls.srv.submit(ks.l7_definition(LAYER))["id"])
-            if cls.ingest["state"] != "COMPLETED":
-                raise AssertionError("the ingest did not complete: %r" % cls.ingest)
+            # Two versions of the layer, for the map's version switcher.
+            cls.ingests = [cls.srv.wait_step(cls.srv.submit(ks.l7_definition(LAYER))["id"])
+                           for _ in range(2)]
+            for step in cls.ingests:
+                if step["state"] != "COMPLETED":
+                    raise AssertionError("the ingest did not complete: %r" % step)
+            cls.ingest = cls.ingests[0]
             cls.browser = browser.Browser()
         except BaseException:
             cls.srv.close()
@@ -126,6 +130,15 @@ class ConsoleTest(unittest.TestCase):
             self.wait("the environment's name", lambda: self.environment_shown() == environment)
         self.assertFalse(self.visible("page-signin"))
 
+    def wait_tiles(self, version):
+        """Waits until the map's tiles are of `version` ("@2/") and every
+        one it asked for has loaded (or had no data)."""
+        self.wait("the layer's tiles " + version, lambda: self.js("""
+            const imgs = [...document.querySelectorAll('#map img')];
+            return imgs.length > 0 && imgs.every((i) => i.complete) &&
+                   imgs.every((i) => i.getAttribute('src').includes(arguments[0])) &&
+                   imgs.some((i) => i.naturalWidth > 0);""", version))
+
     def go(self, hash_route):
         self.js("location.hash = arguments[0];", hash_route)
 
@@ -162,16 +175,33 @@ class ConsoleTest(unittest.TestCase):
         self.sign_in(ks.PRODUCTION_TOKEN, "production")
         self.wait("the ingest step in the table", lambda: self.step_row(self.ingest["id"]))
         self.shot("steps")
+        # The state filter asks the server for those states only.
+        self.js("const s = document.getElementById('steps-filter'); s.value = 'FAILED';"
+                "s.dispatchEvent(new Event('change'));")
+        self.wait("no failed step", lambda: self.step_row(self.ingest["id"]) is None)
+        self.js("const s = document.getElementById('steps-filter'); s.value = 'COMPLETED';"
+                "s.dispatchEvent(new Event('change'));")
+        self.wait("the completed steps", lambda: self.step_row(self.ingests[1]["id"]))
+        # The find box keeps the rows that match.
+        self.driver.find_element(By.ID, "steps-search").send_keys(self.ingests[1]["id"])
+        self.wait("one row", lambda: self.js(
+            "return [...document.querySelectorAll('#steps-body tr')].filter((t) => !t.hidden)"
+            ".map((t) => t.dataset.id);") == [self.ingests[1]["id"]])
+        self.driver.find_element(By.ID, "steps-search").clear()
+        self.js("const s = document.getElementById('steps-filter'); s.value = '';"
+                "s.dispatchEvent(new Event('change'));")
         self.go("#/catalog")
         self.wait("the layer in the catalog", lambda: self.js(
             "return !!document.querySelector('#layers-body tr[data-layer=\"l7\"]');"))
         self.shot("catalog")
         self.go("#/catalog/" + LAYER)
-        # Every tile the map asked for has loaded (or had no data).
-        self.wait("the layer's tiles", lambda: self.js("""
-            const imgs = [...document.querySelectorAll('#map img')];
-            return imgs.length > 0 && imgs.every((i) => i.complete) &&
-                   imgs.some((i) => i.naturalWidth > 0);"""))
+        self.wait_tiles("@2/")
+        # The version switcher: version 1's immutable tiles.
+        self.assertEqual(self.js("return [...document.getElementById('layer-version').options]"
+                                 ".map((o) => o.value);"), ["2", "1"])
+        self.js("const s = document.getElementById('layer-version'); s.value = '1';"
+                "s.dispatchEvent(new Event('change'));")
+        self.wait_tiles("@1/")
         self.wait("the histograms", lambda: self.js(
             "return document.querySelectorAll('#layer-stats .band rect').length > 0;"))
         self.assertEqual(self.js("return window.devicePixelRatio;"), 1)

@@ -262,6 +262,7 @@
         return tr;
       });
       replaceRows($("steps-body"), rows);
+      searchSteps();
       $("steps-empty").hidden = rows.length > 0;
       $("steps-updated").textContent = "updated " + new Date().toLocaleTimeString(undefined, { hour12: false });
       if (!stepsPainted) {
@@ -274,6 +275,16 @@
     }, 1000);
   }
   $("steps-filter").addEventListener("change", () => { if (!$("page-steps").hidden) route(); });
+
+  // The "Find" box: shows the rows whose id, name or layer contain its text.
+  function searchSteps() {
+    const q = $("steps-search").value.trim().toLowerCase();
+    for (const tr of $("steps-body").children) {
+      const text = [0, 1, 2].map((i) => tr.children[i].textContent).join(" ").toLowerCase();
+      tr.hidden = q !== "" && !text.includes(q);
+    }
+  }
+  $("steps-search").addEventListener("input", searchSteps);
 
   function clearStep() {
     for (const id of ["step-log", "step-message", "step-state", "step-progress"]) $(id).textContent = "";
