@@ -56,6 +56,7 @@ const t0 = performance.now();
           fcp: (performance.getEntriesByName('first-contentful-paint')[0] || {}).startTime,
           timeline: res.map((e) => [e.name.replace(location.origin, ''), Math.round(e.startTime),
                                     Math.round(e.responseEnd)]),
+          marks: performance.getEntriesByType('mark').map((m) => [m.name, Math.round(m.startTime)]),
           rows: document.querySelectorAll('#steps-body tr').length});
   } else if (performance.now() - t0 > 30000) {
     done(null);

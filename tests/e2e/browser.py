@@ -63,7 +63,11 @@ class Browser:
                     return
             except OSError:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise AssertionError("chromedriver did not start (exit %r)" % self.proc.poll())
+                    self.log.flush()
+                    with open(self.log.name, "rb") as f:
+                        log = f.read()[-2000:].decode("utf-8", "replace")
+                    raise AssertionError("chromedriver did not start (exit %r): %s"
+                                         % (self.proc.poll(), log))
                 time.sleep(0.1)
 
     def pids(self):

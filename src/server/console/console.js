@@ -65,11 +65,18 @@
     return e;
   }
 
+  // "2026-12-06 19:04:44", local time. Written out rather than through
+  // Intl: the first Intl call costs the steps page's first paint tens of
+  // milliseconds (bench/console_bench.py).
+  const pad2 = (n) => (n < 10 ? "0" : "") + n;
+  function fmtClock(d) {
+    return pad2(d.getHours()) + ":" + pad2(d.getMinutes()) + ":" + pad2(d.getSeconds());
+  }
   function fmtTime(iso) {
     if (!iso) return "";
     const d = new Date(iso);
     if (isNaN(d)) return iso;
-    return d.toLocaleString(undefined, { hour12: false });
+    return d.getFullYear() + "-" + pad2(d.getMonth() + 1) + "-" + pad2(d.getDate()) + " " + fmtClock(d);
   }
 
   function fmtDuration(s) {
@@ -264,7 +271,7 @@
       replaceRows($("steps-body"), rows);
       searchSteps();
       $("steps-empty").hidden = rows.length > 0;
-      $("steps-updated").textContent = "updated " + new Date().toLocaleTimeString(undefined, { hour12: false });
+      $("steps-updated").textContent = "updated " + fmtClock(new Date());
       if (!stepsPainted) {
         stepsPainted = true;
         performance.mark("kiln-steps-filled");
