@@ -111,13 +111,14 @@ def main():
 
     paints = sorted(r["paint"] for r in warm)
     p90 = paints[min(len(paints) - 1, int(round(0.9 * (len(paints) - 1))))]
-    print("last load:", warm[-1])
+    print("the last load's timings (ms from navigation start):", warm[-1])
     lines = [
         "# Console: steps page first meaningful paint and page weight",
         "",
-        "%s, %s, headless Chromium (tests/e2e/browser.py), loopback, %d warm loads."
+        "%s, %s (%d CPUs, load average %.1f at the end), headless Chromium "
+        "(tests/e2e/browser.py), loopback, %d warm loads."
         % (datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-           os.uname().nodename, len(warm)),
+           os.uname().nodename, os.cpu_count(), os.getloadavg()[0], len(warm)),
         "",
         "| measure | value |",
         "|---|---|",
