@@ -48,6 +48,8 @@ class Browser:
                         "--no-first-run", "--disable-extensions", "--disable-background-networking",
                         "--disable-component-update", "--disable-sync"):
                 o.add_argument(arg)
+            # The page's console messages, for script errors (Browser.script_errors).
+            o.set_capability("goog:loggingPrefs", {"browser": "ALL"})
             self.driver = webdriver.Remote(command_executor="http://127.0.0.1:%d" % self.port,
                                            options=o)
             self.driver.set_script_timeout(60)
@@ -69,6 +71,12 @@ class Browser:
                     raise AssertionError("chromedriver did not start (exit %r): %s"
                                          % (self.proc.poll(), log))
                 time.sleep(0.1)
+
+    def script_errors(self):
+        """The page's error messages since the last call, less failed loads
+        (an expected 401 or 404 of the API is logged as one)."""
+        return [e["message"] for e in self.driver.get_log("browser")
+                if e["level"] == "SEVERE" and "Failed to load resource" not in e["message"]]
 
     def pids(self):
         """chromedriver's PID and those of the processes below it (Chromium)."""

@@ -85,6 +85,10 @@ class ConsoleTest(unittest.TestCase):
         finally:
             cls.srv.close()
 
+    def tearDown(self):
+        # No script error on any page a test opened.
+        self.assertEqual(self.browser.script_errors(), [])
+
     # --- helpers --------------------------------------------------------------
 
     def wait(self, what, fn, timeout=WAIT):
