@@ -25,6 +25,7 @@ import kiln_test as kt
 gdal.UseExceptions()
 
 LAYER = "l7"
+ANALYTIC = "l7tif"  # the scene stored as analytic (tif) tiles
 # A max zoom above L7's own (12): a step of thousands of tiles, slow enough
 # to watch (test_serve_steps.py).
 SLOW_ZOOM = 17
@@ -65,8 +66,9 @@ class ConsoleTest(unittest.TestCase):
         try:
             cls.srv.start()
             # Two versions of the layer, for the map's version switcher.
-            cls.ingests = [cls.srv.wait_step(cls.srv.submit(ks.l7_definition(LAYER))["id"])
-                           for _ in range(2)]
+            cls.ingests = [cls.srv.wait_step(cls.srv.submit(d)["id"]) for d in (
+                ks.l7_definition(LAYER), ks.l7_definition(LAYER),
+                ks.l7_definition(ANALYTIC, fmt="tif"))]
             for step in cls.ingests:
                 if step["state"] != "COMPLETED":
                     raise AssertionError("the ingest did not complete: %r" % step)
@@ -244,14 +246,31 @@ class ConsoleTest(unittest.TestCase):
             self.assertLess(background.mean(), 0.05, t)
             compared += 1
         self.assertGreater(compared, 0, tiles)
-        # The rendering controls build the tile URL.
+        # A picture layer's tiles are served as they are: no rendering controls.
+        for control in ("layer-bidx", "layer-rescale", "layer-colormap", "layer-hillshade"):
+            self.assertFalse(self.driver.find_element(By.ID, control).is_enabled(), control)
+        self.assertTrue(self.visible("layer-render-note"))
+        # An analytic layer is asked for as rendered PNG, with the controls' parameters.
+        self.go("#/catalog/" + ANALYTIC)
+        self.wait("the analytic layer's tile URL", lambda: self.js(
+            "return document.getElementById('layer-url').textContent;").startswith(
+                "/v1/layers/%s@1/tiles/{z}/{x}/{y}.png" % ANALYTIC))
+        self.assertFalse(self.visible("layer-render-note"))
         self.driver.find_element(By.ID, "layer-bidx").send_keys("1")
         self.driver.find_element(By.ID, "layer-rescale").send_keys("0,200")
         self.js("const s = document.getElementById('layer-colormap'); s.value = 'viridis';"
                 "s.dispatchEvent(new Event('change'));")
         self.wait("the rendering query in the tile URL", lambda: self.js(
             "return document.getElementById('layer-url').textContent;").endswith(
-                "?bidx=1&rescale=0%2C200&colormap=viridis"))
+                ".png?bidx=1&rescale=0%2C200&colormap=viridis"))
+        self.driver.find_element(By.ID, "layer-hillshade").click()
+        self.wait("hillshade in the tile URL", lambda: self.js(
+            "return document.getElementById('layer-url').textContent;").endswith(
+                "&colormap=viridis&hillshade=true"))
+        self.wait("the map asking for those tiles", lambda: self.js(
+            "const i = document.querySelector('#map img');"
+            "return !!i && i.getAttribute('src').endsWith('&hillshade=true');"))
+        self.shot("layer-analytic")
 
     def test_progress_advances_on_screen_and_cancel_cancels(self):
         step = self.srv.submit(ks.l7_definition("slow", max_zoom=SLOW_ZOOM), name="slow")

@@ -565,24 +565,31 @@
       el("option", { value: v, text: "v" + v + (v === info.current_version ? " (current)" : "") })));
     sel.value = String(info.version);
     sel.onchange = () => showVersion(name, Number(sel.value), mine);
-    for (const id of ["layer-bidx", "layer-rescale", "layer-colormap"]) {
+    for (const id of ["layer-bidx", "layer-rescale", "layer-colormap", "layer-hillshade"]) {
       $(id).onchange = () => map.setUrl(tileUrl(name, Number(sel.value), map.format));
     }
     $("layer-fit").onclick = () => map.fit();
     await showVersion(name, info.version, mine, info);
   }
 
-  // The tile URL template of `version`, with the rendering controls' query.
+  // The tile URL template of `version` for a layer storing `format` tiles.
+  // Picture layers (png, webp) are served as they are; an analytic layer
+  // (tif) is asked for as .png, which the server renders with the
+  // controls' parameters (docs/rendering.md), or its defaults.
   function tileUrl(name, version, format) {
+    const analytic = format === "tif";
     const q = [];
-    const bidx = $("layer-bidx").value.trim();
-    const rescale = $("layer-rescale").value.trim();
-    const cmap = $("layer-colormap").value;
-    if (bidx) q.push("bidx=" + encodeURIComponent(bidx));
-    if (rescale) q.push("rescale=" + encodeURIComponent(rescale));
-    if (cmap) q.push("colormap=" + encodeURIComponent(cmap));
-    return "/v1/layers/" + encodeURIComponent(name) + "@" + version + "/tiles/{z}/{x}/{y}." + format +
-      (q.length ? "?" + q.join("&") : "");
+    if (analytic) {
+      const bidx = $("layer-bidx").value.trim();
+      const rescale = $("layer-rescale").value.trim();
+      const cmap = $("layer-colormap").value;
+      if (bidx) q.push("bidx=" + encodeURIComponent(bidx));
+      if (rescale) q.push("rescale=" + encodeURIComponent(rescale));
+      if (cmap) q.push("colormap=" + encodeURIComponent(cmap));
+      if ($("layer-hillshade").checked) q.push("hillshade=true");
+    }
+    return "/v1/layers/" + encodeURIComponent(name) + "@" + version + "/tiles/{z}/{x}/{y}." +
+      (analytic ? "png" : format) + (q.length ? "?" + q.join("&") : "");
   }
 
   async function showVersion(name, version, mine, known) {
@@ -601,6 +608,11 @@
       .flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: String(v) })]));
     drawStats(m.statistics || []);
     const format = m.format || "png";
+    const analytic = format === "tif";
+    for (const id of ["layer-bidx", "layer-rescale", "layer-colormap", "layer-hillshade"]) {
+      $(id).disabled = !analytic;
+    }
+    $("layer-render-note").hidden = analytic;
     if (m.layout && m.layout !== "zoomed" && !info.tilejson) {
       map.clear();
       map.message("This layer uses its own grid (" + m.layout + "): it has no Web Mercator map.");
