@@ -162,22 +162,24 @@ Result<std::unique_ptr<Server>> Server::start(const ServerConfig& config,
       std::string marker_key,
       ListMarkers::load_or_create_key((fs::path(cfg.state_dir) / "list-marker.key").string()));
   s->markers_ = std::make_unique<ListMarkers>(std::move(marker_key));
+  s->worker_api_ = std::make_unique<WorkerApi>(*s->workers_, s->worker_token_);
   // Sessions outlive a restart too: a browser need not sign in again.
   KILN_ASSIGN_OR_RETURN(std::string session_key,
                         ListMarkers::load_or_create_key(
                             (fs::path(cfg.state_dir) / "session.key").string(), "session key"));
   s->sessions_ = std::make_unique<Sessions>(std::move(session_key));
-  s->rest_ = std::make_unique<RestApi>(RestApi::Deps{
-      cfg, *s->steps_, *s->elastic_, *s->workers_, *s->scheduler_, *s->tokens_, s->lifecycle_,
-      s->counters_, s->clock_, *s->quotas_, *s->waiters_, *s->markers_, *s->sessions_});
-  s->catalog_api_ = std::make_unique<CatalogApi>(
-      CatalogApi::Deps{cfg, *s->steps_, *s->tokens_, *s->quotas_, *s->sessions_, s->clock_});
-  s->worker_api_ = std::make_unique<WorkerApi>(*s->workers_, s->worker_token_);
   s->tiles_ = std::make_unique<TilesApi>(
       TilesApi::Deps{cfg, *s->tokens_, *s->quotas_, *s->sessions_, s->clock_});
   if (cfg.emr_enabled) {
     s->emr_ = std::make_unique<EmrDoor>(*s->steps_, cfg, *s->quotas_, *s->markers_);
   }
+  // The doors that take the browser's session cookie as well as a token
+  // (authenticate.h), after the sessions.
+  s->rest_ = std::make_unique<RestApi>(RestApi::Deps{
+      cfg, *s->steps_, *s->elastic_, *s->workers_, *s->scheduler_, *s->tokens_, s->lifecycle_,
+      s->counters_, s->clock_, *s->quotas_, *s->waiters_, *s->markers_, *s->sessions_});
+  s->catalog_api_ = std::make_unique<CatalogApi>(
+      CatalogApi::Deps{cfg, *s->steps_, *s->tokens_, *s->quotas_, *s->sessions_, s->clock_});
   cluster::CoreStepService* steps = s->steps_.get();
   s->history_ = std::make_unique<ClusterHistory>(
       cfg, [steps](const EnvironmentConfig& env) { return steps->cluster(env); });

@@ -96,14 +96,14 @@ class Server final {
   ServerCounters counters_;
   std::unique_ptr<StepWaiters> waiters_;  // before the doors that use it, after steps_
   std::unique_ptr<ListMarkers> markers_;  // both doors' list markers
-  std::unique_ptr<Sessions> sessions_;    // the console's sessions (authenticate.h)
   std::unique_ptr<RestApi> rest_;
   std::unique_ptr<CatalogApi> catalog_api_;  // the layers' upkeep
   std::unique_ptr<WorkerApi> worker_api_;
   std::unique_ptr<EmrDoor> emr_;
+  std::unique_ptr<Sessions> sessions_;  // the tile door's browser sessions
   std::unique_ptr<TilesApi> tiles_;
   std::unique_ptr<ClusterHistory> history_;  // slots and demand for the console's chart
-  std::unique_ptr<Console> console_;         // the web console's static assets at / and /console/
+  std::unique_ptr<Console> console_;         // the web console at / and /console/
   http::Server http_;
   std::thread http_thread_;  // runs http_'s loop from start() until shutdown()
 };
