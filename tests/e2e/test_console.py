@@ -270,6 +270,13 @@ class ConsoleTest(unittest.TestCase):
         self.wait("the map asking for those tiles", lambda: self.js(
             "const i = document.querySelector('#map img');"
             "return !!i && i.getAttribute('src').endsWith('&hillshade=true');"))
+        # Hillshade takes no rescale: the server's refusal is shown under the map.
+        src = self.js("return document.querySelector('#map img').getAttribute('src');")
+        refusal = self.srv.request("GET", src)
+        self.assertGreaterEqual(refusal.status, 400, refusal)
+        self.wait("the tiles' error", lambda: self.js(
+            "return document.getElementById('map-error').textContent;") ==
+            "Tiles: " + refusal.json()["error"]["message"])
         self.shot("layer-analytic")
 
     def test_progress_advances_on_screen_and_cancel_cancels(self):

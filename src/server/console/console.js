@@ -182,6 +182,8 @@
     serverSamples = [];
     if (map) map.clear();
     $("submit-error").hidden = true;
+    $("submit-definition").value = "";
+    $("submit-name").value = "";
   }
 
   function signedInAs(env) {
@@ -195,7 +197,8 @@
   function route() {
     pageToken++;
     stopTimer();
-    const parts = (location.hash.replace(/^#\/?/, "") || "steps").split("/").map(decodeURIComponent);
+    const decode = (p) => { try { return decodeURIComponent(p); } catch (e) { return p; } };
+    const parts = (location.hash.replace(/^#\/?/, "") || "steps").split("/").map(decode);
     if (!signedIn && parts[0] !== "signin") {
       // The steps page is the first one most people open: it reads the
       // session and the steps at once rather than one after the other.
@@ -687,9 +690,25 @@
 
     get size() { return this.tj ? this.tj.tile_size || 256 : 256; }
 
+    // A tile that did not load: 204 (no data there) is normal; anything
+    // else (a rendering parameter refused, ...) is said under the map, in
+    // the server's words, once per tile URL template.
+    async explain(src) {
+      const url = this.url;
+      if (this.explained === url) return;
+      this.explained = url;
+      const r = await fetch(src, { credentials: "same-origin" });
+      if (r.status === 204 || r.ok || this.url !== url) return;
+      let message = "HTTP " + r.status;
+      try { message = (await r.json()).error.message; } catch (e) { /* not JSON */ }
+      $("map-error").textContent = "Tiles: " + message;
+    }
+
     clear() {
       for (const img of this.tiles.values()) img.remove();
       this.tiles.clear();
+      $("map-error").textContent = "";
+      this.explained = null;
       this.tj = null;
       const m = this.div.querySelector(".map-message");
       if (m) m.remove();
@@ -713,6 +732,8 @@
 
     setUrl(url) {
       this.url = url;
+      this.explained = null;
+      $("map-error").textContent = "";
       $("layer-url").textContent = url;
       for (const img of this.tiles.values()) img.remove();
       this.tiles.clear();
@@ -785,7 +806,7 @@
             img.alt = "";
             img.dataset.tile = key;
             img.decoding = "async";
-            img.addEventListener("error", () => { img.hidden = true; });
+            img.addEventListener("error", () => { img.hidden = true; this.explain(img.src); });
             img.src = this.url.replace("{z}", z).replace("{x}", tx).replace("{y}", ty);
             this.tiles.set(key, img);
             this.div.append(img);
