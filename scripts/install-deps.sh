@@ -27,6 +27,9 @@ packages=(
   # namespace, reaching out through slirp4netns; iproute2's ip refuses
   # link-local and the host's own addresses inside it.
   slirp4netns iproute2
+  # The web console's end-to-end test drives headless Chromium through
+  # Selenium (tests/e2e/test_console.py, bench/console_bench.py).
+  chromium chromium-driver python3-selenium
 )
 
 missing=()

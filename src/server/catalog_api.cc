@@ -149,7 +149,8 @@ void CatalogApi::change_idle_layer(
 }
 
 void CatalogApi::handle_remove(const Request& req, Response& res) {
-  const EnvironmentConfig* env = authenticate_bearer(req, res, d_.tokens, d_.config, d_.quotas);
+  const EnvironmentConfig* env = authenticate_request(
+      req, res, Authenticator{d_.tokens, d_.config, d_.quotas, d_.sessions, d_.clock});
   if (!env) return;
   bool dry_run = false;
   if (!query_dry_run(req, res, &dry_run)) return;
@@ -166,7 +167,8 @@ void CatalogApi::handle_remove(const Request& req, Response& res) {
 }
 
 void CatalogApi::handle_rollback(const Request& req, Response& res) {
-  const EnvironmentConfig* env = authenticate_bearer(req, res, d_.tokens, d_.config, d_.quotas);
+  const EnvironmentConfig* env = authenticate_request(
+      req, res, Authenticator{d_.tokens, d_.config, d_.quotas, d_.sessions, d_.clock});
   if (!env) return;
   json body;
   if (!parse_body(req, res, &body, body_limit())) return;
@@ -184,7 +186,8 @@ void CatalogApi::handle_rollback(const Request& req, Response& res) {
 }
 
 void CatalogApi::handle_prune(const Request& req, Response& res) {
-  const EnvironmentConfig* env = authenticate_bearer(req, res, d_.tokens, d_.config, d_.quotas);
+  const EnvironmentConfig* env = authenticate_request(
+      req, res, Authenticator{d_.tokens, d_.config, d_.quotas, d_.sessions, d_.clock});
   if (!env) return;
   json body = json::object();
   if (!req.body.empty() && !parse_body(req, res, &body, body_limit())) return;

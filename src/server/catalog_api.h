@@ -5,8 +5,9 @@
 //   POST   /v1/layers/{layer}/rollback               {"to": N, "dry_run": bool}
 //   POST   /v1/layers/prune                          {"keep": N, "layer": L, "dry_run": bool}
 //
-// Authenticated like RestApi (authenticate.h: the bearer token, the
-// environment's request quota). The catalog root and the environment come
+// Authenticated like RestApi (authenticate.h: the bearer token or the
+// console's session cookie with its CSRF header, the environment's request
+// quota). The catalog root and the environment come
 // from the token's [[environment]] in the config, never from the request, so
 // another environment's layer answers 404 exactly like an unknown one. A
 // layer with a step that may still write it (PENDING, RUNNING or
@@ -21,11 +22,13 @@
 
 #include "catalog/catalog.h"
 #include "cluster/step_service.h"
+#include "common/clock.h"
 #include "common/status.h"
 #include "http/server.h"
 #include "server/auth.h"
 #include "server/core_names.h"
 #include "server/quotas.h"
+#include "server/session.h"
 
 namespace kiln::server {
 
@@ -36,6 +39,8 @@ class CatalogApi {
     StepService& steps;  // the job store's view of each environment's steps
     const TokenTable& tokens;
     EnvironmentQuotas& quotas;
+    const Sessions& sessions;  // the console's session cookies (authenticate.h)
+    const Clock& clock;
   };
   explicit CatalogApi(Deps deps) : d_(deps) {}
 

@@ -43,7 +43,8 @@ void RestApi::install(http::Server& http) {
 }
 
 const EnvironmentConfig* RestApi::authenticate(const Request& req, Response& res) {
-  return authenticate_bearer(req, res, d_.tokens, d_.config, d_.quotas);
+  return authenticate_request(
+      req, res, Authenticator{d_.tokens, d_.config, d_.quotas, d_.sessions, d_.clock});
 }
 
 void RestApi::handle_submit(const Request& req, Response& res) {

@@ -20,6 +20,7 @@
 #include "server/core_names.h"
 #include "server/list_marker.h"
 #include "server/quotas.h"
+#include "server/session.h"
 #include "server/step_waiters.h"
 
 namespace kiln::server {
@@ -45,6 +46,7 @@ class RestApi {
     EnvironmentQuotas& quotas;
     StepWaiters& waiters;        // the long polls of handle_wait
     const ListMarkers& markers;  // next_marker of GET /v1/steps
+    const Sessions& sessions;    // the console's session cookies (authenticate.h)
   };
   explicit RestApi(Deps deps) : d_(deps) {}
 
@@ -52,8 +54,8 @@ class RestApi {
   void install(http::Server& http);
 
  private:
-  // The caller's environment, or writes 401 (no or an unknown token) or
-  // 429 (over its request rate) and returns nullptr.
+  // The caller's environment by bearer token or the console's session
+  // cookie (authenticate.h), or writes 401, 403 or 429 and returns nullptr.
   const EnvironmentConfig* authenticate(const http::Request& req, http::Response& res);
 
   size_t body_limit() const { return static_cast<size_t>(d_.config.max_body_bytes); }

@@ -162,11 +162,6 @@ Result<std::unique_ptr<Server>> Server::start(const ServerConfig& config,
       std::string marker_key,
       ListMarkers::load_or_create_key((fs::path(cfg.state_dir) / "list-marker.key").string()));
   s->markers_ = std::make_unique<ListMarkers>(std::move(marker_key));
-  s->rest_ = std::make_unique<RestApi>(RestApi::Deps{
-      cfg, *s->steps_, *s->elastic_, *s->workers_, *s->scheduler_, *s->tokens_, s->lifecycle_,
-      s->counters_, s->clock_, *s->quotas_, *s->waiters_, *s->markers_});
-  s->catalog_api_ =
-      std::make_unique<CatalogApi>(CatalogApi::Deps{cfg, *s->steps_, *s->tokens_, *s->quotas_});
   s->worker_api_ = std::make_unique<WorkerApi>(*s->workers_, s->worker_token_);
   // Sessions outlive a restart too: a browser need not sign in again.
   KILN_ASSIGN_OR_RETURN(std::string session_key,
@@ -185,6 +180,21 @@ Result<std::unique_ptr<Server>> Server::start(const ServerConfig& config,
   if (cfg.emr_enabled) {
     s->emr_ = std::make_unique<EmrDoor>(*s->steps_, cfg, *s->quotas_, *s->markers_);
   }
+  // The doors that take the browser's session cookie as well as a token
+  // (authenticate.h), after the sessions.
+  s->rest_ = std::make_unique<RestApi>(RestApi::Deps{
+      cfg, *s->steps_, *s->elastic_, *s->workers_, *s->scheduler_, *s->tokens_, s->lifecycle_,
+      s->counters_, s->clock_, *s->quotas_, *s->waiters_, *s->markers_, *s->sessions_});
+  s->catalog_api_ = std::make_unique<CatalogApi>(
+      CatalogApi::Deps{cfg, *s->steps_, *s->tokens_, *s->quotas_, *s->sessions_, s->clock_});
+  cluster::CoreStepService* steps = s->steps_.get();
+  s->history_ = std::make_unique<ClusterHistory>(
+      cfg, [steps](const EnvironmentConfig& env) { return steps->cluster(env); });
+  ClusterHistory* history = s->history_.get();
+  s->scheduler_->add_tick([history](int64_t now) { history->tick(now); },
+                          /*while_stopping=*/false);
+  s->console_ = std::make_unique<Console>(Console::Deps{
+      Authenticator{*s->tokens_, cfg, *s->quotas_, *s->sessions_, s->clock_}, *s->history_});
   s->install_routes();
   // The doors answer before the executor launches a node: a worker's
   // registration must not wait for the last of hundreds of launches (with
@@ -266,6 +276,7 @@ void Server::install_routes() {
   if (emr_) emr_->install(http_);
   worker_api_->install(http_);
   tiles_->install(http_);
+  console_->install(http_);
 }
 
 Server::~Server() {

@@ -22,6 +22,7 @@
 #include "http/server.h"
 #include "server/auth.h"
 #include "server/catalog_api.h"
+#include "server/console.h"
 #include "server/core_names.h"
 #include "server/emr_door.h"
 #include "server/quotas.h"
@@ -105,6 +106,8 @@ class Server final {
   // before tiles_, which uses it.
   std::unique_ptr<RenderPool> render_pool_;
   std::unique_ptr<TilesApi> tiles_;
+  std::unique_ptr<ClusterHistory> history_;  // slots and demand for the console's chart
+  std::unique_ptr<Console> console_;         // the web console at / and /console/
   http::Server http_;
   std::thread http_thread_;  // runs http_'s loop from start() until shutdown()
 };

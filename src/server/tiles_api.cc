@@ -176,26 +176,8 @@ void TilesApi::install(http::Server& http) {
 }
 
 const EnvironmentConfig* TilesApi::authenticate(const Request& req, Response& res) {
-  if (req.has_header("Authorization")) {
-    return authenticate_bearer(req, res, d_.tokens, d_.config, d_.quotas);
-  }
-  const std::string cookie = cookie_value(req.get_header_value("Cookie"), kSessionCookie);
-  if (cookie.empty()) {
-    send_error(res, 401, "unauthorized",
-               "missing 'Authorization: Bearer <token>' header or session cookie (POST "
-               "/v1/session with the token makes one)");
-    return nullptr;
-  }
-  auto env_name = d_.sessions.open(cookie, d_.clock.now_ms() / 1000);
-  const EnvironmentConfig* env = env_name ? d_.config.environment(*env_name) : nullptr;
-  if (!env) {
-    send_error(res, 401, "unauthorized",
-               "the session cookie is expired or not valid here: sign in again (POST "
-               "/v1/session)");
-    return nullptr;
-  }
-  if (!take_request_quota(*env, res, d_.quotas)) return nullptr;
-  return env;
+  return authenticate_request(
+      req, res, Authenticator{d_.tokens, d_.config, d_.quotas, d_.sessions, d_.clock});
 }
 
 Result<std::shared_ptr<const LayerInfo>> TilesApi::layer_info(const std::string& env_dir,
