@@ -46,12 +46,18 @@ def output_dir():
 
 
 def decode_png(data):
-    """(H, W, bands) uint8 array of PNG bytes, through GDAL."""
+    """(H, W, bands) uint8 array of PNG bytes, through GDAL. Transparency
+    is always the last band: the alpha band, or the mask GDAL makes of a
+    tRNS colour key (rendered tiles use one), or all 255 without either."""
     name = "/vsimem/console-%s.png" % uuid.uuid4().hex
     gdal.FileFromMemBuffer(name, data)
     try:
         ds = gdal.Open(name)
-        return np.dstack([ds.GetRasterBand(i + 1).ReadAsArray() for i in range(ds.RasterCount)])
+        bands = [ds.GetRasterBand(i + 1) for i in range(ds.RasterCount)]
+        arrays = [b.ReadAsArray() for b in bands]
+        if bands[-1].GetColorInterpretation() != gdal.GCI_AlphaBand:
+            arrays.append(bands[0].GetMaskBand().ReadAsArray())
+        return np.dstack(arrays)
     finally:
         gdal.Unlink(name)
 
@@ -177,6 +183,47 @@ class ConsoleTest(unittest.TestCase):
                              f.read())
         self.assertEqual(self.srv.request("GET", "/console/nope.js", token=None).status, 404)
 
+    def assert_map_shows_its_tiles(self, shot_name):
+        """The screenshot shows each fully visible tile's own colours where the
+        tile has data (fetched over HTTP with the same URL), not the map's
+        background."""
+        self.assertEqual(self.js("return window.devicePixelRatio;"), 1)
+        tiles = self.js("""
+            const m = document.getElementById('map').getBoundingClientRect();
+            return [...document.querySelectorAll('#map img')].filter((i) => i.naturalWidth > 0)
+              .map((i) => { const r = i.getBoundingClientRect();
+                return {key: i.dataset.tile, src: i.getAttribute('src'), x: r.left, y: r.top,
+                        w: r.width, h: r.height,
+                        inside: r.left >= m.left && r.top >= m.top && r.right <= m.right &&
+                                r.bottom <= m.bottom}; });""")
+        with open(self.shot(shot_name), "rb") as f:
+            shot = decode_png(f.read())[:, :, :3].astype(int)
+        compared = 0
+        for t in tiles:
+            if not t["inside"]:
+                continue
+            r = self.srv.request("GET", t["src"])  # with the production token
+            self.assertEqual(r.status, 200, (t, r))
+            tile = decode_png(r.body)
+            self.assertEqual(tile.shape[:2], (int(t["h"]), int(t["w"])), t)
+            x, y = int(round(t["x"])), int(round(t["y"]))
+            on_screen = shot[y:y + tile.shape[0], x:x + tile.shape[1]]
+            rgb = tile[:, :, :3].astype(int) if tile.shape[2] >= 3 else \
+                np.repeat(tile[:, :, :1].astype(int), 3, axis=2)
+            opaque = tile[:, :, -1] == 255 if tile.shape[2] in (2, 4) else \
+                np.ones(tile.shape[:2], bool)
+            if opaque.sum() < 1000:
+                continue  # mostly the scene's edge: too little to compare
+            diff = np.abs(on_screen - rgb)[opaque]
+            # The screen shows the tile's own colours where the tile has data ...
+            self.assertLess(diff.mean(), 2.0, (t, diff.mean()))
+            self.assertLess(np.percentile(diff, 99), 8, t)
+            # ... which are not the map's background.
+            background = np.all(np.abs(on_screen[opaque] - BACKGROUND) <= 2, axis=1)
+            self.assertLess(background.mean(), 0.05, t)
+            compared += 1
+        self.assertGreater(compared, 0, tiles)
+
     def test_sign_in_and_the_map_shows_the_layer(self):
         self.sign_in(ks.PRODUCTION_TOKEN, "production")
         self.wait("the ingest step in the table", lambda: self.step_row(self.ingest["id"]))
@@ -210,42 +257,7 @@ class ConsoleTest(unittest.TestCase):
         self.wait_tiles("@1/")
         self.wait("the histograms", lambda: self.js(
             "return document.querySelectorAll('#layer-stats .band rect').length > 0;"))
-        self.assertEqual(self.js("return window.devicePixelRatio;"), 1)
-        tiles = self.js("""
-            const m = document.getElementById('map').getBoundingClientRect();
-            return [...document.querySelectorAll('#map img')].filter((i) => i.naturalWidth > 0)
-              .map((i) => { const r = i.getBoundingClientRect();
-                return {key: i.dataset.tile, src: i.getAttribute('src'), x: r.left, y: r.top,
-                        w: r.width, h: r.height,
-                        inside: r.left >= m.left && r.top >= m.top && r.right <= m.right &&
-                                r.bottom <= m.bottom}; });""")
-        with open(self.shot("layer"), "rb") as f:
-            shot = decode_png(f.read())[:, :, :3].astype(int)
-        compared = 0
-        for t in tiles:
-            if not t["inside"]:
-                continue
-            r = self.srv.request("GET", t["src"])  # with the production token
-            self.assertEqual(r.status, 200, (t, r))
-            tile = decode_png(r.body)
-            self.assertEqual(tile.shape[:2], (int(t["h"]), int(t["w"])), t)
-            x, y = int(round(t["x"])), int(round(t["y"]))
-            on_screen = shot[y:y + tile.shape[0], x:x + tile.shape[1]]
-            rgb = tile[:, :, :3].astype(int) if tile.shape[2] >= 3 else \
-                np.repeat(tile[:, :, :1].astype(int), 3, axis=2)
-            opaque = tile[:, :, -1] == 255 if tile.shape[2] in (2, 4) else \
-                np.ones(tile.shape[:2], bool)
-            if opaque.sum() < 1000:
-                continue  # mostly the scene's edge: too little to compare
-            diff = np.abs(on_screen - rgb)[opaque]
-            # The screen shows the tile's own colours where the tile has data ...
-            self.assertLess(diff.mean(), 2.0, (t, diff.mean()))
-            self.assertLess(np.percentile(diff, 99), 8, t)
-            # ... which are not the map's background.
-            background = np.all(np.abs(on_screen[opaque] - BACKGROUND) <= 2, axis=1)
-            self.assertLess(background.mean(), 0.05, t)
-            compared += 1
-        self.assertGreater(compared, 0, tiles)
+        self.assert_map_shows_its_tiles("layer")
         # A picture layer's tiles are served as they are: no rendering controls.
         for control in ("layer-bidx", "layer-rescale", "layer-colormap", "layer-hillshade"):
             self.assertFalse(self.driver.find_element(By.ID, control).is_enabled(), control)
@@ -263,6 +275,12 @@ class ConsoleTest(unittest.TestCase):
         self.wait("the rendering query in the tile URL", lambda: self.js(
             "return document.getElementById('layer-url').textContent;").endswith(
                 ".png?bidx=1&rescale=0%2C200&colormap=viridis"))
+        self.wait("the map showing the rendered tiles", lambda: self.js(
+            "const i = [...document.querySelectorAll('#map img')];"
+            "return i.length > 0 && i.every((t) => t.getAttribute('src').endsWith("
+            "'&colormap=viridis') && t.complete);"))
+        # The renderer's pictures reach the screen as they are.
+        self.assert_map_shows_its_tiles("layer-analytic-viridis")
         self.driver.find_element(By.ID, "layer-hillshade").click()
         self.wait("hillshade in the tile URL", lambda: self.js(
             "return document.getElementById('layer-url').textContent;").endswith(
