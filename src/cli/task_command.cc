@@ -117,8 +117,10 @@ class ProgressLines {
 
 int fail(LineWriter* out, const Status& s) {
   log::error(s.message());
-  out->write(
-      {{"error", {{"reason", ingest::task_failure_reason(s.code())}, {"message", s.message()}}}});
+  out->write({{"error",
+               {{"reason", ingest::task_failure_reason(s.code())},
+                {"message", s.message()},
+                {"permanent", ingest::task_failure_is_permanent(s.code())}}}});
   return exit_code_for(s);
 }
 

@@ -216,6 +216,8 @@ Result<json> build_version(const TaskSpec& spec, const Plan& plan,
 
 }  // namespace
 
+bool task_failure_is_permanent(StatusCode code) { return code == StatusCode::kInputError; }
+
 const char* task_failure_reason(StatusCode code) {
   switch (code) {
     case StatusCode::kOk:
