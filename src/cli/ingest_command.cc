@@ -169,10 +169,9 @@ void add_ingest_flags(CLI::App* cmd, IngestFlags* f, bool for_plan) {
                   "Warp resampling: nearest, bilinear (default), cubic, lanczos");
   cmd->add_option("--pyramid-resample", f->pyramid_resample,
                   "Pyramid resampling: average (default), mode, min, max, median, nearest");
-  cmd->add_option(
-      "--format", f->format,
-      "Tile encoding: png, webp or tif (default: png when it holds the layer, i.e. 1 or 3\n"
-      "bands of uint8 or uint16; tif otherwise)");
+  cmd->add_option("--format", f->format,
+                  "Tile encoding: png, webp or tif (default: png for 1 or 3 bands of uint8, tif\n"
+                  "otherwise: a uint16 or float layer, 2 or 4+ bands)");
   cmd->add_option("--webp-quality", f->webp_quality, "WebP quality 0-100 (default 75)");
   cmd->add_flag("--webp-lossless", f->webp_lossless, "Lossless WebP");
   cmd->add_option("--tif-compression", f->tif_compression, "deflate (default) or zstd");
