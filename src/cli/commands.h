@@ -36,6 +36,9 @@ struct IngestFlags {
   std::optional<double> error_threshold;
   std::string curve;
   int threads = 0;
+  // kiln plan: partitions cut as the kiln serve there cuts them.
+  std::string server;
+  std::string token;
   std::string progress = "auto";
   bool quiet = false;
   bool json = false;
@@ -54,6 +57,8 @@ struct CatalogFlags {
 };
 
 void add_ingest_flags(CLI::App* cmd, IngestFlags* flags, bool for_plan);
+// kiln plan's --server and --token (IngestFlags::server, token).
+void add_plan_server_flags(CLI::App* cmd, IngestFlags* flags);
 // Kiln-format definition JSON from SOURCE... and the ingest flags (layer,
 // sources, output settings); output.catalog and output.environment are left
 // to the caller. Malformed --bands/--nodata are refused naming the flag.

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli/api_client.h"
 #include "cli/commands.h"
 #include "cli/exit_codes.h"
 #include "cli/progress_display.h"
@@ -168,10 +169,9 @@ void add_ingest_flags(CLI::App* cmd, IngestFlags* f, bool for_plan) {
                   "Warp resampling: nearest, bilinear (default), cubic, lanczos");
   cmd->add_option("--pyramid-resample", f->pyramid_resample,
                   "Pyramid resampling: average (default), mode, min, max, median, nearest");
-  cmd->add_option(
-      "--format", f->format,
-      "Tile encoding: png, webp or tif (default: png when it holds the layer, i.e. 1 or 3\n"
-      "bands of uint8 or uint16; tif otherwise)");
+  cmd->add_option("--format", f->format,
+                  "Tile encoding: png, webp or tif (default: png for 1 or 3 bands of uint8, tif\n"
+                  "otherwise: a uint16 or float layer, 2 or 4+ bands)");
   cmd->add_option("--webp-quality", f->webp_quality, "WebP quality 0-100 (default 75)");
   cmd->add_flag("--webp-lossless", f->webp_lossless, "Lossless WebP");
   cmd->add_option("--tif-compression", f->tif_compression, "deflate (default) or zstd");
@@ -192,19 +192,67 @@ void add_ingest_flags(CLI::App* cmd, IngestFlags* f, bool for_plan) {
   }
 }
 
+void add_plan_server_flags(CLI::App* cmd, IngestFlags* f) {
+  cmd->add_option("--server", f->server,
+                  "Cut the partitions as kiln serve at this URL cuts them, for the slots it may "
+                  "grow to (asks it; instead of --threads)");
+  cmd->add_option("--token", f->token, "With --server: an API token (default: $KILN_TOKEN)");
+}
+
+// How many threads kiln serve at f.server plans for (GET /v1/environment's
+// plan_threads): its steps' partitions are the plan's for that many.
+Result<int> server_plan_threads(const IngestFlags& f) {
+  if (f.threads > 0) {
+    return invalid_argument(
+        "--threads and --server: give one (with --server the partitions are cut for the "
+        "server's slots)");
+  }
+  KILN_ASSIGN_OR_RETURN(std::unique_ptr<ApiClient> client,
+                        ApiClient::create(ApiFlags{f.server, f.token}));
+  KILN_ASSIGN_OR_RETURN(nlohmann::json env, client->get("/v1/environment"));
+  const auto it = env.find("plan_threads");
+  if (it == env.end() || !it->is_number_integer() || it->get<int64_t>() < 1 ||
+      it->get<int64_t>() > 1'000'000) {
+    return internal_error("kiln serve at " + client->server() +
+                          " does not say how it partitions (GET /v1/environment has no "
+                          "plan_threads): a server older than this kiln");
+  }
+  return static_cast<int>(it->get<int64_t>());
+}
+
 int run_plan_command(const IngestFlags& f) {
   auto defs = definitions_from(f);
   if (!defs.is_ok()) return report_error(defs.status());
+  // The server partitions for every slot it may grow to, this machine for
+  // its own threads: one planner (make_plan), told which.
+  int threads = ingest::resolve_threads(f.threads);
+  std::string cut_for;
+  if (!f.server.empty()) {
+    auto t = server_plan_threads(f);
+    if (!t.is_ok()) return report_error(t.status());
+    threads = *t;
+    cut_for = "partitions cut for " + std::to_string(threads) + " slot(s), as kiln serve at " +
+              f.server + " cuts them";
+  } else {
+    cut_for = "partitions cut for " + std::to_string(threads) +
+              " thread(s) of this machine (kiln serve cuts them for its slots: --server URL "
+              "shows its partitions)";
+  }
   nlohmann::json all = nlohmann::json::array();
   for (const auto& def : *defs) {
-    auto plan = ingest::make_plan(def, {ingest::resolve_threads(f.threads)});
+    auto plan = ingest::make_plan(def, {threads});
     if (!plan.is_ok()) return report_error(plan.status());
     for (const std::string& w : ingest::plan_warnings(*plan))
       std::fprintf(stderr, "kiln: warning: layer %s: %s\n", def.layer.c_str(), w.c_str());
-    if (f.json)
-      all.push_back(ingest::plan_to_json(*plan));
-    else
+    if (f.json) {
+      nlohmann::json j = ingest::plan_to_json(*plan);
+      j["plan_threads"] = threads;
+      j["partitioned_for"] = f.server.empty() ? "local" : "server";
+      all.push_back(std::move(j));
+    } else {
       print_plan(*plan);
+      std::printf("%s\n", cut_for.c_str());
+    }
   }
   if (f.json) std::printf("%s\n", (all.size() == 1 ? all[0] : all).dump(2).c_str());
   return kExitOk;

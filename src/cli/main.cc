@@ -51,6 +51,7 @@ int main(int argc, char** argv) {
       "Print what an ingest would do (tiles per zoom, partitions, bytes to read); "
       "writes nothing. Takes the same arguments as ingest.");
   add_ingest_flags(plan, &plan_flags, /*for_plan=*/true);
+  add_plan_server_flags(plan, &plan_flags);
 
   CatalogFlags catalog_flags;
   CLI::App* catalog =

@@ -116,10 +116,15 @@ class ProgressLines {
   std::thread thread_;
 };
 
-int fail(LineWriter* out, const Status& s) {
+// `spec`: null when it could not be read (nothing is then known to repeat).
+int fail(LineWriter* out, const Status& s, const ingest::TaskSpec* spec) {
   log::error(s.message());
-  out->write(
-      {{"error", {{"reason", ingest::task_failure_reason(s.code())}, {"message", s.message()}}}});
+  const bool permanent =
+      spec != nullptr && ingest::task_failure_is_permanent(s.code(), spec->definition);
+  out->write({{"error",
+               {{"reason", ingest::task_failure_reason(s.code())},
+                {"message", s.message()},
+                {"permanent", permanent}}}});
   return exit_code_for(s);
 }
 
@@ -130,7 +135,7 @@ int run_task(const std::string& spec_path) {
 
   LineWriter out;
   auto spec = ingest::load_task_spec(spec_path);
-  if (!spec.is_ok()) return fail(&out, spec.status());
+  if (!spec.is_ok()) return fail(&out, spec.status(), nullptr);
   const std::string what = spec->kind == ingest::TaskKind::kPartition
                                ? "partition " + std::to_string(spec->index)
                                : std::string("commit");
@@ -141,7 +146,7 @@ int run_task(const std::string& spec_path) {
   ProgressLines lines(progress, &out);
   auto result = ingest::run_task(*spec, &progress, g_task_cancel);
   lines.stop();
-  if (!result.is_ok()) return fail(&out, result.status());
+  if (!result.is_ok()) return fail(&out, result.status(), &*spec);
   out.write({{"result", *result}});
   log::info("step " + spec->step_id + ": task " + std::to_string(spec->task_id) + " (" + what +
             ") done");

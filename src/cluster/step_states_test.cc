@@ -134,7 +134,7 @@ TEST_F(ClusterTest, TaskOutOfAttemptsFailsItsStepAfterBackingOffBetweenAttempts)
   for (int attempt = 1; attempt <= kMaxAttempts; ++attempt) {
     LeasedTask t = lease_one(w);
     ASSERT_EQ(t.attempt, attempt);
-    EXPECT_TRUE(complete_failed(w, t, "SOURCE_ERROR", "cannot read block 3"));
+    EXPECT_TRUE(complete_failed(w, t, "TASK_CRASHED", "ended (killed by SIGSEGV)"));
     if (attempt == kMaxAttempts) break;
     EXPECT_EQ(state(staging(), s.id), StepState::kRunning);
     EXPECT_EQ(task(s.id, 0).state, TaskState::kPending);
@@ -147,20 +147,51 @@ TEST_F(ClusterTest, TaskOutOfAttemptsFailsItsStepAfterBackingOffBetweenAttempts)
   store::Step failed = get(staging(), s.id);
   EXPECT_EQ(failed.state, StepState::kFailed);
   ASSERT_TRUE(failed.failure.has_value());
-  EXPECT_EQ(failed.failure->reason, "SOURCE_ERROR");
+  EXPECT_EQ(failed.failure->reason, "TASK_CRASHED");
   EXPECT_TRUE(contains(failed.failure->message, "attempt 3 of 3")) << failed.failure->message;
-  EXPECT_TRUE(contains(failed.failure->message, "cannot read block 3"));
+  EXPECT_TRUE(contains(failed.failure->message, "ended (killed by SIGSEGV)"));
   EXPECT_EQ(failed.ended_ms, clock_.now_ms());
   EXPECT_EQ(task(s.id, 0).state, TaskState::kFailed);
   EXPECT_EQ(task(s.id, -1).state, TaskState::kCancelled);
   EXPECT_EQ(stats().task_retries, 2);
-  EXPECT_TRUE(contains(log_of(s.id), "attempt 3 failed: SOURCE_ERROR: cannot read block 3"));
+  EXPECT_TRUE(contains(log_of(s.id), "attempt 3 failed: TASK_CRASHED: ended (killed by SIGSEGV)"));
   EXPECT_TRUE(lease(w).empty());
 
   // The next pass removes the staging: no partial output stays behind.
   scheduler_->pass();
   EXPECT_FALSE(std::filesystem::exists(staging_dir(staging(), failed)));
   EXPECT_FALSE(std::filesystem::exists(staging_owner(staging(), failed)));
+}
+
+TEST_F(ClusterTest, PermanentTaskFailureFailsItsStepWithoutARetry) {
+  planner_.set_summary(2, 100);
+  store::Step s = submit(staging(), "dem");
+  scheduler_->pass();
+  std::string w = register_worker();
+  stage_tile(staging(), s);
+
+  LeasedTask t = lease_one(w);
+  ASSERT_EQ(t.attempt, 1);
+  const std::string why =
+      "source '/data/cut.tif': cannot decode bands 1 rows 0-511, columns 0-511: "
+      "TIFFReadEncodedTile() failed at block 3";
+  EXPECT_TRUE(complete_failed(w, t, "SOURCE_ERROR", why, /*permanent=*/true));
+
+  store::Step failed = get(staging(), s.id);
+  EXPECT_EQ(failed.state, StepState::kFailed);
+  ASSERT_TRUE(failed.failure.has_value());
+  EXPECT_EQ(failed.failure->reason, "SOURCE_ERROR");
+  EXPECT_TRUE(contains(failed.failure->message, "attempt 1 of 3; not retried"))
+      << failed.failure->message;
+  EXPECT_TRUE(contains(failed.failure->message, "/data/cut.tif"));
+  EXPECT_TRUE(contains(failed.failure->message, "block 3"));
+  EXPECT_EQ(stats().task_retries, 0);
+  EXPECT_TRUE(contains(log_of(s.id), "attempt 1 failed: SOURCE_ERROR: " + why));
+  clock_.advance(60'000);
+  EXPECT_TRUE(lease(w).empty()) << "a task of a step failed for good was leased";
+
+  scheduler_->pass();
+  EXPECT_FALSE(std::filesystem::exists(staging_dir(staging(), failed)));
 }
 
 TEST_F(ClusterTest, FailedStepWithContinueLetsTheNextStepOfItsEnvironmentStart) {

@@ -341,16 +341,18 @@ class ClusterTest : public ::testing::Test {
     EXPECT_TRUE(r.is_ok()) << r.status().to_string();
     return r.is_ok() && *r;
   }
+  // permanent: the task says another attempt would fail the same way.
   bool complete_failed(const std::string& worker, const LeasedTask& t,
-                       const std::string& reason = "SOURCE_ERROR",
-                       const std::string& message = "cannot read /data/olinda_dem_utm25s.tif") {
+                       const std::string& reason = "TASK_CRASHED",
+                       const std::string& message = "task process ended (killed by SIGKILL)",
+                       bool permanent = false) {
     Completion c;
     c.worker_id = worker;
     c.step_id = t.step_id;
     c.task_id = t.task_id;
     c.attempt = t.attempt;
     c.ok = false;
-    c.error = {reason, message, ""};
+    c.error = {reason, message, "", permanent};
     auto r = workers_->complete(c);
     EXPECT_TRUE(r.is_ok()) << r.status().to_string();
     return r.is_ok() && *r;

@@ -174,6 +174,7 @@ TEST_F(ClusterTest, CompleteAnnouncesTheChangeAndLogsIt) {
   std::string w = register_worker();
   LeasedTask t = lease_one(w);
   const uint64_t before = events_->version();
+  // A worker from before "permanent" does not say: the failure is retried.
   EXPECT_TRUE(complete_failed(w, t, "SOURCE_ERROR", "band 4 missing"));
   EXPECT_GT(events_->version(), before);
   EXPECT_TRUE(contains(log_of(s.id), "task " + std::to_string(t.task_id) +

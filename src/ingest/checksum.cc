@@ -8,11 +8,16 @@
 
 namespace kiln::ingest {
 
-std::optional<std::string> source_sha256(const std::string& uri) {
+bool is_remote_name(const std::string& uri) {
   for (const char* remote : {"/vsicurl", "/vsis3", "/vsigs", "/vsiaz", "/vsiadls", "/vsioss",
                              "/vsiswift", "/vsiwebhdfs", "/vsihdfs"}) {
-    if (uri.find(remote) != std::string::npos) return std::nullopt;
+    if (uri.find(remote) != std::string::npos) return true;
   }
+  return false;
+}
+
+std::optional<std::string> source_sha256(const std::string& uri) {
+  if (is_remote_name(uri)) return std::nullopt;
   VSILFILE* f = VSIFOpenL(uri.c_str(), "rb");
   if (!f) return std::nullopt;
   std::unique_ptr<VSILFILE, decltype(&VSIFCloseL)> closer(f, &VSIFCloseL);

@@ -11,4 +11,8 @@ namespace kiln::ingest {
 // reading the whole object again would cost a download, or on read errors.
 std::optional<std::string> source_sha256(const std::string& uri);
 
+// Whether a GDAL name reads over the network (/vsicurl/, /vsis3/, ...),
+// where a read may fail once and succeed the next time.
+bool is_remote_name(const std::string& uri);
+
 }  // namespace kiln::ingest

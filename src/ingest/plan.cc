@@ -195,11 +195,12 @@ Result<Plan> make_plan(const IngestDefinition& def, const PlanOptions& options) 
     }
   }
   if (out.auto_format) {
-    // png when it holds the layer (smaller, and what map viewers show);
-    // tif holds any cell type and band count (a float DEM, an analytic scene).
+    // png for 8-bit grey or RGB (smaller, and what map viewers show as it
+    // is); tif for the rest: any cell type and band count, georeferenced,
+    // with nodata (a float DEM, a uint16 or multi-band analytic scene, whose
+    // values a viewer would otherwise show raw).
     plan.def.output.encoding.format =
-        check_encodable(TileFormat::kPng, plan.cell_type, bands).is_ok() ? TileFormat::kPng
-                                                                         : TileFormat::kTiff;
+        auto_format_is_png(plan.cell_type, bands) ? TileFormat::kPng : TileFormat::kTiff;
   }
   Status enc = check_encodable(plan.def.output.encoding.format, plan.cell_type, bands);
   if (!enc.is_ok()) {
@@ -385,6 +386,11 @@ Result<Plan> make_plan(const IngestDefinition& def, const PlanOptions& options) 
   return plan;
 }
 
+bool auto_format_is_png(CellType type, int bands) {
+  return type == CellType::kUInt8 && (bands == 1 || bands == 3) &&
+         check_encodable(TileFormat::kPng, type, bands).is_ok();
+}
+
 std::string format_choice(const Plan& plan) {
   if (!plan.def.output.auto_format) return "";
   const std::string layer = std::to_string(plan.bands) +
@@ -394,7 +400,7 @@ std::string format_choice(const Plan& plan) {
     return "png (the default; it holds " + layer + ")";
   }
   return std::string(tile_extension(plan.def.output.encoding.format)) +
-         " (picked: png holds 1 or 3 bands of uint8 or uint16, not " + layer + ")";
+         " (picked: the default png is for 1 or 3 bands of uint8, not " + layer + ")";
 }
 
 std::vector<std::string> plan_warnings(const Plan& plan) {

@@ -96,9 +96,15 @@ inline constexpr int kOversampleLevelsWarned = 2;
 // with the tiles it costs. Empty when nothing is amiss.
 std::vector<std::string> plan_warnings(const Plan& plan);
 
+// The format "auto" picks: png for 1 or 3 bands of uint8, tif for any
+// other cell type or band count (png could hold uint16 too, but a viewer
+// would show its raw values; tif keeps them georeferenced, with nodata).
+bool auto_format_is_png(CellType type, int bands);
+
 // Why make_plan chose the tile format when the definition left it open
-// ("png holds 3 bands of uint8", "tif: png holds 1 or 3 bands of uint8 or
-// uint16, not 6 bands of uint8"); "" when the definition named the format.
+// ("png (the default; it holds 3 bands of uint8)", "tif (picked: the
+// default png is for 1 or 3 bands of uint8, not 6 bands of uint8)"); ""
+// when the definition named the format.
 std::string format_choice(const Plan& plan);
 
 // A JSON summary for `kiln plan --json` (with "warnings").

@@ -110,7 +110,11 @@ TEST_F(PlanTest, TheDefaultFormatHoldsTheLayer) {
            {"L7_ETMs.tif", {{3, 0}, {2, 1}, {1, 2}}, TileFormat::kPng, "it holds 3 bands of uint8"},
            {"L7_ETMs.tif", {}, TileFormat::kTiff, "not 6 bands of uint8"},
            {"dem-hills.crop.tif", {}, TileFormat::kTiff, "not 1 band of float32"},
-           {"rt_scene_band1.crop.tif", {}, TileFormat::kPng, "it holds 1 band of uint16"}}) {
+           {"rt_scene_band1.crop.tif", {}, TileFormat::kTiff, "not 1 band of uint16"},
+           {"RGBA.uint16.tif",
+            {{1, 0}, {2, 1}, {3, 2}},
+            TileFormat::kTiff,
+            "the default png is for 1 or 3 bands of uint8, not 3 bands of uint16"}}) {
     SCOPED_TRACE(c.file + std::string(c.bands.empty() ? " all bands" : " 3 bands"));
     IngestDefinition def = flagless_definition(c.file);
     def.sources[0].bands = c.bands;

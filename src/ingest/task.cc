@@ -216,6 +216,12 @@ Result<json> build_version(const TaskSpec& spec, const Plan& plan,
 
 }  // namespace
 
+bool task_failure_is_permanent(StatusCode code, const IngestDefinition& def) {
+  if (code != StatusCode::kInputError) return false;
+  return std::none_of(def.sources.begin(), def.sources.end(),
+                      [](const SourceDef& s) { return is_remote_name(s.uri); });
+}
+
 const char* task_failure_reason(StatusCode code) {
   switch (code) {
     case StatusCode::kOk:

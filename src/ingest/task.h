@@ -88,4 +88,12 @@ Result<nlohmann::json> run_task(const TaskSpec& spec, Progress* progress,
 // step's failure reason.
 const char* task_failure_reason(StatusCode code);
 
+// Whether a task of `def` that failed with `code` would fail the same way on
+// every attempt, so the server should not retry it: true for kInputError (a
+// corrupt block, a missing or unreadable source, no georeference) when
+// every source is a local file; a source read over the network may fail
+// once and not the next time. Crashes, signals and lost leases never reach
+// here and stay retried.
+bool task_failure_is_permanent(StatusCode code, const IngestDefinition& def);
+
 }  // namespace kiln::ingest

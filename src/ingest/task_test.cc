@@ -265,6 +265,21 @@ TEST_F(TaskTest, CancelledPartitionStops) {
   EXPECT_FALSE(fs::exists(staging((dir_ / "cat").string()) / partition_result_path(0)));
 }
 
+TEST(TaskFailure, OnlyInputErrorsOfLocalSourcesArePermanent) {
+  const IngestDefinition local = l7_definition("/tmp/catalog");
+  EXPECT_TRUE(task_failure_is_permanent(StatusCode::kInputError, local));
+  for (StatusCode c : {StatusCode::kInvalidArgument, StatusCode::kNotFound, StatusCode::kEmpty,
+                       StatusCode::kIOError, StatusCode::kCancelled, StatusCode::kInternal,
+                       StatusCode::kUnavailable, StatusCode::kResourceExhausted}) {
+    EXPECT_FALSE(task_failure_is_permanent(c, local)) << status_code_name(c);
+  }
+  // A read over the network may fail once and work the next time.
+  IngestDefinition remote = local;
+  remote.sources.push_back(local.sources[0]);
+  remote.sources[1].uri = "/vsicurl/http://127.0.0.1:9/scene.tif";
+  EXPECT_FALSE(task_failure_is_permanent(StatusCode::kInputError, remote));
+}
+
 TEST(TaskSpecJson, RoundTrips) {
   TaskSpec s = spec_for(l7_definition("/tmp/catalog"), TaskKind::kPartition, 4);
   s.plan_threads = 3;

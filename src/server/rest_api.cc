@@ -299,8 +299,13 @@ void RestApi::handle_environment(const Request& req, Response& res) {
   }
   auto p = d_.steps.policy(*env);
   if (!p.is_ok()) return send_status(res, p.status());
+  // plan_threads: how many slots this server cuts an ingest's partitions
+  // for, so `kiln plan --server` shows the partitions a step will get.
   send_json(res, 200,
-            {{"name", env->name}, {"concurrency", p->concurrency}, {"priority", p->priority}});
+            {{"name", env->name},
+             {"concurrency", p->concurrency},
+             {"priority", p->priority},
+             {"plan_threads", cluster::plan_threads_for(d_.config)}});
 }
 
 void RestApi::handle_metrics(const Request& req, Response& res) {

@@ -257,6 +257,8 @@ void WorkerApi::handle_complete(const Request& req, Response& res) {
     Fields e(*error, "error");
     c.error.reason = e.string("reason");
     c.error.message = e.string("message");
+    // A worker from before the field says nothing: transient, retried.
+    c.error.permanent = e.boolean("permanent");
     if (!e.ok()) return send_error(res, 400, "invalid_request", e.error());
     if (c.error.reason.empty()) c.error.reason = "TASK_FAILED";
   }

@@ -45,6 +45,11 @@ struct Failure {
   std::string reason;   // short, stable: "TASK_FAILED", "SOURCE_ERROR", ...
   std::string message;  // human, names the culprit
   std::string log_file;
+  // The attempt failed on something that fails again every time (a corrupt
+  // block, a missing source): the task is not retried. Crashes, lost
+  // leases and signals are transient (false), as is a worker that does not
+  // say (docs/cluster.md, "Retries").
+  bool permanent = false;
 };
 
 struct StepProgress {
@@ -245,8 +250,8 @@ class JobStore {
   // Ends an attempt. Ignored (returns false) unless (task, attempt, worker)
   // holds the lease. ok: partition -> DONE; commit -> DONE and its step
   // COMPLETED with result["version"], result["layer"]. Not ok: back to PENDING
-  // with backoff, or FAILED when out of attempts -> step FAILED with the
-  // error (and CANCEL_AND_WAIT cancels the environment's PENDING steps).
+  // with backoff, or FAILED when out of attempts or error.permanent -> step
+  // FAILED with the error (and CANCEL_AND_WAIT cancels the environment's PENDING steps).
   // A task of a CANCEL_PENDING step ends CANCELLED either way, except a
   // commit that succeeded: its version is published, so the step is
   // COMPLETED (the cancel came too late). A DONE task's progress is its last

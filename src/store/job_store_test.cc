@@ -124,10 +124,20 @@ class JobStoreTest : public ::testing::Test {
     EXPECT_TRUE(r.is_ok()) << r.status().to_string();
     return r.is_ok() && *r;
   }
+  // A transient failure (the kind a retry may get past): the task process
+  // died without saying why.
   bool complete_failed(const std::string& w, const Task& t, int64_t now,
-                       const std::string& message = "source.tif: read error") {
+                       const std::string& message = "task process ended (killed by SIGKILL)") {
     auto r = store_->complete(w, t.id, t.attempt, false, json(),
-                              Failure{"SOURCE_ERROR", message, ""}, now);
+                              Failure{"TASK_CRASHED", message, ""}, now);
+    EXPECT_TRUE(r.is_ok()) << r.status().to_string();
+    return r.is_ok() && *r;
+  }
+  // A failure the task says would repeat on every attempt (a corrupt block).
+  bool complete_failed_permanently(const std::string& w, const Task& t, int64_t now,
+                                   const std::string& message) {
+    auto r = store_->complete(w, t.id, t.attempt, false, json(),
+                              Failure{"SOURCE_ERROR", message, "", /*permanent=*/true}, now);
     EXPECT_TRUE(r.is_ok()) << r.status().to_string();
     return r.is_ok() && *r;
   }
@@ -617,7 +627,7 @@ TEST_F(JobStoreTest, FailedAttemptsBackOffThenFailTheTaskAndTheStep) {
   EXPECT_EQ(a2[0].task.id, id);
   EXPECT_EQ(a2[0].task.attempt, 2);
   EXPECT_EQ(a2[0].task.not_before_ms, 11000);
-  EXPECT_EQ(a2[0].task.last_error, "SOURCE_ERROR: source.tif: read error");
+  EXPECT_EQ(a2[0].task.last_error, "TASK_CRASHED: task process ended (killed by SIGKILL)");
 
   // Attempt 2 fails: 2 s.
   EXPECT_TRUE(complete_failed(w, a2[0].task, 20000));
@@ -628,15 +638,16 @@ TEST_F(JobStoreTest, FailedAttemptsBackOffThenFailTheTaskAndTheStep) {
   EXPECT_EQ(get("a", s.id).state, StepState::kRunning);
 
   // Attempt 3 of 3 fails: out of attempts.
-  EXPECT_TRUE(complete_failed(w, a3[0].task, 30000, "source.tif: not a TIFF"));
+  EXPECT_TRUE(complete_failed(w, a3[0].task, 30000, "task process ended (exit status 134)"));
   EXPECT_EQ(task_state(id), "FAILED");
   Step failed = get("a", s.id);
   EXPECT_EQ(failed.state, StepState::kFailed);
   EXPECT_EQ(failed.ended_ms, 30000);
   ASSERT_TRUE(failed.failure.has_value());
-  EXPECT_EQ(failed.failure->reason, "SOURCE_ERROR");
+  EXPECT_EQ(failed.failure->reason, "TASK_CRASHED");
   EXPECT_NE(failed.failure->message.find("partition 0"), std::string::npos);
-  EXPECT_NE(failed.failure->message.find("source.tif: not a TIFF"), std::string::npos);
+  EXPECT_NE(failed.failure->message.find("attempt 3 of 3"), std::string::npos);
+  EXPECT_NE(failed.failure->message.find("(exit status 134)"), std::string::npos);
   EXPECT_EQ(failed.failure->log_file, "");
   EXPECT_EQ(store_->stats()->task_retries, 2);
 
@@ -652,6 +663,50 @@ TEST_F(JobStoreTest, FailedAttemptsBackOffThenFailTheTaskAndTheStep) {
   EXPECT_EQ(get("a", s.id).state, StepState::kFailed);
   ASSERT_EQ(store_->steps_to_clean()->size(), 1u);
   EXPECT_TRUE(lease(w, 4, 40000).empty());  // the commit task was cancelled
+}
+
+TEST_F(JobStoreTest, PermanentFailureFailsTheStepOnItsFirstAttempt) {
+  Step s = submit("a", 2, "CONTINUE", 3);
+  start(0);
+  std::string w = worker();
+  auto l = lease(w, 1, 0);
+  ASSERT_EQ(l.size(), 1u);
+  const int64_t id = l[0].task.id;
+
+  const std::string gdal =
+      "source '/data/cut.tif': cannot decode bands 1 rows 0-255, columns 0-255: "
+      "IReadBlock failed at X offset 1, Y offset 0";
+  EXPECT_TRUE(complete_failed_permanently(w, l[0].task, 10000, gdal));
+  EXPECT_EQ(task_state(id), "FAILED");
+  Step failed = get("a", s.id);
+  EXPECT_EQ(failed.state, StepState::kFailed);
+  EXPECT_EQ(failed.ended_ms, 10000);
+  ASSERT_TRUE(failed.failure.has_value());
+  EXPECT_EQ(failed.failure->reason, "SOURCE_ERROR");
+  EXPECT_EQ(failed.failure->message,
+            "partition 0 failed (attempt 1 of 3; not retried: the error is permanent): " + gdal);
+  EXPECT_EQ(store_->stats()->task_retries, 0);
+  // Nothing of it runs again, even past every backoff.
+  EXPECT_TRUE(lease(w, 4, 100000).empty());
+}
+
+TEST_F(JobStoreTest, PermanentFailureOnTheLastAttemptSaysNothingOfRetries) {
+  Step s = submit("a", 1, "CONTINUE", 2);
+  start(0);
+  std::string w = worker();
+  auto l = lease(w, 1, 0);
+  ASSERT_EQ(l.size(), 1u);
+  EXPECT_TRUE(complete_failed(w, l[0].task, 100));  // a crash: retried
+  auto again = lease(w, 1, 1100);
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].task.attempt, 2);
+  EXPECT_TRUE(complete_failed_permanently(w, again[0].task, 1200, "source '/data/x.tif': gone"));
+  Step failed = get("a", s.id);
+  EXPECT_EQ(failed.state, StepState::kFailed);
+  ASSERT_TRUE(failed.failure.has_value());
+  EXPECT_EQ(failed.failure->message,
+            "partition 0 failed (attempt 2 of 2): source '/data/x.tif': gone");
+  EXPECT_EQ(store_->stats()->task_retries, 1);
 }
 
 TEST_F(JobStoreTest, BackoffIsCappedAtThirtySeconds) {

@@ -296,7 +296,7 @@ UPDATE steps SET state = 'COMPLETED', ended_ms = ?2, layer = ?3, version = ?4 WH
 
   const std::string reason = error.reason.empty() ? "TASK_FAILED" : error.reason;
   const std::string last_error = reason + ": " + error.message;
-  if (t.attempt < t.max_attempts) {
+  if (!error.permanent && t.attempt < t.max_attempts) {
     {
       KILN_ASSIGN_OR_RETURN(Query q, db.query(R"sql(
 UPDATE tasks SET state = 'PENDING', worker_id = '', lease_expires_ms = 0, not_before_ms = ?2,
@@ -312,17 +312,19 @@ UPDATE tasks SET state = 'PENDING', worker_id = '', lease_expires_ms = 0, not_be
     return true;
   }
 
-  // Out of attempts: the task and its step fail.
+  // Out of attempts, or an error another attempt would meet again: the task
+  // and its step fail.
   {
     KILN_ASSIGN_OR_RETURN(Query q, db.query("UPDATE tasks SET state = 'FAILED', "
                                             "lease_expires_ms = 0, last_error = ?2 WHERE id = ?1"));
     q.bind(1, task_id).bind(2, last_error);
     KILN_RETURN_IF_ERROR(q.run());
   }
-  Failure failure{reason,
-                  task_label(t) + " failed (attempt " + std::to_string(t.attempt) + " of " +
-                      std::to_string(t.max_attempts) + "): " + error.message,
-                  ""};
+  const std::string attempts =
+      "attempt " + std::to_string(t.attempt) + " of " + std::to_string(t.max_attempts) +
+      (error.permanent && t.attempt < t.max_attempts ? "; not retried: the error is permanent"
+                                                     : "");
+  Failure failure{reason, task_label(t) + " failed (" + attempts + "): " + error.message, ""};
   KILN_RETURN_IF_ERROR(impl_->end_step(t.step_id, StepState::kFailed, &failure, now_ms));
 
   if (step->action_on_failure == "CANCEL_AND_WAIT") {

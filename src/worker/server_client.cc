@@ -126,7 +126,7 @@ Status ServerClient::complete(const std::string& worker_id, const Completion& c)
   if (c.ok) {
     body["result"] = c.result;
   } else {
-    body["error"] = {{"reason", c.reason}, {"message", c.message}};
+    body["error"] = {{"reason", c.reason}, {"message", c.message}, {"permanent", c.permanent}};
   }
   auto reply = post("/internal/v1/complete", body);
   return reply.is_ok() ? Status::ok() : reply.status();

@@ -58,6 +58,7 @@ struct Completion {
   nlohmann::json result;  // when ok
   std::string reason;     // when not ok
   std::string message;
+  bool permanent = false;  // another attempt would fail the same way: do not retry
 };
 
 // The reply to a claim of one named task (a batch task asking for the task

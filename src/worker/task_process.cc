@@ -131,7 +131,8 @@ void TaskProcess::handle_line(const std::string& line) {
         return;
       }
       if (auto it = j.find("error"); it != j.end() && it->is_object()) {
-        error_.emplace(it->value("reason", "TASK_FAILED"), it->value("message", ""));
+        error_ = ErrorLine{it->value("reason", "TASK_FAILED"), it->value("message", ""),
+                           it->value("permanent", false)};
         return;
       }
       if (j.contains("tiles_done")) {
@@ -212,9 +213,12 @@ Completion TaskProcess::completion() const {
   if (error_) {
     // A task stopped for the worker's own shutdown says CANCELLED; the step
     // was not cancelled, so the server must not read it that way.
-    c.reason = cause_ == StopCause::kShutdown && error_->first == "CANCELLED" ? "WORKER_STOPPED"
-                                                                              : error_->first;
-    c.message = error_->second;
+    c.reason = cause_ == StopCause::kShutdown && error_->reason == "CANCELLED" ? "WORKER_STOPPED"
+                                                                               : error_->reason;
+    c.message = error_->message;
+    // Only a task that ended on its own can know its failure would repeat;
+    // one this worker stopped failed because it was stopped.
+    c.permanent = cause_ == StopCause::kNone && error_->permanent;
     return c;
   }
   const std::string how = exit_ ? exit_->describe() : "an unknown status";
@@ -239,7 +243,7 @@ Completion TaskProcess::completion() const {
 
 bool TaskProcess::stopped_from_outside() const {
   if (cause_ != StopCause::kNone || !exit_) return false;
-  if (error_) return error_->first == "CANCELLED";
+  if (error_) return error_->reason == "CANCELLED";
   auto is_stop = [](int sig) { return sig == SIGTERM || sig == SIGINT || sig == SIGHUP; };
   if (exit_->signaled) return is_stop(exit_->signal);
   // bwrap reports a command that died of signal N as exit status 128 + N.

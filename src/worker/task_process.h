@@ -96,7 +96,11 @@ class TaskProcess {
   std::optional<os::ExitStatus> exit_;
   TaskProgress progress_;
   std::optional<nlohmann::json> result_;
-  std::optional<std::pair<std::string, std::string>> error_;  // reason, message
+  struct ErrorLine {
+    std::string reason, message;
+    bool permanent = false;
+  };
+  std::optional<ErrorLine> error_;  // the task's own report of why it failed
   StopCause cause_ = StopCause::kNone;
   std::optional<int64_t> kill_deadline_ms_;
   bool killed_ = false;

@@ -51,7 +51,7 @@ case "$mode" in
     echo '{"tiles_done":5,"bytes_read":10,"bytes_written":20}'
     echo '{"result":{"answer":42}}' ;;
   error)
-    echo '{"error":{"reason":"SOURCE_ERROR","message":"cannot open a.tif"}}'
+    echo '{"error":{"reason":"SOURCE_ERROR","message":"cannot open a.tif","permanent":true}}'
     exit 3 ;;
   crash)
     kill -9 $$ ;;
@@ -494,8 +494,11 @@ TEST_F(WorkerTest, RunsTasksAndReportsHowEachEnded) {
   EXPECT_EQ(c[error]["ok"], false);
   EXPECT_EQ(c[error]["error"]["reason"], "SOURCE_ERROR");
   EXPECT_EQ(c[error]["error"]["message"], "cannot open a.tif");
+  // The task said its failure would repeat: the server is told so.
+  EXPECT_EQ(c[error]["error"]["permanent"], true);
   EXPECT_EQ(c[crash]["ok"], false);
   EXPECT_EQ(c[crash]["error"]["reason"], "TASK_CRASHED");
+  EXPECT_EQ(c[crash]["error"]["permanent"], false);
   EXPECT_NE(c[crash]["error"]["message"].get<std::string>().find("signal 9"), std::string::npos)
       << c[crash];
 

@@ -139,8 +139,9 @@ class PlanOversamplingTest(unittest.TestCase):
 
 
 class FlaglessIngestTest(unittest.TestCase):
-    """A float32 DEM or a 6-band scene ingests with no format flag: tif is
-    picked (png holds only 1 or 3 bands of uint8/uint16) and kiln says so."""
+    """A float32 DEM, a uint16 scene or a 6-band scene ingests with no format
+    flag: tif is picked (the default png is for 1 or 3 bands of uint8) and
+    kiln says so."""
 
     def setUp(self):
         self.cat = kt.TempCatalog().__enter__()
@@ -166,8 +167,8 @@ class FlaglessIngestTest(unittest.TestCase):
         dem = kt.data_path("dem-hills.crop.tif")
         _, out, _ = self.ingest(dem, "dem")
         self.assertRegex(out, r"(?m)^tiles\s+\d+ tif tiles")
-        self.assertRegex(out, r"(?m)^format\s+tif \(picked: png holds 1 or 3 bands of uint8 or "
-                              r"uint16, not 1 band of float32\)$")
+        self.assertRegex(out, r"(?m)^format\s+tif \(picked: the default png is for 1 or 3 bands "
+                              r"of uint8, not 1 band of float32\)$")
         self.assert_tif_layer("dem", "float32", 1)
         _, out, _ = kt.run_kiln(["plan", dem, "--layer", "dem", "--catalog", str(self.cat)],
                                 expect_rc=kt.EXIT_OK)
@@ -177,6 +178,16 @@ class FlaglessIngestTest(unittest.TestCase):
         _, out, _ = self.ingest(kt.l7_path(), "analytic")
         self.assertRegex(out, r"(?m)^format\s+tif .*not 6 bands of uint8\)$")
         self.assert_tif_layer("analytic", "uint8", 6)
+
+    def test_uint16_scene(self):
+        # png could hold it, but as 16-bit values no viewer shows as they are.
+        scene = kt.data_path("rt_scene_band1.crop.tif")
+        _, out, _ = self.ingest(scene, "scene16")
+        self.assertRegex(out, r"(?m)^format\s+tif .*not 1 band of uint16\)$")
+        self.assert_tif_layer("scene16", "uint16", 1)
+        # Asked for, png still holds it.
+        _, out, _ = self.ingest(scene, "scene16png", "--format", "png")
+        self.assertRegex(out, r"(?m)^tiles\s+\d+ png tiles")
 
     def test_three_bands_stay_png(self):
         _, out, _ = self.ingest(kt.l7_path(), "rgb", "--bands", "3,2,1")

@@ -36,7 +36,7 @@ class ServeFailuresTest(unittest.TestCase):
         self.fail("processes left behind: %s\n%s" % (left, srv.log_tail()))
 
     def test_corrupt_source_fails_its_step_while_another_completes(self):
-        srv = self.start_server(scheduler={"max_attempts": 2})
+        srv = self.start_server(scheduler={"max_attempts": 3})
         bad_src = kt.truncated_geotiff(kt.l7_path(), os.path.join(srv.tmp, "truncated-scene.tif"),
                                        keep=0.4)
         from osgeo import gdal
@@ -57,10 +57,29 @@ class ServeFailuresTest(unittest.TestCase):
         self.assertEqual(failure.get("reason"), "SOURCE_ERROR", failure)
         self.assertIn("truncated-scene.tif", failure.get("message", ""),
                       "the failure names the corrupt file")
+        # ... and the block GDAL could not read, and that it was not retried:
+        # a corrupt block fails every attempt the same way.
+        self.assertRegex(failure.get("message", ""), r"IReadBlock failed at X offset \d+, Y offset \d+")
+        self.assertIn("(attempt 1 of 3; not retried: the error is permanent)", failure["message"])
         self.assertTrue(failure.get("log_file"), failure)
         log, _ = srv.logs(bad["id"])
         self.assertIn("truncated-scene.tif", log)
+        self.assertRegex(log, r"attempt 1 leased")
+        self.assertNotRegex(log, r"attempt 2 leased", "a permanent failure was retried")
         ks.assert_nothing_published_soon(self, srv.catalog, "production", "broken")
+
+    def test_task_killed_is_retried_and_its_step_completes(self):
+        # A crash is transient: unlike a corrupt source, it is tried again.
+        srv = self.start_server(scheduler={"max_attempts": 3})
+        step = srv.submit(ks.l7_definition("crashy", max_zoom=14))
+        victim = srv.pause_task_of(step["id"])
+        os.kill(victim, signal.SIGKILL)
+        done = srv.wait_step(step["id"], timeout=600)
+        self.assertEqual(done["state"], "COMPLETED", done)
+        self.assertEqual(ks.layer_versions(srv.catalog, "production", "crashy"), ["v000001"])
+        log, _ = srv.logs(step["id"])
+        self.assertRegex(log, r"attempt 1 failed: TASK_CRASHED")
+        self.assertRegex(log, r"attempt 2 leased", "the crashed task was not retried")
 
     def test_cancel_and_wait_cancels_pending_steps_after_a_failure(self):
         srv = self.start_server(scheduler={"max_attempts": 1}, environments=[
