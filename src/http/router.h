@@ -33,6 +33,7 @@ class Router {
   struct Route {
     std::string method;
     std::regex pattern;
+    std::string prefix;  // literal start of every path `pattern` matches
     Handler handler;
   };
   std::vector<Route> routes_;

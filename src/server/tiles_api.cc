@@ -18,6 +18,7 @@
 #include "catalog/catalog.h"
 #include "server/authenticate.h"
 #include "server/http_util.h"
+#include "server/open_beneath.h"
 
 namespace kiln::server {
 namespace {
@@ -47,13 +48,14 @@ int open_dir_at(int dir, const std::string& name) {
   return ::openat(dir, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 }
 
-// Reads a regular file opened at `dir`/`name` without following a symlink;
-// kNotFound when it is missing (or not a regular file), kIOError otherwise.
+// Reads a regular file opened at `dir`/`name` (a relative path) without
+// following a symlink in any component; kNotFound when it is missing (or
+// not a regular file), kIOError otherwise.
 Result<std::string> read_file_at(int dir, const std::string& name, off_t limit, bool* missing) {
   *missing = false;
-  os::Fd fd(::openat(dir, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
+  os::Fd fd(open_beneath(dir, name, O_RDONLY | O_NONBLOCK));
   if (!fd.valid()) {
-    if (errno == ENOENT || errno == ELOOP || errno == ENOTDIR) {
+    if (errno == ENOENT || errno == ELOOP || errno == ENOTDIR || errno == EXDEV) {
       *missing = true;
       return not_found(name + " not found");
     }
@@ -229,16 +231,15 @@ Result<TilesApi::Version> TilesApi::open_version(const EnvironmentConfig& env,
                                                  const LayerRef& ref) {
   os::Fd root(::open(env.catalog.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!root.valid()) return layer_not_found(ref.layer);
-  os::Fd envd(open_dir_at(root.get(), env.name));
-  if (!envd.valid()) return layer_not_found(ref.layer);
-  os::Fd layer(open_dir_at(envd.get(), ref.layer));
+  // <env>/<layer>, then versions/vN: each one lookup, no symlink followed.
+  os::Fd layer(open_beneath(root.get(), env.name + '/' + ref.layer, O_RDONLY | O_DIRECTORY));
   if (!layer.valid()) return layer_not_found(ref.layer);
   Version v;
   v.current = current_of(layer.get());
   const int wanted = ref.version.value_or(v.current);
   if (wanted == 0) return not_found("layer '" + ref.layer + "' has no published version");
-  os::Fd versions(open_dir_at(layer.get(), "versions"));
-  if (versions.valid()) v.dir = os::Fd(open_dir_at(versions.get(), version_dir_name(wanted)));
+  v.dir = os::Fd(
+      open_beneath(layer.get(), "versions/" + version_dir_name(wanted), O_RDONLY | O_DIRECTORY));
   if (!v.dir.valid()) {
     return not_found("layer '" + ref.layer + "' has no version " + std::to_string(wanted));
   }
@@ -342,14 +343,12 @@ void TilesApi::handle_tile(const Request& req, Response& res) {
   res.set_header("Vary", "Authorization, Cookie");
   res.set_header("X-Content-Type-Options", "nosniff");
   res.set_header("X-Kiln-Version", std::to_string(info.version));
-  // Each component opened beneath the version directory, no symlink followed.
-  os::Fd zd(open_dir_at(v->dir.get(), std::to_string(t->z)));
-  os::Fd xd(zd.valid() ? open_dir_at(zd.get(), std::to_string(t->x)) : -1);
+  // z/x/y.ext opened beneath the version directory, no symlink followed.
   bool missing = true;
-  Result<std::string> bytes = not_found("tile");
-  if (xd.valid()) {
-    bytes = read_file_at(xd.get(), std::to_string(t->y) + "." + t->ext, kMaxTileBytes, &missing);
-  }
+  Result<std::string> bytes = read_file_at(
+      v->dir.get(),
+      std::to_string(t->z) + '/' + std::to_string(t->x) + '/' + std::to_string(t->y) + '.' + t->ext,
+      kMaxTileBytes, &missing);
   if (!bytes.is_ok()) {
     if (missing) {
       // Inside the extent but never written: empty (no data there).
