@@ -38,6 +38,15 @@ class HandlerPool {
   CondVar ready_;
   std::deque<std::function<void()>> jobs_ GUARDED_BY(mu_);
   bool stopping_ GUARDED_BY(mu_) = false;
+  // Threads waiting for a job, and whether one of them has been signalled
+  // and has not yet woken. While a wake is in flight, submit() signals no
+  // other: the woken thread signals the next one if jobs remain, and a
+  // thread that finishes a job takes the next queued one without sleeping.
+  // So every queued job has a thread coming as long as any is idle (a slow
+  // handler never holds up another's request), with one wake-up per burst
+  // rather than one per request.
+  size_t idle_ GUARDED_BY(mu_) = 0;
+  bool waking_ GUARDED_BY(mu_) = false;
 };
 
 }  // namespace kiln::http

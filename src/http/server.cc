@@ -393,7 +393,7 @@ void Server::on_event(uint64_t id, uint32_t events) {
     case ConnState::kIdle:
     case ConnState::kReading:
       if (events & (EPOLLIN | EPOLLRDHUP)) {
-        read_some(c);
+        read_some(c, (events & EPOLLRDHUP) != 0);
         process(id);
       }
       return;
@@ -422,7 +422,7 @@ void Server::on_event(uint64_t id, uint32_t events) {
   }
 }
 
-void Server::read_some(Conn& c) {
+void Server::read_some(Conn& c, bool hung_up) {
   char buf[kReadChunk];
   size_t total = 0;
   while (total < kReadPerEvent) {
@@ -430,6 +430,11 @@ void Server::read_some(Conn& c) {
     if (n > 0) {
       c.parser.append(std::string_view(buf, static_cast<size_t>(n)));
       total += static_cast<size_t>(n);
+      // A short read emptied the socket: asking again would only say
+      // EAGAIN (a syscall per request); epoll says when more comes. Unless
+      // the client has hung up its side: the end of its stream must be
+      // seen now, so its answer is still sent (peer_closed).
+      if (static_cast<size_t>(n) < sizeof buf && !hung_up) return;
       continue;
     }
     if (n < 0 && errno == EINTR) continue;

@@ -104,7 +104,9 @@ class Server {
   void accept_all();
   void refuse(int fd, int status, const std::string& message);
   void on_event(uint64_t id, uint32_t events);
-  void read_some(Conn& c);
+  // Reads what c's socket holds (up to kReadPerEvent); hung_up: epoll said
+  // the client shut its side, so read on to the end of its stream.
+  void read_some(Conn& c, bool hung_up);
   // Parses what conn buffered; dispatches a complete request. May close c.
   void process(uint64_t id);
   void dispatch(Conn& c);
