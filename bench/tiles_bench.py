@@ -337,9 +337,10 @@ def main():
                     res = run_wrk(wrk, "http://127.0.0.1:%d" % port, scripts[name],
                                   args.seconds, pids)
                     print("round %d %-5s %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  non-2xx %d  "
-                          "server %.2f cores %s" % (r + 1, name, res["rps"], res["p50"],
-                                                    res["p99"], res["non2xx"], res["cores"],
-                                                    res["errors"]), flush=True)
+                          "server %.2f cores (%.0f us/request), load %s %s"
+                          % (r + 1, name, res["rps"], res["p50"], res["p99"], res["non2xx"],
+                             res["cores"], res["cores"] / res["rps"] * 1e6, load_average(),
+                             res["errors"]), flush=True)
                     runs.append((r + 1, name, res))
             nginx.stop()
             nginx = None
@@ -368,12 +369,13 @@ def main():
                     WRK_THREADS, CONNECTIONS, args.seconds, len(paths), paths[0][0],
                     max(p[0] for p in paths), tile_bytes / len(paths) / 1024))
     lines.append("")
-    lines.append("| round | server | requests/s | p50 ms | p99 ms | non-2xx | server CPU (cores) |")
-    lines.append("|---|---|---|---|---|---|---|")
+    lines.append("| round | server | requests/s | p50 ms | p99 ms | non-2xx | server CPU (cores) "
+                 "| server CPU µs per request |")
+    lines.append("|---|---|---|---|---|---|---|---|")
     for rnd, name, res in runs:
-        lines.append("| %d | %s | %.0f | %.2f | %.2f | %d | %.2f |"
+        lines.append("| %d | %s | %.0f | %.2f | %.2f | %d | %.2f | %.0f |"
                      % (rnd, name, res["rps"], res["p50"], res["p99"], res["non2xx"],
-                        res["cores"]))
+                        res["cores"], res["cores"] / res["rps"] * 1e6))
     lines.append("")
     ratios = []
     for rnd in range(1, args.rounds + 1):
