@@ -93,6 +93,16 @@ TEST_P(OpenBeneathTest, RefusesASymlinkedDirectoryOnTheWay) {
   EXPECT_TRUE(errno == ELOOP || errno == ENOTDIR) << std::strerror(errno);
 }
 
+TEST_P(OpenBeneathTest, RefusesASymlinkedDirectoryAsAnOPathDirectory) {
+  // O_PATH | O_NOFOLLOW alone would open the symlink itself; the tile door
+  // always adds O_DIRECTORY.
+  errno = 0;
+  const int fd = GetParam() ? open_beneath(dir_, "4", O_PATH | O_DIRECTORY)
+                            : open_beneath_walk(dir_, "4", O_PATH | O_DIRECTORY);
+  EXPECT_EQ(fd, -1);
+  EXPECT_TRUE(errno == ELOOP || errno == ENOTDIR) << std::strerror(errno);
+}
+
 TEST_P(OpenBeneathTest, RefusesPathsThatWouldLeaveOrAreNotPlain) {
   for (const char* p : {"../outside/secret", "3/../../outside/secret", "/etc/passwd", "3//1/2.png",
                         "./3/1/2.png", "", "3/1/"}) {

@@ -46,7 +46,7 @@ class TilesApi {
  private:
   // A published version, opened.
   struct Version {
-    os::Fd dir;  // versions/vNNNNNN
+    os::Fd dir;  // versions/vNNNNNN, O_PATH: a base for *at() lookups and fstat only
     std::shared_ptr<const LayerInfo> info;
     int current = 0;  // the layer's current version (0: none)
   };
