@@ -41,6 +41,8 @@ constexpr double kScaleZ0At256 = 559082264.0287178;
 // Directories a tile request only looks up beneath (openat2, readlinkat,
 // fstat): O_PATH descriptors, cheaper to open and close than readable ones.
 constexpr int kLookupDir = O_PATH | O_DIRECTORY;
+// How long an opened catalog root serves before it is opened again.
+constexpr int64_t kRootReopenMs = 1000;
 
 constexpr char kImmutable[] = "public, max-age=31536000, immutable";
 
@@ -231,12 +233,30 @@ Result<std::shared_ptr<const LayerInfo>> TilesApi::layer_info(const std::string&
   return std::shared_ptr<const LayerInfo>(shared);
 }
 
+std::shared_ptr<const os::Fd> TilesApi::catalog_root(const std::string& path) {
+  const int64_t now = d_.clock.now_ms();
+  {
+    MutexLock lock(&roots_mu_);
+    auto it = roots_.find(path);
+    if (it != roots_.end() && now - it->second.opened_ms < kRootReopenMs &&
+        now >= it->second.opened_ms) {
+      return it->second.fd;
+    }
+  }
+  // Requests still using the previous descriptor keep it open until they end.
+  auto fd = std::make_shared<const os::Fd>(::open(path.c_str(), kLookupDir | O_CLOEXEC));
+  if (!fd->valid()) return nullptr;
+  MutexLock lock(&roots_mu_);
+  roots_[path] = OpenedRoot{fd, now};
+  return fd;
+}
+
 Result<TilesApi::Version> TilesApi::open_version(const EnvironmentConfig& env,
                                                  const LayerRef& ref) {
-  os::Fd root(::open(env.catalog.c_str(), kLookupDir | O_CLOEXEC));
-  if (!root.valid()) return layer_not_found(ref.layer);
+  const std::shared_ptr<const os::Fd> root = catalog_root(env.catalog);
+  if (!root) return layer_not_found(ref.layer);
   // <env>/<layer>, then versions/vN: each one lookup, no symlink followed.
-  os::Fd layer(open_beneath(root.get(), env.name + '/' + ref.layer, kLookupDir));
+  os::Fd layer(open_beneath(root->get(), env.name + '/' + ref.layer, kLookupDir));
   if (!layer.valid()) return layer_not_found(ref.layer);
   Version v;
   v.current = current_of(layer.get());
