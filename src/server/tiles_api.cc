@@ -114,10 +114,10 @@ std::vector<int> versions_of(int layer_fd) {
   return out;
 }
 
-// The version `current` names, or 0.
-int current_of(int layer_fd) {
+// The version the `current` link at `dir`/`link` names, or 0.
+int current_of(int dir, const char* link = "current") {
   char buf[64];
-  const ssize_t n = ::readlinkat(layer_fd, "current", buf, sizeof buf);
+  const ssize_t n = ::readlinkat(dir, link, buf, sizeof buf);
   if (n <= 0 || static_cast<size_t>(n) >= sizeof buf) return 0;
   return version_of_link(std::string_view(buf, static_cast<size_t>(n))).value_or(0);
 }
@@ -255,15 +255,25 @@ Result<TilesApi::Version> TilesApi::open_version(const EnvironmentConfig& env,
                                                  const LayerRef& ref) {
   const std::shared_ptr<const os::Fd> root = catalog_root(env.catalog);
   if (!root) return layer_not_found(ref.layer);
-  // <env>/<layer>, then versions/vN: each one lookup, no symlink followed.
-  os::Fd layer(open_beneath(root->get(), env.name + '/' + ref.layer, kLookupDir));
-  if (!layer.valid()) return layer_not_found(ref.layer);
+  const std::string layer_path = env.name + '/' + ref.layer;
   Version v;
-  v.current = current_of(layer.get());
+  // `current` is read through the root by path (readlinkat follows a
+  // symlink on the way), but what it yields is only a number: the version
+  // directory is then opened beneath the root in one lookup that follows
+  // no symlink, so a layer that is not a plain directory of this
+  // environment opens nothing. Two syscalls fewer per tile than opening
+  // the layer first.
+  v.current = current_of(root->get(), (layer_path + "/current").c_str());
   const int wanted = ref.version.value_or(v.current);
-  if (wanted == 0) return not_found("layer '" + ref.layer + "' has no published version");
-  v.dir = os::Fd(open_beneath(layer.get(), "versions/" + version_dir_name(wanted), kLookupDir));
+  if (wanted > 0) {
+    v.dir = os::Fd(open_beneath(root->get(), layer_path + "/versions/" + version_dir_name(wanted),
+                                kLookupDir));
+  }
   if (!v.dir.valid()) {
+    // Only failures tell a missing layer from a missing version.
+    os::Fd layer(open_beneath(root->get(), layer_path, kLookupDir));
+    if (!layer.valid()) return layer_not_found(ref.layer);
+    if (wanted == 0) return not_found("layer '" + ref.layer + "' has no published version");
     return not_found("layer '" + ref.layer + "' has no version " + std::to_string(wanted));
   }
   KILN_ASSIGN_OR_RETURN(v.info, layer_info(env.catalog + '\0' + env.name, v.dir.get(), ref.layer));
