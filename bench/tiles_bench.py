@@ -4,11 +4,15 @@ against nginx serving the same tile files, side by side in one run.
 
     /usr/bin/python3 bench/tiles_bench.py [--kiln build/src/cli/kiln] [--seconds 15]
                                           [--rounds 2] [--max-zoom Z] [--out [FILE]]
+                                          [--compare-kiln OTHER_KILN]
 
 1. One fresh `kiln serve` (tests/e2e/kiln_server.py: config, state and
    catalog in a temp dir; started and stopped by PID) ingests the demo layer
-   (data/L7_ETMs.tif bands 3,2,1, PNG, zooms 0 to the scene's own or
-   --max-zoom) into production's catalog.
+   (data/L7_ETMs.tif bands 3,2,1, PNG, zooms 0 to --max-zoom, default 15:
+   161 tiles) into production's catalog. Production's request quota is
+   raised to 10,000,000/s (the default, 10,000/s, would answer 429 above
+   it). With --compare-kiln, a second server runs that binary (an earlier
+   build, say) with the same layer and is measured in every round too.
 2. nginx (Debian package nginx; `apt-get install nginx`) is started by the
    script with a config of its own: 127.0.0.1 on a free port, 2 worker
    processes, the layer's published version directory as its root,
@@ -38,6 +42,7 @@ also writes bench/results/tiles.md (or FILE).
 """
 
 import argparse
+import contextlib
 import datetime
 import http.client
 import os
@@ -237,6 +242,12 @@ class Nginx:
             self.log.close()
 
 
+def describe_binary(path):
+    st = os.stat(path)
+    return "built %s UTC" % datetime.datetime.utcfromtimestamp(st.st_mtime).strftime(
+        "%Y-%m-%d %H:%M")
+
+
 def median(values):
     s = sorted(values)
     n = len(s)
@@ -251,6 +262,9 @@ def main():
     ap.add_argument("--rounds", type=int, default=2, help="kiln + nginx runs (default 2)")
     ap.add_argument("--max-zoom", type=int, default=DEFAULT_MAX_ZOOM,
                     help="ingest to this zoom (default %d)" % DEFAULT_MAX_ZOOM)
+    ap.add_argument("--compare-kiln", metavar="PATH",
+                    help="also run this other kiln binary (e.g. a build of an earlier commit) "
+                         "in every round, on a server of its own with the same layer")
     ap.add_argument("--out", nargs="?", const=str(REPO / "bench" / "results" / "tiles.md"))
     args = ap.parse_args()
 
@@ -268,6 +282,12 @@ def main():
     # The binary is copied first, so a rebuild during the run cannot swap it.
     kiln = os.path.join(work, "kiln")
     shutil.copy2(args.kiln, kiln)
+    other = None
+    if args.compare_kiln:
+        if not os.path.isfile(args.compare_kiln):
+            sys.exit("error: --compare-kiln: no file %s" % args.compare_kiln)
+        other = os.path.join(work, "kiln-compared")
+        shutil.copy2(args.compare_kiln, other)
     os.environ["KILN_BIN"] = kiln
     import kiln_server as ks  # noqa: E402  (reads KILN_BIN when it starts a server)
     import kiln_test as kt  # noqa: E402
@@ -284,10 +304,20 @@ def main():
         # serving maps would, so the run measures the tile door.
         envs = [{"name": "production", "token": ks.PRODUCTION_TOKEN, "concurrency": 2,
                  "settings": {"requests_per_second": QUOTA, "request_burst": QUOTA}}]
-        with ks.KilnServer(tmp=serve_tmp, environments=envs) as srv:
-            step = srv.wait_step(srv.submit(ks.l7_definition(LAYER, max_zoom=args.max_zoom))["id"])
-            if step["state"] != "COMPLETED":
-                sys.exit("error: the ingest did not complete: %r" % step)
+        with contextlib.ExitStack() as stack:
+            srv = stack.enter_context(ks.KilnServer(tmp=serve_tmp, environments=envs))
+            srv2 = None
+            if other:
+                other_tmp = os.path.join(work, "serve-compared")
+                os.makedirs(other_tmp, mode=0o755)
+                os.environ["KILN_BIN"] = other
+                srv2 = stack.enter_context(ks.KilnServer(tmp=other_tmp, environments=envs))
+                os.environ["KILN_BIN"] = kiln
+            for s_ in [srv] + ([srv2] if srv2 else []):
+                step = s_.wait_step(s_.submit(ks.l7_definition(LAYER,
+                                                               max_zoom=args.max_zoom))["id"])
+                if step["state"] != "COMPLETED":
+                    sys.exit("error: the ingest did not complete: %r" % step)
             vdir = os.path.realpath(kt.current_dir(srv.catalog, "production", LAYER))
             tiles = kt.list_tiles(vdir)
             paths = sorted((z, x, y) for z, t in tiles.items() for (x, y) in t)
@@ -306,6 +336,8 @@ def main():
             # The kiln serve tree holds its workers too: count only the
             # server process itself (the workers idle, heartbeating).
             targets["kiln"] = (targets["kiln"][0], targets["kiln"][1], {srv.proc.pid})
+            if srv2:
+                targets["compared"] = (srv2.port, targets["kiln"][1], {srv2.proc.pid})
 
             # Both answer every sampled tile with the stored bytes.
             rng = random.Random(15)
@@ -331,12 +363,14 @@ def main():
                     f.write(WRK_LUA % {"list": listing, "token": ks.PRODUCTION_TOKEN})
 
             for r in range(args.rounds):
-                order = ["kiln", "nginx"] if r % 2 == 0 else ["nginx", "kiln"]
+                order = ["kiln", "nginx"] + (["compared"] if srv2 else [])
+                if r % 2:
+                    order.reverse()
                 for name in order:
                     port, _, pids = targets[name]
                     res = run_wrk(wrk, "http://127.0.0.1:%d" % port, scripts[name],
                                   args.seconds, pids)
-                    print("round %d %-5s %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  non-2xx %d  "
+                    print("round %d %-8s %8.0f req/s  p50 %6.2f ms  p99 %6.2f ms  non-2xx %d  "
                           "server %.2f cores (%.0f us/request), load %s %s"
                           % (r + 1, name, res["rps"], res["p50"], res["p99"], res["non2xx"],
                              res["cores"], res["cores"] / res["rps"] * 1e6, load_average(),
@@ -368,6 +402,10 @@ def main():
                  % (commit, " (uncommitted changes)" if dirty else "", nginx_version,
                     WRK_THREADS, CONNECTIONS, args.seconds, len(paths), paths[0][0],
                     max(p[0] for p in paths), tile_bytes / len(paths) / 1024))
+    if other:
+        lines.append("")
+        lines.append("\"compared\" is %s (%s), on a server of its own with the same layer."
+                     % (args.compare_kiln, describe_binary(args.compare_kiln)))
     lines.append("")
     lines.append("| round | server | requests/s | p50 ms | p99 ms | non-2xx | server CPU (cores) "
                  "| server CPU µs per request |")
@@ -388,6 +426,17 @@ def main():
                  % (", ".join("%.2f" % q for q in ratios), ratio,
                     "met" if ratio >= 0.7 else "MISSED", kiln_p99,
                     "met" if kiln_p99 <= 10 else "MISSED"))
+    if other:
+        cratios = []
+        for rnd in range(1, args.rounds + 1):
+            by = {name: res for r, name, res in runs if r == rnd}
+            cratios.append(by["compared"]["rps"] / by["nginx"]["rps"])
+        cpu = {name: median([res["cores"] / res["rps"] * 1e6 for _, n, res in runs if n == name])
+               for name in ("kiln", "compared")}
+        lines.append("")
+        lines.append("compared / nginx requests/s per round: %s. Server CPU per request, median: "
+                     "kiln %.0f µs, compared %.0f µs."
+                     % (", ".join("%.2f" % q for q in cratios), cpu["kiln"], cpu["compared"]))
     bad = sum(res["non2xx"] for _, _, res in runs)
     if bad:
         lines.append("")
