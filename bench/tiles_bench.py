@@ -262,6 +262,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=2, help="kiln + nginx runs (default 2)")
     ap.add_argument("--max-zoom", type=int, default=DEFAULT_MAX_ZOOM,
                     help="ingest to this zoom (default %d)" % DEFAULT_MAX_ZOOM)
+    ap.add_argument("--http-threads", type=int, default=None,
+                    help="[server] http_threads of the kiln servers (default: kiln's own)")
     ap.add_argument("--compare-kiln", metavar="PATH",
                     help="also run this other kiln binary (e.g. a build of an earlier commit) "
                          "in every round, on a server of its own with the same layer")
@@ -305,13 +307,16 @@ def main():
         envs = [{"name": "production", "token": ks.PRODUCTION_TOKEN, "concurrency": 2,
                  "settings": {"requests_per_second": QUOTA, "request_burst": QUOTA}}]
         with contextlib.ExitStack() as stack:
-            srv = stack.enter_context(ks.KilnServer(tmp=serve_tmp, environments=envs))
+            server = {"http_threads": args.http_threads} if args.http_threads else None
+            srv = stack.enter_context(ks.KilnServer(tmp=serve_tmp, environments=envs,
+                                                    server=server))
             srv2 = None
             if other:
                 other_tmp = os.path.join(work, "serve-compared")
                 os.makedirs(other_tmp, mode=0o755)
                 os.environ["KILN_BIN"] = other
-                srv2 = stack.enter_context(ks.KilnServer(tmp=other_tmp, environments=envs))
+                srv2 = stack.enter_context(ks.KilnServer(tmp=other_tmp, environments=envs,
+                                                         server=server))
                 os.environ["KILN_BIN"] = kiln
             for s_ in [srv] + ([srv2] if srv2 else []):
                 step = s_.wait_step(s_.submit(ks.l7_definition(LAYER,
@@ -396,6 +401,9 @@ def main():
                                    stderr=subprocess.STDOUT, text=True,
                                    check=False).stdout.strip()
     lines.append("")
+    if args.http_threads:
+        lines.append("kiln servers with http_threads = %d." % args.http_threads)
+        lines.append("")
     lines.append("kiln %s%s; %s; wrk %d threads, %d keep-alive connections, %d s a run; "
                  "layer: L7_ETMs.tif bands 3,2,1, PNG, %d stored tiles (zooms %d-%d, %.1f KiB "
                  "mean), walked in a shuffled order."
