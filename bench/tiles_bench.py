@@ -410,6 +410,13 @@ def main():
                  % (commit, " (uncommitted changes)" if dirty else "", nginx_version,
                     WRK_THREADS, CONNECTIONS, args.seconds, len(paths), paths[0][0],
                     max(p[0] for p in paths), tile_bytes / len(paths) / 1024))
+    busiest = max(float(load_before.split()[0]), float(load_after.split()[0]))
+    if busiest > os.cpu_count():
+        lines.append("")
+        lines.append("The machine was busy with other work (1-minute load average up to %.1f on %d "
+                     "cores): both servers' requests/s move with it from run to run, more than "
+                     "anything measured here; server CPU per request is the steadier figure."
+                     % (busiest, os.cpu_count()))
     if other:
         lines.append("")
         lines.append("\"compared\" is %s (%s), on a server of its own with the same layer."
