@@ -25,6 +25,11 @@ class HandlerPool {
   void start() EXCLUDES(mu_);
   // Queues `job`; a free thread runs it. Thread-safe. Dropped after stop().
   void submit(std::function<void()> job) EXCLUDES(mu_);
+  // Threads waiting for a job now. Thread-safe (for tests).
+  size_t idle_threads() EXCLUDES(mu_) {
+    MutexLock lock(&mu_);
+    return idle_;
+  }
   // Drops queued jobs, waits for running ones, joins the threads.
   // Idempotent; not from a pool thread.
   void stop() EXCLUDES(mu_);
