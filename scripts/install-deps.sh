@@ -16,6 +16,8 @@ packages=(
   libclang-rt-14-dev
   # Test and benchmark parts the cluster tests start for real.
   prometheus wrk
+  # bench/tiles_bench.py's anchor: nginx serving the same tile files.
+  nginx
   # The EMR clients the EMR-compatibility tests drive.
   awscli python3-boto3
   # The Slurm executor's test cluster (controller, compute daemons, auth).

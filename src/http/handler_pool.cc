@@ -7,12 +7,15 @@ void HandlerPool::start() {
 }
 
 void HandlerPool::submit(std::function<void()> job) {
+  bool wake = false;
   {
     MutexLock lock(&mu_);
     if (stopping_) return;
     jobs_.push_back(std::move(job));
+    wake = idle_ > 0 && !waking_;
+    if (wake) waking_ = true;
   }
-  ready_.notify_one();
+  if (wake) ready_.notify_one();
 }
 
 void HandlerPool::stop() {
@@ -31,13 +34,22 @@ void HandlerPool::stop() {
 void HandlerPool::run() {
   for (;;) {
     std::function<void()> job;
+    bool wake_next = false;
     {
       MutexLock lock(&mu_);
-      while (jobs_.empty() && !stopping_) ready_.wait(&mu_);
+      while (jobs_.empty() && !stopping_) {
+        ++idle_;
+        ready_.wait(&mu_);
+        --idle_;
+        waking_ = false;  // the signal in flight (or a spurious wake) is spent
+      }
       if (stopping_) return;
       job = std::move(jobs_.front());
       jobs_.pop_front();
+      wake_next = !jobs_.empty() && idle_ > 0 && !waking_;
+      if (wake_next) waking_ = true;
     }
+    if (wake_next) ready_.notify_one();
     job();
   }
 }

@@ -25,6 +25,11 @@ class HandlerPool {
   void start() EXCLUDES(mu_);
   // Queues `job`; a free thread runs it. Thread-safe. Dropped after stop().
   void submit(std::function<void()> job) EXCLUDES(mu_);
+  // Threads waiting for a job now. Thread-safe (for tests).
+  size_t idle_threads() EXCLUDES(mu_) {
+    MutexLock lock(&mu_);
+    return idle_;
+  }
   // Drops queued jobs, waits for running ones, joins the threads.
   // Idempotent; not from a pool thread.
   void stop() EXCLUDES(mu_);
@@ -38,6 +43,15 @@ class HandlerPool {
   CondVar ready_;
   std::deque<std::function<void()>> jobs_ GUARDED_BY(mu_);
   bool stopping_ GUARDED_BY(mu_) = false;
+  // Threads waiting for a job, and whether one of them has been signalled
+  // and has not yet woken. While a wake is in flight, submit() signals no
+  // other: the woken thread signals the next one if jobs remain, and a
+  // thread that finishes a job takes the next queued one without sleeping.
+  // So every queued job has a thread coming as long as any is idle (a slow
+  // handler never holds up another's request), with one wake-up per burst
+  // rather than one per request.
+  size_t idle_ GUARDED_BY(mu_) = 0;
+  bool waking_ GUARDED_BY(mu_) = false;
 };
 
 }  // namespace kiln::http

@@ -12,12 +12,18 @@ Mailbox::~Mailbox() {
 }
 
 void Mailbox::post(LoopMessage m) {
+  bool was_empty = false;
   {
     MutexLock lock(&mu_);
     if (closed_) return;
+    was_empty = queue_.empty();
     queue_.push_back(std::move(m));
   }
-  wake();
+  // A non-empty queue has a wake-up pending already: take() reads the
+  // eventfd before it empties the queue, so whatever is in the queue when
+  // it looks was posted after a wake-up it has not consumed, or is taken
+  // with this batch.
+  if (was_empty) wake();
 }
 
 void Mailbox::wake() {

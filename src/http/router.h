@@ -30,9 +30,24 @@ class Router {
   const Handler* find(Request* req, Outcome* outcome) const;
 
  private:
+  // A pattern made only of literal text and ([^/]+) groups each followed
+  // by '/' or the end (every route Kiln has) is matched by splitting the
+  // path at its slashes, the same answer as the regex in a fraction of the
+  // time; any other pattern by std::regex.
+  struct Piece {
+    bool group;           // ([^/]+)
+    std::string literal;  // else: this text
+  };
+  static bool parse_segments(const std::string& pattern, std::vector<Piece>* pieces);
+  static bool match_segments(const std::vector<Piece>& pieces, const std::string& path,
+                             std::vector<std::string>* groups);
+
   struct Route {
     std::string method;
     std::regex pattern;
+    std::string prefix;  // literal start of every path `pattern` matches
+    std::vector<Piece> pieces;
+    bool plain;  // matched by pieces, not by pattern
     Handler handler;
   };
   std::vector<Route> routes_;

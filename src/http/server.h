@@ -20,6 +20,7 @@
 #include <string>
 #include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include "common/clock.h"
 #include "common/status.h"
@@ -103,7 +104,9 @@ class Server {
   void accept_all();
   void refuse(int fd, int status, const std::string& message);
   void on_event(uint64_t id, uint32_t events);
-  void read_some(Conn& c);
+  // Reads what c's socket holds (up to kReadPerEvent); hung_up: epoll said
+  // the client shut its side, so read on to the end of its stream.
+  void read_some(Conn& c, bool hung_up);
   // Parses what conn buffered; dispatches a complete request. May close c.
   void process(uint64_t id);
   void dispatch(Conn& c);
@@ -131,8 +134,10 @@ class Server {
   std::atomic<bool> stopping_{false};
   std::atomic<size_t> open_connections_{0};
   size_t max_connections_ = 0;
-  int64_t buffered_body_bytes_ = 0;  // loop thread: the bodies counted now
-  uint64_t request_seq_ = 0;         // loop thread
+  int64_t buffered_body_bytes_ = 0;   // loop thread: the bodies counted now
+  uint64_t request_seq_ = 0;          // loop thread
+  std::vector<uint64_t> random_ids_;  // loop thread: drawn, not yet used from random_ids_used_
+  size_t random_ids_used_ = 0;
 
   // Loop-thread state: no lock, nothing else touches it.
   int listen_fd_ = -1;

@@ -19,6 +19,7 @@
 #include "render/render_params.h"
 #include "server/authenticate.h"
 #include "server/http_util.h"
+#include "server/open_beneath.h"
 
 namespace kiln::server {
 namespace {
@@ -38,6 +39,12 @@ constexpr size_t kMaxCachedVersions = 4096;
 constexpr double kMercatorHalf = 20037508.342789244;
 constexpr double kScaleZ0At256 = 559082264.0287178;
 
+// Directories a tile request only looks up beneath (openat2, readlinkat,
+// fstat): O_PATH descriptors, cheaper to open and close than readable ones.
+constexpr int kLookupDir = O_PATH | O_DIRECTORY;
+// How long an opened catalog root serves before it is opened again.
+constexpr int64_t kRootReopenMs = 1000;
+
 constexpr char kImmutable[] = "public, max-age=31536000, immutable";
 
 Status layer_not_found(const std::string& layer) {
@@ -48,13 +55,14 @@ int open_dir_at(int dir, const std::string& name) {
   return ::openat(dir, name.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 }
 
-// Reads a regular file opened at `dir`/`name` without following a symlink;
-// kNotFound when it is missing (or not a regular file), kIOError otherwise.
+// Reads a regular file opened at `dir`/`name` (a relative path) without
+// following a symlink in any component; kNotFound when it is missing (or
+// not a regular file), kIOError otherwise.
 Result<std::string> read_file_at(int dir, const std::string& name, off_t limit, bool* missing) {
   *missing = false;
-  os::Fd fd(::openat(dir, name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
+  os::Fd fd(open_beneath(dir, name, O_RDONLY | O_NONBLOCK));
   if (!fd.valid()) {
-    if (errno == ENOENT || errno == ELOOP || errno == ENOTDIR) {
+    if (errno == ENOENT || errno == ELOOP || errno == ENOTDIR || errno == EXDEV) {
       *missing = true;
       return not_found(name + " not found");
     }
@@ -107,10 +115,10 @@ std::vector<int> versions_of(int layer_fd) {
   return out;
 }
 
-// The version `current` names, or 0.
-int current_of(int layer_fd) {
+// The version the `current` link at `dir`/`link` names, or 0.
+int current_of(int dir, const char* link = "current") {
   char buf[64];
-  const ssize_t n = ::readlinkat(layer_fd, "current", buf, sizeof buf);
+  const ssize_t n = ::readlinkat(dir, link, buf, sizeof buf);
   if (n <= 0 || static_cast<size_t>(n) >= sizeof buf) return 0;
   return version_of_link(std::string_view(buf, static_cast<size_t>(n))).value_or(0);
 }
@@ -208,21 +216,47 @@ Result<std::shared_ptr<const LayerInfo>> TilesApi::layer_info(const std::string&
   return std::shared_ptr<const LayerInfo>(shared);
 }
 
+std::shared_ptr<const os::Fd> TilesApi::catalog_root(const std::string& path) {
+  const int64_t now = d_.clock.now_ms();
+  {
+    MutexLock lock(&roots_mu_);
+    auto it = roots_.find(path);
+    if (it != roots_.end() && now - it->second.opened_ms < kRootReopenMs &&
+        now >= it->second.opened_ms) {
+      return it->second.fd;
+    }
+  }
+  // Requests still using the previous descriptor keep it open until they end.
+  auto fd = std::make_shared<const os::Fd>(::open(path.c_str(), kLookupDir | O_CLOEXEC));
+  if (!fd->valid()) return nullptr;
+  MutexLock lock(&roots_mu_);
+  roots_[path] = OpenedRoot{fd, now};
+  return fd;
+}
+
 Result<TilesApi::Version> TilesApi::open_version(const EnvironmentConfig& env,
                                                  const LayerRef& ref) {
-  os::Fd root(::open(env.catalog.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!root.valid()) return layer_not_found(ref.layer);
-  os::Fd envd(open_dir_at(root.get(), env.name));
-  if (!envd.valid()) return layer_not_found(ref.layer);
-  os::Fd layer(open_dir_at(envd.get(), ref.layer));
-  if (!layer.valid()) return layer_not_found(ref.layer);
+  const std::shared_ptr<const os::Fd> root = catalog_root(env.catalog);
+  if (!root) return layer_not_found(ref.layer);
+  const std::string layer_path = env.name + '/' + ref.layer;
   Version v;
-  v.current = current_of(layer.get());
+  // `current` is read through the root by path (readlinkat follows a
+  // symlink on the way), but what it yields is only a number: the version
+  // directory is then opened beneath the root in one lookup that follows
+  // no symlink, so a layer that is not a plain directory of this
+  // environment opens nothing. Two syscalls fewer per tile than opening
+  // the layer first.
+  v.current = current_of(root->get(), (layer_path + "/current").c_str());
   const int wanted = ref.version.value_or(v.current);
-  if (wanted == 0) return not_found("layer '" + ref.layer + "' has no published version");
-  os::Fd versions(open_dir_at(layer.get(), "versions"));
-  if (versions.valid()) v.dir = os::Fd(open_dir_at(versions.get(), version_dir_name(wanted)));
+  if (wanted > 0) {
+    v.dir = os::Fd(open_beneath(root->get(), layer_path + "/versions/" + version_dir_name(wanted),
+                                kLookupDir));
+  }
   if (!v.dir.valid()) {
+    // Only failures tell a missing layer from a missing version.
+    os::Fd layer(open_beneath(root->get(), layer_path, kLookupDir));
+    if (!layer.valid()) return layer_not_found(ref.layer);
+    if (wanted == 0) return not_found("layer '" + ref.layer + "' has no published version");
     return not_found("layer '" + ref.layer + "' has no version " + std::to_string(wanted));
   }
   KILN_ASSIGN_OR_RETURN(v.info, layer_info(env.catalog + '\0' + env.name, v.dir.get(), ref.layer));
@@ -338,14 +372,12 @@ void TilesApi::handle_tile(const Request& req, Response& res) {
   res.set_header("Vary", "Authorization, Cookie");
   res.set_header("X-Content-Type-Options", "nosniff");
   res.set_header("X-Kiln-Version", std::to_string(info.version));
-  // Each component opened beneath the version directory, no symlink followed.
-  os::Fd zd(open_dir_at(v->dir.get(), std::to_string(t->z)));
-  os::Fd xd(zd.valid() ? open_dir_at(zd.get(), std::to_string(t->x)) : -1);
+  // z/x/y.ext opened beneath the version directory, no symlink followed.
   bool missing = true;
-  Result<std::string> bytes = not_found("tile");
-  if (xd.valid()) {
-    bytes = read_file_at(xd.get(), std::to_string(t->y) + "." + t->ext, kMaxTileBytes, &missing);
-  }
+  Result<std::string> bytes = read_file_at(
+      v->dir.get(),
+      std::to_string(t->z) + '/' + std::to_string(t->x) + '/' + std::to_string(t->y) + '.' + t->ext,
+      kMaxTileBytes, &missing);
   if (!bytes.is_ok()) {
     if (missing) {
       // Inside the extent but never written: empty (no data there).

@@ -7,9 +7,10 @@
 // Each request is the caller's environment's only: the catalog root and
 // environment come from the server's config, never from the request, and
 // another environment's layer answers exactly like a missing one. Files
-// are opened one path component at a time beneath the environment's
-// directory with O_NOFOLLOW, so a symlink planted in a catalog leads
-// nowhere; the one symlink read is `current`, whose target must be
+// are opened beneath the catalog root without following a symlink in any
+// component (open_beneath.h: one openat2 with RESOLVE_NO_SYMLINKS, or
+// O_NOFOLLOW one component at a time), so a symlink planted in a catalog
+// leads nowhere; the one symlink read is `current`, whose target must be
 // versions/vNNNNNN.
 #pragma once
 
@@ -49,7 +50,7 @@ class TilesApi {
  private:
   // A published version, opened.
   struct Version {
-    os::Fd dir;  // versions/vNNNNNN
+    os::Fd dir;  // versions/vNNNNNN, O_PATH: a base for *at() lookups and fstat only
     std::shared_ptr<const LayerInfo> info;
     int current = 0;  // the layer's current version (0: none)
   };
@@ -60,6 +61,12 @@ class TilesApi {
   // `ref` of `env` opened; kNotFound alike for a missing layer, version or
   // environment directory.
   Result<Version> open_version(const EnvironmentConfig& env, const LayerRef& ref);
+  // The catalog root directory (from the config), opened at most once per
+  // kRootReopenMs and shared by the requests meanwhile (an open of the
+  // whole configured path and a close per tile otherwise); a root replaced
+  // or mounted over while serving is seen within that time. Null when it
+  // cannot be opened.
+  std::shared_ptr<const os::Fd> catalog_root(const std::string& path) EXCLUDES(roots_mu_);
   // metadata.json of an opened version directory, parsed once per version
   // directory (versions never change; the key includes its inode and ctime
   // so a layer removed and made again is read anew).
@@ -80,6 +87,12 @@ class TilesApi {
   void handle_session_delete(const http::Request& req, http::Response& res);
 
   Deps d_;
+  struct OpenedRoot {
+    std::shared_ptr<const os::Fd> fd;
+    int64_t opened_ms = 0;
+  };
+  Mutex roots_mu_;
+  std::map<std::string, OpenedRoot> roots_ GUARDED_BY(roots_mu_);
   Mutex cache_mu_;
   std::map<std::string, std::shared_ptr<const LayerInfo>> cache_ GUARDED_BY(cache_mu_);
 };
