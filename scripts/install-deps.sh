@@ -66,6 +66,19 @@ if ! "${as_root[@]}" apt-get update -qq >"$log" 2>&1; then
   echo "install-deps: error: apt-get update failed" >&2
   exit 1
 fi
+# Several of these packages (nginx, prometheus, munge, slurm-wlm) would start
+# a system daemon on install, some listening on every interface. Kiln's tests
+# and benches start their own on loopback and stop them by PID, so none is
+# started here: a policy-rc.d that refuses every start (Debian's mechanism,
+# invoke-rc.d exit 101) for the length of the install, unless the machine
+# has one of its own.
+policy=/usr/sbin/policy-rc.d
+own_policy=0
+if [[ ! -e $policy ]]; then
+  "${as_root[@]}" sh -c "printf '#!/bin/sh\nexit 101\n' > $policy && chmod 755 $policy"
+  own_policy=1
+fi
+trap 'rm -f "$log"; if [[ $own_policy -eq 1 ]]; then "${as_root[@]}" rm -f "$policy"; fi' EXIT
 if ! "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >"$log" 2>&1; then
   cat "$log" >&2
