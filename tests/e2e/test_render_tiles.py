@@ -68,31 +68,9 @@ class RenderTilesTest(unittest.TestCase):
 
     def renderers(self):
         """Pids of this server's renderer processes (`kiln task render`,
-        inside bwrap when sandboxed): its descendants running kiln."""
-        def parent(pid):
-            with open("/proc/%d/status" % pid) as f:
-                for line in f:
-                    if line.startswith("PPid:"):
-                        return int(line.split()[1])
-            return 0
-        out = []
-        for name in os.listdir("/proc"):
-            if not name.isdigit():
-                continue
-            pid = int(name)
-            try:
-                with open("/proc/%d/cmdline" % pid, "rb") as f:
-                    argv = f.read().split(b"\0")
-                if argv[:3] != [argv[0], b"task", b"render"] or not argv[0].endswith(b"kiln"):
-                    continue
-                p = pid
-                while p > 1 and p != self.srv.proc.pid:
-                    p = parent(p)
-            except OSError:
-                continue
-            if p == self.srv.proc.pid:
-                out.append(pid)
-        return out
+        inside bwrap when sandboxed)."""
+        return [pid for pid, argv in ks.descendants(self.srv.proc.pid).items()
+                if argv[1:3] == ["task", "render"] and ks.is_kiln_process(argv)]
 
     def test_rendered_tile_equals_kiln_render_tile(self):
         z, x, y, path = self.fullest(U16)
