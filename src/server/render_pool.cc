@@ -209,7 +209,8 @@ Result<std::string> RenderPool::render(const std::string& environment,
                                        const render::StoredTileRequest& r) {
   const int64_t deadline = clock_.now_ms() + options_.timeout_ms;
   // A renderer that ended since its last request (killed by its CPU limit,
-  // or it crashed on a tile) answers nothing: one more try on a fresh one.
+  // or it crashed on a tile) answers nothing: one more try, on another
+  // (idle or new). A fresh renderer's failure is the tile's and is final.
   for (int attempt = 0;; ++attempt) {
     KILN_ASSIGN_OR_RETURN(std::unique_ptr<Renderer> renderer, acquire(environment, deadline));
     const bool fresh = renderer->served == 0;
