@@ -670,12 +670,24 @@ class KilnServer:
                     os.kill(pid, signal.SIGSTOP)
                 except ProcessLookupError:
                     continue
-                # A task that had already exited (a zombie its worker has not
-                # reaped yet) ignores the signal: only a stopped one counts.
-                if _proc_state(pid) in ("T", "t"):
+                # SIGSTOP takes effect asynchronously: wait for the stop (a
+                # busy machine may take a while). A task that had already
+                # exited (a zombie its worker has not reaped yet) ignores
+                # the signal: only a stopped one counts, and one that did
+                # not stop in time is resumed before the next is tried, so
+                # no task is ever left stopped behind the test's back (its
+                # partition would never end: the step would hang).
+                settle = time.monotonic() + 5
+                state = _proc_state(pid)
+                while state not in ("T", "t", "Z", "X", "") and time.monotonic() < settle:
+                    time.sleep(0.005)
+                    state = _proc_state(pid)
+                if state in ("T", "t"):
                     if self.testcase is not None:
                         self.testcase.addCleanup(resume_task, pid)
                     return pid
+                if state not in ("Z", "X", ""):
+                    resume_task(pid)
             time.sleep(0.02)
         raise AssertionError("no live task of step %s to pause within %ss\n%s"
                              % (step_id, timeout, self.log_tail()))
