@@ -129,8 +129,10 @@ class ServeFailuresTest(unittest.TestCase):
         running = srv.submit(running_def)
         cancelling = srv.submit(ks.l7_definition("cancelling", max_zoom=SLOW_ZOOM))
         pending = srv.submit(ks.l7_definition("pending"))
-        srv.wait_running(running["id"], tiles_done=1)
-        srv.wait_running(cancelling["id"], tiles_done=1)
+        # Two zoom-17 steps share the cluster's 2 slots; under ThreadSanitizer
+        # on a busy machine a first tile has taken over 120 s.
+        srv.wait_running(running["id"], tiles_done=1, timeout=300)
+        srv.wait_running(cancelling["id"], tiles_done=1, timeout=300)
         self.assertEqual(srv.describe(pending["id"])["state"], "PENDING")
         before = srv.processes()
         answer = srv.cancel(cancelling["id"])
