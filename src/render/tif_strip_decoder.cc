@@ -331,6 +331,11 @@ Result<std::optional<DecodedTile>> decode_kiln_tif(std::string_view bytes) {
 
   const size_t cell = cell_bytes(*type);
   const size_t pixels = static_cast<size_t>(s.width) * s.height;
+  if (static_cast<uint64_t>(pixels) * s.samples * cell > kMaxDecodedBytes) {
+    return input_error("tif tile: " + std::to_string(s.width) + "x" + std::to_string(s.height) +
+                       " with " + std::to_string(s.samples) + " bands of " +
+                       std::to_string(s.bits) + " bits is larger than a tile can be");
+  }
   std::vector<uint8_t> raw(pixels * s.samples * cell);
   KILN_RETURN_IF_ERROR(decompress(s, &raw));
   if (s.predictor == 2) {

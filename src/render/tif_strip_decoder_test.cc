@@ -107,6 +107,46 @@ TEST(TifStripDecoder, LeavesOtherLayoutsToGdal) {
   EXPECT_FALSE(decode_kiln_tif(std::string("II*\0\xff\xff\xff\x7f", 8)).value().has_value());
 }
 
+// A header that claims more pixels than any tile holds is refused before
+// anything is allocated for them, by both decoders.
+TEST(TifStripDecoder, RefusesAHeaderClaimingAHugeTile) {
+  Raster t = sample_tile(8, 8, 9, CellType::kFloat64, 3);
+  EncodeOptions o;
+  o.format = TileFormat::kTiff;
+  Result<std::string> bytes = encode_tiff(t, o, TileGeoref{{0, 1, 0, 0, 0, -1}, ""});
+  ASSERT_TRUE(bytes.is_ok());
+  std::string forged = *bytes;
+  // The first directory's ImageWidth, ImageLength and RowsPerStrip entries,
+  // set to 4096: 4096 x 4096 x 9 bands x 8 bytes = 1.2 GB in one strip.
+  auto u16 = [&forged](size_t at) {
+    return static_cast<uint16_t>(static_cast<uint8_t>(forged[at]) |
+                                 static_cast<uint8_t>(forged[at + 1]) << 8);
+  };
+  const size_t ifd = static_cast<uint8_t>(forged[4]) | static_cast<uint8_t>(forged[5]) << 8 |
+                     static_cast<uint8_t>(forged[6]) << 16 |
+                     static_cast<size_t>(static_cast<uint8_t>(forged[7])) << 24;
+  int patched = 0;
+  for (size_t i = 0; i < u16(ifd); ++i) {
+    const size_t e = ifd + 2 + 12 * i;
+    if (u16(e) == 256 || u16(e) == 257 || u16(e) == 278) {
+      forged[e + 8] = 0;
+      forged[e + 9] = 0x10;  // 4096, little-endian, SHORT or LONG alike
+      forged[e + 10] = 0;
+      forged[e + 11] = 0;
+      ++patched;
+    }
+  }
+  ASSERT_EQ(patched, 3);
+  Result<std::optional<DecodedTile>> fast = decode_kiln_tif(forged);
+  ASSERT_FALSE(fast.is_ok());
+  EXPECT_EQ(fast.status().code(), StatusCode::kInputError);
+  EXPECT_NE(fast.status().message().find("larger than a tile can be"), std::string::npos)
+      << fast.status().message();
+  Result<DecodedTile> slow = decode_tif_tile_with_gdal(forged);
+  ASSERT_FALSE(slow.is_ok());
+  EXPECT_EQ(slow.status().code(), StatusCode::kInputError);
+}
+
 // Damaged bytes never crash and never decode to something else silently:
 // each is refused (kInputError) or left to GDAL, or decodes to the same
 // raster when the damage fell on bytes nothing reads.

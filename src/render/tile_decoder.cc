@@ -69,6 +69,11 @@ Result<DecodedTile> decode_tif_tile_with_gdal(std::string_view bytes) {
   }
   GDALRasterBand* first = ds->GetRasterBand(1);
   KILN_ASSIGN_OR_RETURN(CellType type, cell_type_from_gdal(first->GetRasterDataType()));
+  if (static_cast<uint64_t>(w) * h * nb * cell_bytes(type) > kMaxDecodedBytes) {
+    return input_error("tif tile: " + std::to_string(w) + "x" + std::to_string(h) + " with " +
+                       std::to_string(nb) + " bands of " + cell_type_name(type) +
+                       " is larger than a tile can be");
+  }
   DecodedTile out;
   out.raster.reset(w, h, nb, type);
   int has_nodata = 0;

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <cstdint>
 #include <optional>
 #include <string_view>
 
@@ -21,6 +22,9 @@ struct DecodedTile {
 // Tiles larger than this on a side are refused (stored tiles are 256-1024).
 inline constexpr int kMaxDecodeSide = 4096;
 inline constexpr int kMaxDecodeBands = 64;
+// And at most this many bytes of pixels (a 1024 px float64 tile of 64 bands
+// is 512 MiB): a tile's header claiming more is refused before allocating.
+inline constexpr uint64_t kMaxDecodedBytes = uint64_t{1} << 30;
 
 // Decodes the bytes of a tif tile: Kiln's own layout with
 // decode_kiln_tif() (tif_strip_decoder.h), anything else with GDAL's GTiff
