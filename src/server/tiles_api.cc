@@ -45,8 +45,6 @@ constexpr int kLookupDir = O_PATH | O_DIRECTORY;
 // How long an opened catalog root serves before it is opened again.
 constexpr int64_t kRootReopenMs = 1000;
 
-constexpr char kImmutable[] = "public, max-age=31536000, immutable";
-
 Status layer_not_found(const std::string& layer) {
   return not_found("layer '" + layer + "' not found");
 }
@@ -160,14 +158,14 @@ int center_zoom(const LayerInfo& info) {
   return std::clamp(z, info.min_zoom, info.max_zoom);
 }
 
+}  // namespace
+
 void send_not_modified(Response& res, const std::string& etag, const char* cache_control) {
   res.status = 304;
   res.set_header("ETag", etag);
   res.set_header("Cache-Control", cache_control);
   res.set_header("Vary", "Authorization, Cookie");
 }
-
-}  // namespace
 
 void TilesApi::install(http::Server& http) {
   http.Post("/v1/session", [this](const Request& q, Response& r) { handle_session_create(q, r); });
@@ -362,7 +360,7 @@ void TilesApi::handle_tile(const Request& req, Response& res) {
                           ", see levels[] in its metadata)");
   }
   if (rendered) return handle_rendered_tile(req, res, *env, *ref, *v, *t);
-  const char* cache = ref->version ? kImmutable : "no-cache";
+  const char* cache = ref->version ? kImmutableCacheControl : "no-cache";
   const std::string etag = tile_etag(info.version, info.created_at, *t);
   if (if_none_match(req.get_header_value("If-None-Match"), etag)) {
     return send_not_modified(res, etag, cache);
@@ -418,7 +416,7 @@ void TilesApi::handle_tilejson(const Request& req, Response& res) {
       {"bounds", b},
       {"center", {(b[0] + b[2]) / 2, (b[1] + b[3]) / 2, center_zoom(info)}},
       {"tile_size", info.tile_size}};
-  const char* cache = ref->version ? kImmutable : "no-cache";
+  const char* cache = ref->version ? kImmutableCacheControl : "no-cache";
   const std::string etag = version_etag("tilejson", info.version, info.created_at);
   if (if_none_match(req.get_header_value("If-None-Match"), etag)) {
     return send_not_modified(res, etag, cache);

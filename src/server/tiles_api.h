@@ -31,6 +31,13 @@
 
 namespace kiln::server {
 
+// Cache-Control of a versioned (pinned) URL's answer: it never changes.
+inline constexpr char kImmutableCacheControl[] = "public, max-age=31536000, immutable";
+
+// A 304 answer to a matching If-None-Match, with the validators a tile or
+// document answer carries.
+void send_not_modified(http::Response& res, const std::string& etag, const char* cache_control);
+
 class TilesApi {
  public:
   struct Deps {

@@ -14,8 +14,6 @@
 namespace kiln::server {
 namespace {
 
-constexpr char kImmutable[] = "public, max-age=31536000, immutable";
-
 // The raw query of a request-target ("" without one).
 std::string_view query_of(const std::string& target) {
   const size_t q = target.find('?');
@@ -70,15 +68,11 @@ void TilesApi::handle_rendered_tile(const http::Request& req, http::Response& re
     }
   }
 
-  const char* cache = ref.version ? kImmutable : "no-cache";
+  const char* cache = ref.version ? kImmutableCacheControl : "no-cache";
   std::string etag = tile_etag(info.version, info.created_at, t);
   etag.insert(etag.size() - 1, "-r" + query_hash(query));
   if (if_none_match(req.get_header_value("If-None-Match"), etag)) {
-    res.status = 304;
-    res.set_header("ETag", etag);
-    res.set_header("Cache-Control", cache);
-    res.set_header("Vary", "Authorization, Cookie");
-    return;
+    return send_not_modified(res, etag, cache);
   }
 
   render::StoredTileRequest r;
